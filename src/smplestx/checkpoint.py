@@ -1,0 +1,224 @@
+"""Official ``.pth.tar`` and safetensors checkpoints: safe loading, key mapping, strict checks, conversion."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import re
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .config import PRESETS, ConfigError, DecoderConfig, EncoderConfig, ModelConfig, load_official_config
+from .nn.network import SMPLestXNet
+
+log = logging.getLogger(__name__)
+
+#: Key of the safetensors metadata entry that holds the model config as JSON.
+CONFIG_METADATA_KEY = "smplestx_config"
+#: Saved by the official decoder but never used by its forward pass.
+IGNORED_KEYS = ("decoder.transformer.to_token_embedding.weight", "decoder.transformer.to_token_embedding.bias")
+#: Old names used by earlier SMPLer-X checkpoints.
+LEGACY_RENAMES = (("backbone.", "encoder."), ("body_rotation_net", "body_regressor"), ("hand_rotation_net", "hand_regressor"))
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded safely or does not fit the model."""
+
+
+def _torch_load(path: Path) -> object:
+    """torch.load restricted to tensors and plain containers; memory-mapped when possible."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path}: refused to load: the file contains objects other than tensors and plain data "
+            f"(only weights are read, no code is run). Details: {str(exc).splitlines()[0]}"
+        ) from None
+    except RuntimeError as exc:
+        if "mmap" in str(exc) or "zip" in str(exc).lower():
+            # Legacy (non-zip) torch files cannot be memory-mapped.
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True)
+            except pickle.UnpicklingError as exc2:
+                raise CheckpointError(f"{path}: refused to load: not a plain weights file ({str(exc2).splitlines()[0]})") from None
+            except Exception as exc2:  # noqa: BLE001 - any failure here means an unreadable file
+                raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({exc2})") from None
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({exc})") from None
+    except (EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({exc})") from None
+
+
+def map_official_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Strip DDP ``module.`` prefixes, apply legacy renames, drop body-model buffers."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        k = re.sub(r"^(module\.)+", "", key)
+        for old, new in LEGACY_RENAMES:
+            k = k.replace(old, new)
+        if k.startswith("smplx_layer."):
+            continue
+        out[k] = value
+    return out
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], ModelConfig | None]:
+    """Read network weights (mapped keys) and, for safetensors, the stored config."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found (give the path of the official .pth.tar or a converted .safetensors)")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(path), framework="pt", device="cpu") as f:
+                meta = f.metadata() or {}
+                state = {k: f.get_tensor(k) for k in f.keys()}
+        except (SafetensorError, OSError) as exc:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+        config = None
+        if CONFIG_METADATA_KEY in meta:
+            try:
+                config = ModelConfig.from_dict(json.loads(meta[CONFIG_METADATA_KEY]))
+            except (json.JSONDecodeError, ConfigError) as exc:
+                raise CheckpointError(f"{path}: corrupt model config in metadata ({exc})") from None
+        return map_official_keys(state), config
+    obj = _torch_load(path)
+    if isinstance(obj, dict) and isinstance(obj.get("network"), dict):
+        state = obj["network"]  # the official {'epoch', 'network', 'optimizer'} snapshot
+    elif isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        state = obj["state_dict"]
+    elif isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        state = obj
+    else:
+        raise CheckpointError(f"{path}: no network weights found (expected a dict with a 'network' state dict)")
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"{path}: non-tensor entries in the state dict: {bad[:5]}")
+    return map_official_keys(state), None
+
+
+def infer_config(state: dict[str, torch.Tensor], source: str = "checkpoint") -> ModelConfig:
+    """Work out the model size from tensor shapes; heads come from the matching preset."""
+    try:
+        dim = state["encoder.pos_embed"].shape[-1]
+        tokens = state["encoder.task_tokens"].shape[1]
+        fc1 = state["encoder.blocks.0.mlp.fc1.weight"].shape[0]
+        dim_out, feat_dim = state["decoder.token_conv.weight"].shape
+    except KeyError as exc:
+        raise CheckpointError(f"{source}: not an SMPLest-X checkpoint (missing {exc.args[0]})") from None
+    depth = len({k.split(".")[2] for k in state if k.startswith("encoder.blocks.")})
+    heads = {p.encoder.embed_dim: p.encoder.num_heads for p in PRESETS.values()}.get(dim)
+    if heads is None:
+        raise CheckpointError(
+            f"{source}: encoder width {dim} matches no released size (S/B/L/H), so the number of "
+            "attention heads cannot be inferred; pass the model's config_base.py (--config)"
+        )
+    encoder = EncoderConfig(
+        embed_dim=dim,
+        depth=depth,
+        num_heads=heads,
+        mlp_ratio=fc1 / dim,
+        qkv_bias="encoder.blocks.0.attn.qkv.bias" in state,
+        task_tokens_num=tokens,
+    )
+    return ModelConfig(encoder=encoder, decoder=DecoderConfig(feat_dim=feat_dim, dim_out=dim_out, task_tokens_num=tokens))
+
+
+def check_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Raise CheckpointError listing every missing, unexpected and mis-shaped tensor."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state) - set(IGNORED_KEYS))
+    unexpected = sorted(set(state) - set(expected) - set(IGNORED_KEYS))
+    shapes = sorted(
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in set(state) & set(expected)
+        if state[k].shape != expected[k].shape
+    )
+    if not (missing or unexpected or shapes):
+        return
+
+    def show(title: str, items: list[str]) -> str:
+        more = f" ... and {len(items) - 8} more" if len(items) > 8 else ""
+        return f"{title} ({len(items)}): {', '.join(items[:8])}{more}" if items else ""
+
+    parts = [show("missing", missing), show("unexpected", unexpected), show("wrong shape", shapes)]
+    raise CheckpointError(
+        f"{source}: checkpoint does not match the model ({'; '.join(p for p in parts if p)}). "
+        "Is the config (--config) the one this checkpoint was trained with?"
+    )
+
+
+def resolve_config(
+    state: dict[str, torch.Tensor], stored: ModelConfig | None, config: str | Path | ModelConfig | None, source: str
+) -> ModelConfig:
+    """Pick the config: an explicit one, else the stored one, else inferred from shapes."""
+    if isinstance(config, ModelConfig):
+        return config
+    if config is not None:
+        return load_official_config(config)
+    if stored is not None:
+        return stored
+    return infer_config(state, source)
+
+
+def load_network(
+    checkpoint: str | Path,
+    config: str | Path | ModelConfig | None = None,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    attention: str = "sdpa",
+) -> SMPLestXNet:
+    """Build the network for a checkpoint and load its weights strictly; eval mode."""
+    state, stored = read_checkpoint(checkpoint)
+    cfg = resolve_config(state, stored, config, str(checkpoint))
+    with torch.device("meta"):
+        net = SMPLestXNet(cfg, attention=attention)
+    check_state(net, state, str(checkpoint))
+    expected = net.state_dict()
+    state = {k: v for k, v in state.items() if k in expected}
+    for key in IGNORED_KEYS:
+        # Unused by the forward pass: a checkpoint without it is still complete.
+        state.setdefault(key, torch.zeros(expected[key].shape))
+    net.load_state_dict({k: v.to(dtype) for k, v in state.items()}, strict=True, assign=True)
+    return net.to(device=device, dtype=dtype).eval()
+
+
+def _atomic_save_safetensors(tensors: dict[str, torch.Tensor], out: Path, metadata: dict[str, str]) -> None:
+    from safetensors.torch import save_file
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def convert_checkpoint(
+    src: str | Path, dst: str | Path, *, config: str | Path | ModelConfig | None = None, dtype: str = "fp32"
+) -> ModelConfig:
+    """Write the network weights of ``src`` to ``dst`` (safetensors) with the config in its metadata."""
+    if dtype not in DTYPES:
+        raise CheckpointError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    dst = Path(dst)
+    if dst.suffix != ".safetensors":
+        raise CheckpointError(f"{dst}: output must end in .safetensors")
+    state, stored = read_checkpoint(src)
+    cfg = resolve_config(state, stored, config, str(src))
+    with torch.device("meta"):
+        net = SMPLestXNet(cfg)
+    check_state(net, state, str(src))
+    tensors = {k: v.to(DTYPES[dtype]).contiguous() for k, v in state.items() if k not in IGNORED_KEYS}
+    meta = {CONFIG_METADATA_KEY: json.dumps(cfg.to_dict()), "format": "pt", "source": Path(src).name, "dtype": dtype}
+    _atomic_save_safetensors(tensors, dst, meta)
+    log.info("wrote %s (%d tensors, %s)", dst, len(tensors), dtype)
+    return cfg

@@ -1,0 +1,214 @@
+"""Typed model configs, the S/B/L/H presets, and a data-only reader for official config files."""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config file or value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """ViT encoder sizes (ViTPose naming)."""
+
+    embed_dim: int = 1280
+    depth: int = 32
+    num_heads: int = 16
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+    task_tokens_num: int = 80
+    img_size: tuple[int, int] = (256, 192)
+    patch_size: int = 16
+    drop_path_rate: float = 0.0
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """Decoder head sizes; depth, heads and head width are fixed by the architecture."""
+
+    feat_dim: int = 1280
+    dim_out: int = 512
+    task_tokens_num: int = 80
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to build the network and map its outputs to a camera."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    input_img_shape: tuple[int, int] = (512, 384)
+    input_body_shape: tuple[int, int] = (256, 192)
+    output_hm_shape: tuple[int, int, int] = (16, 16, 12)
+    focal: tuple[float, float] = (5000.0, 5000.0)
+    princpt: tuple[float, float] = (96.0, 128.0)
+    camera_3d_size: float = 2.5
+    bbox_ratio: float = 1.2
+
+    @property
+    def camera_depth_scale(self) -> float:
+        """k in t_z = k * sigmoid(c_z): sqrt(fx * fy * s^2 / (H * W))."""
+        h, w = self.input_body_shape
+        return math.sqrt(self.focal[0] * self.focal[1] * self.camera_3d_size**2 / (h * w))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (JSON-safe) for safetensors metadata."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        """Inverse of to_dict; unknown keys are an error."""
+        try:
+            enc = EncoderConfig(**_tuples(data.get("encoder", {})))
+            dec = DecoderConfig(**_tuples(data.get("decoder", {})))
+            rest = {k: _tuple(v) for k, v in data.items() if k not in ("encoder", "decoder")}
+            return cls(encoder=enc, decoder=dec, **rest)
+        except TypeError as exc:
+            raise ConfigError(f"invalid model config: {exc}") from None
+
+
+def _tuple(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _tuples(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: _tuple(v) for k, v in d.items()}
+
+
+def _preset(dim: int, depth: int, heads: int) -> ModelConfig:
+    return ModelConfig(
+        encoder=EncoderConfig(embed_dim=dim, depth=depth, num_heads=heads),
+        decoder=DecoderConfig(feat_dim=dim),
+    )
+
+
+#: The four released sizes (ViTPose S/B/L/H encoders).
+PRESETS: dict[str, ModelConfig] = {
+    "S": _preset(384, 12, 12),
+    "B": _preset(768, 12, 12),
+    "L": _preset(1024, 24, 16),
+    "H": _preset(1280, 32, 16),
+}
+
+
+def preset(name: str) -> ModelConfig:
+    """Return the preset config for size S, B, L or H."""
+    try:
+        return PRESETS[name.upper()]
+    except KeyError:
+        raise ConfigError(f"unknown model size {name!r}; choose one of {', '.join(PRESETS)}") from None
+
+
+# ---------------------------------------------------------------------------
+# Official config_base.py files, read as data.
+
+_BINOPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+
+def _literal(node: ast.AST, path: Path) -> Any:
+    """Evaluate a literal expression: constants, containers and +-*/ on numbers only."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Dict):
+        if any(k is None for k in node.keys):
+            raise ConfigError(f"{path}:{node.lineno}: '**' unpacking is not allowed in a config file")
+        return {_literal(k, path): _literal(v, path) for k, v in zip(node.keys, node.values)}
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_literal(e, path) for e in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        left, right = _literal(node.left, path), _literal(node.right, path)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right)):
+            raise ConfigError(f"{path}:{node.lineno}: arithmetic is only allowed on numbers")
+        return _BINOPS[type(node.op)](left, right)
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        return _UNARY[type(node.op)](_literal(node.operand, path))
+    raise ConfigError(
+        f"{path}:{getattr(node, 'lineno', '?')}: only literal values are allowed in a config file "
+        f"(found {type(node).__name__}); config files are read as data, never executed"
+    )
+
+
+def read_official_config(path: str | Path) -> dict[str, Any]:
+    """Parse an official ``config_base.py`` (``config = {...}``) without executing it."""
+    path = Path(path)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc})") from None
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: not a valid Python literal file ({exc.msg})") from None
+    found = None
+    for stmt in tree.body:
+        # Imports and docstrings are tolerated and ignored: nothing in the file is ever run.
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            if stmt.targets[0].id == "config":
+                found = stmt.value
+    if found is None:
+        raise ConfigError(f"{path}: no `config = {{...}}` assignment found")
+    config = _literal(found, path)
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: `config` must be a dict literal")
+    return config
+
+
+def model_config_from_official(config: dict[str, Any], source: str = "config") -> ModelConfig:
+    """Build a ModelConfig from the ``model`` (and ``data``) sections of an official config."""
+    model = config.get("model")
+    if not isinstance(model, dict) or "encoder_config" not in model or "decoder_config" not in model:
+        raise ConfigError(f"{source}: missing model.encoder_config / model.decoder_config")
+    e, d = model["encoder_config"], model["decoder_config"]
+    try:
+        encoder = EncoderConfig(
+            embed_dim=int(e["embed_dim"]),
+            depth=int(e["depth"]),
+            num_heads=int(e["num_heads"]),
+            mlp_ratio=float(e.get("mlp_ratio", 4)),
+            qkv_bias=bool(e.get("qkv_bias", True)),
+            task_tokens_num=int(e.get("task_tokens_num", 80)),
+            img_size=tuple(int(v) for v in e.get("img_size", (256, 192))),
+            patch_size=int(e.get("patch_size", 16)),
+            drop_path_rate=float(e.get("drop_path_rate", 0.0)),
+        )
+        decoder = DecoderConfig(
+            feat_dim=int(d["feat_dim"]),
+            dim_out=int(d.get("dim_out", 512)),
+            task_tokens_num=int(d.get("task_tokens_num", 80)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: bad encoder/decoder config ({exc!r})") from None
+    base = ModelConfig(encoder=encoder, decoder=decoder)
+    overrides: dict[str, Any] = {}
+    for key in ("input_img_shape", "input_body_shape", "output_hm_shape", "focal", "princpt"):
+        if key in model:
+            overrides[key] = tuple(float(v) if key in ("focal", "princpt") else int(v) for v in model[key])
+    if "camera_3d_size" in model:
+        overrides["camera_3d_size"] = float(model["camera_3d_size"])
+    data = config.get("data")
+    if isinstance(data, dict) and "bbox_ratio" in data:
+        overrides["bbox_ratio"] = float(data["bbox_ratio"])
+    return replace(base, **overrides)
+
+
+def load_official_config(path: str | Path) -> ModelConfig:
+    """Read an official config file as data and return its ModelConfig."""
+    return model_config_from_official(read_official_config(path), source=str(path))

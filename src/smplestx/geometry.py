@@ -1,0 +1,129 @@
+"""Boxes, crops and their affine maps, and the crop camera mapped back to the full image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+#: Network input (H, W) and the body input it is resized to.
+CROP_SHAPE = (512, 384)
+BODY_SHAPE = (256, 192)
+
+
+def sanitize_box(box_xywh: np.ndarray, img_width: int, img_height: int) -> np.ndarray | None:
+    """Reference "sanitize": move a box that starts left/above the image to 0, clip its far edge.
+
+    The box keeps its size when moved (it is shifted, not cut), width and height use
+    the ``w - 1`` convention, and a box with no area gives None.
+    """
+    x, y, w, h = (float(v) for v in box_xywh)
+    x1, y1 = max(0.0, x), max(0.0, y)
+    x2 = min(img_width - 1.0, x1 + max(0.0, w - 1.0))
+    y2 = min(img_height - 1.0, y1 + max(0.0, h - 1.0))
+    if w * h > 0 and x2 > x1 and y2 > y1:
+        return np.array([x1, y1, x2 - x1, y2 - y1], dtype=np.float64)
+    return None
+
+
+def process_box(
+    box_xywh: np.ndarray, img_width: int, img_height: int, ratio: float = 1.2, crop_shape: tuple[int, int] = CROP_SHAPE
+) -> np.ndarray | None:
+    """Sanitize, grow to the crop aspect ratio around the centre, scale by ``ratio``; float32 (x, y, w, h)."""
+    box = sanitize_box(box_xywh, img_width, img_height)
+    if box is None:
+        return None
+    x, y, w, h = box
+    cx, cy = x + w / 2.0, y + h / 2.0
+    aspect = crop_shape[1] / crop_shape[0]
+    if w > aspect * h:
+        h = w / aspect
+    elif w < aspect * h:
+        w = h * aspect
+    w, h = w * ratio, h * ratio
+    return np.array([cx - w / 2.0, cy - h / 2.0, w, h], dtype=np.float32)
+
+
+def _rotate(v: np.ndarray, rad: float) -> np.ndarray:
+    s, c = np.sin(rad), np.cos(rad)
+    return np.array([v[0] * c - v[1] * s, v[0] * s + v[1] * c], dtype=np.float32)
+
+
+def box_to_crop_affine(
+    center: tuple[float, float],
+    size: tuple[float, float],
+    out_shape: tuple[int, int] = CROP_SHAPE,
+    scale: float = 1.0,
+    rot_deg: float = 0.0,
+    inverse: bool = False,
+) -> np.ndarray:
+    """2x3 float32 affine from the (rotated, scaled) box to the crop, or back with ``inverse``."""
+    src_w, src_h = size[0] * scale, size[1] * scale
+    rad = np.pi * rot_deg / 180.0
+    c = np.array(center, dtype=np.float32)
+    src = np.stack([c, c + _rotate(np.array([0, src_h * 0.5]), rad), c + _rotate(np.array([src_w * 0.5, 0]), rad)])
+    dh, dw = out_shape
+    dc = np.array([dw * 0.5, dh * 0.5], dtype=np.float32)
+    dst = np.stack([dc, dc + np.array([0, dh * 0.5], np.float32), dc + np.array([dw * 0.5, 0], np.float32)])
+    src, dst = src.astype(np.float32), dst.astype(np.float32)
+    trans = cv2.getAffineTransform(dst, src) if inverse else cv2.getAffineTransform(src, dst)
+    return trans.astype(np.float32)
+
+
+@dataclass
+class Crop:
+    """A person crop and the affine maps between it and the image."""
+
+    patch: np.ndarray  # (H, W, C) float32, 0..255
+    trans: np.ndarray  # (2, 3) image -> crop
+    inv_trans: np.ndarray  # (2, 3) crop -> image
+
+
+def crop_image(
+    image: np.ndarray,
+    box_xywh: np.ndarray,
+    out_shape: tuple[int, int] = CROP_SHAPE,
+    scale: float = 1.0,
+    rot_deg: float = 0.0,
+    flip: bool = False,
+) -> Crop:
+    """Warp the processed box out of the image (bilinear, black border); optional flip/scale/rotation."""
+    height, width = image.shape[:2]
+    cx, cy = float(box_xywh[0] + 0.5 * box_xywh[2]), float(box_xywh[1] + 0.5 * box_xywh[3])
+    if flip:
+        image = image[:, ::-1]
+        cx = width - cx - 1
+    size = (float(box_xywh[2]), float(box_xywh[3]))
+    trans = box_to_crop_affine((cx, cy), size, out_shape, scale, rot_deg)
+    patch = cv2.warpAffine(
+        np.ascontiguousarray(image), trans, (int(out_shape[1]), int(out_shape[0])), flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+    )
+    if patch.ndim == 2:
+        patch = patch[:, :, None]
+    inv = box_to_crop_affine((cx, cy), size, out_shape, scale, rot_deg, inverse=True)
+    return Crop(patch.astype(np.float32), trans, inv)
+
+
+def crop_camera(
+    box_xywh: np.ndarray,
+    focal: tuple[float, float] = (5000.0, 5000.0),
+    princpt: tuple[float, float] = (96.0, 128.0),
+    body_shape: tuple[int, int] = BODY_SHAPE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Focal length and principal point, in full-image pixels, of the camera of a processed box.
+
+    The network's virtual camera (focal 5000 on the 256x192 body input) is scaled to
+    the box: the predicted mesh (transl included) then projects straight onto the image.
+    """
+    x, y, w, h = (float(v) for v in box_xywh)
+    f = np.array([focal[0] / body_shape[1] * w, focal[1] / body_shape[0] * h], dtype=np.float64)
+    c = np.array([princpt[0] / body_shape[1] * w + x, princpt[1] / body_shape[0] * h + y], dtype=np.float64)
+    return f, c
+
+
+def project_points(points: np.ndarray, focal: np.ndarray, princpt: np.ndarray, eps: float = 1e-4) -> np.ndarray:
+    """Pinhole projection of (..., 3) camera-frame points to (..., 2) pixels (z + eps as the reference)."""
+    z = points[..., 2:3] + eps
+    return points[..., :2] / z * np.asarray(focal) + np.asarray(princpt)

@@ -1,0 +1,32 @@
+"""Multi-head attention kernels shared by the encoder and the decoder."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+#: "sdpa" uses torch's fused scaled_dot_product_attention; "eager" is the textbook
+#: softmax(QK^T)V kept for benchmarking against the reference implementation.
+ATTENTION_KINDS = ("sdpa", "eager")
+
+
+def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """(B, N, H*D) -> (B, H, N, D)."""
+    b, n, _ = x.shape
+    return x.view(b, n, heads, -1).transpose(1, 2)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """(B, H, N, D) -> (B, N, H*D)."""
+    b, h, n, d = x.shape
+    return x.transpose(1, 2).reshape(b, n, h * d)
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kind: str = "sdpa") -> torch.Tensor:
+    """Scaled dot-product attention over (B, H, N, D) tensors with scale D^-0.5."""
+    if kind == "sdpa":
+        return F.scaled_dot_product_attention(q, k, v)
+    if kind == "eager":
+        weights = torch.softmax((q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5, dim=-1)
+        return weights @ v
+    raise ValueError(f"unknown attention kind {kind!r}; choose one of {ATTENTION_KINDS}")

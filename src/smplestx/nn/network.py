@@ -1,0 +1,89 @@
+"""The SMPLest-X network: crops in, SMPL-X parameters out (no body model, no file I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import ModelConfig
+from .decoder import DecoderHead, DecoderOutput
+from .rotations import rot6d_to_axis_angle
+from .vit import ViTEncoder
+
+
+@dataclass
+class NetworkOutput:
+    """Axis-angle SMPL-X parameters and camera translation, plus the raw intermediates."""
+
+    global_orient: torch.Tensor  # (B, 3)
+    body_pose: torch.Tensor  # (B, 21, 3)
+    left_hand_pose: torch.Tensor  # (B, 15, 3)
+    right_hand_pose: torch.Tensor  # (B, 15, 3)
+    jaw_pose: torch.Tensor  # (B, 3)
+    betas: torch.Tensor  # (B, 10)
+    expression: torch.Tensor  # (B, 10)
+    transl: torch.Tensor  # (B, 3) body camera translation
+    lhand_root_pose: torch.Tensor  # (B, 3) predicted, unused at inference
+    rhand_root_pose: torch.Tensor  # (B, 3)
+    face_root_pose: torch.Tensor  # (B, 3)
+    img_feat: torch.Tensor  # (B, D, 16, 12)
+    task_tokens: torch.Tensor  # (B, 80, D)
+    decoder: DecoderOutput
+
+
+class SMPLestXNet(nn.Module):
+    """ViT encoder + decoder head, with the rot6d and camera maps of SMPLest-X."""
+
+    def __init__(self, config: ModelConfig, attention: str = "sdpa") -> None:
+        super().__init__()
+        self.config = config
+        e, d = config.encoder, config.decoder
+        self.encoder = ViTEncoder(
+            e.embed_dim,
+            e.depth,
+            e.num_heads,
+            mlp_ratio=e.mlp_ratio,
+            qkv_bias=e.qkv_bias,
+            task_tokens_num=e.task_tokens_num,
+            img_size=e.img_size,
+            patch_size=e.patch_size,
+            drop_path_rate=e.drop_path_rate,
+            attention=attention,
+        )
+        self.decoder = DecoderHead(d.feat_dim, d.dim_out, d.task_tokens_num, attention)
+
+    def camera_translation(self, cam: torch.Tensor) -> torch.Tensor:
+        """(tx, ty, c_z) -> (tx, ty, k * sigmoid(c_z))."""
+        return torch.cat((cam[:, :2], self.config.camera_depth_scale * torch.sigmoid(cam[:, 2:3])), dim=1)
+
+    def forward(self, crops: torch.Tensor) -> NetworkOutput:
+        """Run the network on crops (B, 3, 512, 384) in [0, 1]."""
+        # The reference resizes with F.interpolate's default ("nearest") mode.
+        body_img = F.interpolate(crops, size=self.config.input_body_shape)
+        img_feat, task_tokens = self.encoder(body_img)
+        raw = self.decoder(task_tokens, img_feat)
+        b = crops.shape[0]
+        # Rotations and the camera are computed in float32 (or float64) even under autocast.
+        post_dtype = torch.float64 if crops.dtype == torch.float64 else torch.float32
+        with torch.autocast(device_type=crops.device.type, enabled=False):
+            r = {k: v.to(post_dtype) for k, v in vars(raw).items()}
+            aa = lambda x, n: rot6d_to_axis_angle(x.reshape(b, n, 6))  # noqa: E731
+            return NetworkOutput(
+                global_orient=aa(r["body_root_pose"], 1)[:, 0],
+                body_pose=aa(r["body_pose"], 21),
+                left_hand_pose=aa(r["lhand_pose"], 15),
+                right_hand_pose=aa(r["rhand_pose"], 15),
+                jaw_pose=aa(r["face_jaw_pose"], 1)[:, 0],
+                betas=r["body_betas"],
+                expression=r["face_expression"],
+                transl=self.camera_translation(r["body_cam"]),
+                lhand_root_pose=aa(r["lhand_root_pose"], 1)[:, 0],
+                rhand_root_pose=aa(r["rhand_root_pose"], 1)[:, 0],
+                face_root_pose=aa(r["face_root_pose"], 1)[:, 0],
+                img_feat=img_feat,
+                task_tokens=task_tokens,
+                decoder=raw,
+            )

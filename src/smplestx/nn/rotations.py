@@ -1,0 +1,83 @@
+"""Rotation conversions used by the network head: 6D, matrices, axis-angle, quaternions."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def rot6d_to_rotmat(x: torch.Tensor) -> torch.Tensor:
+    """Map (..., 6) continuous 6D rotations to (..., 3, 3) matrices by Gram-Schmidt.
+
+    The 6 numbers are read as a row-major 3x2 matrix: its columns (x0, x2, x4) and
+    (x1, x3, x5) are orthonormalised into b1, b2 and R = [b1 b2 b1xb2] (columns).
+    """
+    m = x.reshape(*x.shape[:-1], 3, 2)
+    a1, a2 = m[..., 0], m[..., 1]
+    b1 = F.normalize(a1, dim=-1)
+    b2 = F.normalize(a2 - (b1 * a2).sum(-1, keepdim=True) * b1, dim=-1)
+    # dim=-1 explicitly: the reference omits it, which breaks batches of exactly 3.
+    b3 = torch.cross(b1, b2, dim=-1)
+    return torch.stack((b1, b2, b3), dim=-1)
+
+
+def rotmat_to_quaternion(r: torch.Tensor) -> torch.Tensor:
+    """Convert (..., 3, 3) rotation matrices to unit quaternions (..., 4) as (w, x, y, z).
+
+    Picks, per matrix, the numerically largest of the four candidate components
+    (Shepperd's method), so it is stable at 0 and 180 degrees.
+    """
+    m00, m01, m02 = r[..., 0, 0], r[..., 0, 1], r[..., 0, 2]
+    m10, m11, m12 = r[..., 1, 0], r[..., 1, 1], r[..., 1, 2]
+    m20, m21, m22 = r[..., 2, 0], r[..., 2, 1], r[..., 2, 2]
+    trace = m00 + m11 + m22
+    candidates = torch.stack(
+        [
+            torch.stack([1 + trace, m21 - m12, m02 - m20, m10 - m01], -1),
+            torch.stack([m21 - m12, 1 + m00 - m11 - m22, m01 + m10, m02 + m20], -1),
+            torch.stack([m02 - m20, m01 + m10, 1 - m00 + m11 - m22, m12 + m21], -1),
+            torch.stack([m10 - m01, m02 + m20, m12 + m21, 1 - m00 - m11 + m22], -1),
+        ],
+        dim=-2,
+    )
+    diag = torch.stack([1 + trace, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22], -1)
+    best = diag.argmax(dim=-1)
+    q = torch.gather(candidates, -2, best[..., None, None].expand(*best.shape, 1, 4)).squeeze(-2)
+    q = F.normalize(q, dim=-1)
+    # Canonical sign (w >= 0) so the angle lands in [0, pi].
+    return torch.where(q[..., :1] < 0, -q, q)
+
+
+def quaternion_to_axis_angle(q: torch.Tensor) -> torch.Tensor:
+    """Convert (..., 4) unit quaternions (w, x, y, z) to axis-angle vectors (..., 3)."""
+    xyz = q[..., 1:]
+    sin_half = xyz.norm(dim=-1, keepdim=True)
+    angle = 2.0 * torch.atan2(sin_half, q[..., :1])
+    # Near zero angle/sin_half -> 2; the safe denominator keeps gradients finite.
+    small = sin_half < 1e-8
+    scale = torch.where(small, torch.full_like(sin_half, 2.0), angle / torch.where(small, torch.ones_like(sin_half), sin_half))
+    return xyz * scale
+
+
+def rotmat_to_axis_angle(r: torch.Tensor) -> torch.Tensor:
+    """Convert (..., 3, 3) rotation matrices to axis-angle vectors (..., 3)."""
+    return quaternion_to_axis_angle(rotmat_to_quaternion(r))
+
+
+def rot6d_to_axis_angle(x: torch.Tensor) -> torch.Tensor:
+    """Convert (..., 6) 6D rotations to axis-angle (..., 3); NaNs become 0 as in the reference."""
+    aa = rotmat_to_axis_angle(rot6d_to_rotmat(x))
+    return torch.nan_to_num(aa, nan=0.0)
+
+
+def axis_angle_to_rotmat(aa: torch.Tensor) -> torch.Tensor:
+    """Rodrigues' formula: (..., 3) axis-angle to (..., 3, 3) rotation matrices."""
+    angle = (aa + 1e-8).norm(dim=-1, keepdim=True)
+    axis = aa / angle
+    c = torch.cos(angle)[..., None]
+    s = torch.sin(angle)[..., None]
+    x, y, z = axis.unbind(-1)
+    zero = torch.zeros_like(x)
+    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*aa.shape[:-1], 3, 3)
+    eye = torch.eye(3, dtype=aa.dtype, device=aa.device).expand_as(k)
+    return eye + s * k + (1 - c) * (k @ k)
