@@ -1,0 +1,41 @@
+"""smplestx: SMPLest-X expressive whole-body human pose and shape estimation."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# Public names -> defining module; imported on first use so `import smplestx` (and the CLI) stay fast.
+_EXPORTS = {
+    "BodyModel": "body",
+    "BodyOutput": "body",
+    "write_synthetic_body": "body.synthetic",
+    "CheckpointError": "checkpoint",
+    "convert_checkpoint": "checkpoint",
+    "load_network": "checkpoint",
+    "PRESETS": "config",
+    "ConfigError": "config",
+    "ModelConfig": "config",
+    "load_official_config": "config",
+    "preset": "config",
+    "CropPrediction": "model",
+    "SMPLestX": "model",
+    "load_model": "model",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve a public name lazily."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'smplestx' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,7 @@
+"""``python -m smplestx``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

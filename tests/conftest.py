@@ -1,0 +1,57 @@
+"""Shared fixtures: the parity folder (../shared/parity) and the tiny official-format model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+PARITY = Path(__file__).resolve().parents[1].parent / "shared" / "parity"
+TINY_CKPT = PARITY / "smplest_x_tiny" / "smplest_x_tiny.pth.tar"
+TINY_CONFIG = PARITY / "smplest_x_tiny" / "config_base.py"
+PARITY_BODY = PARITY / "smplx"
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"parity fixtures not available ({path} missing; they live in ../shared/parity)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def parity_dir() -> Path:
+    """The shared parity folder, or skip."""
+    return _need(PARITY)
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt() -> Path:
+    """The tiny official-format checkpoint."""
+    return _need(TINY_CKPT)
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> Path:
+    """Its official config_base.py."""
+    return _need(TINY_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def parity_body() -> Path:
+    """The synthetic SMPL-X folder the golden numbers were made with."""
+    return _need(PARITY_BODY)
+
+
+@pytest.fixture(scope="session")
+def forward_case() -> dict[str, np.ndarray]:
+    """cases/model_forward.npz."""
+    return dict(np.load(_need(PARITY / "cases" / "model_forward.npz")))
+
+
+@pytest.fixture(scope="session")
+def tiny_net(tiny_ckpt: Path, tiny_config: Path):
+    """The tiny network, loaded strictly, eval mode, float32."""
+    from smplestx.checkpoint import load_network
+
+    return load_network(tiny_ckpt, tiny_config)

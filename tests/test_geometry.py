@@ -1,0 +1,67 @@
+"""Box processing, crops and the crop camera against the reference's crop.npz."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from smplestx.geometry import crop_camera, crop_image, process_box, project_points, sanitize_box
+
+
+@pytest.fixture(scope="module")
+def case(parity_dir):
+    return dict(np.load(parity_dir / "cases" / "crop.npz"))
+
+
+def test_process_box_matches_reference(case):
+    h, w = case["image"].shape[:2]
+    for i, box in enumerate(case["boxes_xywh"]):
+        out = process_box(box, w, h, ratio=1.2)
+        assert (out is not None) == bool(case["valid"][i])
+        if out is not None:
+            np.testing.assert_allclose(out, case["process_bbox"][i], atol=1e-4)
+
+
+def test_sanitize_shifts_instead_of_cutting():
+    """Reference behaviour: a box above the image is moved down, keeping its height."""
+    np.testing.assert_allclose(sanitize_box(np.array([540, -60, 180, 320.0]), 640, 480), [540, 0, 99, 319])
+    assert sanitize_box(np.array([300, 120, 0, 200.0]), 640, 480) is None
+    assert sanitize_box(np.array([700, 10, 50, 50.0]), 640, 480) is None  # fully right of the image
+
+
+def test_crops_and_camera_match_reference(case):
+    h, w = case["image"].shape[:2]
+    image = case["image"].astype(np.float32)
+    for j, i in enumerate(case["valid_idx"]):
+        box = process_box(case["boxes_xywh"][i], w, h, ratio=1.2)
+        crop = crop_image(image, box)
+        np.testing.assert_allclose(crop.patch, case["patch"][j], atol=1e-3)
+        np.testing.assert_allclose(crop.trans, case["trans"][j], atol=1e-5)
+        np.testing.assert_allclose(crop.inv_trans, case["inv_trans"][j], atol=1e-4)
+        focal, princpt = crop_camera(box)
+        np.testing.assert_allclose(focal, case["infer_focal"][j], rtol=1e-6)
+        np.testing.assert_allclose(princpt, case["infer_princpt"][j], rtol=1e-6)
+
+
+def test_augmented_crop_matches_reference(case):
+    h, w = case["image"].shape[:2]
+    box = process_box(case["boxes_xywh"][int(case["aug_box_idx"])], w, h, ratio=1.2)
+    crop = crop_image(case["image"].astype(np.float32), box, scale=float(case["aug_scale"]),
+                      rot_deg=float(case["aug_rot"]), flip=bool(case["aug_do_flip"]))
+    np.testing.assert_allclose(crop.patch, case["aug_patch"], atol=1e-3)
+    np.testing.assert_allclose(crop.trans, case["aug_trans"], atol=1e-5)
+    np.testing.assert_allclose(crop.inv_trans, case["aug_inv_trans"], atol=1e-4)
+
+
+def test_inverse_affine_maps_crop_back_to_box():
+    box = np.array([100.0, 50.0, 150.0, 200.0], dtype=np.float32)
+    crop = crop_image(np.zeros((400, 400, 3), np.float32), box)
+    corners = np.array([[0, 0, 1], [384, 512, 1]], dtype=np.float64)
+    back = corners @ crop.inv_trans.T
+    np.testing.assert_allclose(back, [[100, 50], [250, 250]], atol=1e-3)
+
+
+def test_camera_projection_puts_centre_on_box_centre():
+    box = np.array([10.0, 20.0, 192.0 * 2, 256.0 * 2])
+    focal, princpt = crop_camera(box)
+    np.testing.assert_allclose(project_points(np.array([0.0, 0.0, 5.0]), focal, princpt), [10 + 192, 20 + 256])
