@@ -1,0 +1,120 @@
+"""Crops/s of the SMPLest-X forward (network + SMPL-X) per size, batch and dtype; prints a markdown table.
+
+Weights are random (speed does not depend on them). The "reference-style" row runs the
+same weights the way the reference implementation does: eager softmax attention and
+the `smplx` package's SMPL-X layer (if installed), to measure what our forward gains.
+
+    python benchmarks/bench_model.py --sizes S B --batches 1 8 32 --dtypes fp32 bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from smplestx.body import BodyModel
+from smplestx.config import PRESETS
+from smplestx.model import SMPLestX
+from smplestx.nn.network import SMPLestXNet
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class SmplxPackageBody(torch.nn.Module):
+    """The `smplx` package's layer behind our BodyModel call signature (benchmark baseline only)."""
+
+    def __init__(self, model_root: Path) -> None:
+        super().__init__()
+        import smplx  # non-commercial licence: benchmark/test oracle only
+
+        self.layer = smplx.create(str(model_root), "smplx", gender="NEUTRAL", use_pca=False, use_face_contour=True,
+                                  num_betas=10, num_expression_coeffs=10)
+        self.v_template = self.layer.v_template
+
+    def forward(self, **kw: torch.Tensor):
+        b = kw["betas"].shape[0]
+        kw = {k: v.reshape(b, -1) for k, v in kw.items()}
+        z = torch.zeros(b, 3, dtype=kw["betas"].dtype)
+        return self.layer(**kw, leye_pose=z, reye_pose=z)
+
+
+def time_forward(model: SMPLestX, batch: int, dtype: torch.dtype, device: str, repeats: int) -> float:
+    """Median seconds per forward of ``batch`` crops after one warm-up."""
+    x = torch.rand(batch, 3, 512, 384, device=device)
+    times = []
+    with torch.inference_mode():
+        for i in range(repeats + 1):
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            if dtype == torch.float32:
+                model(x)
+            else:
+                with torch.autocast(device_type=device, dtype=dtype):
+                    model(x)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            if i:
+                times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def vertex_error_mm(model: SMPLestX, dtype: torch.dtype, device: str) -> float:
+    """Mean vertex distance (mm) of a low-precision forward against fp32 on the same crops."""
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 512, 384, device=device)
+    with torch.inference_mode():
+        ref = model(x).vertices
+        with torch.autocast(device_type=device, dtype=dtype):
+            low = model(x).vertices
+    return float((ref - low).norm(dim=-1).mean() * 1000)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=["S", "B", "L", "H"])
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32])
+    parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=list(DTYPES))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--body-models", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "parity" / "smplx")
+    parser.add_argument("--reference-style", action="store_true", help="also time eager attention + the smplx package")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    body = BodyModel.from_dir(args.body_models, device=args.device)
+    name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"device: {name}; torch {torch.__version__}\n")
+    print("| size | params (M) | variant | dtype | batch | ms / batch | crops/s | vertex err vs fp32 (mm) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for size in args.sizes:
+        torch.manual_seed(0)
+        net = SMPLestXNet(PRESETS[size]).to(args.device).eval()
+        n_params = sum(p.numel() for p in net.parameters()) / 1e6
+        variants = [("ours (sdpa)", SMPLestX(net, body).eval())]
+        if args.reference_style:
+            ref_net = SMPLestXNet(PRESETS[size], attention="eager").to(args.device).eval()
+            ref_net.load_state_dict(net.state_dict())
+            root = args.body_models.parent if args.body_models.name == "smplx" else args.body_models
+            variants.append(("reference-style (eager + smplx pkg)", SMPLestX(ref_net, SmplxPackageBody(root).to(args.device))))
+        for variant, model in variants:
+            for dname in args.dtypes:
+                if variant.startswith("reference") and dname != "fp32":
+                    continue
+                err = "" if dname == "fp32" else f"{vertex_error_mm(model, DTYPES[dname], args.device):.2f}"
+                for batch in args.batches:
+                    sec = time_forward(model, batch, DTYPES[dname], args.device, args.repeats)
+                    print(f"| {size} | {n_params:.0f} | {variant} | {dname} | {batch} | {sec * 1000:.0f} | {batch / sec:.2f} | {err} |")
+                    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
