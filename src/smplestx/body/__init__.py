@@ -1,0 +1,40 @@
+"""SMPL-X body model layer, model-file readers, joint sets and evaluation assets (no dependency on ``smplx``)."""
+
+from .assets import hand_regressors, load_face_vertex_ids, load_hand_vertex_ids, load_j14_regressor
+from .joint_sets import SMPLX_65, SMPLX_137, SMPLX_144_NAMES, SMPLX_ORIG_53, JointSet
+from .layer import (
+    SMPLX_VERTEX_JOINT_IDS,
+    BodyModel,
+    BodyOutput,
+    axis_angle_to_matrix,
+    axis_angle_to_matrix_minus_identity,
+)
+from .model_files import (
+    BodyModelFileError,
+    UnsafePickleError,
+    load_smplx_arrays,
+    read_array_pickle,
+    resolve_model_dir,
+)
+
+__all__ = [
+    "BodyModel",
+    "BodyOutput",
+    "BodyModelFileError",
+    "UnsafePickleError",
+    "JointSet",
+    "SMPLX_ORIG_53",
+    "SMPLX_137",
+    "SMPLX_65",
+    "SMPLX_144_NAMES",
+    "SMPLX_VERTEX_JOINT_IDS",
+    "axis_angle_to_matrix",
+    "axis_angle_to_matrix_minus_identity",
+    "hand_regressors",
+    "load_face_vertex_ids",
+    "load_hand_vertex_ids",
+    "load_j14_regressor",
+    "load_smplx_arrays",
+    "read_array_pickle",
+    "resolve_model_dir",
+]
