@@ -1,0 +1,1 @@
+"""Data: synthetic scenes for tests, demos and benchmarks (HumanData reading comes later)."""

@@ -1,0 +1,93 @@
+"""Images and videos of posed SMPL-X mannequins at known parameters, with their true person boxes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..body import BodyModel
+from ..render import Renderer
+
+#: Rotates the model's y-up, +z-facing rest pose into the OpenCV camera frame, facing the camera.
+FACING_CAMERA = (np.pi, 0.0, 0.0)
+
+
+@dataclass
+class ScenePerson:
+    """One mannequin: where it stands (camera frame, metres) and how it is posed."""
+
+    transl: tuple[float, float, float]
+    yaw: float = 0.0  # turn about the vertical axis, radians
+    body_pose: np.ndarray | None = None  # (21, 3) axis-angle
+    betas: np.ndarray | None = None  # (10,)
+
+
+def background(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """A smooth colour gradient with mild noise (uint8 RGB)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.stack([80 + 100 * x / width, 90 + 80 * y / height, 160 - 60 * x / width], axis=-1)
+    img += rng.normal(0, 4, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def pose_people(body: BodyModel, people: list[ScenePerson]) -> np.ndarray:
+    """Vertices (N, V, 3) of the people in the camera frame."""
+    n = len(people)
+    orient = []
+    for p in people:
+        # Facing the camera, then turned by `yaw` about the camera's vertical (y) axis.
+        r = _rotvec_to_matrix(np.array(FACING_CAMERA))
+        r = _rotvec_to_matrix(np.array([0.0, p.yaw, 0.0])) @ r
+        orient.append(_matrix_to_rotvec(r))
+    body_pose = np.stack([p.body_pose if p.body_pose is not None else np.zeros((21, 3)) for p in people])
+    betas = np.stack([p.betas if p.betas is not None else np.zeros(10) for p in people])
+    with torch.no_grad():
+        out = body(
+            global_orient=torch.tensor(np.array(orient)),
+            body_pose=torch.tensor(body_pose),
+            betas=torch.tensor(betas),
+            transl=torch.tensor(np.array([p.transl for p in people], dtype=np.float64)),
+        )
+    return out.vertices.numpy().reshape(n, -1, 3)
+
+
+def render_scene(
+    body: BodyModel,
+    people: list[ScenePerson],
+    width: int = 640,
+    height: int = 480,
+    focal: float = 800.0,
+    seed: int = 0,
+    renderer: Renderer | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Render the people over a background; returns the image and their true boxes (N, 4) xyxy."""
+    img = background(width, height, seed)
+    if not people:
+        return img, np.zeros((0, 4), np.float32)
+    verts = pose_people(body, people)
+    princpt = (width / 2.0, height / 2.0)
+    renderer = renderer or Renderer(body.faces_np)
+    img = renderer.render(img, list(verts), [(focal, focal)] * len(people), [princpt] * len(people), alpha=1.0)
+    uv = verts[..., :2] / verts[..., 2:] * focal + np.array(princpt)
+    boxes = np.concatenate([uv.min(axis=1), uv.max(axis=1)], axis=1)
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
+    return img, boxes.astype(np.float32)
+
+
+def _rotvec_to_matrix(v: np.ndarray) -> np.ndarray:
+    angle = np.linalg.norm(v)
+    if angle < 1e-12:
+        return np.eye(3)
+    k = v / angle
+    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + np.sin(angle) * kx + (1 - np.cos(angle)) * kx @ kx
+
+
+def _matrix_to_rotvec(r: np.ndarray) -> np.ndarray:
+    from ..nn.rotations import rotmat_to_axis_angle
+
+    return rotmat_to_axis_angle(torch.tensor(r)).numpy()

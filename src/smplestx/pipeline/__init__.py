@@ -1,0 +1,1 @@
+"""From media to people: sources, detectors, the Estimator, and the `smplestx infer` job."""

@@ -1,0 +1,227 @@
+"""The Estimator: frames in, people (SMPL-X, joints, camera) out, with crops batched across frames."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import ModelConfig
+from ..geometry import crop_camera, crop_image, process_box, project_points
+from ..model import SMPLestX, load_model
+from .detectors import Detections, Detector, make_detector, select_people
+from .records import FrameResult, Person
+from .sources import Frame, open_source, read_image
+
+log = logging.getLogger(__name__)
+
+_OUTPUT_FIELDS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas",
+                  "expression", "transl", "joints_cam")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def pick_device(device: str = "auto") -> str:
+    """Resolve ``auto`` to the best device present (cuda, then mps, then cpu); check explicit ones."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available (use --device auto or cpu)")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' requested but MPS is not available (use --device auto or cpu)")
+    if device not in ("cpu", "mps") and not device.startswith("cuda"):
+        raise ValueError(f"unknown device {device!r}; choose auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+def pick_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """Accept 'fp32' / 'bf16' / 'fp16' or a torch dtype."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+@dataclass
+class _PendingFrame:
+    """A frame whose crops are waiting for the network."""
+
+    result: FrameResult
+    dets: Detections
+    boxes: list[np.ndarray]  # processed crop boxes (x, y, w, h), one per kept detection
+    crops: list[np.ndarray] = field(default_factory=list)  # (512, 384, 3) float32 0..255, one per box
+
+
+class Estimator:
+    """SMPLest-X on whole images and videos: detection, crops, batched network, full-image camera."""
+
+    def __init__(
+        self,
+        checkpoint: str | Path | None = None,
+        body_models: str | Path | None = None,
+        *,
+        model: SMPLestX | None = None,
+        config: str | Path | ModelConfig | None = None,
+        detector: str | Detector = "auto",
+        device: str = "auto",
+        dtype: str | torch.dtype = "fp32",
+        batch_size: int = 16,
+        score_threshold: float = 0.5,
+        nms_iou: float | None = 0.5,
+        max_people: int | None = None,
+        largest: bool = False,
+        keep_vertices: bool = True,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(dtype)
+        if model is None:
+            if checkpoint is None or body_models is None:
+                raise ValueError("give checkpoint= and body_models= (or an already loaded model=)")
+            model = load_model(checkpoint, body_models=body_models, config=config, device=self.device, dtype=self.dtype)
+        self.model = model
+        self.detector = make_detector(detector, self.device) if isinstance(detector, str) else detector
+        self.batch_size = batch_size
+        self.score_threshold = score_threshold
+        self.nms_iou = nms_iou
+        self.max_people = max_people
+        self.largest = largest
+        self.keep_vertices = keep_vertices
+        self.max_pending_frames = max(batch_size, 8)
+
+    @property
+    def faces(self) -> np.ndarray:
+        """Mesh triangles (F, 3) of the body model."""
+        return self.model.body.faces_np
+
+    # ------------------------------------------------------------------------------------------ public API
+
+    def predict(self, image: np.ndarray | str | Path) -> list[Person]:
+        """People in one image (RGB uint8 array or a file path)."""
+        source = Path(image) if isinstance(image, (str, Path)) else None
+        rgb = read_image(source) if source is not None else _as_rgb(image)
+        frame = Frame(image=rgb, index=0, time_s=0.0, source=source)
+        return next(iter(self.predict_frames([frame]))).people
+
+    def predict_video(
+        self, path: str | Path, *, start: float | None = None, end: float | None = None, stride: int = 1
+    ) -> Iterator[FrameResult]:
+        """Per-frame results of a video, streamed (constant memory)."""
+        with open_source(path, start=start, end=end, stride=stride) as source:
+            yield from self.predict_frames(source)
+
+    def predict_frames(self, frames: Iterable[Frame]) -> Iterator[FrameResult]:
+        """Results for a stream of frames, in order; crops of consecutive frames share batches."""
+        for _, result in self.predict_frame_pairs(frames):
+            yield result
+
+    def predict_frame_pairs(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, FrameResult]]:
+        """Like predict_frames, but yields each input frame with its result (for overlays)."""
+        pending: deque[tuple[Frame, _PendingFrame]] = deque()
+        queued = 0
+        for frame in frames:
+            item = self._prepare(frame)
+            pending.append((frame, item))
+            queued += len(item.boxes)
+            # Flush on a full batch, and also after many empty frames so memory stays bounded.
+            if queued >= self.batch_size or len(pending) >= self.max_pending_frames:
+                self._run([p for _, p in pending])
+                queued = 0
+                while pending:
+                    f, p = pending.popleft()
+                    yield f, p.result
+        self._run([p for _, p in pending])
+        while pending:
+            f, p = pending.popleft()
+            yield f, p.result
+
+    # ------------------------------------------------------------------------------------------ internals
+
+    def _prepare(self, frame: Frame) -> _PendingFrame:
+        h, w = frame.image.shape[:2]
+        dets = self.detector.detect(frame.image, frame.index, frame.source)
+        dets = select_people(
+            dets, score_threshold=self.score_threshold, nms_iou=self.nms_iou, max_people=self.max_people, largest=self.largest
+        )
+        boxes, keep = [], []
+        ratio = self.model.config.bbox_ratio
+        for i, (x1, y1, x2, y2) in enumerate(dets.boxes_xyxy):
+            box = process_box(np.array([x1, y1, x2 - x1, y2 - y1], np.float64), w, h, ratio, self.model.config.input_img_shape)
+            if box is None:
+                log.debug("frame %d: box %s has no area inside the image; skipped", frame.index, dets.boxes_xyxy[i])
+                continue
+            boxes.append(box)
+            keep.append(i)
+        crops = [crop_image(frame.image, b, self.model.config.input_img_shape).patch for b in boxes]
+        return _PendingFrame(FrameResult(frame.index, frame.time_s, w, h), dets.take(np.array(keep, np.int64)), boxes, crops)
+
+    def _run(self, pending: Iterable[_PendingFrame]) -> None:
+        """Run the network over all queued crops (in chunks of batch_size) and fill in the people."""
+        items = [p for p in pending if p.crops]
+        crops = [c for p in items for c in p.crops]
+        if not crops:
+            return
+        names = list(_OUTPUT_FIELDS) + (["vertices"] if self.keep_vertices else [])
+        outputs: list[dict[str, np.ndarray]] = []
+        for start in range(0, len(crops), self.batch_size):
+            batch = np.stack(crops[start : start + self.batch_size])
+            x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+            pred = self.model.predict_crops(x)
+            arrays = {k: getattr(pred, k).float().cpu().numpy() for k in names}
+            outputs.extend({k: v[i] for k, v in arrays.items()} for i in range(len(batch)))
+        it = iter(outputs)
+        for p in items:
+            for j, box in enumerate(p.boxes):
+                p.result.people.append(self._person(next(it), p.dets, j, box))
+            p.crops = []
+
+    def _person(self, out: dict[str, np.ndarray], dets: Detections, j: int, box: np.ndarray) -> Person:
+        cfg = self.model.config
+        focal, princpt = crop_camera(box, cfg.focal, cfg.princpt, cfg.input_body_shape)
+        joints = out["joints_cam"]
+        return Person(
+            box_xyxy=dets.boxes_xyxy[j].astype(np.float32),
+            score=float(dets.scores[j]),
+            track_id=int(dets.track_ids[j]),
+            crop_box_xywh=box.astype(np.float32),
+            global_orient=out["global_orient"],
+            body_pose=out["body_pose"],
+            left_hand_pose=out["left_hand_pose"],
+            right_hand_pose=out["right_hand_pose"],
+            jaw_pose=out["jaw_pose"],
+            betas=out["betas"],
+            expression=out["expression"],
+            transl=out["transl"],
+            focal=focal.astype(np.float32),
+            princpt=princpt.astype(np.float32),
+            joints_3d=joints,
+            joints_2d=project_points(joints.astype(np.float64), focal, princpt).astype(np.float32),
+            vertices=out.get("vertices"),
+        )
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    """Validate an in-memory image: (H, W) grey or (H, W, 3|4) RGB(A), uint8 or uint16."""
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
+        raise ValueError("image must be a numpy array (H, W), (H, W, 3) or (H, W, 4), RGB")
+    if image.dtype == np.uint16:
+        image = np.round(image / 257.0).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 or uint16, got {image.dtype}")
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.shape[2] == 4:
+        image = image[:, :, :3]
+    if image.shape[2] != 3:
+        raise ValueError(f"image must have 1, 3 or 4 channels, got {image.shape[2]}")
+    return np.ascontiguousarray(image)
