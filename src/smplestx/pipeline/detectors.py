@@ -127,10 +127,10 @@ def _parse_box(item: Any, where: str) -> tuple[list[float], float, int]:
 
 def _parse_frames(frames: Any, where: str) -> dict[int, Detections]:
     if isinstance(frames, list):
-        items = enumerate(frames)
+        items = list(enumerate(frames))
     elif isinstance(frames, dict):
         try:
-            items = ((int(k), v) for k, v in frames.items())
+            items = [(int(k), v) for k, v in frames.items()]
         except ValueError:
             raise DetectorError(f"{where}: frame keys must be frame numbers") from None
     else:
