@@ -23,6 +23,11 @@ _EXPORTS = {
     "CropPrediction": "model",
     "SMPLestX": "model",
     "load_model": "model",
+    "Estimator": "pipeline.estimator",
+    "Person": "pipeline.records",
+    "FrameResult": "pipeline.records",
+    "load_results": "export",
+    "render_meshes": "render",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

@@ -35,6 +35,15 @@ def _cmd_synthetic_body(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_synthetic_media(args: argparse.Namespace) -> int:
+    from .data.synthetic_scene import write_demo_media
+
+    media, boxes = write_demo_media(args.output, args.body_models, people=args.people, frames=args.frames,
+                                    width=args.width, height=args.height, fps=args.fps)
+    print(f"wrote {media} and its true person boxes {boxes} (use --detector boxes:{boxes})")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     import json
 
@@ -116,9 +125,10 @@ def _cmd_infer(args: argparse.Namespace) -> int:
             f"{summary.failures} failed, {summary.seconds:.1f} s ({summary.frames_per_second:.2f} frames/s); "
             f"outputs in {options.output}"
         )
-    for item in summary.inputs:
-        if not item.ok:
-            print(f"smplestx: failed: {item.error}", file=sys.stderr)
+    failed = [item for item in summary.inputs if not item.ok]
+    if failed:
+        # A recap at the end, so failures are not lost in a long run's output.
+        print(f"smplestx: {len(failed)} input(s) failed: " + "; ".join(str(item.error) for item in failed), file=sys.stderr)
     return 1 if summary.failures else 0
 
 
@@ -168,6 +178,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     p.set_defaults(func=_cmd_synthetic_body)
 
+    p = sub.add_parser("synthetic-media", help="render an image or video of mannequins (for demos and benchmarks)")
+    p.add_argument("output", help="an image (.png, .jpg) or video (.mp4, ...) path")
+    p.add_argument("--body-models", required=True, help="an SMPL-X model folder (e.g. from synthetic-body)")
+    p.add_argument("--people", type=int, default=2)
+    p.add_argument("--frames", type=int, default=30, help="video frames")
+    p.add_argument("--width", type=int, default=640)
+    p.add_argument("--height", type=int, default=480)
+    p.add_argument("--fps", type=float, default=10.0)
+    p.set_defaults(func=_cmd_synthetic_media)
+
     p = sub.add_parser("info", help="print a checkpoint's size and model config")
     p.add_argument("checkpoint")
     p.add_argument("--config", help="official config_base.py")
@@ -178,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``smplestx`` command."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    fmt = "%(levelname)s %(name)s: %(message)s" if args.verbose else "smplestx: %(message)s"
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format=fmt)
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -91,3 +92,53 @@ def _matrix_to_rotvec(r: np.ndarray) -> np.ndarray:
     from ..nn.rotations import rotmat_to_axis_angle
 
     return rotmat_to_axis_angle(torch.tensor(r)).numpy()
+
+
+def demo_people(count: int, frame: int = 0, fps: float = 10.0) -> list[ScenePerson]:
+    """``count`` mannequins in a row, walking slowly sideways and swinging their arms."""
+    people = []
+    t = frame / fps
+    for k in range(count):
+        pose = np.zeros((21, 3))
+        swing = 0.5 * np.sin(2 * np.pi * 0.5 * t + k)
+        pose[15], pose[16] = [0, 0, -1.1], [0, 0, 1.1]  # arms down (shoulders)
+        pose[0], pose[1] = [swing, 0, 0], [-swing, 0, 0]  # hips
+        x = (k - (count - 1) / 2) * 1.1 + 0.1 * t
+        people.append(ScenePerson((x, 0.25, 5.0 + 0.4 * (k % 2)), yaw=0.2 * (k - count / 2), body_pose=pose))
+    return people
+
+
+def write_demo_media(
+    path: str | Path,
+    body_models: str | Path,
+    *,
+    people: int = 2,
+    frames: int = 1,
+    width: int = 640,
+    height: int = 480,
+    fps: float = 10.0,
+) -> tuple[Path, Path]:
+    """Write an image (.png/.jpg) or a video (.mp4, ...) of mannequins and a boxes file beside it."""
+    import json
+
+    from ..pipeline.sources import VIDEO_EXTENSIONS
+    from ..pipeline.video_writer import VideoWriter, write_image
+
+    path = Path(path)
+    body = BodyModel.from_dir(body_models, dtype=torch.float64)
+    renderer = Renderer(body.faces_np)
+    focal = 1.2 * max(width, height)
+    boxes: dict[str, list] = {}
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        with VideoWriter(path, fps, width, height) as video:
+            for i in range(frames):
+                img, b = render_scene(body, demo_people(people, i, fps), width, height, focal, seed=i, renderer=renderer)
+                video.write(img)
+                boxes[str(i)] = b.tolist()
+    else:
+        img, b = render_scene(body, demo_people(people), width, height, focal, renderer=renderer)
+        write_image(path, img)
+        boxes["0"] = b.tolist()
+    boxes_path = path.with_name(path.name + ".boxes.json")
+    boxes_path.write_text(json.dumps({"frames": boxes}))
+    return path, boxes_path

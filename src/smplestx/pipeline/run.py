@@ -120,7 +120,11 @@ class InferenceRun:
         files: list[Path] = []
         for item in inputs:
             try:
-                files.extend(collect_inputs([item], recursive=self.opt.recursive))
+                found = collect_inputs([item], recursive=self.opt.recursive)
+                if not found:
+                    hint = "" if self.opt.recursive else " (--recursive descends into subfolders)"
+                    raise MediaError(f"{item}: no images or videos found{hint}")
+                files.extend(found)
             except MediaError as exc:
                 log.error("%s", exc)
                 summary.inputs.append(InputSummary(str(item), "unknown", ok=False, error=str(exc)))
