@@ -22,25 +22,10 @@ from smplestx.config import PRESETS
 from smplestx.model import SMPLestX
 from smplestx.nn.network import SMPLestXNet
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reference_style import reference_style  # noqa: E402
+
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-class SmplxPackageBody(torch.nn.Module):
-    """The `smplx` package's layer behind our BodyModel call signature (benchmark baseline only)."""
-
-    def __init__(self, model_root: Path) -> None:
-        super().__init__()
-        import smplx  # non-commercial licence: benchmark/test oracle only
-
-        self.layer = smplx.create(str(model_root), "smplx", gender="NEUTRAL", use_pca=False, use_face_contour=True,
-                                  num_betas=10, num_expression_coeffs=10)
-        self.v_template = self.layer.v_template
-
-    def forward(self, **kw: torch.Tensor):
-        b = kw["betas"].shape[0]
-        kw = {k: v.reshape(b, -1) for k, v in kw.items()}
-        z = torch.zeros(b, 3, dtype=kw["betas"].dtype)
-        return self.layer(**kw, leye_pose=z, reye_pose=z)
 
 
 def time_forward(model: SMPLestX, batch: int, dtype: torch.dtype, device: str, repeats: int) -> float:
@@ -98,12 +83,10 @@ def main() -> int:
         torch.manual_seed(0)
         net = SMPLestXNet(PRESETS[size]).to(args.device).eval()
         n_params = sum(p.numel() for p in net.parameters()) / 1e6
-        variants = [("ours (sdpa)", SMPLestX(net, body).eval())]
+        ours = SMPLestX(net, body).eval()
+        variants = [("ours (sdpa)", ours)]
         if args.reference_style:
-            ref_net = SMPLestXNet(PRESETS[size], attention="eager").to(args.device).eval()
-            ref_net.load_state_dict(net.state_dict())
-            root = args.body_models.parent if args.body_models.name == "smplx" else args.body_models
-            variants.append(("reference-style (eager + smplx pkg)", SMPLestX(ref_net, SmplxPackageBody(root).to(args.device))))
+            variants.append(("reference-style (eager + smplx pkg)", reference_style(ours, args.body_models).to(args.device)))
         for variant, model in variants:
             for dname in args.dtypes:
                 if variant.startswith("reference") and dname != "fp32":
