@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..body import BodyModel
+from ..nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
 from ..render import Renderer
 
 #: Rotates the model's y-up, +z-facing rest pose into the OpenCV camera frame, facing the camera.
@@ -37,17 +38,15 @@ def background(width: int, height: int, seed: int = 0) -> np.ndarray:
 def pose_people(body: BodyModel, people: list[ScenePerson]) -> np.ndarray:
     """Vertices (N, V, 3) of the people in the camera frame."""
     n = len(people)
-    orient = []
-    for p in people:
-        # Facing the camera, then turned by `yaw` about the camera's vertical (y) axis.
-        r = _rotvec_to_matrix(np.array(FACING_CAMERA))
-        r = _rotvec_to_matrix(np.array([0.0, p.yaw, 0.0])) @ r
-        orient.append(_matrix_to_rotvec(r))
+    # Facing the camera, then turned by `yaw` about the camera's vertical (y) axis.
+    facing = axis_angle_to_rotmat(torch.tensor(FACING_CAMERA, dtype=torch.float64))
+    yaw = axis_angle_to_rotmat(torch.tensor([[0.0, p.yaw, 0.0] for p in people], dtype=torch.float64))
+    orient = rotmat_to_axis_angle(yaw @ facing).numpy()
     body_pose = np.stack([p.body_pose if p.body_pose is not None else np.zeros((21, 3)) for p in people])
     betas = np.stack([p.betas if p.betas is not None else np.zeros(10) for p in people])
     with torch.no_grad():
         out = body(
-            global_orient=torch.tensor(np.array(orient)),
+            global_orient=torch.tensor(orient),
             body_pose=torch.tensor(body_pose),
             betas=torch.tensor(betas),
             transl=torch.tensor(np.array([p.transl for p in people], dtype=np.float64)),
@@ -77,21 +76,6 @@ def render_scene(
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
     return img, boxes.astype(np.float32)
-
-
-def _rotvec_to_matrix(v: np.ndarray) -> np.ndarray:
-    angle = np.linalg.norm(v)
-    if angle < 1e-12:
-        return np.eye(3)
-    k = v / angle
-    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(angle) * kx + (1 - np.cos(angle)) * kx @ kx
-
-
-def _matrix_to_rotvec(r: np.ndarray) -> np.ndarray:
-    from ..nn.rotations import rotmat_to_axis_angle
-
-    return rotmat_to_axis_angle(torch.tensor(r)).numpy()
 
 
 def demo_people(count: int, frame: int = 0, fps: float = 10.0) -> list[ScenePerson]:
