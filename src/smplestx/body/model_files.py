@@ -247,25 +247,28 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
     return allowed
 
 
-class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickler that can only build numpy arrays, dtypes and scalars."""
+class NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that can only build numpy arrays, dtypes and scalars; anything else is refused."""
 
-    def __init__(self, file: io.BufferedIOBase, path: Path) -> None:
+    def __init__(self, file: io.BufferedIOBase, path: Path | str) -> None:
         super().__init__(file, encoding="latin1")
         self._path = path
         self._allowed = _allowed_globals()
+
+    def refusal(self, detail: str) -> str:
+        """The one-line message for a refused pickle (subclasses word it for their files)."""
+        return f"{self._path}: refused to load: {detail}; replace the file with the original asset"
 
     def find_class(self, module: str, name: str) -> Any:  # noqa: D102 - pickle hook
         try:
             return self._allowed[(module, name)]
         except KeyError:
             raise UnsafePickleError(
-                f"{self._path}: refused to load: the pickle references {module}.{name}, but only numpy arrays are "
-                f"allowed (nothing was executed); replace the file with the original asset"
+                self.refusal(f"the pickle references {module}.{name}, but only numpy arrays are allowed (nothing was executed)")
             ) from None
 
     def persistent_load(self, pid: Any) -> Any:  # noqa: D102 - pickle hook
-        raise UnsafePickleError(f"{self._path}: refused to load: the pickle uses persistent ids")
+        raise UnsafePickleError(self.refusal("the pickle uses persistent ids"))
 
 
 def _check_plain(obj: Any, path: Path, depth: int = 0) -> None:
@@ -298,7 +301,7 @@ def read_array_pickle(path: str | Path) -> Any:
         raise BodyModelFileError(f"{p} does not exist")
     with open(p, "rb") as fh:
         try:
-            obj = _ArrayUnpickler(fh, p).load()
+            obj = NumpyOnlyUnpickler(fh, p).load()
         except UnsafePickleError:
             raise
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:

@@ -62,7 +62,7 @@ from typing import Any, Mapping
 import numpy as np
 import numpy.lib.format as npformat
 
-from ..body.model_files import UnsafePickleError, _ArrayUnpickler
+from ..body.model_files import NumpyOnlyUnpickler, UnsafePickleError
 
 log = logging.getLogger(__name__)
 
@@ -122,24 +122,13 @@ def _shape_text(shape: tuple[int, ...]) -> str:
 # Restricted unpickling of object members
 
 
-class _EntryUnpickler(_ArrayUnpickler):
-    """The project's numpy-only unpickler, reading from any stream, with a message naming file and entry."""
+class _EntryUnpickler(NumpyOnlyUnpickler):
+    """The project's numpy-only unpickler, reading an npz entry, with a message naming file and entry."""
 
-    def __init__(self, file: Any, where: str) -> None:
-        super().__init__(file, where)  # type: ignore[arg-type]
-        self._where = where
-
-    def find_class(self, module: str, name: str) -> Any:  # noqa: D102 - pickle hook
-        try:
-            return self._allowed[(module, name)]
-        except KeyError:
-            raise UnsafePickleError(
-                f"{self._where} was refused for safety: its pickle references {module}.{name}, but only numpy "
-                f"arrays, dtypes and scalars are allowed (nothing was executed)"
-            ) from None
-
-    def persistent_load(self, pid: Any) -> Any:  # noqa: D102 - pickle hook
-        raise UnsafePickleError(f"{self._where} was refused for safety: its pickle uses persistent ids")
+    def refusal(self, detail: str) -> str:
+        """Name the entry; HumanData entries are data, not assets to replace."""
+        detail = detail.replace("the pickle", "its pickle").replace("numpy arrays", "numpy arrays, dtypes and scalars")
+        return f"{self._path} was refused for safety: {detail}"
 
 
 def _check_plain(obj: Any, where: str, depth: int = 0) -> None:
