@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Literal, overload
 
 import torch
 from torch import nn
@@ -43,6 +44,44 @@ class CropPrediction:
         )
 
 
+@dataclass
+class TrainOutput:
+    """What the training losses read from one forward pass (B crops); float32, or float64 for a float64 model.
+
+    Joints are the 137 supervision joints (``SMPLX_137``) in the reference's training conventions.
+    """
+
+    pose: torch.Tensor  # (B, 53, 3) axis-angle: root, 21 body, 15 left hand, 15 right hand, jaw
+    lhand_root_pose: torch.Tensor  # (B, 3) axis-angle from the hand-root head (global left-wrist orientation)
+    rhand_root_pose: torch.Tensor  # (B, 3)
+    betas: torch.Tensor  # (B, 10)
+    expression: torch.Tensor  # (B, 10)
+    joint_cam: torch.Tensor  # (B, 137, 3) metres, pelvis-relative (the reference's ``joint_cam_wo_ra``)
+    smplx_joint_cam: torch.Tensor  # (B, 137, 3) as joint_cam, but hands wrist-relative and face neck-relative
+    joint_proj: torch.Tensor  # (B, 137, 2) projected joints in heat-map cells (x over 12, y over 16)
+
+
+def part_relative(joint_cam: torch.Tensor) -> torch.Tensor:
+    """Make the hands of (B, 137, 3) pelvis-relative joints wrist-relative and the face neck-relative."""
+    parts, j = SMPLX_137.parts, joint_cam
+    lh, rh, face = parts["lhand"], parts["rhand"], parts["face"]
+    # The 137 set is laid out body | left hand | right hand | face, so the pieces concatenate back in order.
+    return torch.cat(
+        (
+            j[:, : lh.start],
+            j[:, lh.start : lh.stop] - j[:, SMPLX_137.lwrist, None],
+            j[:, rh.start : rh.stop] - j[:, SMPLX_137.rwrist, None],
+            j[:, face.start : face.stop] - j[:, SMPLX_137.neck, None],
+        ),
+        dim=1,
+    )
+
+
+_PARAMS = (
+    "global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression", "transl"
+)
+
+
 class SMPLestX(nn.Module):
     """SMPLest-X: the network plus the neutral SMPL-X layer and the crop camera."""
 
@@ -68,15 +107,31 @@ class SMPLestX(nn.Module):
         sy = cfg.input_img_shape[0] / cfg.input_body_shape[0]
         return torch.stack((x * sx, y * sy), dim=-1)
 
-    def forward(self, crops: torch.Tensor, return_intermediates: bool = False) -> CropPrediction:
-        """Predict SMPL-X for crops (B, 3, 512, 384) in [0, 1]."""
+    @overload
+    def forward(
+        self, crops: torch.Tensor, return_intermediates: bool = False, *, train: Literal[False] = False
+    ) -> CropPrediction: ...
+
+    @overload
+    def forward(
+        self, crops: torch.Tensor, return_intermediates: bool = False, *, train: Literal[True]
+    ) -> TrainOutput: ...
+
+    def forward(
+        self, crops: torch.Tensor, return_intermediates: bool = False, *, train: bool = False
+    ) -> CropPrediction | TrainOutput:
+        """Predict SMPL-X for crops (B, 3, 512, 384) in [0, 1]; ``train=True`` returns what the losses need.
+
+        The training forward is a keyword of ``forward`` (not a separate method) so that it runs through
+        ``__call__`` and hence through DistributedDataParallel's gradient-sync hooks when the model is wrapped.
+        """
+        if train:
+            return self._train_forward(crops)
         param = next(self.net.parameters())
         out = self.net(crops.to(device=param.device, dtype=param.dtype))
         body_dtype = self.body.v_template.dtype
         with torch.autocast(device_type=crops.device.type, enabled=False):
-            p = {k: getattr(out, k).to(body_dtype) for k in (
-                "global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression", "transl"
-            )}
+            p = {k: getattr(out, k).to(body_dtype) for k in _PARAMS}
             mesh = self.body(**p)
             joints_cam = mesh.joints[:, self.joint_index]
             return CropPrediction(
@@ -86,6 +141,35 @@ class SMPLestX(nn.Module):
                 joints_2d=self.project_to_crop(joints_cam),
                 joints_cam=joints_cam,
                 network=out if return_intermediates else None,
+            )
+
+    def _train_forward(self, crops: torch.Tensor) -> TrainOutput:
+        """Network + body layer with gradients, joints in the reference's training conventions."""
+        param = next(self.net.parameters())
+        out = self.net(crops.to(device=param.device, dtype=param.dtype))
+        body_dtype = self.body.v_template.dtype
+        cfg = self.config
+        with torch.autocast(device_type=crops.device.type, enabled=False):
+            p = {k: getattr(out, k).to(body_dtype) for k in _PARAMS}
+            joints = self.body(**p).joints[:, self.joint_index]
+            # Same operation order as the reference (pixels of the 256x192 body input, then heat-map cells).
+            z = joints[..., 2] + 1e-4
+            x = joints[..., 0] / z * cfg.focal[0] + cfg.princpt[0]
+            y = joints[..., 1] / z * cfg.focal[1] + cfg.princpt[1]
+            (hb, wb), (_, hh, wh) = cfg.input_body_shape, cfg.output_hm_shape
+            proj = torch.stack((x / wb * wh, y / hb * hh), dim=2)
+            joint_cam = joints - joints[:, SMPLX_137.root, None]
+            parts = ("body_pose", "left_hand_pose", "right_hand_pose")
+            pose = torch.cat((p["global_orient"][:, None], *(p[k] for k in parts), p["jaw_pose"][:, None]), dim=1)
+            return TrainOutput(
+                pose=pose,
+                lhand_root_pose=out.lhand_root_pose.to(body_dtype),
+                rhand_root_pose=out.rhand_root_pose.to(body_dtype),
+                betas=p["betas"],
+                expression=p["expression"],
+                joint_cam=joint_cam,
+                smplx_joint_cam=part_relative(joint_cam),
+                joint_proj=proj,
             )
 
     @torch.inference_mode()

@@ -1,0 +1,1 @@
+"""Training: samples and augmentation, dataset mixing, losses, and the (torchrun / DDP) trainer."""
