@@ -44,6 +44,19 @@ def _cmd_synthetic_media(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_synthetic_data(args: argparse.Namespace) -> int:
+    from .data.synthetic_dataset import write_synthetic_dataset
+
+    if args.num < 1:
+        raise ValueError("--num must be >= 1")
+    annot = write_synthetic_dataset(args.output, args.num, seed=args.seed, split=args.split,
+                                    body_models=args.body_models, image_size=(args.width, args.height),
+                                    people_per_image=(args.min_people, args.max_people),
+                                    genders=tuple(args.genders.split(",")))
+    print(f"wrote {args.num} images and their HumanData {annot}")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     import json
 
@@ -132,6 +145,106 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     return 1 if summary.failures else 0
 
 
+class _Bar:
+    """A progress bar on stderr (terminal only): done / total, rate and time left."""
+
+    def __init__(self, enabled: bool, label: str) -> None:
+        import time
+
+        self.enabled = enabled and sys.stderr.isatty()
+        self.label = label
+        self.start = time.perf_counter()
+        self.first: int | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        import time
+
+        if not self.enabled:
+            return
+        if self.first is None:
+            self.first = done
+        elapsed = time.perf_counter() - self.start
+        rate = (done - self.first) / elapsed if elapsed > 0 else 0.0
+        left = f"{(total - done) / rate:.0f} s left" if rate > 0 else ""
+        filled = int(30 * done / max(total, 1))
+        print(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} {rate:.1f}/s {left}  ",
+              end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.enabled:
+            print(file=sys.stderr)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .evaluate.benchmarks import benchmarks, get_benchmark
+
+    if args.list:
+        for b in benchmarks():
+            print(f"{b.name:14s} {b.title}")
+        return 0
+    if not (args.benchmark and args.checkpoint and args.body_models):
+        raise ValueError("eval needs --benchmark, --data-dir, --checkpoint and --body-models (see --list)")
+    from dataclasses import replace
+
+    from .evaluate.runner import EvalOptions, EvalRun, format_table
+    from .model import load_model
+    from .pipeline.estimator import pick_device, pick_dtype
+
+    bench = get_benchmark(args.benchmark)
+    if args.batch_size < 1 or (args.limit is not None and args.limit < 1) or (args.interval or 1) < 1:
+        raise ValueError("--batch-size, --limit and --interval must be >= 1")
+    if args.data_dir is None and not (args.annotation and args.images):
+        raise ValueError("eval needs --data-dir (or both --annotation and --images)")
+    args.data_dir = args.data_dir or "."
+    # Absolute override paths replace the benchmark's relative ones (Path joins keep an absolute right side).
+    if args.annotation:
+        bench = replace(bench, annotations=(str(Path(args.annotation).expanduser().resolve()),))
+    if args.images:
+        bench = replace(bench, images=str(Path(args.images).expanduser().resolve()))
+    if args.interval:
+        bench = replace(bench, rules=replace(bench.rules, interval=args.interval))
+    bench.open(args.data_dir).close()  # a missing annotation / image folder fails before the model loads
+    output = Path(args.output or f"smplestx_eval/{bench.name}")
+    device = pick_device(args.device)
+    model = load_model(args.checkpoint, body_models=args.body_models, config=args.config, device=device,
+                       dtype=pick_dtype(args.dtype))
+    identity = {"checkpoint": str(Path(args.checkpoint).resolve()),
+                "annotation": str(bench.annotation_path(args.data_dir).resolve()),
+                "interval": bench.rules.interval, "dtype": args.dtype}
+    options = EvalOptions(batch_size=args.batch_size, limit=args.limit, mode=args.mode, workers=args.workers)
+    bar = _Bar(not args.quiet, bench.name)
+    try:
+        report = EvalRun(bench, args.data_dir, model, args.body_models, output, options, identity=identity).run(bar)
+    finally:
+        bar.done()
+    if bench.has_ground_truth:
+        print(format_table(report, bench, primary=args.mode))
+    else:
+        print(f"{report.evaluated} predictions for the {bench.name} server: {output / 'predictions.zip'}")
+    skipped = ", ".join(f"{v} {k}" for k, v in report.skipped.items() if v)
+    print(f"per-sample results: {output / 'per_sample.csv'}; summary: {output / 'summary.json'}"
+          + (f"; left out: {skipped}" if skipped else ""))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import os
+
+    from .train.trainer import run_training
+
+    rank0 = os.environ.get("RANK", "0") == "0"
+    if rank0 and not args.quiet:
+        # Progress lines are INFO records of the trainer; other ranks stay quiet.
+        logging.getLogger("smplestx.train").setLevel(logging.INFO)
+    result = run_training(args.config, args.set, output=args.output, resume=True if args.resume else None)
+    if rank0:
+        state = "stopped early; continue with --resume" if result.stopped_early else "done"
+        print(f"{state}: {result.iteration} iterations; last snapshot {result.last_snapshot}; logs in {result.output_dir}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
     parser = argparse.ArgumentParser(prog="smplestx", description="SMPLest-X whole-body human pose and shape estimation")
@@ -187,6 +300,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--fps", type=float, default=10.0)
     p.set_defaults(func=_cmd_synthetic_media)
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint on one of the paper's benchmarks (HumanData test sets)")
+    p.add_argument("--benchmark", help="benchmark name (see --list)")
+    p.add_argument("--data-dir", help="data folder holding annot/ and img/ (the reference layout)")
+    p.add_argument("--checkpoint", help="official .pth.tar or converted .safetensors")
+    p.add_argument("--config", help="official config_base.py (read as data)")
+    p.add_argument("--body-models", help="folder holding smplx/ (and smpl/ for 3DPW) with the evaluation assets")
+    p.add_argument("--output", help="results folder (default: ./smplestx_eval/BENCHMARK); a rerun resumes it")
+    p.add_argument("--batch-size", type=int, default=16, help="crops per network batch")
+    p.add_argument("--limit", type=int, help="evaluate only the first N test samples")
+    p.add_argument("--mode", choices=("corrected", "reference"), default="corrected",
+                   help="metric mode listed first (both are computed and saved)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
+    p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16"), help="network precision")
+    p.add_argument("--workers", type=int, default=4, help="image decoding threads")
+    p.add_argument("--annotation", help="the benchmark's HumanData npz, when not at its standard place")
+    p.add_argument("--images", help="the folder its image paths are relative to, when not at the standard place")
+    p.add_argument("--interval", type=int, help="keep every N-th instance (default: the benchmark's protocol)")
+    p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("train", help="train or finetune (one process, or many with torchrun)")
+    p.add_argument("config", help="training config (.toml; see configs/train/ and docs/training.md)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. train.lr=2e-5")
+    p.add_argument("--resume", action="store_true", help="continue from the newest snapshot in the output folder")
+    p.add_argument("--output", help="output folder (overrides train.output_dir)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("synthetic-data", help="render a synthetic HumanData dataset (training / evaluation checks)")
+    p.add_argument("output", help="folder to create: images/, annotations/synthetic_SPLIT.npz (+ body_models/)")
+    p.add_argument("--num", type=int, default=64, help="number of images")
+    p.add_argument("--split", default="train", help="split name in the file name (train, test, ...)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (image i depends only on seed and i)")
+    p.add_argument("--body-models", help="SMPL-X model folder to render with (default: a synthetic one in OUTPUT)")
+    p.add_argument("--width", type=int, default=640)
+    p.add_argument("--height", type=int, default=480)
+    p.add_argument("--min-people", type=int, default=1, help="people per image, at least")
+    p.add_argument("--max-people", type=int, default=2, help="people per image, at most")
+    p.add_argument("--genders", default="neutral", help="comma-separated genders to draw from")
+    p.set_defaults(func=_cmd_synthetic_data)
 
     p = sub.add_parser("info", help="print a checkpoint's size and model config")
     p.add_argument("checkpoint")

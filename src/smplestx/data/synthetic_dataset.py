@@ -1,0 +1,276 @@
+"""A synthetic SMPL-X training / test set: rendered mannequins at random parameters, written as real HumanData.
+
+Every image shows one or two mannequins (posed SMPL-X meshes) over a random background, seen by a random
+pinhole camera. The annotations go into ONE HumanData ``.npz`` with the keys a real SMPLest-X dataset has, one row
+per person, so the training dataset and the evaluation read it like any other HumanData file:
+
+* ``image_path`` (N,) str, relative to ``out_dir/images``; ``bbox_xywh`` (N, 5) body box (tight box of the
+  projected mesh grown 1.2x about its centre, as the mmhuman3d converters pad it) + confidence 1;
+  ``lhand_bbox_xywh`` / ``rhand_bbox_xywh`` / ``face_bbox_xywh`` (N, 5) from the part keypoints, confidence 1 when
+  the box centre lies in the image else 0;
+* ``keypoints3d_smplx`` (N, 144, 4) the body layer's 144 joints in the camera frame (metres) + confidence,
+  ``keypoints2d_smplx`` (N, 144, 3) their exact pinhole projection with the meta camera + confidence, their
+  ``*_mask`` (144,), stored compressed (``__keypoints_compressed__`` True, as real files are);
+* ``smplx`` dict of (N, ...) float32 parameters in the camera frame (``global_orient``, ``body_pose`` (N, 21, 3),
+  ``betas`` (N, 10), ``transl``, ``left_hand_pose`` / ``right_hand_pose`` (N, 15, 3) in the
+  ``flat_hand_mean=False`` convention, ``jaw_pose``, ``expression`` (N, 10));
+* ``meta`` dict: ``gender`` (list of str), ``height`` / ``width`` (N,), ``focal_length`` / ``principal_point``
+  (N, 2).
+
+Ground truth is exact: the stored parameters through ``BodyModel(gender)`` with ``transl`` give the rendered
+mesh and ``keypoints3d_smplx``, and projecting those with the meta camera gives ``keypoints2d_smplx``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from ..body import BodyModel
+from ..render import Renderer
+from .humandata import write_humandata
+
+log = logging.getLogger(__name__)
+
+#: Output joints of the layer (55 kinematic + 21 vertex joints + 68 face landmarks).
+NUM_KEYPOINTS = 144
+#: Keypoints (in the layer's 144) bounding each part box: wrist + 15 finger joints + 5 finger tips; face points.
+_LHAND_KPS = (20, *range(25, 40), *range(66, 71))
+_RHAND_KPS = (21, *range(40, 55), *range(71, 76))
+_FACE_KPS = (15, 22, *range(55, 60), *range(76, 144))
+#: The converters of real HumanData files pad the tight keypoint box by this factor.
+BOX_PAD = 1.2
+#: Turns the model's y-up, +z-facing rest pose into the OpenCV camera frame, facing the camera.
+_FACING = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])
+_PERSON_HEIGHT_M = 1.75
+_PLACE_TRIES = 12
+
+
+def _rodrigues(aa: np.ndarray) -> np.ndarray:
+    return cv2.Rodrigues(np.asarray(aa, dtype=np.float64).reshape(3, 1))[0]
+
+
+def _axis_angle(mat: np.ndarray) -> np.ndarray:
+    return cv2.Rodrigues(np.asarray(mat, dtype=np.float64))[0].reshape(3)
+
+
+def random_smplx_params(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One person's moderate, plausible random SMPL-X parameters (camera-frame orientation, no translation)."""
+    # Body: small noise everywhere, plus joint-specific ranges so that limbs bend the way they can.
+    body = rng.normal(0.0, 0.08, (21, 3))
+    body[[0, 1], 0] += rng.uniform(-0.6, 0.2, 2)  # hips flex forward (-x) more than back
+    body[[3, 4], 0] = rng.uniform(0.0, 0.8, 2)  # knees bend backwards only
+    side = rng.uniform(0.3, 1.3, 2)  # shoulders: from T-pose to arms down
+    body[15, 2], body[16, 2] = -side[0], side[1]
+    body[17, 1], body[18, 1] = -rng.uniform(0.0, 1.2), rng.uniform(0.0, 1.2)  # elbows bend forwards
+    body[[19, 20]] += rng.normal(0.0, 0.25, (2, 3))  # wrists
+    body[[11, 14]] += rng.normal(0.0, 0.12, (2, 3))  # neck, head
+    # Orientation: facing the camera, then turned (yaw), tilted (pitch) and rolled a little.
+    yaw, pitch, roll = rng.uniform(-1.0, 1.0), rng.uniform(-0.15, 0.15), rng.uniform(-0.1, 0.1)
+    orient = _rodrigues([0.0, 0.0, roll]) @ _rodrigues([pitch, 0.0, 0.0]) @ _rodrigues([0.0, yaw, 0.0]) @ _FACING
+    jaw = np.array([rng.uniform(0.0, 0.35), rng.normal(0.0, 0.03), rng.normal(0.0, 0.03)])
+    return {
+        "global_orient": _axis_angle(orient),
+        "body_pose": body,
+        "betas": np.clip(rng.normal(0.0, 1.0, 10), -2.0, 2.0),
+        "left_hand_pose": np.clip(rng.normal(0.0, 0.25, (15, 3)), -0.6, 0.6),
+        "right_hand_pose": np.clip(rng.normal(0.0, 0.25, (15, 3)), -0.6, 0.6),
+        "jaw_pose": jaw,
+        "expression": np.clip(rng.normal(0.0, 0.8, 10), -2.0, 2.0),
+    }
+
+
+def random_background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """A random two-colour gradient with soft blobs and mild noise (uint8 RGB)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    t = (np.cos(angle) * x / width + np.sin(angle) * y / height + 1.0) / 2.0
+    c0, c1 = rng.uniform(20, 235, 3), rng.uniform(20, 235, 3)
+    img = c0[None, None] * (1 - t[..., None]) + c1[None, None] * t[..., None]
+    for _ in range(int(rng.integers(2, 6))):
+        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+        r = rng.uniform(0.05, 0.25) * max(width, height)
+        blob = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * r * r))[..., None]
+        img = img * (1 - 0.6 * blob) + 0.6 * blob * rng.uniform(0, 255, 3)[None, None]
+    img += rng.normal(0.0, 5.0, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _project(points: np.ndarray, focal: np.ndarray, princpt: np.ndarray) -> np.ndarray:
+    """Exact pinhole projection of (..., 3) camera-frame points (no depth epsilon)."""
+    return points[..., :2] / points[..., 2:3] * focal + princpt
+
+
+def _padded_box(uv: np.ndarray, pad: float = BOX_PAD) -> np.ndarray:
+    """(x, y, w, h) of the tight box of (K, 2) points grown by ``pad`` about its centre."""
+    lo, hi = uv.min(axis=0), uv.max(axis=0)
+    centre, size = (lo + hi) / 2.0, (hi - lo) * pad
+    return np.array([*(centre - size / 2.0), *size], dtype=np.float64)
+
+
+def _place(
+    verts: np.ndarray, pelvis: np.ndarray, focal: np.ndarray, princpt: np.ndarray, size: tuple[int, int],
+    slot: float, rng: np.random.Generator,
+) -> np.ndarray:
+    """Camera-frame pelvis position that puts the posed mesh (pelvis at ``pelvis``) inside the image.
+
+    ``slot`` is the wanted horizontal centre (pixels) of the person's box.
+    """
+    width, height = size
+    frac = rng.uniform(0.5, 0.85)
+    z = focal[1] * _PERSON_HEIGHT_M / (frac * height)
+    u = slot + rng.normal(0.0, 0.03) * width
+    v = height * (0.5 + rng.normal(0.0, 0.04))
+    local = verts - pelvis
+    for _ in range(_PLACE_TRIES):
+        target = np.array([(u - princpt[0]) / focal[0] * z, (v - princpt[1]) / focal[1] * z, z])
+        uv = _project(local + target, focal, princpt)
+        lo, hi = uv.min(axis=0), uv.max(axis=0)
+        # Re-centre the mesh box on the wanted centre (perspective makes the pelvis-based guess approximate).
+        shift = np.array([u, v]) - (lo + hi) / 2.0
+        target[:2] += shift / focal * z
+        uv = _project(local + target, focal, princpt)
+        lo, hi = uv.min(axis=0), uv.max(axis=0)
+        if lo[0] >= 1 and lo[1] >= 1 and hi[0] <= width - 2 and hi[1] <= height - 2:
+            return target
+        z *= 1.15  # too big or too close to an edge: step back, aim nearer the middle
+        u = 0.5 * (u + slot)
+        v = 0.5 * (v + height / 2.0)
+    return target
+
+
+def _load_bodies(body_dir: Path, genders: Sequence[str]) -> dict[str, BodyModel]:
+    # float64: the stored float32 parameters then give joints / meshes accurate to well below 1e-5 m.
+    return {g: BodyModel.from_dir(body_dir, g, dtype=torch.float64) for g in sorted(set(genders))}
+
+
+def _forward(body: BodyModel, params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices (B, V, 3) and the 144 joints (B, 144, 3), float64, without translation."""
+    with torch.no_grad():
+        out = body(**{k: torch.as_tensor(np.asarray(v), dtype=body.dtype) for k, v in params.items()})
+    return out.vertices.double().numpy(), out.joints.double().numpy()
+
+
+def write_synthetic_dataset(
+    out_dir: str | Path,
+    num: int,
+    *,
+    seed: int = 0,
+    split: str = "train",
+    body_models: str | Path | Mapping[str, BodyModel] | None = None,
+    image_size: tuple[int, int] = (640, 480),
+    people_per_image: tuple[int, int] = (1, 2),
+    genders: Sequence[str] = ("neutral",),
+    jpeg_quality: int = 92,
+) -> Path:
+    """Render ``num`` images of random mannequins into ``out_dir/images/{split}/`` and write their HumanData.
+
+    Returns the annotation file ``out_dir/annotations/synthetic_{split}.npz``. ``body_models`` is a SMPL-X model
+    folder, or already loaded models by gender; when None a synthetic body is written to ``out_dir/body_models``
+    and used. Image ``i`` depends only on
+    (``seed``, ``i``), so a larger ``num`` extends a smaller one. ``genders`` are drawn per person (the body model
+    of that gender renders it and ``meta['gender']`` records it).
+    """
+    if num < 1:
+        raise ValueError(f"num must be at least 1, got {num}")
+    lo_people, hi_people = (people_per_image, people_per_image) if isinstance(people_per_image, int) \
+        else people_per_image
+    if not 1 <= lo_people <= hi_people:
+        raise ValueError(f"people_per_image must be >= 1 (an int or a (min, max) pair), got {people_per_image}")
+    out = Path(out_dir)
+    genders = tuple(g.lower() for g in genders)
+    if isinstance(body_models, Mapping):
+        missing = sorted(set(genders) - set(body_models))
+        if missing:
+            raise ValueError(f"body_models has no model for gender(s) {', '.join(missing)}")
+        bodies = dict(body_models)
+    else:
+        body_dir = out / "body_models" if body_models is None else Path(body_models)
+        if body_models is None and not (body_dir / "smplx" / "SMPLX_NEUTRAL.npz").is_file():
+            from ..body.synthetic import write_synthetic_body
+
+            write_synthetic_body(body_dir, seed=0)
+        bodies = _load_bodies(body_dir, genders)
+    width, height = (int(image_size[0]), int(image_size[1]))
+    image_dir = out / "images" / split
+    image_dir.mkdir(parents=True, exist_ok=True)
+    renderer = Renderer(next(iter(bodies.values())).faces_np, alpha=1.0)
+
+    rows: dict[str, list] = {k: [] for k in ("image_path", "bbox", "lhand", "rhand", "face", "kp3d", "kp2d",
+                                             "focal", "princpt", "gender")}
+    params_rows: dict[str, list] = {}
+    for i in range(num):
+        rng = np.random.default_rng([seed, i])
+        count = int(rng.integers(lo_people, hi_people + 1))
+        f = rng.uniform(0.8, 1.5) * max(width, height)
+        focal = np.array([f, f])
+        princpt = np.array([width / 2.0, height / 2.0]) + rng.normal(0.0, 0.01, 2) * (width, height)
+        people = []
+        for j in range(count):
+            gender = genders[int(rng.integers(len(genders)))]
+            # float32 first: the stored parameters are exactly the ones that made the mesh.
+            params = {k: v.astype(np.float32) for k, v in random_smplx_params(rng).items()}
+            verts, joints = _forward(bodies[gender], {k: v[None] for k, v in params.items()})
+            slot = width * (j + 0.5) / count  # people side by side, each in its own column
+            pelvis = _place(verts[0], joints[0, 0], focal, princpt, (width, height), slot, rng)
+            params["transl"] = (pelvis - joints[0, 0]).astype(np.float32)
+            t = params["transl"].astype(np.float64)
+            people.append((gender, params, verts[0] + t, joints[0] + t))
+        background = random_background(width, height, rng)
+        colors = [tuple(int(c) for c in rng.uniform(90, 245, 3)) for _ in people]
+        # Far people first does not matter (one z-buffer); the renderer resolves occlusions between meshes.
+        img = renderer.render(background, [p[2] for p in people], [focal] * count, [princpt] * count, colors=colors)
+        rel = f"{split}/{i:06d}.jpg"
+        if not cv2.imwrite(str(out / "images" / rel), np.ascontiguousarray(img[:, :, ::-1]),
+                           [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]):
+            raise OSError(f"could not write {out / 'images' / rel}")
+        for gender, params, verts, joints in people:
+            uv = _project(joints, focal, princpt)
+            rows["image_path"].append(rel)
+            rows["bbox"].append([*_padded_box(_project(verts, focal, princpt)), 1.0])
+            for key, ids in (("lhand", _LHAND_KPS), ("rhand", _RHAND_KPS), ("face", _FACE_KPS)):
+                box = _padded_box(uv[list(ids)])
+                cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+                rows[key].append([*box, float(0 <= cx < width and 0 <= cy < height)])
+            ones = np.ones((NUM_KEYPOINTS, 1))
+            rows["kp3d"].append(np.concatenate([joints, ones], axis=1))
+            rows["kp2d"].append(np.concatenate([uv, ones], axis=1))
+            rows["focal"].append(focal)
+            rows["princpt"].append(princpt)
+            rows["gender"].append(gender)
+            for k, v in params.items():
+                params_rows.setdefault(k, []).append(v)
+
+    n = len(rows["image_path"])
+    mask = np.ones(NUM_KEYPOINTS, dtype=np.float32)
+    data = {
+        "image_path": np.array(rows["image_path"], dtype=str),
+        "bbox_xywh": np.array(rows["bbox"], dtype=np.float32),
+        "lhand_bbox_xywh": np.array(rows["lhand"], dtype=np.float32),
+        "rhand_bbox_xywh": np.array(rows["rhand"], dtype=np.float32),
+        "face_bbox_xywh": np.array(rows["face"], dtype=np.float32),
+        "keypoints3d_smplx": np.array(rows["kp3d"], dtype=np.float32),
+        "keypoints3d_smplx_mask": mask,
+        "keypoints2d_smplx": np.array(rows["kp2d"], dtype=np.float32),
+        "keypoints2d_smplx_mask": mask.copy(),
+        "config": "synthetic",
+        "smplx": {k: np.stack(v).astype(np.float32) for k, v in params_rows.items()},
+        "meta": {
+            "gender": list(rows["gender"]),
+            "height": np.full(n, height, dtype=np.int64),
+            "width": np.full(n, width, dtype=np.int64),
+            "focal_length": np.array(rows["focal"], dtype=np.float32),
+            "principal_point": np.array(rows["princpt"], dtype=np.float32),
+        },
+    }
+    path = write_humandata(out / "annotations" / f"synthetic_{split}.npz", data, compress_keypoints=True)
+    log.info("wrote %d synthetic images (%d people) to %s", num, n, out)
+    return path
+
+
+__all__ = ["BOX_PAD", "NUM_KEYPOINTS", "random_background", "random_smplx_params", "write_synthetic_dataset"]

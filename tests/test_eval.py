@@ -1,0 +1,232 @@
+"""End-to-end evaluation on a synthetic HumanData test set rendered from the synthetic body model."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from smplestx.body import BodyModel
+from smplestx.cli import main
+from smplestx.data import HumanData, HumanDataError, write_humandata
+from smplestx.data.synthetic_dataset import write_synthetic_dataset
+from smplestx.evaluate.benchmarks import BenchmarkDataError, get_benchmark
+from smplestx.evaluate.runner import CSV_FILE, EvalOptions, EvalRun, EvalSetupError, read_rows
+from smplestx.evaluate.samples import GroundTruthBuilder, build_test_samples
+
+NUM_IMAGES = 4
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("evaldata")
+    write_synthetic_dataset(out, NUM_IMAGES, seed=3, split="test", image_size=(320, 240),
+                            genders=("neutral", "male", "female"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def body_dir(data_dir) -> Path:
+    return data_dir / "body_models"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return get_benchmark("synthetic")
+
+
+@pytest.fixture(scope="module")
+def samples(bench, data_dir, body_dir):
+    gt = GroundTruthBuilder(body_dir, bench.rules)
+    found = build_test_samples(bench.open(data_dir), bench.image_root(data_dir), bench.rules)
+    return found, gt
+
+
+def test_samples_rebuild_the_stored_ground_truth(samples, bench, data_dir):
+    found, gt = samples
+    hd = bench.open(data_dir)
+    assert len(found.samples) == len(hd) >= NUM_IMAGES
+    assert {s.gender for s in found.samples} <= {"neutral", "male", "female"}
+    assert all(s.box is not None and s.image_path.is_file() for s in found.samples)
+    kps3d = hd.keypoints("keypoints3d_smplx")
+    for s in found.samples:
+        out = gt.layer(s.gender)(**{k: torch.from_numpy(v[None]) for k, v in s.params.items()})
+        # The GT mesh's joints are the stored 3D keypoints (camera frame, metres).
+        np.testing.assert_allclose(out.joints[0].numpy(), kps3d[s.index, :, :3], atol=2e-5)
+    meshes = gt.meshes(found.samples)
+    assert meshes.shape == (len(found.samples), 10475, 3) and meshes.dtype == np.float32
+
+
+class _Oracle(torch.nn.Module):
+    """A 'model' that returns the GT meshes, transformed, in the order the run asks for them."""
+
+    def __init__(self, meshes: np.ndarray, transform) -> None:
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.queue = [transform(m) for m in meshes]
+
+    def predict_crops(self, crops: torch.Tensor):
+        assert crops.shape[1:] == (3, 512, 384) and 0 <= float(crops.min()) and float(crops.max()) <= 1
+        out = np.stack([self.queue.pop(0) for _ in range(crops.shape[0])])
+        return type("P", (), {"vertices": torch.from_numpy(out)})()
+
+
+def _run_oracle(samples, bench, data_dir, body_dir, tmp_path, transform, batch_size=3):
+    found, gt = samples
+    meshes = gt.meshes(found.samples)
+    run = EvalRun(bench, data_dir, _Oracle(meshes, transform), body_dir, tmp_path / "out",
+                  EvalOptions(batch_size=batch_size))
+    return run.run(), meshes
+
+
+def _pelvis(body_dir, mesh):
+    J = BodyModel.from_dir(body_dir).J_regressor.double().numpy()
+    return J[0] @ mesh.astype(np.float64)
+
+
+def test_prediction_equal_to_ground_truth_gives_zero(samples, bench, data_dir, body_dir, tmp_path):
+    report, _ = _run_oracle(samples, bench, data_dir, body_dir, tmp_path, lambda m: m.copy())
+    for mode in (report.corrected, report.reference):
+        for name in ("mpvpe_all", "pa_mpvpe_all", "mpvpe_hand", "pa_mpvpe_hand", "mpvpe_face", "pa_mpvpe_face",
+                     "mpjpe_body", "pa_mpjpe_body", "pa_mpjpe_hand"):
+            assert mode[name] == pytest.approx(0.0, abs=2e-3), name
+    rows = read_rows(tmp_path / "out" / CSV_FILE)
+    assert len(rows) == report.evaluated == len(samples[0].samples)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["evaluated"] == report.evaluated and summary["units"] == "mm"
+
+
+def test_known_translation_rotation_and_scale(samples, bench, data_dir, body_dir, tmp_path):
+    shift = np.array([0.3, -0.2, 1.5], np.float32)
+    report, _ = _run_oracle(samples, bench, data_dir, body_dir, tmp_path / "t", lambda m: m + shift)
+    assert report.corrected["mpvpe_all"] == pytest.approx(0.0, abs=2e-3)  # root-aligned
+    assert report.corrected["pa_mpvpe_all"] == pytest.approx(0.0, abs=2e-3)
+
+    theta = np.deg2rad(10.0)
+    R = np.array([[np.cos(theta), 0, np.sin(theta)], [0, 1, 0], [-np.sin(theta), 0, np.cos(theta)]])
+
+    def rotate(m):
+        p = _pelvis(body_dir, m)
+        return ((m - p) @ R.T + p).astype(np.float32)
+
+    report, meshes = _run_oracle(samples, bench, data_dir, body_dir, tmp_path / "r", rotate)
+    expected = np.mean([np.linalg.norm((m - _pelvis(body_dir, m)) @ (R - np.eye(3)).T, axis=1).mean() * 1000
+                        for m in meshes.astype(np.float64)])
+    assert report.corrected["mpvpe_all"] == pytest.approx(expected, rel=1e-4)
+    assert report.corrected["pa_mpvpe_all"] == pytest.approx(0.0, abs=5e-3)
+
+    s = 1.1
+    report, meshes = _run_oracle(samples, bench, data_dir, body_dir, tmp_path / "s",
+                                 lambda m: ((m - _pelvis(body_dir, m)) * s + _pelvis(body_dir, m)).astype(np.float32))
+    expected = np.mean([np.linalg.norm(m - _pelvis(body_dir, m), axis=1).mean() * 1000 * (s - 1)
+                        for m in meshes.astype(np.float64)])
+    assert report.corrected["mpvpe_all"] == pytest.approx(expected, rel=1e-4)
+    assert report.reference["mpvpe_all"] == pytest.approx(expected, rel=1e-4)
+    assert report.corrected["pa_mpvpe_all"] == pytest.approx(0.0, abs=5e-3)  # Procrustes removes the scale
+
+
+def _eval_args(data_dir, body_dir, tiny_ckpt, tiny_config, out, *extra):
+    return ["eval", "--benchmark", "synthetic", "--data-dir", str(data_dir), "--checkpoint", str(tiny_ckpt),
+            "--config", str(tiny_config), "--body-models", str(body_dir), "--output", str(out), "-q",
+            "--batch-size", "2", *extra]
+
+
+def test_cli_eval_resumes_and_matches_a_straight_run(data_dir, body_dir, tiny_ckpt, tiny_config, tmp_path, capsys):
+    out = tmp_path / "resumed"
+    assert main(_eval_args(data_dir, body_dir, tiny_ckpt, tiny_config, out, "--limit", "2")) == 0
+    assert len(read_rows(out / CSV_FILE)) == 2
+    # A kill mid-write leaves a cut line: the rerun drops it and redoes that sample.
+    with open(out / CSV_FILE, "a") as fh:
+        fh.write("99,cut")
+    assert main(_eval_args(data_dir, body_dir, tiny_ckpt, tiny_config, out)) == 0
+    table = capsys.readouterr().out
+    assert "MPVPE All" in table and "ours (corrected)" in table and "ours (reference)" in table
+    resumed = read_rows(out / CSV_FILE)
+    assert len({r["index"] for r in resumed}) == len(resumed)
+    straight = tmp_path / "straight"
+    assert main(_eval_args(data_dir, body_dir, tiny_ckpt, tiny_config, straight)) == 0
+    rows = read_rows(straight / CSV_FILE)
+    assert [r["index"] for r in rows] == [r["index"] for r in resumed]
+    for a, b in zip(rows, resumed):
+        for k in a:
+            if k.startswith(("mpvpe", "pa_", "mpjpe", "ref_")) and a[k] not in ("", "nan"):
+                assert float(a[k]) == pytest.approx(float(b[k]), rel=1e-4, abs=1e-3), k
+    s1 = json.loads((straight / "summary.json").read_text())
+    assert all(math.isfinite(v) and v > 0 for k, v in s1["corrected"].items())
+
+
+def test_output_of_another_run_is_refused(data_dir, body_dir, tiny_ckpt, tiny_config, tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"benchmark": "EHF"}))
+    assert main(_eval_args(data_dir, body_dir, tiny_ckpt, tiny_config, out)) == 2
+    err = capsys.readouterr().err
+    assert "different run" in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_benchmark_files_name_what_was_looked_for(tmp_path, capsys):
+    bench = get_benchmark("synthetic")
+    with pytest.raises(BenchmarkDataError, match="synthetic_test.npz.*synthetic-data"):
+        bench.open(tmp_path)
+    assert main(["eval", "--benchmark", "synthetic", "--data-dir", str(tmp_path), "--checkpoint", "x.pth.tar",
+                 "--body-models", str(tmp_path)]) == 2
+    assert "looked for" in capsys.readouterr().err
+    assert main(["eval", "--benchmark", "nope", "--data-dir", str(tmp_path), "--checkpoint", "x",
+                 "--body-models", "y"]) == 2
+    assert "known:" in capsys.readouterr().err
+
+
+def test_missing_image_is_one_line_and_keeps_finished_rows(data_dir, body_dir, tiny_ckpt, tiny_config, tmp_path,
+                                                           capsys):
+    import shutil
+
+    copy = tmp_path / "data"
+    shutil.copytree(data_dir, copy)
+    hd = HumanData.open(get_benchmark("synthetic").annotation_path(copy))
+    last = copy / "images" / str(hd.image_path[-1])
+    last.unlink()
+    out = tmp_path / "out"
+    assert main(_eval_args(copy, copy / "body_models", tiny_ckpt, tiny_config, out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(last) in err and len(err.splitlines()) == 1
+    assert 0 < len(read_rows(out / CSV_FILE)) < len(hd)
+
+
+def test_test_set_without_smplx_is_a_clear_error(tmp_path, body_dir):
+    bench = get_benchmark("synthetic")
+    (tmp_path / "images").mkdir()
+    write_humandata(tmp_path / "annotations" / "synthetic_test.npz",
+                    {"image_path": np.array(["a.jpg"]), "bbox_xywh": np.zeros((1, 5), np.float32)})
+    with pytest.raises(HumanDataError, match="'smplx' is missing"):
+        build_test_samples(bench.open(tmp_path), bench.image_root(tmp_path), bench.rules)
+
+
+def test_agora_style_submission_without_ground_truth(data_dir, body_dir, tiny_ckpt, tiny_config, tmp_path, capsys):
+    import pickle
+    import zipfile
+
+    hd = HumanData.open(get_benchmark("synthetic").annotation_path(data_dir))
+    annot = tmp_path / "agora_test.npz"
+    write_humandata(annot, {"image_path": hd.image_path, "bbox_xywh": np.asarray(hd.bbox_xywh),
+                            "meta": {"height": hd.meta["height"], "width": hd.meta["width"]}})
+    out = tmp_path / "sub"
+    args = ["eval", "--benchmark", "AGORA-test", "--annotation", str(annot), "--images", str(data_dir / "images"),
+            "--checkpoint", str(tiny_ckpt), "--config", str(tiny_config), "--body-models", str(body_dir),
+            "--output", str(out), "-q"]
+    assert main(args) == 0
+    assert "predictions for the AGORA-test server" in capsys.readouterr().out
+    names = sorted(zipfile.ZipFile(out / "predictions.zip").namelist())
+    assert len(names) == len(hd)
+    # Two people in one image get personId 0 and 1.
+    stems = [Path(p).stem for p in hd.image_path]
+    expected = sorted(f"predictions/{s}_personId_{stems[:i].count(s)}.pkl" for i, s in enumerate(stems))
+    assert names == expected
+    with open(out / names[0], "rb") as fh:
+        pred = pickle.load(fh)
+    assert pred["joints"].shape == (144, 2) and pred["params"]["body_pose"].shape == (1, 63)
+    assert pred["params"]["betas"].shape == (1, 10) and pred["pose2rot"] is True
