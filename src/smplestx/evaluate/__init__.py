@@ -1,5 +1,6 @@
-"""Evaluation of SMPL-X mesh predictions: the paper's MPVPE / MPJPE metrics (``reference`` or ``corrected``)."""
+"""Evaluation of SMPL-X mesh predictions: the paper's metrics (``reference`` or ``corrected``) and benchmarks."""
 
+from .benchmarks import Benchmark, BenchmarkDataError, benchmarks, get_benchmark
 from .metrics import (
     METRIC_NAMES,
     MODES,
@@ -11,12 +12,21 @@ from .metrics import (
     rigid_transform,
     summarize,
 )
+from .runner import EvalOptions, EvalReport, EvalRun, format_table
 
 __all__ = [
     "METRIC_NAMES",
     "MODES",
+    "Benchmark",
+    "BenchmarkDataError",
     "EvalAssets",
+    "EvalOptions",
+    "EvalReport",
+    "EvalRun",
     "PerSampleMetrics",
+    "benchmarks",
+    "format_table",
+    "get_benchmark",
     "mesh_metrics",
     "mesh_metrics_per_sample",
     "rigid_align",
