@@ -46,6 +46,8 @@ def process_box(
 
 
 def _rotate(v: np.ndarray, rad: float) -> np.ndarray:
+    # The reference rotates float32 points (rounded before the rotation): same rounding, same crops.
+    v = np.asarray(v, dtype=np.float32)
     s, c = np.sin(rad), np.cos(rad)
     return np.array([v[0] * c - v[1] * s, v[0] * s + v[1] * c], dtype=np.float32)
 
