@@ -29,7 +29,7 @@ class Benchmark:
     name: str
     title: str
     annotations: tuple[str, ...]  # candidate npz paths relative to the data folder, first found wins
-    images: str  # image root relative to the data folder
+    images: str  # image root relative to the data folder (the reference's img/<dataset>)
     rules: SampleRules = field(default_factory=SampleRules)
     table_columns: tuple[str, ...] = WHOLE_BODY_COLUMNS
     published: dict[str, float] = field(default_factory=dict)
@@ -47,8 +47,12 @@ class Benchmark:
         raise BenchmarkDataError(f"benchmark {self.name}: no annotation file (looked for {looked}); {self.source}")
 
     def image_root(self, data_dir: str | Path) -> Path:
-        """The folder the npz image paths are relative to."""
-        return Path(data_dir).expanduser() / self.images
+        """The folder the npz image paths are relative to: ``img/<dataset>``, else SMPLer-X's ``<dataset>``."""
+        root = Path(data_dir).expanduser()
+        primary = root / self.images
+        if not primary.is_dir() and self.images.startswith("img/") and (root / self.images[4:]).is_dir():
+            return root / self.images[4:]
+        return primary
 
     def open(self, data_dir: str | Path) -> HumanData:
         """Open the annotation file and check that the image folder exists."""
