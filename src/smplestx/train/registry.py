@@ -6,6 +6,7 @@ Layout (as the reference repositories expect it, relative to ``data_dir``):
   ``<ImageDir>/`` (e.g. ``BEDLAM/``, ``EgoBody/``); the file names, image folders and hard-coded image sizes /
   cameras come from SMPLer-X's ``data/<Name>/<Name>.py`` (github.com/caizhongang/SMPLer-X).
 * SMPLest-X sets: ``annot/<file>.npz`` and ``img/<folder>/`` (the layout of SMPLest-X's ``datasets/SynHand.py``).
+* Either layout is accepted for every set (``annot/`` <-> ``preprocessed_datasets/``, ``img/<dir>`` <-> ``<dir>``).
 * ``synthetic``: the output of :func:`smplestx.data.synthetic_dataset.write_synthetic_dataset`
   (``annotations/synthetic_train.npz`` and ``images/``), so ``data_dir`` is that function's ``out_dir``.
 
@@ -42,8 +43,21 @@ class DatasetSpec:
     assumed: bool = False  # file names not confirmed by the reference code
 
     def annotation_paths(self, data_dir: str | os.PathLike[str]) -> list[Path]:
-        """The annotation files under ``data_dir``."""
-        return [Path(data_dir) / self.annot_dir / f for f in self.files]
+        """The annotation files under ``data_dir`` (its own folder, else the other layout's: annot/ or
+        preprocessed_datasets/)."""
+        root = Path(data_dir)
+        other = "annot" if self.annot_dir == "preprocessed_datasets" else "preprocessed_datasets"
+        return [root / self.annot_dir / f if (root / self.annot_dir / f).is_file() or not (root / other / f).is_file()
+                else root / other / f for f in self.files]
+
+    def image_root(self, data_dir: str | os.PathLike[str]) -> Path:
+        """The image folder: ``image_dir``, else the other layout's (``img/<dir>`` <-> ``<dir>``)."""
+        root = Path(data_dir)
+        primary = root / self.image_dir
+        if primary.is_dir() or self.image_dir == ".":
+            return primary
+        alt = root / (self.image_dir[4:] if self.image_dir.startswith("img/") else f"img/{self.image_dir}")
+        return alt if alt.is_dir() else primary
 
 
 def _smplerx(name: str, files: str | tuple[str, ...], image_dir: str, interval: int = 1, **traits: Any) -> DatasetSpec:
@@ -133,7 +147,7 @@ def build_dataset(
     ``fix_reference_quirks``, ``traits`` to override the registry's).
     """
     spec = get_spec(name)
-    image_root = Path(data_dir) / spec.image_dir
+    image_root = spec.image_root(data_dir)
     paths = spec.annotation_paths(data_dir)
     for path in paths:
         if not path.is_file():
