@@ -55,3 +55,16 @@ def tiny_net(tiny_ckpt: Path, tiny_config: Path):
     from smplestx.checkpoint import load_network
 
     return load_network(tiny_ckpt, tiny_config)
+
+
+@pytest.fixture(scope="session")
+def synthetic_smpl_models(tmp_path_factory) -> Path:
+    """A synthetic SMPL-X + SMPL folder (with smplx2smpl.pkl), built once per session."""
+    from smplestx.body.synthetic import write_synthetic_body
+    from smplestx.body.synthetic_smpl import write_synthetic_smpl
+
+    root = tmp_path_factory.getbasetemp() / "synthetic_smpl_models"
+    write_synthetic_body(root, seed=0)
+    # float32 map: half the disk / time of the float64 default, and reference mode's all-float32 path.
+    write_synthetic_smpl(root, formats=("npz", "pkl"), matrix_dtype=np.float32)
+    return root

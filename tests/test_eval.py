@@ -230,3 +230,40 @@ def test_agora_style_submission_without_ground_truth(data_dir, body_dir, tiny_ck
         pred = pickle.load(fh)
     assert pred["joints"].shape == (144, 2) and pred["params"]["body_pose"].shape == (1, 63)
     assert pred["params"]["betas"].shape == (1, 10) and pred["pose2rot"] is True
+
+
+def test_3dpw_protocol_scores_smpl_ground_truth(data_dir, synthetic_smpl_models, tmp_path):
+    """3DPW-style set: SMPL GT with meta genders; a prediction that maps exactly onto the GT scores ~0."""
+    root = synthetic_smpl_models
+    hd = HumanData.open(get_benchmark("synthetic").annotation_path(data_dir))
+    sx = hd.smplx
+    n = len(hd)
+    body = np.concatenate([np.asarray(sx["body_pose"]).reshape(n, 63), np.zeros((n, 6), np.float32)], 1)
+    genders = np.array(["male", "female"] * n)[:n]
+    annot = tmp_path / "annot" / "pw3d_test.npz"
+    write_humandata(annot, {"image_path": hd.image_path, "bbox_xywh": np.asarray(hd.bbox_xywh),
+                            "smpl": {"global_orient": sx["global_orient"], "body_pose": body, "betas": sx["betas"],
+                                     "transl": sx["transl"]},
+                            "meta": {"gender": list(genders), "height": hd.meta["height"],
+                                     "width": hd.meta["width"]}})
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "PW3D").symlink_to(data_dir / "images")
+    bench = get_benchmark("3DPW")
+    found = build_test_samples(bench.open(tmp_path), bench.image_root(tmp_path), bench.rules)
+    assert [s.gender for s in found.samples] == list(genders)
+    # The SMPL-X mesh of the same body pose with flat hands maps onto the SMPL mesh (synthetic SMPL is cut from it).
+    preds = []
+    for s in found.samples:
+        layer = BodyModel.from_dir(root, s.gender, flat_hand_mean=True)
+        p = {k: torch.from_numpy(np.asarray(v)[None].copy()) for k, v in s.params.items()}
+        p["body_pose"] = p["body_pose"][:, :21]
+        preds.append(layer(**p).vertices[0].numpy())
+    run = EvalRun(bench, tmp_path, _Oracle(np.stack(preds), lambda m: m), root, tmp_path / "out",
+                  EvalOptions(batch_size=2))
+    report = run.run()
+    assert report.evaluated == n
+    for name in ("mpvpe_all", "pa_mpvpe_all", "mpjpe_body", "pa_mpjpe_body"):
+        assert report.corrected[name] == pytest.approx(0.0, abs=1e-2), name
+        assert math.isfinite(report.reference[name])
+    header = (tmp_path / "out" / CSV_FILE).read_text().splitlines()[0]
+    assert header.endswith("ref_pa_mpjpe_body") and "mpvpe_hand" not in header

@@ -16,9 +16,14 @@ from .model_files import (
     read_array_pickle,
     resolve_model_dir,
 )
+from .smpl import SMPLModel, SMPLOutput, find_smpl_file, load_smpl_arrays
 
 __all__ = [
     "BodyModel",
+    "SMPLModel",
+    "SMPLOutput",
+    "find_smpl_file",
+    "load_smpl_arrays",
     "BodyOutput",
     "BodyModelFileError",
     "UnsafePickleError",

@@ -12,6 +12,7 @@ from .metrics import (
     rigid_transform,
     summarize,
 )
+from .smpl_metrics import SMPLEvalAssets, smpl_mesh_metrics, smpl_mesh_metrics_per_sample
 from .runner import EvalOptions, EvalReport, EvalRun, format_table
 
 __all__ = [
@@ -24,6 +25,9 @@ __all__ = [
     "EvalReport",
     "EvalRun",
     "PerSampleMetrics",
+    "SMPLEvalAssets",
+    "smpl_mesh_metrics",
+    "smpl_mesh_metrics_per_sample",
     "benchmarks",
     "format_table",
     "get_benchmark",
