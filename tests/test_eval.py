@@ -55,7 +55,7 @@ def test_samples_rebuild_the_stored_ground_truth(samples, bench, data_dir):
     assert all(s.box is not None and s.image_path.is_file() for s in found.samples)
     kps3d = hd.keypoints("keypoints3d_smplx")
     for s in found.samples:
-        out = gt.layer(s.gender)(**{k: torch.from_numpy(v[None]) for k, v in s.params.items()})
+        out = gt.layer(s.gender)(**{k: torch.from_numpy(v[None].copy()) for k, v in s.params.items()})
         # The GT mesh's joints are the stored 3D keypoints (camera frame, metres).
         np.testing.assert_allclose(out.joints[0].numpy(), kps3d[s.index, :, :3], atol=2e-5)
     meshes = gt.meshes(found.samples)
