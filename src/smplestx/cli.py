@@ -242,7 +242,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if rank0:
         state = "stopped early; continue with --resume" if result.stopped_early else "done"
         print(f"{state}: {result.iteration} iterations; last snapshot {result.last_snapshot}; logs in {result.output_dir}")
-    return 0
+    # Stopped by a signal: the shell's 128 + N, so a job scheduler sees the run as terminated, not finished.
+    return 128 + result.signal if result.signal else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .attention import attend, merge_heads
 
@@ -102,9 +103,12 @@ class ViTEncoder(nn.Module):
         patch_size: int = 16,
         drop_path_rate: float = 0.0,
         attention: str = "sdpa",
+        grad_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         self.task_tokens_num = task_tokens_num
+        #: Training only: recompute each block's activations in the backward pass instead of storing them.
+        self.grad_checkpointing = grad_checkpointing
         self.patch_embed = PatchEmbed(embed_dim, patch_size)
         grid = (img_size[0] // patch_size) * (img_size[1] // patch_size)
         self.task_tokens = nn.Parameter(torch.zeros(1, task_tokens_num, embed_dim))
@@ -125,7 +129,11 @@ class ViTEncoder(nn.Module):
         x = x + self.pos_embed[:, 1:] + self.pos_embed[:, :1]
         x = torch.cat((self.task_tokens.expand(b, -1, -1), x), dim=1)
         for blk in self.blocks:
-            x = blk(x)
+            if self.grad_checkpointing and torch.is_grad_enabled():
+                # Trades one extra block forward for not keeping its activations: what lets L/H fit in memory.
+                x = checkpoint(blk, x, use_reentrant=False)
+            else:
+                x = blk(x)
         x = self.last_norm(x)
         tokens = x[:, : self.task_tokens_num]
         feat = x[:, self.task_tokens_num :].transpose(1, 2).reshape(b, -1, hp, wp)
