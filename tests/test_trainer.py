@@ -405,3 +405,19 @@ def test_sigterm_stops_with_a_snapshot_and_resume_finishes(synth: dict[str, Path
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(x)["iteration"] for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert done >= 1 and lines == list(range(1, lines[-1] + 1))
+
+
+def test_pth_snapshot_carries_its_model_config(tmp_path):
+    """A snapshot of a non-preset width loads without --config: the trainer stores the config in it."""
+    import json
+
+    import torch
+
+    from smplestx.checkpoint import read_checkpoint
+    from smplestx.config import ModelConfig, preset
+
+    cfg = preset("S")
+    obj = {"epoch": 0, "network": {"module.x": torch.zeros(1)}, "model_config": json.dumps(cfg.to_dict())}
+    torch.save(obj, tmp_path / "snap.pth.tar")
+    _, stored = read_checkpoint(tmp_path / "snap.pth.tar")
+    assert isinstance(stored, ModelConfig) and stored.to_dict() == cfg.to_dict()

@@ -67,7 +67,7 @@ def map_official_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], ModelConfig | None]:
-    """Read network weights (mapped keys) and, for safetensors, the stored config."""
+    """Read network weights (mapped keys) and the stored config (safetensors metadata, our snapshots' entry)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found (give the path of the official .pth.tar or a converted .safetensors)")
@@ -99,7 +99,13 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], ModelCon
     bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointError(f"{path}: non-tensor entries in the state dict: {bad[:5]}")
-    return map_official_keys(state), None
+    config = None
+    if isinstance(obj, dict) and isinstance(obj.get("model_config"), str):  # our trainer's snapshots carry it
+        try:
+            config = ModelConfig.from_dict(json.loads(obj["model_config"]))
+        except (json.JSONDecodeError, ConfigError) as exc:
+            raise CheckpointError(f"{path}: corrupt model_config entry ({exc})") from None
+    return map_official_keys(state), config
 
 
 def infer_config(state: dict[str, torch.Tensor], source: str = "checkpoint") -> ModelConfig:
@@ -189,6 +195,13 @@ def load_network(
     return net.to(device=device, dtype=dtype).eval()
 
 
+def make_readable(path: str | os.PathLike[str]) -> None:
+    """Give a mkstemp file (mode 0600) the permissions a plain open() would have (0666 minus the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def _atomic_save_safetensors(tensors: dict[str, torch.Tensor], out: Path, metadata: dict[str, str]) -> None:
     from safetensors.torch import save_file
 
@@ -197,6 +210,7 @@ def _atomic_save_safetensors(tensors: dict[str, torch.Tensor], out: Path, metada
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)
+        make_readable(tmp)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checkpoint import _torch_load, convert_checkpoint
+from ..checkpoint import _torch_load, convert_checkpoint, make_readable
 from ..config import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -91,9 +91,7 @@ class ResumePoint:
 
 def _readable(tmp: str) -> None:
     """Give a mkstemp file (mode 0600) the permissions a plain open() would have."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
+    make_readable(tmp)
 
 
 def _atomic_torch_save(obj: dict[str, Any], path: Path) -> None:
