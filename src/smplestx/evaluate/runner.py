@@ -310,6 +310,15 @@ class EvalRun:
                          "lhand_valid": "", "rhand_valid": ""})
         return rows
 
+    def _score(self, pred: np.ndarray, batch: list[TestSample], gt_builder: GroundTruthBuilder
+               ) -> list[dict[str, str]]:
+        """CSV rows of one batch: its GT meshes, then both metric modes."""
+        gt = gt_builder.meshes(batch)
+        if gt.shape[1] != pred.shape[1] and self.benchmark.rules.body_model == "smplx":
+            raise EvalSetupError(f"ground-truth meshes have {gt.shape[1]} vertices, predictions {pred.shape[1]}: "
+                                 f"check the benchmark's vertex files")
+        return self._metrics(pred, gt, batch)
+
     # -- loop ------------------------------------------------------------------------------------------------
 
     @torch.inference_mode()
@@ -335,6 +344,8 @@ class EvalRun:
         finished = total - len(todo)
         if progress:
             progress(finished, total)
+        scorer = ThreadPoolExecutor(max_workers=1)
+        scoring: deque[Future[list[dict[str, str]]]] = deque()
         try:
             with ThreadPoolExecutor(max_workers=max(1, self.options.workers)) as pool:
                 batches = [todo[i : i + bs] for i in range(0, len(todo), bs)]
@@ -349,16 +360,21 @@ class EvalRun:
                     elif ok:
                         crops = torch.from_numpy(np.stack([p.crop for p in ok])).permute(0, 3, 1, 2) / 255.0
                         pred = self.model.predict_crops(crops.to(self.device)).vertices.float().cpu().numpy()
-                        batch = [p.sample for p in ok]
-                        gt = gt_builder.meshes(batch)
-                        if gt.shape[1] != pred.shape[1] and self.benchmark.rules.body_model == "smplx":
-                            raise EvalSetupError(f"ground-truth meshes have {gt.shape[1]} vertices, predictions "
-                                                 f"{pred.shape[1]}: check the benchmark's vertex files")
-                        appender.write(self._metrics(pred, gt, batch))
+                        # GT meshes and metrics of this batch run while the network does the next one.
+                        scoring.append(scorer.submit(self._score, pred, [p.sample for p in ok], gt_builder))
+                    while len(scoring) > 1 or (scoring and scoring[0].done()):
+                        appender.write(scoring.popleft().result())
                     finished += len(prepared)
                     if progress:
                         progress(finished, total)
+                while scoring:
+                    appender.write(scoring.popleft().result())
         finally:
+            # After an error or Ctrl-C, batches already scored still reach the CSV (nothing finished is lost).
+            scorer.shutdown(wait=True)
+            for f in scoring:
+                if not f.cancelled() and f.exception() is None:
+                    appender.write(f.result())
             appender.close()
         for k, v in late_skips.items():
             skipped[k] = skipped.get(k, 0) + v
