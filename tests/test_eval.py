@@ -267,3 +267,11 @@ def test_3dpw_protocol_scores_smpl_ground_truth(data_dir, synthetic_smpl_models,
         assert math.isfinite(report.reference[name])
     header = (tmp_path / "out" / CSV_FILE).read_text().splitlines()[0]
     assert header.endswith("ref_pa_mpjpe_body") and "mpvpe_hand" not in header
+
+
+def test_several_scoring_threads_keep_order_and_values(samples, bench, data_dir, body_dir, tmp_path, monkeypatch):
+    one, _ = _run_oracle(samples, bench, data_dir, body_dir, tmp_path / "one", lambda m: m * 1.01, batch_size=1)
+    monkeypatch.setattr("smplestx.evaluate.runner.os.cpu_count", lambda: 8)  # 4 scoring threads
+    many, _ = _run_oracle(samples, bench, data_dir, body_dir, tmp_path / "many", lambda m: m * 1.01, batch_size=1)
+    assert read_rows(tmp_path / "one" / "out" / CSV_FILE) == read_rows(tmp_path / "many" / "out" / CSV_FILE)
+    assert one.corrected == many.corrected
