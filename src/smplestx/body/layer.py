@@ -161,7 +161,61 @@ def _refresh_after_load(module: "BodyModel", _incompatible_keys: object) -> None
     module._refresh_derived()
 
 
-class BodyModel(nn.Module):
+class SkinningMixin:
+    """Forward kinematics and linear blend skinning shared by the SMPL-X and SMPL layers.
+
+    Needs the buffers ``posedirs`` (P, 3, V), ``lbs_weights`` (V, J), ``parents`` and the tree-level order from
+    :func:`_kinematic_levels` (``_fk_order``, ``_fk_parent_pos``, ``_fk_inverse``, ``_level_starts``), and
+    ``num_vertices``.
+    """
+
+    num_vertices: int
+    posedirs: Tensor
+    lbs_weights: Tensor
+    parents: Tensor
+    _fk_order: Tensor
+    _fk_parent_pos: Tensor
+    _fk_inverse: Tensor
+    _level_starts: list[int]
+
+    def _skin(self, v_shaped: Tensor, pose_feature: Tensor, rel: Tensor) -> Tensor:
+        """Pose blend shapes + linear blend skinning for one block of bodies: returns vertices (B, V, 3)."""
+        batch, nv = rel.shape[0], self.num_vertices
+        v_posed = torch.addmm(v_shaped, pose_feature, self.posedirs.view(pose_feature.shape[1], -1))
+        v_posed = v_posed.view(batch, 3, nv)
+        # Blend the 3x4 transforms per vertex with one GEMM, laid out (column k, row i, body, vertex) so the
+        # per-vertex product below is three broadcast multiply-adds over contiguous rows.
+        cols = rel.permute(3, 2, 0, 1).reshape(12 * batch, self.lbs_weights.shape[1])
+        blended = (cols @ self.lbs_weights.t()).view(4, 3, batch, nv)
+        out = torch.addcmul(blended[3], blended[0], v_posed[:, 0])
+        out = torch.addcmul(out, blended[1], v_posed[:, 1])
+        out = torch.addcmul(out, blended[2], v_posed[:, 2])
+        return out.permute(1, 2, 0).contiguous()
+
+    def _forward_kinematics(self, rots: Tensor, rest_joints: Tensor) -> tuple[Tensor, Tensor]:
+        """Global rotations (B, J, 3, 3) and positions (B, J, 3), one tree-depth level per step."""
+        # Bone vectors (joint minus parent); the root keeps its absolute rest position.
+        parent_pos = rest_joints.index_select(1, self.parents[1:])
+        rel_pos = torch.cat((rest_joints[:, :1], rest_joints[:, 1:] - parent_pos), dim=1)
+        order = self._fk_order
+        rots_o = rots.index_select(1, order)
+        rel_o = rel_pos.index_select(1, order).unsqueeze(-1)
+        starts = self._level_starts
+        g_rot = [rots_o[:, :1]]
+        g_pos = [rel_o[:, :1].squeeze(-1)]
+        for d in range(1, len(starts) - 1):
+            lo, hi = starts[d], starts[d + 1]
+            ppos = self._fk_parent_pos[lo - 1:hi - 1]
+            prot = g_rot[-1].index_select(1, ppos)
+            ppos_t = g_pos[-1].index_select(1, ppos)
+            g_rot.append(prot @ rots_o[:, lo:hi])
+            g_pos.append((prot @ rel_o[:, lo:hi]).squeeze(-1) + ppos_t)
+        inv = self._fk_inverse
+        return torch.cat(g_rot, dim=1).index_select(1, inv), torch.cat(g_pos, dim=1).index_select(1, inv)
+
+
+
+class BodyModel(SkinningMixin, nn.Module):
     """SMPL-X layer: pose (axis-angle or rotation matrices), shape and expression to mesh and 144 joints."""
 
     #: Bodies per block for the vertex stage on CPU (None: no blocking).
@@ -462,41 +516,6 @@ class BodyModel(nn.Module):
             vertices = vertices + t
             joints = joints + t
         return BodyOutput(vertices=vertices, joints=joints)
-
-    def _skin(self, v_shaped: Tensor, pose_feature: Tensor, rel: Tensor) -> Tensor:
-        """Pose blend shapes + linear blend skinning for one block of bodies: returns vertices (B, V, 3)."""
-        batch, nv = rel.shape[0], self.num_vertices
-        v_posed = torch.addmm(v_shaped, pose_feature, self.posedirs.view(pose_feature.shape[1], -1))
-        v_posed = v_posed.view(batch, 3, nv)
-        # Blend the 3x4 transforms per vertex with one GEMM, laid out (column k, row i, body, vertex) so the
-        # per-vertex product below is three broadcast multiply-adds over contiguous rows.
-        cols = rel.permute(3, 2, 0, 1).reshape(12 * batch, NUM_SMPLX_JOINTS)
-        blended = (cols @ self.lbs_weights.t()).view(4, 3, batch, nv)
-        out = torch.addcmul(blended[3], blended[0], v_posed[:, 0])
-        out = torch.addcmul(out, blended[1], v_posed[:, 1])
-        out = torch.addcmul(out, blended[2], v_posed[:, 2])
-        return out.permute(1, 2, 0).contiguous()
-
-    def _forward_kinematics(self, rots: Tensor, rest_joints: Tensor) -> tuple[Tensor, Tensor]:
-        """Global rotations (B, 55, 3, 3) and positions (B, 55, 3), one tree-depth level per step."""
-        # Bone vectors (joint minus parent); the root keeps its absolute rest position.
-        parent_pos = rest_joints.index_select(1, self.parents[1:])
-        rel_pos = torch.cat((rest_joints[:, :1], rest_joints[:, 1:] - parent_pos), dim=1)
-        order = self._fk_order
-        rots_o = rots.index_select(1, order)
-        rel_o = rel_pos.index_select(1, order).unsqueeze(-1)
-        starts = self._level_starts
-        g_rot = [rots_o[:, :1]]
-        g_pos = [rel_o[:, :1].squeeze(-1)]
-        for d in range(1, len(starts) - 1):
-            lo, hi = starts[d], starts[d + 1]
-            ppos = self._fk_parent_pos[lo - 1:hi - 1]
-            prot = g_rot[-1].index_select(1, ppos)
-            ppos_t = g_pos[-1].index_select(1, ppos)
-            g_rot.append(prot @ rots_o[:, lo:hi])
-            g_pos.append((prot @ rel_o[:, lo:hi]).squeeze(-1) + ppos_t)
-        inv = self._fk_inverse
-        return torch.cat(g_rot, dim=1).index_select(1, inv), torch.cat(g_pos, dim=1).index_select(1, inv)
 
     def _landmarks(self, vertices: Tensor, neck_rot: Tensor, batch: int) -> Tensor:
         """Static face landmarks and, with the face contour, the 17 contour points picked by the neck yaw."""

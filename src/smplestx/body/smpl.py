@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .layer import _kinematic_levels, _no_autocast, axis_angle_to_matrix_minus_identity
+from .layer import SkinningMixin, _kinematic_levels, _no_autocast, axis_angle_to_matrix_minus_identity
 from .model_files import GENDERS, BodyModelFileError, NumpyOnlyUnpickler, UnsafePickleError
 
 log = logging.getLogger(__name__)
@@ -329,7 +329,7 @@ class SMPLOutput:
     joints: Tensor
 
 
-class SMPLModel(nn.Module):
+class SMPLModel(SkinningMixin, nn.Module):
     """SMPL layer: axis-angle (or rotation-matrix) pose and shape to mesh and 24 joints, as smplx's SMPL."""
 
     #: Bodies per block for the vertex stage on CPU (None: no blocking).
@@ -520,32 +520,3 @@ class SMPLModel(nn.Module):
             vertices = vertices + t
             joints = joints + t
         return SMPLOutput(vertices=vertices, joints=joints)
-
-    def _skin(self, v_shaped: Tensor, pose_feature: Tensor, rel: Tensor) -> Tensor:
-        """Pose blend shapes + linear blend skinning for one block of bodies: returns vertices (B, V, 3)."""
-        batch, nv = rel.shape[0], self.num_vertices
-        v_posed = torch.addmm(v_shaped, pose_feature, self.posedirs.view(pose_feature.shape[1], -1)).view(batch, 3, nv)
-        # Blend the 3x4 transforms per vertex with one GEMM, laid out (column, row, body, vertex).
-        cols = rel.permute(3, 2, 0, 1).reshape(12 * batch, SMPL_NUM_JOINTS)
-        blended = (cols @ self.lbs_weights.t()).view(4, 3, batch, nv)
-        out = torch.addcmul(blended[3], blended[0], v_posed[:, 0])
-        out = torch.addcmul(out, blended[1], v_posed[:, 1])
-        out = torch.addcmul(out, blended[2], v_posed[:, 2])
-        return out.permute(1, 2, 0).contiguous()
-
-    def _forward_kinematics(self, rots: Tensor, rest_joints: Tensor) -> tuple[Tensor, Tensor]:
-        """Global rotations (B, 24, 3, 3) and positions (B, 24, 3), one tree-depth level per step."""
-        parent_pos = rest_joints.index_select(1, self.parents[1:])
-        rel_pos = torch.cat((rest_joints[:, :1], rest_joints[:, 1:] - parent_pos), dim=1)
-        rots_o = rots.index_select(1, self._fk_order)
-        rel_o = rel_pos.index_select(1, self._fk_order).unsqueeze(-1)
-        starts = self._level_starts
-        g_rot, g_pos = [rots_o[:, :1]], [rel_o[:, :1].squeeze(-1)]
-        for d in range(1, len(starts) - 1):
-            lo, hi = starts[d], starts[d + 1]
-            ppos = self._fk_parent_pos[lo - 1:hi - 1]
-            prot = g_rot[-1].index_select(1, ppos)
-            g_rot.append(prot @ rots_o[:, lo:hi])
-            g_pos.append((prot @ rel_o[:, lo:hi]).squeeze(-1) + g_pos[-1].index_select(1, ppos))
-        inv = self._fk_inverse
-        return torch.cat(g_rot, dim=1).index_select(1, inv), torch.cat(g_pos, dim=1).index_select(1, inv)
