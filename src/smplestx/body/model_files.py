@@ -8,7 +8,7 @@ import logging
 import numbers
 import pickle
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 import numpy as np
 
@@ -131,6 +131,23 @@ def check_smplx_arrays(a: Mapping[str, np.ndarray], path: Path | str = "SMPL-X a
     shape_layout(a["shapedirs"].shape[-1], path=path)  # raises on an unknown layout
 
 
+def typed_arrays(raw: Mapping[str, Any], path: Path | str, int_keys: Collection[str]) -> dict[str, np.ndarray]:
+    """Model arrays as int64 (``int_keys``) or float64 (the rest); a wrong kind is a one-line error naming the file."""
+    arrays: dict[str, np.ndarray] = {}
+    for key, value in raw.items():
+        value = np.asarray(value)
+        if key in int_keys:
+            if not np.issubdtype(value.dtype, np.integer):
+                raise BodyModelFileError(f"{path}: array '{key}' has dtype {value.dtype}, expected integers")
+            # kintree_table[0, 0] is 2**32 - 1 in the official files (the root's "no parent"); int64 keeps it.
+            arrays[key] = value.astype(np.int64)
+        else:
+            if not np.issubdtype(value.dtype, np.floating):
+                raise BodyModelFileError(f"{path}: array '{key}' has dtype {value.dtype}, expected floats")
+            arrays[key] = value.astype(np.float64, copy=False)
+    return arrays
+
+
 def load_smplx_arrays(model_dir: str | Path, gender: str = "neutral") -> dict[str, np.ndarray]:
     """Read ``SMPLX_{GENDER}.npz`` (no pickles) and return its validated arrays (floats as float64, ids as int64)."""
     g = gender.lower()
@@ -164,16 +181,7 @@ def load_smplx_arrays(model_dir: str | Path, gender: str = "neutral") -> dict[st
         raise BodyModelFileError(f"{path}: cannot be read as a plain .npz ({exc}); {DOWNLOAD_HINT}") from None
     except (OSError, EOFError) as exc:
         raise BodyModelFileError(f"{path}: unreadable ({exc}); {DOWNLOAD_HINT}") from None
-    for key, value in arrays.items():
-        if key in _INT_KEYS:
-            if not np.issubdtype(value.dtype, np.integer):
-                raise BodyModelFileError(f"{path}: array '{key}' has dtype {value.dtype}, expected integers")
-            # kintree_table[0, 0] is 2**32 - 1 in the official files; it is the root's "no parent".
-            arrays[key] = value.astype(np.int64)
-        else:
-            if not np.issubdtype(value.dtype, np.floating):
-                raise BodyModelFileError(f"{path}: array '{key}' has dtype {value.dtype}, expected floats")
-            arrays[key] = value.astype(np.float64, copy=False)
+    arrays = typed_arrays(arrays, path, _INT_KEYS)
     check_smplx_arrays(arrays, path)
     log.debug("loaded %s (%d shape-space components)", path, arrays["shapedirs"].shape[-1])
     return arrays

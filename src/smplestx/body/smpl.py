@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from .layer import SkinningMixin, _kinematic_levels, _no_autocast, axis_angle_to_matrix_minus_identity
-from .model_files import GENDERS, BodyModelFileError, NumpyOnlyUnpickler, UnsafePickleError
+from .model_files import GENDERS, BodyModelFileError, NumpyOnlyUnpickler, UnsafePickleError, typed_arrays
 
 log = logging.getLogger(__name__)
 
@@ -295,18 +295,7 @@ def load_smpl_arrays(model_dir: str | Path, gender: str = "neutral") -> dict[str
     """Read and validate a SMPL model (floats as float64, ids as int64) found by :func:`find_smpl_file`."""
     path = find_smpl_file(model_dir, gender)
     raw = _read_npz(path) if path.suffix.lower() == ".npz" else _read_pkl(path)
-    arrays: dict[str, np.ndarray] = {}
-    for key, value in raw.items():
-        value = np.asarray(value)
-        if key in _INT_KEYS:
-            if not np.issubdtype(value.dtype, np.integer):
-                raise BodyModelFileError(f"{path}: array '{key}' has dtype {value.dtype}, expected integers")
-            # kintree_table[0, 0] is 2**32 - 1 in the official files (the root's "no parent"); int64 keeps it.
-            arrays[key] = value.astype(np.int64)
-        else:
-            if not np.issubdtype(value.dtype, np.floating):
-                raise BodyModelFileError(f"{path}: array '{key}' has dtype {value.dtype}, expected floats")
-            arrays[key] = value.astype(np.float64, copy=False)
+    arrays = typed_arrays(raw, path, _INT_KEYS)
     check_smpl_arrays(arrays, path)
     log.debug("loaded SMPL model %s", path)
     return arrays
