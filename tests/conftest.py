@@ -68,3 +68,13 @@ def synthetic_smpl_models(tmp_path_factory) -> Path:
     # float32 map: half the disk / time of the float64 default, and reference mode's all-float32 path.
     write_synthetic_smpl(root, formats=("npz", "pkl"), matrix_dtype=np.float32)
     return root
+
+
+@pytest.fixture(scope="session")
+def synthetic_body(tmp_path_factory) -> Path:
+    """One synthetic SMPL-X model folder per test session (writing it takes a few seconds)."""
+    from smplestx.body.synthetic import write_synthetic_body
+
+    root = tmp_path_factory.getbasetemp() / "shared_synthetic_body"
+    write_synthetic_body(root, seed=0)
+    return root

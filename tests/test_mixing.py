@@ -129,13 +129,8 @@ def test_missing_file_error_names_file_and_origin(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def body(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from smplestx.body.synthetic import write_synthetic_body
-
-    folder = tmp_path_factory.getbasetemp() / "shared_synthetic_body"
-    if not (folder / "smplx" / "SMPLX_NEUTRAL.npz").is_file():
-        write_synthetic_body(folder, seed=0)
-    return folder
+def body(synthetic_body: Path) -> Path:
+    return synthetic_body
 
 
 @pytest.fixture(scope="module")

@@ -17,19 +17,9 @@ from smplestx.render import Renderer
 SIZE = (320, 240)
 
 
-def shared_body(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One synthetic body model per test session (writing it takes a few seconds)."""
-    from smplestx.body.synthetic import write_synthetic_body
-
-    folder = tmp_path_factory.getbasetemp() / "shared_synthetic_body"
-    if not (folder / "smplx" / "SMPLX_NEUTRAL.npz").is_file():
-        write_synthetic_body(folder, seed=0)
-    return folder
-
-
 @pytest.fixture(scope="module")
-def body_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return shared_body(tmp_path_factory)
+def body_dir(synthetic_body: Path) -> Path:
+    return synthetic_body
 
 
 @pytest.fixture(scope="module")
