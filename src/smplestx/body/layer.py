@@ -161,8 +161,21 @@ def _refresh_after_load(module: "BodyModel", _incompatible_keys: object) -> None
     module._refresh_derived()
 
 
-class SkinningMixin:
-    """Forward kinematics and linear blend skinning shared by the SMPL-X and SMPL layers.
+def shape_basis(j_reg: Tensor, template: Tensor, dirs: Tensor) -> tuple[Tensor, Tensor]:
+    """Basis (N, 3V + 3J) and offset (3V + 3J) giving rest vertices and rest joints from N coefficients in one GEMM.
+
+    Joints are linear in the shape: J = J_reg @ (T + S b) = J_reg @ T + (J_reg @ S) b, so the regression over all
+    vertices is done once here; vertices come coordinate-major, joints joint-major.
+    """
+    n = dirs.shape[-1]
+    j_dirs = torch.einsum("jv,vcn->njc", j_reg, dirs)
+    basis = torch.cat((dirs.permute(2, 1, 0).reshape(n, -1), j_dirs.reshape(n, -1)), dim=1)
+    offset = torch.cat((template.t().reshape(-1), (j_reg @ template).reshape(-1)))
+    return basis, offset
+
+
+class BodyLayerMixin:
+    """Input checks, forward kinematics and linear blend skinning shared by the SMPL-X and SMPL layers.
 
     Needs the buffers ``posedirs`` (P, 3, V), ``lbs_weights`` (V, J), ``parents`` and the tree-level order from
     :func:`_kinematic_levels` (``_fk_order``, ``_fk_parent_pos``, ``_fk_inverse``, ``_level_starts``), and
@@ -170,6 +183,8 @@ class SkinningMixin:
     """
 
     num_vertices: int
+    v_template: Tensor
+    _faces_np: np.ndarray
     posedirs: Tensor
     lbs_weights: Tensor
     parents: Tensor
@@ -177,6 +192,53 @@ class SkinningMixin:
     _fk_parent_pos: Tensor
     _fk_inverse: Tensor
     _level_starts: list[int]
+
+    @property
+    def faces_np(self) -> np.ndarray:
+        """Triangles (F, 3) as an int64 numpy array."""
+        return self._faces_np
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating dtype of the model buffers."""
+        return self.v_template.dtype
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the model buffers."""
+        return self.v_template.device
+
+    def _batch(self, given: dict[str, Tensor]) -> int:
+        sizes = {name: (t.shape[0] if t.dim() > 1 else 1) for name, t in given.items()}
+        batch = max(sizes.values(), default=1)
+        bad = {n: s for n, s in sizes.items() if s not in (1, batch)}
+        if bad:
+            raise ValueError(f"inconsistent batch sizes: {sizes}")
+        return batch
+
+    def _coeffs(self, x: Tensor | None, name: str, width: int, batch: int) -> Tensor:
+        """Shape / expression coefficients as (B, width); fewer columns are zero-padded."""
+        if x is None:
+            return self.v_template.new_zeros(batch, width)
+        x = x.reshape(x.shape[0] if x.dim() > 1 else 1, -1)
+        if x.shape[1] > width:
+            raise ValueError(f"{name} has {x.shape[1]} coefficients; this model was built with {width}")
+        if x.shape[1] < width:
+            x = torch.nn.functional.pad(x, (0, width - x.shape[1]))
+        return x.expand(batch, -1)
+
+    def _pose_part(self, x: Tensor | None, name: str, joints: int, batch: int, pose2rot: bool) -> Tensor | None:
+        """One pose input as (B, joints, 3) axis-angle or (B, joints, 3, 3) matrices; None stays None."""
+        if x is None:
+            return None
+        b = x.shape[0] if x.dim() > 1 else 1
+        per_joint = 3 if pose2rot else 9
+        if x.numel() != b * joints * per_joint:
+            kind = "axis-angle" if pose2rot else "rotation matrices (pose2rot=False)"
+            expected = f"({b}, {joints * 3}) or ({b}, {joints}, 3)" if pose2rot else f"({b}, {joints}, 3, 3)"
+            raise ValueError(f"{name} has shape {tuple(x.shape)}; expected {kind} of shape {expected}")
+        shape = (b, joints, 3) if pose2rot else (b, joints, 3, 3)
+        return x.reshape(shape).expand((batch,) + shape[1:])
 
     def _skin(self, v_shaped: Tensor, pose_feature: Tensor, rel: Tensor) -> Tensor:
         """Pose blend shapes + linear blend skinning for one block of bodies: returns vertices (B, V, 3)."""
@@ -215,7 +277,7 @@ class SkinningMixin:
 
 
 
-class BodyModel(SkinningMixin, nn.Module):
+class BodyModel(BodyLayerMixin, nn.Module):
     """SMPL-X layer: pose (axis-angle or rotation matrices), shape and expression to mesh and 144 joints."""
 
     #: Bodies per block for the vertex stage on CPU (None: no blocking).
@@ -332,18 +394,10 @@ class BodyModel(SkinningMixin, nn.Module):
     def _derived_values(self) -> Iterator[tuple[str, Tensor, bool]]:
         """Tensors computed from the stored buffers (float64 math), as (name, value, is_integer)."""
         f64 = torch.float64
-        j_reg = self.J_regressor.to(f64)
-        template = self.v_template.to(f64)  # (V, 3)
         dirs = torch.cat((self.shapedirs, self.exprdirs), dim=-1).to(f64)  # (V, 3, nb + ne)
-        # Joints are linear in the shape: J = J_reg @ (T + S b) = J_reg @ T + (J_reg @ S) b, so the (55, V)
-        # regression over all vertices is done once here; the forward pass gets the rest vertices
-        # (coordinate-major) and the rest joints (joint-major) from one GEMM.
-        j_template = j_reg @ template  # (55, 3)
-        j_dirs = torch.einsum("jv,vcn->njc", j_reg, dirs)  # (nb + ne, 55, 3)
-        v_dirs = dirs.permute(2, 1, 0)  # (nb + ne, 3, V)
-        n = dirs.shape[-1]
-        yield "_shape_basis", torch.cat((v_dirs.reshape(n, -1), j_dirs.reshape(n, -1)), dim=1), False
-        yield "_shape_offset", torch.cat((template.t().reshape(-1), j_template.reshape(-1))), False
+        basis, offset = shape_basis(self.J_regressor.to(f64), self.v_template.to(f64), dirs)
+        yield "_shape_basis", basis, False
+        yield "_shape_offset", offset, False
         yield "_lmk_vertex_ids", self.faces[self.lmk_faces_idx], True
         if self.face_contour:
             yield "_dyn_lmk_vertex_ids", self.faces[self.dynamic_lmk_faces_idx], True
@@ -361,59 +415,12 @@ class BodyModel(SkinningMixin, nn.Module):
 
     # -------------------------------------------------------------------------------------------------- helpers
 
-    @property
-    def faces_np(self) -> np.ndarray:
-        """Triangles (F, 3) as an int64 numpy array."""
-        return self._faces_np
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """Floating dtype of the model buffers."""
-        return self.v_template.dtype
-
-    @property
-    def device(self) -> torch.device:
-        """Device of the model buffers."""
-        return self.v_template.device
-
     def extra_repr(self) -> str:
         return (
             f"gender={self.gender}, num_betas={self.num_betas}, num_expression={self.num_expression}, "
             f"flat_hand_mean={self.flat_hand_mean}, face_contour={self.face_contour}, "
             f"vertices={self.num_vertices}, joints={self.num_joints}"
         )
-
-    def _batch(self, given: dict[str, Tensor]) -> int:
-        sizes = {name: (t.shape[0] if t.dim() > 1 else 1) for name, t in given.items()}
-        batch = max(sizes.values(), default=1)
-        bad = {n: s for n, s in sizes.items() if s not in (1, batch)}
-        if bad:
-            raise ValueError(f"inconsistent batch sizes: {sizes}")
-        return batch
-
-    def _coeffs(self, x: Tensor | None, name: str, width: int, batch: int) -> Tensor:
-        """Shape / expression coefficients as (B, width); fewer columns are zero-padded."""
-        if x is None:
-            return self.v_template.new_zeros(batch, width)
-        x = x.reshape(x.shape[0] if x.dim() > 1 else 1, -1)
-        if x.shape[1] > width:
-            raise ValueError(f"{name} has {x.shape[1]} coefficients; this model was built with {width}")
-        if x.shape[1] < width:
-            x = torch.nn.functional.pad(x, (0, width - x.shape[1]))
-        return x.expand(batch, -1)
-
-    def _pose_part(self, x: Tensor | None, name: str, joints: int, batch: int, pose2rot: bool) -> Tensor | None:
-        """One pose input as (B, joints, 3) axis-angle or (B, joints, 3, 3) matrices; None stays None."""
-        if x is None:
-            return None
-        b = x.shape[0] if x.dim() > 1 else 1
-        per_joint = 3 if pose2rot else 9
-        if x.numel() != b * joints * per_joint:
-            kind = "axis-angle" if pose2rot else "rotation matrices (pose2rot=False)"
-            expected = f"({b}, {joints * 3}) or ({b}, {joints}, 3)" if pose2rot else f"({b}, {joints}, 3, 3)"
-            raise ValueError(f"{name} has shape {tuple(x.shape)}; expected {kind} of shape {expected}")
-        shape = (b, joints, 3) if pose2rot else (b, joints, 3, 3)
-        return x.reshape(shape).expand((batch,) + shape[1:])
 
     # -------------------------------------------------------------------------------------------------- forward
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .layer import SkinningMixin, _kinematic_levels, _no_autocast, axis_angle_to_matrix_minus_identity
+from .layer import BodyLayerMixin, _kinematic_levels, _no_autocast, axis_angle_to_matrix_minus_identity, shape_basis
 from .model_files import GENDERS, BodyModelFileError, NumpyOnlyUnpickler, UnsafePickleError, typed_arrays
 
 log = logging.getLogger(__name__)
@@ -318,7 +318,7 @@ class SMPLOutput:
     joints: Tensor
 
 
-class SMPLModel(SkinningMixin, nn.Module):
+class SMPLModel(BodyLayerMixin, nn.Module):
     """SMPL layer: axis-angle (or rotation-matrix) pose and shape to mesh and 24 joints, as smplx's SMPL."""
 
     #: Bodies per block for the vertex stage on CPU (None: no blocking).
@@ -375,14 +375,8 @@ class SMPLModel(SkinningMixin, nn.Module):
 
     def _derived_values(self) -> list[tuple[str, Tensor]]:
         """Shape basis / offset giving rest vertices and rest joints in one GEMM (computed in float64)."""
-        # Joints are linear in the shape: J = J_reg @ (T + S b) = J_reg @ T + (J_reg @ S) b, so the regression over
-        # all vertices is done once here instead of per forward pass.
         f64 = torch.float64
-        j_reg, template, dirs = (t.to(f64) for t in (self.J_regressor, self.v_template, self.shapedirs))
-        n = dirs.shape[-1]
-        j_dirs = torch.einsum("jv,vcn->njc", j_reg, dirs)
-        basis = torch.cat((dirs.permute(2, 1, 0).reshape(n, -1), j_dirs.reshape(n, -1)), dim=1)
-        offset = torch.cat((template.t().reshape(-1), (j_reg @ template).reshape(-1)))
+        basis, offset = shape_basis(self.J_regressor.to(f64), self.v_template.to(f64), self.shapedirs.to(f64))
         return [("_shape_basis", basis), ("_shape_offset", offset)]
 
     @torch.no_grad()
@@ -409,16 +403,6 @@ class SMPLModel(SkinningMixin, nn.Module):
         arrays = load_smpl_arrays(model_dir, g)
         return cls(arrays, num_betas=num_betas, dtype=dtype, device=device, gender=g)
 
-    @property
-    def faces_np(self) -> np.ndarray:
-        """Triangles (F, 3) as an int64 numpy array."""
-        return self._faces_np
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """Floating dtype of the model buffers."""
-        return self.v_template.dtype
-
     def extra_repr(self) -> str:
         return f"gender={self.gender}, num_betas={self.num_betas}, vertices={self.num_vertices}, joints=24"
 
@@ -430,19 +414,12 @@ class SMPLModel(SkinningMixin, nn.Module):
 
     def _pose(self, x: Tensor | None, name: str, joints: int, batch: int, pose2rot: bool) -> Tensor:
         """Pose input as (B, joints, 3, 3) rotations minus identity (zero pose where None)."""
-        if x is None:
+        part = self._pose_part(x, name, joints, batch, pose2rot)
+        if part is None:
             return self.v_template.new_zeros(batch, joints, 3, 3)
-        b = x.shape[0] if x.dim() > 1 else 1
-        per_joint = 3 if pose2rot else 9
-        if x.numel() != b * joints * per_joint:
-            kind = "axis-angle" if pose2rot else "rotation matrices (pose2rot=False)"
-            expected = f"({b}, {joints * 3}) or ({b}, {joints}, 3)" if pose2rot else f"({b}, {joints}, 3, 3)"
-            raise ValueError(f"{name} has shape {tuple(x.shape)}; expected {kind} of shape {expected}")
         if pose2rot:
-            out = axis_angle_to_matrix_minus_identity(x.reshape(b, joints, 3))
-        else:
-            out = x.reshape(b, joints, 3, 3) - torch.eye(3, dtype=x.dtype, device=x.device)
-        return out.expand(batch, joints, 3, 3)
+            return axis_angle_to_matrix_minus_identity(part)
+        return part - torch.eye(3, dtype=part.dtype, device=part.device)
 
     def forward(
         self,
@@ -459,10 +436,7 @@ class SMPLModel(SkinningMixin, nn.Module):
         dtype, device = self.v_template.dtype, self.v_template.device
         # Inputs follow the module: cast once here, the body math below never leaves the buffer dtype.
         given = {k: torch.as_tensor(v).to(device=device, dtype=dtype) for k, v in given.items()}
-        sizes = {n: (t.shape[0] if t.dim() > 1 else 1) for n, t in given.items()}
-        batch = max(sizes.values(), default=1)
-        if any(s not in (1, batch) for s in sizes.values()):
-            raise ValueError(f"inconsistent batch sizes: {sizes}")
+        batch = self._batch(given)
         with _no_autocast(device):
             return self._forward(given, batch, pose2rot)
 
@@ -475,15 +449,7 @@ class SMPLModel(SkinningMixin, nn.Module):
         )
         rots = rot_minus_eye + eye
 
-        b = given.get("betas")
-        if b is None:
-            b = self.v_template.new_zeros(batch, self.num_betas)
-        b = b.reshape(b.shape[0] if b.dim() > 1 else 1, -1)
-        if b.shape[1] > self.num_betas:
-            raise ValueError(f"betas has {b.shape[1]} coefficients; this model was built with {self.num_betas}")
-        if b.shape[1] < self.num_betas:
-            b = torch.nn.functional.pad(b, (0, self.num_betas - b.shape[1]))
-        b = b.expand(batch, -1)
+        b = self._coeffs(given.get("betas"), "betas", self.num_betas, batch)
 
         nv3 = 3 * self.num_vertices
         shaped = torch.addmm(self._shape_offset, b, self._shape_basis)
