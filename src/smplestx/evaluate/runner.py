@@ -279,11 +279,11 @@ class EvalRun:
             cor_rows = mesh_metrics_per_sample(pred, gt, lv, rv, body_models=self._assets, mode="corrected").rows()
             # The reference's test loop scores both hands of every SMPL-X sample (its lhand/rhand_valid are 1.0).
             ref_rows = mesh_metrics_per_sample(pred, gt, 1.0, 1.0, body_models=self._assets, mode="reference").rows()
+        root = self.benchmark.image_root(self.data_dir)
         rows = []
         for s, c, r in zip(batch, cor_rows, ref_rows):
-            row = {"index": str(s.index), "image": str(s.image_path.relative_to(self.benchmark.image_root(self.data_dir))
-                                                     if s.image_path.is_relative_to(self.benchmark.image_root(self.data_dir))
-                                                     else s.image_path),
+            image = s.image_path.relative_to(root) if s.image_path.is_relative_to(root) else s.image_path
+            row = {"index": str(s.index), "image": str(image),
                    "gender": s.gender, "lhand_valid": str(int(s.lhand_valid)), "rhand_valid": str(int(s.rhand_valid))}
             row.update({n: _fmt(c[n]) for n in names})
             row.update({REF_PREFIX + n: _fmt(r[n]) for n in names})
@@ -385,7 +385,8 @@ class EvalRun:
             from .agora import zip_predictions
 
             zip_predictions(self.output)
-        rows = [r for r in read_rows(csv_path) if int(r["index"]) in {s.index for s in found.samples}]
+        wanted = {s.index for s in found.samples}
+        rows = [r for r in read_rows(csv_path) if int(r["index"]) in wanted]
         corrected, reference, counts = summarize_rows(rows, metric_names(self.benchmark))
         report = EvalReport(self.benchmark.name, self.output, len(rows), skipped, corrected, reference, counts)
         _atomic_json(self.output / SUMMARY_FILE, {**report.summary(), "total_instances": found.total,

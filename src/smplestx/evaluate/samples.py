@@ -7,6 +7,7 @@ validity. :func:`ground_truth_meshes` turns a batch of samples into the ground-t
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,9 +270,14 @@ class GroundTruthBuilder:
         self.rules = rules
         self.device = torch.device(device)
         self._layers: dict[str, torch.nn.Module] = {}
+        self._lock = threading.Lock()  # scoring threads share the builder: build each gender's model once
 
     def layer(self, gender: str) -> torch.nn.Module:
         """The (cached) body model of ``gender``."""
+        with self._lock:
+            return self._layer(gender)
+
+    def _layer(self, gender: str) -> torch.nn.Module:
         if gender not in self._layers:
             if self.rules.body_model == "smpl":
                 from ..body.smpl import SMPLModel
