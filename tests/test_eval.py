@@ -101,6 +101,7 @@ def test_prediction_equal_to_ground_truth_gives_zero(samples, bench, data_dir, b
     assert summary["evaluated"] == report.evaluated and summary["units"] == "mm"
 
 
+@pytest.mark.slow
 def test_known_translation_rotation_and_scale(samples, bench, data_dir, body_dir, tmp_path):
     shift = np.array([0.3, -0.2, 1.5], np.float32)
     report, _ = _run_oracle(samples, bench, data_dir, body_dir, tmp_path / "t", lambda m: m + shift)
@@ -136,6 +137,7 @@ def _eval_args(data_dir, body_dir, tiny_ckpt, tiny_config, out, *extra):
             "--batch-size", "2", *extra]
 
 
+@pytest.mark.slow
 def test_cli_eval_resumes_and_matches_a_straight_run(data_dir, body_dir, tiny_ckpt, tiny_config, tmp_path, capsys):
     out = tmp_path / "resumed"
     assert main(_eval_args(data_dir, body_dir, tiny_ckpt, tiny_config, out, "--limit", "2")) == 0
@@ -232,6 +234,7 @@ def test_agora_style_submission_without_ground_truth(data_dir, body_dir, tiny_ck
     assert pred["params"]["betas"].shape == (1, 10) and pred["pose2rot"] is True
 
 
+@pytest.mark.slow
 def test_3dpw_protocol_scores_smpl_ground_truth(data_dir, synthetic_smpl_models, tmp_path):
     """3DPW-style set: SMPL GT with meta genders; a prediction that maps exactly onto the GT scores ~0."""
     root = synthetic_smpl_models

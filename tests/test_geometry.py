@@ -8,6 +8,23 @@ import pytest
 from smplestx.geometry import crop_camera, crop_image, process_box, project_points, sanitize_box
 
 
+# Bilinear warps of the same image under the same affine map differ across OpenCV builds: warpAffine
+# quantises sub-pixel coordinates to 1/32 px in fixed point and its SIMD paths sum in different orders,
+# so a few pixels move by a few thousandths of a grey level (5.0 vs 5.1: max 0.0098, 0.6 % of values).
+# Any correct bilinear warp stays far inside these bounds; a wrong map, border rule or interpolation
+# moves whole regions by grey levels. The maps themselves are pure arithmetic and compared tightly.
+PIXEL_MAX_DIFF = 0.05  # grey levels (0-255)
+PIXEL_MEAN_DIFF = 1e-3
+
+
+def assert_same_warp(ours: np.ndarray, reference: np.ndarray) -> None:
+    """Pixels of a bilinear crop equal the reference's up to what OpenCV builds differ by."""
+    assert ours.shape == reference.shape and ours.dtype == reference.dtype
+    diff = np.abs(ours.astype(np.float64) - reference)
+    assert diff.max() <= PIXEL_MAX_DIFF, f"max |diff| {diff.max():.4f} grey levels"
+    assert diff.mean() <= PIXEL_MEAN_DIFF, f"mean |diff| {diff.mean():.2e} grey levels"
+
+
 @pytest.fixture(scope="module")
 def case(parity_dir):
     return dict(np.load(parity_dir / "cases" / "crop.npz"))
@@ -19,7 +36,7 @@ def test_process_box_matches_reference(case):
         out = process_box(box, w, h, ratio=1.2)
         assert (out is not None) == bool(case["valid"][i])
         if out is not None:
-            np.testing.assert_allclose(out, case["process_bbox"][i], atol=1e-4)
+            np.testing.assert_allclose(out, case["process_bbox"][i], rtol=1e-6, atol=1e-5)
 
 
 def test_sanitize_shifts_instead_of_cutting():
@@ -35,9 +52,9 @@ def test_crops_and_camera_match_reference(case):
     for j, i in enumerate(case["valid_idx"]):
         box = process_box(case["boxes_xywh"][i], w, h, ratio=1.2)
         crop = crop_image(image, box)
-        np.testing.assert_allclose(crop.patch, case["patch"][j], atol=1e-3)
-        np.testing.assert_allclose(crop.trans, case["trans"][j], atol=1e-5)
-        np.testing.assert_allclose(crop.inv_trans, case["inv_trans"][j], atol=1e-4)
+        assert_same_warp(crop.patch, case["patch"][j])
+        np.testing.assert_allclose(crop.trans, case["trans"][j], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(crop.inv_trans, case["inv_trans"][j], rtol=1e-6, atol=1e-6)
         focal, princpt = crop_camera(box)
         np.testing.assert_allclose(focal, case["infer_focal"][j], rtol=1e-6)
         np.testing.assert_allclose(princpt, case["infer_princpt"][j], rtol=1e-6)
@@ -48,9 +65,9 @@ def test_augmented_crop_matches_reference(case):
     box = process_box(case["boxes_xywh"][int(case["aug_box_idx"])], w, h, ratio=1.2)
     crop = crop_image(case["image"].astype(np.float32), box, scale=float(case["aug_scale"]),
                       rot_deg=float(case["aug_rot"]), flip=bool(case["aug_do_flip"]))
-    np.testing.assert_allclose(crop.patch, case["aug_patch"], atol=1e-3)
-    np.testing.assert_allclose(crop.trans, case["aug_trans"], atol=1e-5)
-    np.testing.assert_allclose(crop.inv_trans, case["aug_inv_trans"], atol=1e-4)
+    assert_same_warp(crop.patch, case["aug_patch"])
+    np.testing.assert_allclose(crop.trans, case["aug_trans"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(crop.inv_trans, case["aug_inv_trans"], rtol=1e-6, atol=1e-6)
 
 
 def test_inverse_affine_maps_crop_back_to_box():

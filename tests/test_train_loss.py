@@ -155,11 +155,18 @@ def test_bad_inputs(reference_output, inputs):
         total_loss({})
 
 
-def test_rodrigues_is_a_rotation():
-    aa = torch.randn(64, 3, dtype=torch.float64)
-    r = rodrigues(aa)
-    torch.testing.assert_close(r @ r.transpose(-1, -2), torch.eye(3, dtype=torch.float64).expand(64, 3, 3))
-    torch.testing.assert_close(torch.linalg.det(r), torch.ones(64, dtype=torch.float64))
+def test_rodrigues_matches_known_rotations():
+    """Known rotations (a transposed or sign-flipped matrix fails), then random ones against scipy."""
+    from scipy.spatial.transform import Rotation
+
+    quarter = torch.tensor([[0.0, 0.0, np.pi / 2], [np.pi / 2, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    r = rodrigues(quarter)
+    torch.testing.assert_close(r[0] @ torch.tensor([1.0, 0, 0], dtype=torch.float64), torch.tensor([0.0, 1, 0], dtype=torch.float64))
+    torch.testing.assert_close(r[1] @ torch.tensor([0.0, 1, 0], dtype=torch.float64), torch.tensor([0.0, 0, 1], dtype=torch.float64))
+    torch.testing.assert_close(r[2], torch.eye(3, dtype=torch.float64))
+    aa = torch.randn(64, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    expected = torch.from_numpy(Rotation.from_rotvec(aa.numpy()).as_matrix())
+    torch.testing.assert_close(rodrigues(aa), expected, atol=1e-7, rtol=0)
 
 
 def test_gradients_flow(model, images, inputs):

@@ -167,6 +167,7 @@ def test_sharded_sampler_is_disjoint_resumable_and_reshuffled() -> None:
 # Training.
 
 
+@pytest.mark.slow
 def test_loss_falls(synth: dict[str, Path], tmp_path: Path) -> None:
     cfg = _config(synth, tmp_path / "run", "train.lr=1e-3", "train.min_lr=0.0", "train.end_epoch=100",
                   "train.max_steps=20", "train.log_every=5", "model.drop_path_rate=0.0", "data.no_aug=true")
@@ -186,6 +187,7 @@ class _Killed(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_resume_after_kill_reproduces_the_run_exactly(synth: dict[str, Path], tmp_path: Path) -> None:
     # Augmentation and drop path on: the resumed run must restore the data position and every RNG stream.
     extra = ("train.end_epoch=2", "train.save_every_steps=2", "model.drop_path_rate=0.3", "train.lr=5e-4")
@@ -345,6 +347,7 @@ def test_grad_checkpointing_gives_the_same_gradients() -> None:
 # Two processes (gloo), through the command line as torchrun starts it.
 
 
+@pytest.mark.slow
 def test_two_process_ddp_run_is_rank_disjoint_and_loads(synth: dict[str, Path], tmp_path: Path) -> None:
     from smplestx.model import load_model
 
@@ -379,6 +382,7 @@ def test_two_process_ddp_run_is_rank_disjoint_and_loads(synth: dict[str, Path], 
     assert torch.isfinite(model.predict_crops(torch.rand(1, 3, 512, 384)).vertices).all()
 
 
+@pytest.mark.slow
 def test_sigterm_stops_with_a_snapshot_and_resume_finishes(synth: dict[str, Path], tmp_path: Path) -> None:
     import signal
     import time
