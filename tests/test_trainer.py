@@ -270,6 +270,10 @@ def test_amp_steps_run(synth: dict[str, Path], tmp_path: Path, amp: str) -> None
     assert result.iteration == 2 and all(math.isfinite(r.total) for r in records)
     line = json.loads((tmp_path / amp / "metrics.jsonl").read_text().splitlines()[-1])
     assert "grad_norm" in line
+    # Same weights and batch before the first update: the reduced-precision loss is the fp32 loss up to
+    # rounding (a wrong cast or a skipped term would move it by far more than 5 %).
+    _, full = _train(_config(synth, tmp_path / f"{amp}_fp32", "train.max_steps=1", "train.grad_clip=1.0"), _dataset(synth))
+    assert records[0].total == pytest.approx(full[0].total, rel=0.05)
 
 
 # ---------------------------------------------------------------------------------------------------------------
