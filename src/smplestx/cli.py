@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 
 from . import __version__
@@ -88,14 +89,43 @@ class _Progress:
             print(file=sys.stderr)
 
 
+def _file_identity(path: str) -> dict:
+    """A file's path, size and modification time: a replaced checkpoint is a different run."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        return {"path": str(p)}  # loading it reports the real problem
+    return {"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _cmd_merge_summaries(args: argparse.Namespace) -> int:
+    from .pipeline.run import _write_json_atomic, merge_summaries
+
+    folder = Path(args.output)
+    merged, missing = merge_summaries(folder)
+    _write_json_atomic(folder / "summary.json", merged.to_dict())
+    print(
+        f"{len(merged.inputs)} inputs from {merged.shard['count'] - len(missing)} of {merged.shard['count']} shards, "
+        f"{merged.frames} frames, {merged.failures} failed, {merged.skipped} skipped -> {folder / 'summary.json'}"
+    )
+    if missing:
+        print(f"smplestx: missing shards {missing}: rerun them (finished inputs are skipped)", file=sys.stderr)
+        return 1
+    return 1 if merged.failures else 0
+
+
 def _cmd_infer(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .pipeline.estimator import Estimator
     from .pipeline.run import InferenceRun, InferOptions, check_output_dir
 
+    from .pipeline.shard import resolve_shard
+
     if args.stride < 1:
         raise ValueError("--stride must be >= 1")
+    shard = resolve_shard(args.shard)
     options = InferOptions(
         output=Path(args.output),
         write_json=args.json,
@@ -108,6 +138,19 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         start=args.start,
         end=args.end,
         stride=args.stride,
+        shard=shard,
+        overwrite=args.overwrite,
+        identity={
+            "checkpoint": _file_identity(args.checkpoint),
+            "config": _file_identity(args.config) if args.config else None,
+            "body_models": str(Path(args.body_models).resolve()),
+            "detector": args.detector,
+            "dtype": args.dtype,
+            "score_threshold": args.score_threshold,
+            "nms_iou": args.nms_iou,
+            "max_people": args.max_people,
+            "largest": args.largest,
+        },
     )
     # Everything a user can get wrong about the setup fails here, before any frame is read.
     check_output_dir(options.output)
@@ -277,8 +320,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-render", action="store_true", help="skip the overlay images/videos")
     p.add_argument("--draw-keypoints", action="store_true", help="draw 2D joints on the overlay")
     p.add_argument("--draw-boxes", action="store_true", help="draw detector boxes on the overlay")
+    p.add_argument("--shard", metavar="I/N", help="process share I (0-based) of N of the inputs; default: from "
+                   "torchrun (RANK/WORLD_SIZE) or a SLURM array (SLURM_ARRAY_TASK_ID/COUNT), else all")
+    p.add_argument("--overwrite", action="store_true", help="redo inputs already complete from an earlier run "
+                   "with the same settings (default: skip them, so a rerun resumes)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=_cmd_infer)
+
+    p = sub.add_parser("merge-summaries", help="join the per-shard summaries of a sharded infer run")
+    p.add_argument("output", help="the output folder the shards wrote to")
+    p.set_defaults(func=_cmd_merge_summaries)
 
     p = sub.add_parser("convert", help="convert an official .pth.tar checkpoint to safetensors")
     p.add_argument("input", help="official checkpoint (.pth.tar) or safetensors")

@@ -20,6 +20,7 @@ from ..export import ResultsWriter, write_glb, write_obj, write_ply
 from ..render import Renderer, draw_boxes, draw_keypoints
 from .estimator import Estimator
 from .records import FrameResult
+from .shard import Shard, input_weight, select
 from .sources import VIDEO_EXTENSIONS, MediaError, collect_inputs, open_source, prefetch
 from .video_writer import VideoWriter, write_image
 
@@ -43,6 +44,24 @@ class InferOptions:
     start: float | None = None
     end: float | None = None
     stride: int = 1
+    shard: Shard = field(default_factory=Shard)  # this process's share of the inputs
+    overwrite: bool = False  # redo inputs whose results are already complete
+    identity: dict = field(default_factory=dict)  # what made the results (model, detector, ...); see run_key()
+
+    def run_key(self) -> dict:
+        """Everything that changes an input's outputs: a finished input is redone when it differs."""
+        return {
+            **self.identity,
+            "write_json": self.write_json,
+            "save_vertices": self.save_vertices,
+            "save_mesh": self.save_mesh,
+            "render": self.render,
+            "draw_keypoints": self.draw_keypoints,
+            "draw_boxes": self.draw_boxes,
+            "start": self.start,
+            "end": self.end,
+            "stride": self.stride,
+        }
 
 
 @dataclass
@@ -53,6 +72,7 @@ class InputSummary:
     kind: str  # image | video
     ok: bool = True
     error: str | None = None
+    skipped: bool = False  # complete from an earlier run with the same settings; not redone
     frames: int = 0
     people: int = 0
     seconds: float = 0.0
@@ -70,6 +90,8 @@ class RunSummary:
     seconds: float = 0.0
     frames_per_second: float = 0.0
     interrupted: bool = False
+    skipped: int = 0
+    shard: dict = field(default_factory=lambda: {"index": 0, "count": 1, "origin": "single"})
     smplestx_version: str = __version__
 
     def to_dict(self) -> dict:
@@ -128,21 +150,52 @@ class InferenceRun:
             except MediaError as exc:
                 log.error("%s", exc)
                 summary.inputs.append(InputSummary(str(item), "unknown", ok=False, error=str(exc)))
+        # Names come from the whole list, so every shard names an input the same way.
         names = _unique_names(files)
+        shard = self.opt.shard
+        summary.shard = {"index": shard.index, "count": shard.count, "origin": shard.origin}
+        if shard.is_split:
+            weights = [input_weight(p, self.opt.start, self.opt.end, self.opt.stride) for p in files]
+            files = select(files, shard, weights)
+            log.info("shard %d of %d (%s): %d inputs", shard.index, shard.count, shard.origin, len(files))
         try:
             for path in files:
+                if not self.opt.overwrite and self._complete(path, out, names[path]):
+                    log.info("%s: complete in %s from an earlier run with the same settings; skipped", path, out)
+                    summary.inputs.append(InputSummary(str(path), "video" if path.suffix.lower() in VIDEO_EXTENSIONS else "image",
+                                                       skipped=True))
+                    continue
                 summary.inputs.append(self._one(path, out, names[path]))
         except KeyboardInterrupt:
             summary.interrupted = True
             raise
         finally:
             summary.failures = sum(not s.ok for s in summary.inputs)
+            summary.skipped = sum(s.skipped for s in summary.inputs)
             summary.frames = sum(s.frames for s in summary.inputs)
             summary.people = sum(s.people for s in summary.inputs)
             summary.seconds = time.perf_counter() - self._start
             summary.frames_per_second = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
-            _write_json_atomic(out / "summary.json", summary.to_dict())
+            _write_json_atomic(out / summary_name(shard), summary.to_dict())
         return summary
+
+    def _complete(self, path: Path, out: Path, name: str) -> bool:
+        """True when an earlier run finished this input with the same settings (its results file is written last)."""
+        results = out / f"{name}.npz"
+        if not results.is_file():
+            return False
+        try:
+            with np.load(results, allow_pickle=False) as npz:
+                header = json.loads(str(npz["meta_json"][()]))
+        except Exception:  # unreadable or not ours: redo it (the rename onto it is atomic)
+            return False
+        meta = header.get("meta", header)
+        if meta.get("source") != str(path) or meta.get("run") != json.loads(json.dumps(self.opt.run_key())):
+            return False
+        expected = [out / f"{name}.json"] if self.opt.write_json else []
+        if self.opt.render:
+            expected.append(out / f"{name}_overlay.{'mp4' if path.suffix.lower() in VIDEO_EXTENSIONS else 'png'}")
+        return all(p.is_file() for p in expected)
 
     def _meta(self, path: Path, source) -> dict:
         cfg = self.est.model.config
@@ -152,6 +205,7 @@ class InferenceRun:
             "model": {"embed_dim": cfg.encoder.embed_dim, "depth": cfg.encoder.depth},
             "fps": getattr(source, "fps", None),
             "stride": self.opt.stride,
+            "run": self.opt.run_key(),
             "joint_names": list(SMPLX_137.names),
             "camera": "OpenCV pinhole per person (focal, princpt in image pixels); metres; x right, y down, z forward",
         }
@@ -244,6 +298,45 @@ class InferenceRun:
             (write_obj if self.opt.save_mesh == "obj" else write_ply)(path, p.vertices, faces)
             paths.append(str(path))
         return paths
+
+
+def summary_name(shard: Shard) -> str:
+    """``summary.json`` for a whole run, ``summary.shard-I-of-N.json`` for one share of it."""
+    return f"summary.{shard.tag}.json" if shard.is_split else "summary.json"
+
+
+def merge_summaries(folder: Path) -> tuple[RunSummary, list[int]]:
+    """Join the shard summaries of an output folder into one; also returns the shards that are missing."""
+    parts = sorted(folder.glob("summary.shard-*-of-*.json"))
+    if not parts:
+        raise FileNotFoundError(f"{folder}: no summary.shard-*-of-*.json files to merge (was the run sharded?)")
+    merged = RunSummary()
+    counts: set[int] = set()
+    seen: set[int] = set()
+    for part in parts:
+        try:
+            data = json.loads(part.read_text(encoding="utf-8"))
+            shard, inputs = data["shard"], data["inputs"]
+            index, count = int(shard["index"]), int(shard["count"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{part}: not a smplestx shard summary ({exc})") from None
+        counts.add(count)
+        seen.add(index)
+        merged.inputs.extend(InputSummary(**{k: v for k, v in item.items() if k in InputSummary.__dataclass_fields__})
+                             for item in inputs)
+        merged.seconds = max(merged.seconds, float(data.get("seconds", 0.0)))
+        merged.interrupted |= bool(data.get("interrupted", False))
+    if len(counts) != 1:
+        raise ValueError(f"{folder}: shard summaries of different splits ({sorted(counts)} shares); remove the stale ones")
+    count = counts.pop()
+    merged.inputs.sort(key=lambda s: s.path)
+    merged.failures = sum(not s.ok for s in merged.inputs)
+    merged.skipped = sum(s.skipped for s in merged.inputs)
+    merged.frames = sum(s.frames for s in merged.inputs)
+    merged.people = sum(s.people for s in merged.inputs)
+    merged.frames_per_second = merged.frames / merged.seconds if merged.seconds > 0 else 0.0
+    merged.shard = {"index": 0, "count": count, "origin": "merged"}
+    return merged, sorted(set(range(count)) - seen)
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
