@@ -168,7 +168,50 @@ def test_output_of_another_run_is_refused(data_dir, body_dir, tiny_ckpt, tiny_co
     (out / "run.json").write_text(json.dumps({"benchmark": "EHF"}))
     assert main(_eval_args(data_dir, body_dir, tiny_ckpt, tiny_config, out)) == 2
     err = capsys.readouterr().err
-    assert "different run" in err and len(err.strip().splitlines()) == 1
+    assert "another run" in err and "benchmark" in err and len(err.strip().splitlines()) == 1
+
+
+def test_replaced_checkpoint_is_not_mixed_into_a_resume(data_dir, body_dir, tiny_ckpt, tiny_config, tmp_path, capsys):
+    """Same path, other weights: refused in one line naming what changed; --restart discards the old rows."""
+    import shutil
+
+    ckpt = tmp_path / "model.pth.tar"
+    shutil.copy(tiny_ckpt, ckpt)
+    out = tmp_path / "o"
+    assert main(_eval_args(data_dir, body_dir, ckpt, tiny_config, out, "--limit", "2")) == 0
+    old_rows = read_rows(out / CSV_FILE)
+    state = torch.load(ckpt, weights_only=True)
+    first = next(k for k in state["network"] if k.endswith("weight"))
+    state["network"][first] = state["network"][first] + 0.5
+    torch.save(state, ckpt)
+    capsys.readouterr()
+    assert main(_eval_args(data_dir, body_dir, ckpt, tiny_config, out, "--limit", "3")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "weights" in err and "--restart" in err and len(err.splitlines()) == 1
+    assert read_rows(out / CSV_FILE) == old_rows  # nothing touched
+    assert main(_eval_args(data_dir, body_dir, ckpt, tiny_config, out, "--limit", "2", "--restart")) == 0
+    new_rows = read_rows(out / CSV_FILE)
+    assert len(new_rows) == 2 and new_rows != old_rows
+
+
+@pytest.mark.slow
+def test_sharded_eval_merges_to_the_single_process_numbers(data_dir, body_dir, tiny_ckpt, tiny_config, tmp_path,
+                                                           capsys):
+    single = tmp_path / "single"
+    assert main(_eval_args(data_dir, body_dir, tiny_ckpt, tiny_config, single, "--limit", "5")) == 0
+    sharded = tmp_path / "sharded"
+    for k in (1, 0):  # any order; shard 2 comes later, as after a preemption
+        assert main(_eval_args(data_dir, body_dir, tiny_ckpt, tiny_config, sharded, "--limit", "5", "--shard", f"{k}/3")) == 0
+    assert main(["merge-summaries", str(sharded)]) == 1  # shard 2 is missing, said so
+    assert "missing shards [2]" in capsys.readouterr().err
+    assert main(_eval_args(data_dir, body_dir, tiny_ckpt, tiny_config, sharded, "--limit", "5", "--shard", "2/3")) == 0
+    assert main(["merge-summaries", str(sharded)]) == 0
+    parts = [read_rows(sharded / f"per_sample.shard-000{k}-of-0003.csv") for k in range(3)]
+    assert sorted(int(r["index"]) for p in parts for r in p) == sorted(int(r["index"]) for r in read_rows(single / CSV_FILE))
+    assert read_rows(sharded / CSV_FILE) == read_rows(single / CSV_FILE)
+    a = json.loads((single / "summary.json").read_text())
+    b = json.loads((sharded / "summary.json").read_text())
+    assert a["corrected"] == b["corrected"] and a["reference"] == b["reference"] and a["evaluated"] == b["evaluated"]
 
 
 def test_missing_benchmark_files_name_what_was_looked_for(tmp_path, capsys):

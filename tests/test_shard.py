@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import smplestx
-from smplestx.pipeline.shard import Shard, ShardError, assign, input_weight, parse_shard, select, shard_from_env
+from smplestx.pipeline.run import input_weight
+from smplestx.sharding import Shard, ShardError, assign, parse_shard, select, shard_from_env
 
 SRC = str(Path(smplestx.__file__).resolve().parents[1])
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
 
@@ -103,6 +104,17 @@ def _cmd_merge_summaries(args: argparse.Namespace) -> int:
     from .pipeline.run import _write_json_atomic, merge_summaries
 
     folder = Path(args.output)
+    if list(folder.glob("per_sample.shard-*-of-*.csv")):
+        from .evaluate.runner import merge_eval_shards
+
+        report, missing = merge_eval_shards(folder)
+        print(f"{report.evaluated} samples -> {folder / 'per_sample.csv'}, {folder / 'summary.json'}")
+        for mode, values in (("corrected", report.corrected), ("reference", report.reference)):
+            print(f"  {mode}: " + ", ".join(f"{k} {v:.2f}" for k, v in values.items()))
+        if missing:
+            print(f"smplestx: missing shards {missing}: rerun them (finished samples are kept)", file=sys.stderr)
+            return 1
+        return 0
     merged, missing = merge_summaries(folder)
     _write_json_atomic(folder / "summary.json", merged.to_dict())
     print(
@@ -121,7 +133,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     from .pipeline.estimator import Estimator
     from .pipeline.run import InferenceRun, InferOptions, check_output_dir
 
-    from .pipeline.shard import resolve_shard
+    from .sharding import resolve_shard
 
     if args.stride < 1:
         raise ValueError("--stride must be >= 1")
@@ -253,10 +265,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     model = load_model(args.checkpoint, body_models=args.body_models, config=args.config, device=device,
                        dtype=pick_dtype(args.dtype))
-    identity = {"checkpoint": str(Path(args.checkpoint).resolve()),
-                "annotation": str(bench.annotation_path(args.data_dir).resolve()),
+    from .fingerprint import file_fingerprint, folder_fingerprint, weights_fingerprint
+    from .sharding import resolve_shard
+
+    annotation = bench.annotation_path(args.data_dir).resolve()
+    # Content, not paths: a checkpoint replaced at the same path must not be averaged with the old one's rows.
+    identity = {"checkpoint": str(Path(args.checkpoint).resolve()), "weights": weights_fingerprint(model.net),
+                "model_config": model.config.to_dict(),
+                "body_models": folder_fingerprint(Path(args.body_models)),
+                "annotation": str(annotation), "annotation_data": file_fingerprint(annotation),
                 "interval": bench.rules.interval, "dtype": args.dtype}
-    options = EvalOptions(batch_size=args.batch_size, limit=args.limit, mode=args.mode, workers=args.workers)
+    options = EvalOptions(batch_size=args.batch_size, limit=args.limit, mode=args.mode, workers=args.workers,
+                          shard=resolve_shard(args.shard), restart=args.restart)
     bar = _Bar(not args.quiet, bench.name)
     try:
         report = EvalRun(bench, args.data_dir, model, args.body_models, output, options, identity=identity).run(bar)
@@ -327,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=_cmd_infer)
 
-    p = sub.add_parser("merge-summaries", help="join the per-shard summaries of a sharded infer run")
+    p = sub.add_parser("merge-summaries", help="join the per-shard results of a sharded infer or eval run")
     p.add_argument("output", help="the output folder the shards wrote to")
     p.set_defaults(func=_cmd_merge_summaries)
 
@@ -371,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", help="the folder its image paths are relative to, when not at the standard place")
     p.add_argument("--interval", type=int, help="keep every N-th instance (default: the benchmark's protocol)")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    p.add_argument("--shard", metavar="I/N", help="score share I (0-based) of N of the samples; default: from "
+                   "torchrun or a SLURM array; join the shares with `smplestx merge-summaries OUTPUT`")
+    p.add_argument("--restart", action="store_true", help="discard results of another run in --output and start over")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_eval)
 

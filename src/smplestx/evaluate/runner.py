@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..geometry import crop_image, process_box
+from ..sharding import Shard
 from .benchmarks import Benchmark
 from .metrics import METRIC_NAMES, EvalAssets, mesh_metrics_per_sample
 from .samples import GroundTruthBuilder, ImageError, SampleList, TestSample, build_test_samples, load_image
@@ -47,6 +48,8 @@ class EvalOptions:
     limit: int | None = None  # evaluate only the first N test samples
     mode: str = "corrected"  # the mode shown first in the table; both modes are always computed and stored
     workers: int = 4  # image decoding threads
+    shard: Shard = field(default_factory=Shard)  # this process's share of the test samples
+    restart: bool = False  # discard this folder's earlier results of another run instead of refusing
 
 
 @dataclass
@@ -134,9 +137,88 @@ class _CsvAppender:
 
 
 def _atomic_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=True) + "\n")
-    os.replace(tmp, path)
+    # A unique temporary name: shards of one run may write the same file at the same moment.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=2, allow_nan=True) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _differences(old: Any, new: dict[str, Any]) -> str:
+    """Which recorded settings of a run differ (for a one-line refusal)."""
+    if not isinstance(old, dict):
+        return "its run.json is unreadable"
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return ", ".join(keys) or "settings"
+
+
+def discard_results(output: Path) -> None:
+    """Remove this package's result files of an evaluation folder (nothing else in it)."""
+    for pattern in (RUN_FILE, CSV_FILE, SUMMARY_FILE, "per_sample.shard-*.csv", "summary.shard-*.json",
+                    "predictions.zip"):
+        for f in output.glob(pattern):
+            f.unlink()
+    predictions = output / "predictions"
+    if predictions.is_dir():
+        for f in predictions.glob("*.pkl"):
+            f.unlink()
+
+
+def merge_eval_shards(output: Path) -> tuple[EvalReport, list[int]]:
+    """Join the per-shard CSVs of a sharded evaluation into ``per_sample.csv`` and ``summary.json``.
+
+    Returns the report (the same numbers a single process gives) and the shards that are missing.
+    """
+    parts = sorted(output.glob("per_sample.shard-*-of-*.csv"))
+    if not parts:
+        raise FileNotFoundError(f"{output}: no per_sample.shard-*-of-*.csv files to merge (was the evaluation sharded?)")
+    counts = {int(p.name.rsplit("-of-", 1)[1].split(".")[0]) for p in parts}
+    if len(counts) != 1:
+        raise ValueError(f"{output}: per-sample files of different splits ({sorted(counts)} shares); remove the stale ones")
+    count = counts.pop()
+    present = {int(p.name.split("shard-")[1].split("-of-")[0]) for p in parts}
+    with open(parts[0], newline="") as fh:
+        columns = next(csv.reader(fh), [])
+    rows: dict[int, dict[str, str]] = {}
+    for part in parts:
+        for r in read_rows(part):
+            i = int(r["index"])
+            if i in rows and rows[i] != r:
+                raise ValueError(f"{part}: sample {i} was scored differently by two shards; rerun one of them")
+            rows[i] = r
+    ordered = [rows[i] for i in sorted(rows)]
+    tmp = output / f".{CSV_FILE}.{os.getpid()}.tmp"
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(ordered)
+    os.replace(tmp, output / CSV_FILE)
+    names = tuple(c for c in columns if c not in _ID_COLUMNS and not c.startswith(REF_PREFIX))
+    corrected, reference, numbers = summarize_rows(ordered, names)
+    skipped: dict[str, int] = {}
+    run = json.loads((output / RUN_FILE).read_text()) if (output / RUN_FILE).exists() else {}
+    total = None
+    for s in sorted(output.glob("summary.shard-*-of-*.json")):
+        data = json.loads(s.read_text())
+        total = data.get("total_instances", total)
+        for k, v in data.get("skipped", {}).items():
+            skipped[k] = skipped.get(k, 0) + int(v)
+    report = EvalReport(str(run.get("benchmark", "")), output, len(ordered), skipped, corrected, reference, numbers)
+    _atomic_json(output / SUMMARY_FILE, {**report.summary(), "total_instances": total,
+                                         "shard": {"index": 0, "count": count, "origin": "merged"},
+                                         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    if (output / "predictions").is_dir() and not rows_have_metrics(ordered, names):
+        from .agora import zip_predictions
+
+        zip_predictions(output)
+    return report, sorted(set(range(count)) - present)
+
+
+def rows_have_metrics(rows: list[dict[str, str]], names: tuple[str, ...]) -> bool:
+    """True when the rows carry metric values (a benchmark with ground truth)."""
+    return any(r.get(n) for r in rows for n in names)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -230,21 +312,30 @@ class EvalRun:
 
     # -- setup -----------------------------------------------------------------------------------------------
 
+    @property
+    def csv_path(self) -> Path:
+        """This process's per-sample CSV: ``per_sample.csv``, or ``per_sample.shard-I-of-N.csv`` for one share."""
+        shard = self.options.shard
+        return self.output / (f"per_sample.{shard.tag}.csv" if shard.is_split else CSV_FILE)
+
     def _check_output(self) -> None:
         self.output.mkdir(parents=True, exist_ok=True)
         run_file = self.output / RUN_FILE
-        ident = {"benchmark": self.benchmark.name, **self.identity}
+        ident = json.loads(json.dumps({"benchmark": self.benchmark.name, **self.identity}))
         if run_file.exists():
             try:
                 old = json.loads(run_file.read_text())
             except ValueError:
                 old = None
-            if old != ident:
-                raise EvalSetupError(f"{self.output}: holds results of a different run ({run_file}); use another "
-                                     f"--output or delete the folder to start over")
-        else:
+            if old != ident and self.options.restart:
+                discard_results(self.output)
+            elif old != ident:
+                what = _differences(old, ident)
+                raise EvalSetupError(f"{self.output}: holds results of another run ({what} differ{'s' if ',' not in what else ''}); "
+                                     f"use another --output, or --restart to discard them")
+        if not run_file.exists():
             _atomic_json(run_file, ident)
-        csv_path = self.output / CSV_FILE
+        csv_path = self.csv_path
         if csv_path.exists() and csv_path.stat().st_size:
             with open(csv_path, newline="") as fh:
                 header = next(csv.reader(fh), [])
@@ -261,6 +352,14 @@ class EvalRun:
         if self.options.limit is not None:
             found.samples = found.samples[: self.options.limit]
         return found, gt
+
+    def _share(self, samples: list[TestSample]) -> list[TestSample]:
+        """The samples of this process's share (all of them when not sharded)."""
+        shard = self.options.shard
+        # Every N-th batch: samples cost about the same, and each sample is scored in the batch a single
+        # process would put it in, so the merged numbers equal a single run's to the last digit.
+        bs = max(1, self.options.batch_size)
+        return [s for k, s in enumerate(samples) if (k // bs) % shard.count == shard.index]
 
     # -- metrics ---------------------------------------------------------------------------------------------
 
@@ -332,10 +431,11 @@ class EvalRun:
             self._smpl_assets = SMPLEvalAssets.from_dir(self.body_models)
         else:
             self._assets = EvalAssets.resolve(self.body_models)
-        csv_path = self.output / CSV_FILE
+        csv_path = self.csv_path
         done = {int(r["index"]) for r in read_rows(csv_path)}
-        todo = [s for s in found.samples if s.index not in done]
-        total = len(found.samples)
+        mine = self._share(found.samples)
+        todo = [s for s in mine if s.index not in done]
+        total = len(mine)
         skipped = {k: v for k, v in found.skipped.items() if v}
         late_skips: dict[str, int] = {}
         appender = _CsvAppender(csv_path, csv_columns(self.benchmark))
@@ -381,16 +481,19 @@ class EvalRun:
             appender.close()
         for k, v in late_skips.items():
             skipped[k] = skipped.get(k, 0) + v
-        if not self.benchmark.has_ground_truth:
+        shard = self.options.shard
+        if not self.benchmark.has_ground_truth and not shard.is_split:
             from .agora import zip_predictions
 
             zip_predictions(self.output)
-        wanted = {s.index for s in found.samples}
+        wanted = {s.index for s in mine}
         rows = [r for r in read_rows(csv_path) if int(r["index"]) in wanted]
         corrected, reference, counts = summarize_rows(rows, metric_names(self.benchmark))
         report = EvalReport(self.benchmark.name, self.output, len(rows), skipped, corrected, reference, counts)
-        _atomic_json(self.output / SUMMARY_FILE, {**report.summary(), "total_instances": found.total,
-                                                  "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        name = f"summary.{shard.tag}.json" if shard.is_split else SUMMARY_FILE
+        _atomic_json(self.output / name, {**report.summary(), "total_instances": found.total,
+                                          "shard": {"index": shard.index, "count": shard.count, "origin": shard.origin},
+                                          "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
         return report
 
 
@@ -424,5 +527,5 @@ def format_table(report: EvalReport, benchmark: Benchmark, primary: str = "corre
     return "\n".join([title, line(head), rule, *map(line, body)])
 
 
-__all__ = ["EvalOptions", "EvalReport", "EvalRun", "EvalSetupError", "ImageError", "csv_columns", "format_table",
-           "metric_names", "read_rows", "summarize_rows"]
+__all__ = ["EvalOptions", "EvalReport", "EvalRun", "EvalSetupError", "ImageError", "csv_columns", "discard_results",
+           "format_table", "merge_eval_shards", "metric_names", "read_rows", "summarize_rows"]

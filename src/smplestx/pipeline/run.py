@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import tempfile
@@ -18,9 +19,9 @@ from .. import __version__
 from ..body.joint_sets import SMPLX_137
 from ..export import ResultsWriter, write_glb, write_obj, write_ply
 from ..render import Renderer, draw_boxes, draw_keypoints
+from ..sharding import Shard, select
 from .estimator import Estimator
 from .records import FrameResult
-from .shard import Shard, input_weight, select
 from .sources import VIDEO_EXTENSIONS, MediaError, collect_inputs, open_source, prefetch
 from .video_writer import VideoWriter, write_image
 
@@ -298,6 +299,30 @@ class InferenceRun:
             (write_obj if self.opt.save_mesh == "obj" else write_ply)(path, p.vertices, faces)
             paths.append(str(path))
         return paths
+
+
+def input_weight(path: Path, start: float | None = None, end: float | None = None, stride: int = 1) -> float:
+    """How many frames an input will give: 1 for an image, the frames read of a video (from its header)."""
+    if path.suffix.lower() not in VIDEO_EXTENSIONS:
+        return 1.0
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            rate = float(stream.average_rate or stream.guessed_rate or 30)
+            if stream.duration is not None and stream.time_base is not None:
+                seconds = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                seconds = container.duration / 1_000_000
+            else:
+                seconds = (stream.frames or 1) / rate
+    except Exception as exc:  # an unreadable video still needs a deterministic place; its run reports the error
+        log.debug("%s: no duration in the header (%s); weighed as one frame", path, exc)
+        return 1.0
+    lo = max(start or 0.0, 0.0)
+    hi = seconds if end is None else min(end, seconds)
+    return max(1.0, math.ceil(max(hi - lo, 0.0) * rate / max(stride, 1)))
 
 
 def summary_name(shard: Shard) -> str:

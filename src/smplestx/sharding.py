@@ -1,16 +1,16 @@
-"""Splitting a long input list across processes and machines: which share is this process's.
+"""Splitting a long list of inputs or test samples across processes and machines: which share is this process's.
 
 A share comes from ``--shard I/N``, from ``torchrun`` (``RANK`` / ``WORLD_SIZE``) or from a SLURM
 job array (``SLURM_ARRAY_TASK_ID`` / ``SLURM_ARRAY_TASK_COUNT`` / ``SLURM_ARRAY_TASK_MIN``). Every
 process computes the same assignment from the same input list, so no process talks to another:
 inputs are weighed by their number of frames (a video of 10,000 frames weighs 10,000 images) and
-dealt out longest first to the lightest share (LPT), ties broken by path.
+dealt out longest first to the lightest share (LPT), ties broken by path. Used by ``infer`` (inputs
+weighed by frames) and ``eval`` (test samples, equal weights).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -87,32 +87,6 @@ def shard_from_env(env: Mapping[str, str] | None = None) -> Shard:
 def resolve_shard(spec: str | None, env: Mapping[str, str] | None = None) -> Shard:
     """``--shard`` when given, else the launcher's environment."""
     return parse_shard(spec) if spec else shard_from_env(env)
-
-
-def input_weight(path: Path, start: float | None = None, end: float | None = None, stride: int = 1) -> float:
-    """How many frames an input will give: 1 for an image, the frames read of a video (from its header)."""
-    from .sources import is_video
-
-    if not is_video(path):
-        return 1.0
-    try:
-        import av
-
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            rate = float(stream.average_rate or stream.guessed_rate or 30)
-            if stream.duration is not None and stream.time_base is not None:
-                seconds = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                seconds = container.duration / 1_000_000
-            else:
-                seconds = (stream.frames or 1) / rate
-    except Exception as exc:  # an unreadable video still needs a deterministic place; its run reports the error
-        log.debug("%s: no duration in the header (%s); weighed as one frame", path, exc)
-        return 1.0
-    lo = max(start or 0.0, 0.0)
-    hi = seconds if end is None else min(end, seconds)
-    return max(1.0, math.ceil(max(hi - lo, 0.0) * rate / max(stride, 1)))
 
 
 def assign(weights: Sequence[float], count: int, keys: Sequence[str] | None = None) -> list[int]:
