@@ -127,6 +127,42 @@ def _cmd_merge_summaries(args: argparse.Namespace) -> int:
     return 1 if merged.failures else 0
 
 
+def _cmd_export_onnx(args: argparse.Namespace) -> int:
+    import torch
+
+    from .checkpoint import load_network
+    from .onnx_export import OnnxNetwork, export_onnx
+
+    net = load_network(args.model, args.config)
+    out = export_onnx(net, args.output, opset=args.opset)
+    # Check the file against torch on crops of two batch sizes before calling it done.
+    onnx_net = OnnxNetwork(out)
+    worst = 0.0
+    gen = torch.Generator().manual_seed(0)
+    for b in (1, 3):
+        crops = torch.rand(b, 3, *net.config.input_img_shape, generator=gen)
+        with torch.inference_mode():
+            ref, got = net(crops), onnx_net(crops)
+        worst = max(worst, *(float((getattr(ref, k) - getattr(got, k)).abs().max()) for k in vars(got)))
+    line = f"{out}: {out.stat().st_size / 1e6:.1f} MB, dynamic batch; max parameter difference vs torch {worst:.2e}"
+    if args.body_models:
+        from .body import BodyModel
+
+        body = BodyModel.from_dir(args.body_models, "neutral")
+        crops = torch.rand(3, 3, *net.config.input_img_shape, generator=gen)
+        with torch.inference_mode():
+            a, b = net(crops), onnx_net(crops)
+            va = body(**{k: getattr(a, k) for k in vars(b)}).vertices
+            vb = body(**{k: getattr(b, k) for k in vars(b)}).vertices
+        err = float((va - vb).norm(dim=-1).max())
+        line += f"; max vertex difference {err * 1000:.4f} mm"
+        if err > 1e-4:
+            print(line)
+            raise ValueError(f"{out}: ONNX vertices differ from torch by {err:.2e} m (> 1e-4 m); do not use it")
+    print(line)
+    return 0
+
+
 def _cmd_infer(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -179,6 +215,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         max_people=args.max_people,
         largest=args.largest,
         keep_vertices=options.render or options.save_vertices or options.save_mesh is not None,
+        backend=args.backend,
     )
     if not args.quiet:
         print(f"smplestx: device {estimator.device}, detector {estimator.detector.name}", file=sys.stderr)
@@ -264,13 +301,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     output = Path(args.output or f"smplestx_eval/{bench.name}")
     device = pick_device(args.device)
     model = load_model(args.checkpoint, body_models=args.body_models, config=args.config, device=device,
-                       dtype=pick_dtype(args.dtype))
+                       dtype=pick_dtype(args.dtype), backend=args.backend)
     from .fingerprint import file_fingerprint, folder_fingerprint, weights_fingerprint
     from .sharding import resolve_shard
 
     annotation = bench.annotation_path(args.data_dir).resolve()
     # Content, not paths: a checkpoint replaced at the same path must not be averaged with the old one's rows.
-    identity = {"checkpoint": str(Path(args.checkpoint).resolve()), "weights": weights_fingerprint(model.net),
+    weights = (file_fingerprint(args.checkpoint) if Path(args.checkpoint).suffix.lower() == ".onnx"
+               else weights_fingerprint(model.net))
+    identity = {"checkpoint": str(Path(args.checkpoint).resolve()), "weights": weights,
                 "model_config": model.config.to_dict(),
                 "body_models": folder_fingerprint(Path(args.body_models)),
                 "annotation": str(annotation), "annotation_data": file_fingerprint(annotation),
@@ -340,12 +379,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-render", action="store_true", help="skip the overlay images/videos")
     p.add_argument("--draw-keypoints", action="store_true", help="draw 2D joints on the overlay")
     p.add_argument("--draw-boxes", action="store_true", help="draw detector boxes on the overlay")
+    p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime"),
+                   help="network runtime; onnxruntime runs a .onnx file from `smplestx export-onnx` (auto: by suffix)")
     p.add_argument("--shard", metavar="I/N", help="process share I (0-based) of N of the inputs; default: from "
                    "torchrun (RANK/WORLD_SIZE) or a SLURM array (SLURM_ARRAY_TASK_ID/COUNT), else all")
     p.add_argument("--overwrite", action="store_true", help="redo inputs already complete from an earlier run "
                    "with the same settings (default: skip them, so a rerun resumes)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=_cmd_infer)
+
+    p = sub.add_parser("export-onnx", help="write the network as ONNX (crops -> SMPL-X parameters, dynamic batch)")
+    p.add_argument("model", help="official .pth.tar or converted .safetensors")
+    p.add_argument("output", help="the .onnx file to write")
+    p.add_argument("--config", help="official config_base.py (read as data)")
+    p.add_argument("--body-models", help="also check the vertices against torch with this SMPL-X folder (<= 1e-4 m)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    p.set_defaults(func=_cmd_export_onnx)
 
     p = sub.add_parser("merge-summaries", help="join the per-shard results of a sharded infer or eval run")
     p.add_argument("output", help="the output folder the shards wrote to")
@@ -391,6 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", help="the folder its image paths are relative to, when not at the standard place")
     p.add_argument("--interval", type=int, help="keep every N-th instance (default: the benchmark's protocol)")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime"),
+                   help="network runtime; onnxruntime runs a .onnx file from `smplestx export-onnx` (auto: by suffix)")
     p.add_argument("--shard", metavar="I/N", help="score share I (0-based) of N of the samples; default: from "
                    "torchrun or a SLURM array; join the shares with `smplestx merge-summaries OUTPUT`")
     p.add_argument("--restart", action="store_true", help="discard results of another run in --output and start over")

@@ -189,11 +189,28 @@ def load_model(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     attention: str = "sdpa",
+    backend: str = "auto",
 ) -> SMPLestX:
-    """Load an SMPLest-X checkpoint (official .pth.tar or safetensors) with the neutral SMPL-X model.
+    """Load an SMPLest-X checkpoint (official .pth.tar, safetensors or exported .onnx) with the neutral SMPL-X model.
 
-    ``dtype`` is the network's dtype; the body model runs in float32 (float64 if asked).
+    ``dtype`` is the network's dtype; the body model runs in float32 (float64 if asked). ``backend``:
+    ``torch``, ``onnxruntime`` (an ``.onnx`` file from ``smplestx export-onnx``), or ``auto`` (by the suffix).
     """
+    is_onnx = Path(checkpoint).suffix.lower() == ".onnx"
+    if backend not in ("auto", "torch", "onnxruntime"):
+        raise ValueError(f"backend {backend!r}: expected auto, torch or onnxruntime")
+    if backend == "onnxruntime" and not is_onnx:
+        raise ValueError(f"{checkpoint}: --backend onnxruntime runs an exported .onnx network; "
+                         f"make one with `smplestx export-onnx {checkpoint} model.onnx`")
+    if backend == "torch" and is_onnx:
+        raise ValueError(f"{checkpoint}: an .onnx file runs with --backend onnxruntime (or auto)")
+    if is_onnx and dtype != torch.float32:
+        raise ValueError(f"{checkpoint}: exported ONNX networks run in float32; leave --dtype at fp32")
     body = BodyModel.from_dir(body_models, "neutral", dtype=torch.float64 if dtype == torch.float64 else torch.float32, device=device)
-    net = load_network(checkpoint, config, device=device, dtype=dtype, attention=attention)
+    if is_onnx:
+        from .onnx_export import OnnxNetwork
+
+        net = OnnxNetwork(checkpoint, device=device)
+    else:
+        net = load_network(checkpoint, config, device=device, dtype=dtype, attention=attention)
     return SMPLestX(net, body).eval()

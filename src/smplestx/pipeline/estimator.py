@@ -80,6 +80,7 @@ class Estimator:
         max_people: int | None = None,
         largest: bool = False,
         keep_vertices: bool = True,
+        backend: str = "auto",
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -88,7 +89,8 @@ class Estimator:
         if model is None:
             if checkpoint is None or body_models is None:
                 raise ValueError("give checkpoint= and body_models= (or an already loaded model=)")
-            model = load_model(checkpoint, body_models=body_models, config=config, device=self.device, dtype=self.dtype)
+            model = load_model(checkpoint, body_models=body_models, config=config, device=self.device, dtype=self.dtype,
+                               backend=backend)
         self.model = model
         self.detector = make_detector(detector, self.device) if isinstance(detector, str) else detector
         self.batch_size = batch_size

@@ -1,0 +1,147 @@
+"""The network as ONNX (crops -> SMPL-X parameters, any batch size) and an ONNX Runtime stand-in for it.
+
+``export_onnx`` writes the network alone: the body model stays in torch (it is cheap and needs the licensed
+SMPL-X file, which an exported graph must not carry). ``OnnxNetwork`` runs such a file with ONNX Runtime
+behind the same interface as :class:`~smplestx.nn.network.SMPLestXNet`, so ``load_model("m.onnx", ...)``,
+``smplestx infer`` and ``smplestx eval`` use it unchanged. The model config travels in the file's metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .nn.network import SMPLestXNet
+
+log = logging.getLogger(__name__)
+
+OUTPUTS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression",
+           "transl")
+CONFIG_KEY = "smplestx_config"
+MAX_BATCH = 4096
+
+
+class OnnxError(ValueError):
+    """An ONNX file or runtime that cannot be used (one line, names the file)."""
+
+
+class _Parameters(nn.Module):
+    """The network's forward as a tuple of the parameter tensors (what the ONNX graph returns)."""
+
+    def __init__(self, net: SMPLestXNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, crops: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.net(crops)
+        return tuple(getattr(out, k) for k in OUTPUTS)
+
+
+def _need(module: str, extra: str) -> None:
+    try:
+        __import__(module)
+    except ImportError:
+        raise OnnxError(f"this needs the {module!r} package: pip install 'smplestx[{extra}]'") from None
+
+
+def export_onnx(net: SMPLestXNet, output: str | os.PathLike[str], *, opset: int = 18) -> Path:
+    """Write ``net`` (float32, CPU) as an ONNX graph with a dynamic batch axis; returns the path."""
+    _need("onnxscript", "onnx")
+    _need("onnx", "onnx")
+    import onnx
+
+    out = Path(output)
+    net = net.to("cpu", torch.float32).eval()
+    example = torch.rand(2, 3, *net.config.input_img_shape)
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        program = torch.onnx.export(_Parameters(net).eval(), (example,), input_names=["crops"], output_names=list(OUTPUTS),
+                                    dynamic_shapes={"crops": {0: batch}}, opset_version=opset, dynamo=True,
+                                    verbose=False)
+        proto = program.model_proto
+        meta = proto.metadata_props.add()
+        meta.key, meta.value = CONFIG_KEY, json.dumps(net.config.to_dict())
+        onnx.save_model(proto, tmp)
+        onnx.checker.check_model(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return out
+
+
+@dataclass
+class OnnxOutput:
+    """The parameter fields of a network output (ONNX graphs return no intermediates)."""
+
+    global_orient: torch.Tensor
+    body_pose: torch.Tensor
+    left_hand_pose: torch.Tensor
+    right_hand_pose: torch.Tensor
+    jaw_pose: torch.Tensor
+    betas: torch.Tensor
+    expression: torch.Tensor
+    transl: torch.Tensor
+
+
+def _providers(device: str | torch.device) -> list[str]:
+    import onnxruntime as ort
+
+    kind = torch.device(device).type
+    available = ort.get_available_providers()
+    if kind == "cuda":
+        if "CUDAExecutionProvider" not in available:
+            raise OnnxError("--backend onnxruntime on cuda needs the onnxruntime-gpu package "
+                            f"(this onnxruntime offers {', '.join(available)})")
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+class OnnxNetwork(nn.Module):
+    """Runs an exported network with ONNX Runtime; a drop-in for ``SMPLestXNet`` at inference."""
+
+    def __init__(self, path: str | os.PathLike[str], device: str | torch.device = "cpu", threads: int | None = None) -> None:
+        super().__init__()
+        _need("onnxruntime", "onnx")
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise OnnxError(f"{self.path}: no such ONNX file")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=_providers(device))
+        except OnnxError:
+            raise
+        except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
+            raise OnnxError(f"{self.path}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if CONFIG_KEY not in meta:
+            raise OnnxError(f"{self.path}: not exported by `smplestx export-onnx` (no {CONFIG_KEY} metadata)")
+        self.config = ModelConfig.from_dict(json.loads(meta[CONFIG_KEY]))
+        names = [o.name for o in self.session.get_outputs()]
+        if names != list(OUTPUTS):
+            raise OnnxError(f"{self.path}: outputs {names}, expected {list(OUTPUTS)}")
+        # A zero-size parameter: callers find the device and dtype of the network through parameters().
+        self.anchor = nn.Parameter(torch.zeros(0, device=device), requires_grad=False)
+
+    def forward(self, crops: torch.Tensor) -> OnnxOutput:
+        """Crops (B, 3, H, W) in [0, 1] -> the parameters, as float32 tensors on the crops' device."""
+        x = np.ascontiguousarray(crops.detach().to("cpu", torch.float32).numpy())
+        out = self.session.run(None, {"crops": x})
+        return OnnxOutput(*(torch.from_numpy(o).to(crops.device) for o in out))

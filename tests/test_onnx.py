@@ -1,0 +1,75 @@
+"""`smplestx export-onnx` and `--backend onnxruntime`: the exported network against torch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime", reason="ONNX tests need the onnx extra: pip install -e '.[onnx]'")
+pytest.importorskip("onnxscript", reason="ONNX export needs the onnx extra: pip install -e '.[onnx]'")
+
+from smplestx.cli import main  # noqa: E402
+from smplestx.model import load_model  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def onnx_file(tmp_path_factory, tiny_ckpt, tiny_config, parity_body) -> Path:
+    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    assert main(["export-onnx", str(tiny_ckpt), str(out), "--config", str(tiny_config),
+                 "--body-models", str(parity_body)]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_exported_network_matches_torch_at_any_batch(onnx_file, tiny_ckpt, tiny_config, parity_body, forward_case):
+    ref = load_model(tiny_ckpt, body_models=parity_body, config=tiny_config)
+    ort = load_model(onnx_file, body_models=parity_body)
+    assert ort.config == ref.config  # the config travels in the file
+    crops = torch.from_numpy(forward_case["img"])
+    for b in (1, 4):
+        a, o = ref.predict_crops(crops[:b]), ort.predict_crops(crops[:b])
+        assert o.vertices.shape == (b, 10475, 3)
+        assert (a.vertices - o.vertices).norm(dim=-1).max() <= 1e-4  # metres
+        assert (a.joints_2d - o.joints_2d).abs().max() <= 1e-2  # crop pixels
+        np.testing.assert_allclose(o.betas.numpy(), a.betas.numpy(), atol=1e-4)
+    # And the reference's own numbers, through ONNX Runtime.
+    o = ort.predict_crops(crops)
+    np.testing.assert_allclose(o.vertices.numpy(), forward_case["smplx_mesh_cam"], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_infer_with_onnxruntime_backend(onnx_file, tiny_ckpt, tiny_config, parity_body, tmp_path):
+    from smplestx import load_results
+    from smplestx.pipeline.video_writer import write_image
+
+    image = (np.random.default_rng(0).random((240, 180, 3)) * 255).astype(np.uint8)
+    write_image(tmp_path / "in.png", image)
+    common = ["infer", str(tmp_path / "in.png"), "--body-models", str(parity_body), "--detector", "full", "-q",
+              "--no-render"]
+    assert main([*common, "--checkpoint", str(tiny_ckpt), "--config", str(tiny_config), "--output", str(tmp_path / "t")]) == 0
+    assert main([*common, "--checkpoint", str(onnx_file), "--backend", "onnxruntime", "--output", str(tmp_path / "o")]) == 0
+    a, b = load_results(tmp_path / "t" / "in.npz"), load_results(tmp_path / "o" / "in.npz")
+    assert a.num_people == b.num_people == 1
+    np.testing.assert_allclose(b.arrays["joints_3d"], a.arrays["joints_3d"], atol=1e-4)
+    np.testing.assert_allclose(b.arrays["joints_2d"], a.arrays["joints_2d"], atol=1e-2)
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["failures"] == 0
+
+
+def test_backend_errors_are_one_line(tiny_ckpt, parity_body, tmp_path, capsys):
+    with pytest.raises(ValueError, match="export-onnx"):
+        load_model(tiny_ckpt, body_models=parity_body, backend="onnxruntime")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a graph")
+    from smplestx.onnx_export import OnnxError
+
+    with pytest.raises(OnnxError, match="bad.onnx: not a loadable ONNX model"):
+        load_model(bad, body_models=parity_body)
+    with pytest.raises(ValueError, match="float32"):
+        load_model(bad, body_models=parity_body, dtype=torch.bfloat16)
+    assert main(["export-onnx", str(tmp_path / "missing.pth.tar"), str(tmp_path / "o.onnx")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.onnx").exists()
