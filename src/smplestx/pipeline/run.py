@@ -111,18 +111,38 @@ def check_output_dir(path: Path) -> Path:
     return path
 
 
-def _unique_names(paths: list[Path]) -> dict[Path, str]:
-    """Output base names: the file stem, disambiguated when two inputs share it."""
+def _derived(out: Path, name: str) -> list[Path]:
+    """Every path an input named ``name`` may write in ``out``."""
+    return [out / f"{name}{suffix}" for suffix in (".npz", ".json", "_overlay.png", "_overlay.mp4", "_meshes")]
+
+
+def _unique_names(paths: list[Path], out: Path | None = None) -> dict[Path, str]:
+    """Output base names: the file stem, disambiguated when two inputs share it or an output would hit an input."""
     names: dict[Path, str] = {}
     used: set[str] = set()
+    inputs = {p.resolve() for p in paths}
     for p in paths:
         base = re.sub(r"[^\w.-]+", "_", p.stem) or "input"
         name, k = base, 2
-        while name in used:
+        # Never overwrite an input: `a.png` beside the user's own `a_overlay.png` writes `a_2_overlay.png`.
+        while name in used or (out is not None and any(d.resolve() in inputs for d in _derived(out, name))):
             name, k = f"{base}_{k}", k + 1
         used.add(name)
         names[p] = name
     return names
+
+
+def earlier_outputs(out: Path) -> set[Path]:
+    """Files that earlier runs recorded as their outputs in this folder (never to be read as inputs)."""
+    found: set[Path] = set()
+    for summary in out.glob("summary*.json"):
+        try:
+            data = json.loads(summary.read_text(encoding="utf-8"))
+            for item in data.get("inputs", []):
+                found.update(Path(o).resolve() for o in item.get("outputs", []))
+        except (OSError, ValueError, TypeError, AttributeError):
+            log.warning("%s: unreadable run summary; its outputs may be read as inputs", summary)
+    return found
 
 
 class InferenceRun:
@@ -152,7 +172,14 @@ class InferenceRun:
                 log.error("%s", exc)
                 summary.inputs.append(InputSummary(str(item), "unknown", ok=False, error=str(exc)))
         # Names come from the whole list, so every shard names an input the same way.
-        names = _unique_names(files)
+        ours = earlier_outputs(out)
+        if ours:
+            mine = [f for f in files if f.resolve() in ours]
+            if mine:
+                log.warning("skipping %d file(s) that an earlier run wrote to %s (e.g. %s); they are outputs, not inputs",
+                            len(mine), out, mine[0].name)
+                files = [f for f in files if f.resolve() not in ours]
+        names = _unique_names(files, out)
         shard = self.opt.shard
         summary.shard = {"index": shard.index, "count": shard.count, "origin": shard.origin}
         if shard.is_split:
@@ -161,10 +188,11 @@ class InferenceRun:
             log.info("shard %d of %d (%s): %d inputs", shard.index, shard.count, shard.origin, len(files))
         try:
             for path in files:
-                if not self.opt.overwrite and self._complete(path, out, names[path]):
+                done = None if self.opt.overwrite else self._complete(path, out, names[path])
+                if done is not None:
                     log.info("%s: complete in %s from an earlier run with the same settings; skipped", path, out)
-                    summary.inputs.append(InputSummary(str(path), "video" if path.suffix.lower() in VIDEO_EXTENSIONS else "image",
-                                                       skipped=True))
+                    kind = "video" if path.suffix.lower() in VIDEO_EXTENSIONS else "image"
+                    summary.inputs.append(InputSummary(str(path), kind, skipped=True, outputs=done))
                     continue
                 summary.inputs.append(self._one(path, out, names[path]))
         except KeyboardInterrupt:
@@ -180,23 +208,29 @@ class InferenceRun:
             _write_json_atomic(out / summary_name(shard), summary.to_dict())
         return summary
 
-    def _complete(self, path: Path, out: Path, name: str) -> bool:
-        """True when an earlier run finished this input with the same settings (its results file is written last)."""
+    def _complete(self, path: Path, out: Path, name: str) -> list[str] | None:
+        """An earlier run's outputs of this input when it finished with the same settings, else None.
+
+        The results file is written last, so its presence (with matching settings) means the rest is there.
+        """
         results = out / f"{name}.npz"
         if not results.is_file():
-            return False
+            return None
         try:
             with np.load(results, allow_pickle=False) as npz:
                 header = json.loads(str(npz["meta_json"][()]))
         except Exception:  # unreadable or not ours: redo it (the rename onto it is atomic)
-            return False
+            return None
         meta = header.get("meta", header)
         if meta.get("source") != str(path) or meta.get("run") != json.loads(json.dumps(self.opt.run_key())):
-            return False
-        expected = [out / f"{name}.json"] if self.opt.write_json else []
+            return None
+        expected = [results] + ([out / f"{name}.json"] if self.opt.write_json else [])
         if self.opt.render:
             expected.append(out / f"{name}_overlay.{'mp4' if path.suffix.lower() in VIDEO_EXTENSIONS else 'png'}")
-        return all(p.is_file() for p in expected)
+        if not all(p.is_file() for p in expected):
+            return None
+        meshes = sorted(str(p) for p in (out / f"{name}_meshes").glob("*")) if self.opt.save_mesh else []
+        return [str(p) for p in expected] + meshes
 
     def _meta(self, path: Path, source) -> dict:
         cfg = self.est.model.config
