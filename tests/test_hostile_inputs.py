@@ -48,3 +48,138 @@ def test_output_folder_equal_to_input_folder_overwrites_nothing(tiny_ckpt, tiny_
     assert main(args) == 0
     assert sorted(Path(i["path"]).name for i in json.loads((d / "summary.json").read_text())["inputs"]) == \
         ["a.png", "a_overlay.png"]
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--max-people", "-2", "must be >= 1"),
+    ("--score-threshold", "nan", "not a finite number"),
+    ("--nms-iou", "5", "must be <= 1"),
+    ("--start", "-1", "must be >= 0"),
+    ("--stride", "0", "must be >= 1"),
+    ("--batch-size", "x", "not an integer"),
+])
+def test_bad_options_fail_at_parse_time_in_one_line(option, value, words, tmp_path, capsys):
+    """Validated before anything loads: the checkpoint named here does not even exist."""
+    code = main(["infer", str(tmp_path), "--checkpoint", str(tmp_path / "none.pth.tar"), "--body-models",
+                 str(tmp_path), option, value])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and option in err and words in err, err
+
+
+def test_end_before_start_and_eval_interval_zero(tmp_path, capsys):
+    assert main(["infer", str(tmp_path), "--checkpoint", "x", "--body-models", "y", "--start", "5", "--end", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--end 2 must be after --start 5" in err and len(err.splitlines()) == 1
+    assert main(["eval", "--benchmark", "synthetic", "--data-dir", str(tmp_path), "--checkpoint", "x",
+                 "--body-models", "y", "--interval", "0"]) == 2
+    assert "--interval" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("boxes, words", [
+    ('{"frames": {"0": [[NaN, 0, 10, 10]]}}', "not a finite pixel position"),
+    ('{"frames": {"0": [[0, 0, Infinity, 10]]}}', "not a finite pixel position"),
+    ('{"frames": {"0": [[0, 0, 1e309, 10]]}}', "not a finite pixel position"),
+    ('{"frames": {"-1": [[0, 0, 10, 10]]}}', "frame -1 is negative"),
+    ('{"frames": {"0": [{"box": [0, 0, 10, 10], "score": 7}]}}', "score 7 is not in [0, 1]"),
+])
+def test_bad_numbers_in_a_boxes_file(boxes, words, tmp_path):
+    from smplestx.pipeline.detectors import BoxesFileDetector, DetectorError
+
+    path = tmp_path / "boxes.json"
+    path.write_text(boxes)
+    with pytest.raises(DetectorError) as info:
+        BoxesFileDetector(path)
+    assert words in str(info.value) and str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def _run_args(inputs: Path, out: Path, tiny_ckpt, tiny_config, parity_body, *extra: str) -> list[str]:
+    return ["infer", str(inputs), "--checkpoint", str(tiny_ckpt), "--config", str(tiny_config), "--body-models",
+            str(parity_body), "--detector", "full", "--output", str(out), "-q", *extra]
+
+
+def _video(path: Path, frames: int) -> None:
+    from smplestx.pipeline.video_writer import VideoWriter
+
+    with VideoWriter(path, 10.0, 72, 96) as vw:
+        for i in range(frames):
+            vw.write(_picture(i))
+
+
+def test_truncated_video_is_a_failed_partial_input(tiny_ckpt, tiny_config, parity_body, tmp_path, capsys):
+    video = tmp_path / "in" / "cut.mp4"
+    video.parent.mkdir()
+    _video(video, 40)
+    data = video.read_bytes()
+    video.write_bytes(data[: int(len(data) * 0.45)])  # the tail of the file is gone
+    out = tmp_path / "out"
+    assert main(_run_args(video.parent, out, tiny_ckpt, tiny_config, parity_body, "--no-render")) == 1
+    err = capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    item = summary["inputs"][0]
+    assert not item["ok"] and "of 40 frames" in item["error"] and str(video) in err
+    assert 0 < item["frames"] < 40 and (out / "cut.npz").is_file()  # the frames read are kept
+
+
+def test_start_beyond_the_end_is_said(tiny_ckpt, tiny_config, parity_body, tmp_path, capsys):
+    video = tmp_path / "in" / "short.mp4"
+    video.parent.mkdir()
+    _video(video, 10)
+    out = tmp_path / "out"
+    assert main(_run_args(video.parent, out, tiny_ckpt, tiny_config, parity_body, "--no-render", "--start", "50")) == 1
+    assert "no frames between --start and --end" in capsys.readouterr().err
+
+
+def test_second_run_on_the_same_folder_is_refused_and_stale_temporaries_go(tiny_ckpt, tiny_config, parity_body,
+                                                                          tmp_path, capsys):
+    import fcntl
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    from smplestx.pipeline.video_writer import write_image
+
+    write_image(inputs / "a.png", _picture(3))
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".smplestx.lock", "a+") as held:  # as a running smplestx would hold it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert main(_run_args(inputs, out, tiny_ckpt, tiny_config, parity_body)) == 2
+        err = capsys.readouterr().err.strip()
+        assert "being written by another smplestx run" in err and len(err.splitlines()) == 1
+    # What a killed run leaves behind for this input is removed by the next run; others' files are not.
+    (out / ".a.npz.k3j4h5g6.tmp").mkdir()
+    (out / ".a_overlay.0123abcd.partial.mp4").write_bytes(b"half")
+    (out / ".a.b.npz.zzzzzzzz.tmp").write_bytes(b"another input's")
+    (out / "notes.txt").write_text("the user's")
+    assert main(_run_args(inputs, out, tiny_ckpt, tiny_config, parity_body)) == 0
+    left = sorted(p.name for p in out.iterdir())
+    assert left == [".a.b.npz.zzzzzzzz.tmp", "a.npz", "a_overlay.png", "notes.txt", "summary.json"]
+
+
+@pytest.mark.slow
+def test_sigterm_is_handled_like_ctrl_c(tiny_ckpt, tiny_config, parity_body, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import smplestx
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    _video(inputs / "long.mp4", 400)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(smplestx.__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "smplestx", *_run_args(inputs, out, tiny_ckpt, tiny_config, parity_body)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not list(out.glob(".long*")):  # writing has begun
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "terminated" in err and len(err.strip().splitlines()) == 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json"]  # nothing half-written left

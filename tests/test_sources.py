@@ -525,7 +525,7 @@ def test_corrupted_video_middle(noisy_video: Path, tmp_path: Path) -> None:
             for f in src:
                 got.append(f)
     except MediaError as e:
-        assert str(e).startswith("bad.mp4: ") and f"frame {len(got)}" in str(e)
+        assert str(e).startswith(f"{bad}: ") and f"frame {len(got)}" in str(e)
     assert len(got) > 0
     assert [read_index(f.image) for f in got[:5]] == list(range(5))
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from typing import NoReturn
 from pathlib import Path
 
 from . import __version__
@@ -171,8 +175,8 @@ def _cmd_infer(args: argparse.Namespace) -> int:
 
     from .sharding import resolve_shard
 
-    if args.stride < 1:
-        raise ValueError("--stride must be >= 1")
+    if args.start is not None and args.end is not None and args.end <= args.start:
+        raise ValueError(f"--end {args.end:g} must be after --start {args.start:g}")
     shard = resolve_shard(args.shard)
     options = InferOptions(
         output=Path(args.output),
@@ -348,9 +352,33 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 128 + result.signal if result.signal else 0
 
 
+def _number(kind: type, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False):
+    """An argparse type: a finite ``kind`` within [lo, hi] (lo excluded when ``lo_open``), else a one-line error."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if lo is not None and (value <= lo if lo_open else value < lo):
+            raise argparse.ArgumentTypeError(f"{text} must be {'>' if lo_open else '>='} {lo:g}")
+        if hi is not None and value > hi:
+            raise argparse.ArgumentTypeError(f"{text} must be <= {hi:g}")
+        return value
+
+    return parse
+
+
+_POSITIVE_INT = _number(int, 1)
+_SECONDS = _number(float, 0.0)
+_FRACTION = _number(float, 0.0, 1.0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
-    parser = argparse.ArgumentParser(prog="smplestx", description="SMPLest-X whole-body human pose and shape estimation")
+    parser = _Parser(prog="smplestx", description="SMPLest-X whole-body human pose and shape estimation")
     parser.add_argument("--version", action="version", version=f"smplestx {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -363,15 +391,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="smplestx_out", help="output folder (default: ./smplestx_out)")
     p.add_argument("--detector", default="auto", help="auto | full | boxes:FILE | torchvision[:WEIGHTS] | yolo:WEIGHTS")
     p.add_argument("--recursive", action="store_true", help="descend into subfolders of folder inputs")
-    p.add_argument("--start", type=float, help="video start time in seconds")
-    p.add_argument("--end", type=float, help="video end time in seconds")
-    p.add_argument("--stride", type=int, default=1, help="use every N-th video frame")
-    p.add_argument("--batch-size", type=int, default=16, help="crops per network batch")
+    p.add_argument("--start", type=_SECONDS, help="video start time in seconds")
+    p.add_argument("--end", type=_SECONDS, help="video end time in seconds")
+    p.add_argument("--stride", type=_POSITIVE_INT, default=1, help="use every N-th video frame")
+    p.add_argument("--batch-size", type=_POSITIVE_INT, default=16, help="crops per network batch")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16"), help="network precision")
-    p.add_argument("--score-threshold", type=float, default=0.5, help="minimum detector score")
-    p.add_argument("--nms-iou", type=float, default=0.5, help="IoU above which overlapping boxes are merged")
-    p.add_argument("--max-people", type=int, help="keep at most N people per frame (the largest)")
+    p.add_argument("--score-threshold", type=_FRACTION, default=0.5, help="minimum detector score")
+    p.add_argument("--nms-iou", type=_number(float, 0.0, 1.0, lo_open=True), default=0.5, help="IoU above which overlapping boxes are merged")
+    p.add_argument("--max-people", type=_POSITIVE_INT, help="keep at most N people per frame (the largest)")
     p.add_argument("--largest", action="store_true", help="keep only the largest person per frame")
     p.add_argument("--json", action="store_true", help="also write results as JSON")
     p.add_argument("--save-vertices", action="store_true", help="store mesh vertices in the results file")
@@ -393,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="the .onnx file to write")
     p.add_argument("--config", help="official config_base.py (read as data)")
     p.add_argument("--body-models", help="also check the vertices against torch with this SMPL-X folder (<= 1e-4 m)")
-    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    p.add_argument("--opset", type=_number(int, 17, 30), default=18, help="ONNX opset (default 18)")
     p.set_defaults(func=_cmd_export_onnx)
 
     p = sub.add_parser("merge-summaries", help="join the per-shard results of a sharded infer or eval run")
@@ -415,11 +443,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synthetic-media", help="render an image or video of mannequins (for demos and benchmarks)")
     p.add_argument("output", help="an image (.png, .jpg) or video (.mp4, ...) path")
     p.add_argument("--body-models", required=True, help="an SMPL-X model folder (e.g. from synthetic-body)")
-    p.add_argument("--people", type=int, default=2)
-    p.add_argument("--frames", type=int, default=30, help="video frames")
-    p.add_argument("--width", type=int, default=640)
-    p.add_argument("--height", type=int, default=480)
-    p.add_argument("--fps", type=float, default=10.0)
+    p.add_argument("--people", type=_number(int, 0, 64), default=2)
+    p.add_argument("--frames", type=_number(int, 1, 100000), default=30, help="video frames")
+    p.add_argument("--width", type=_number(int, 16, 16384), default=640)
+    p.add_argument("--height", type=_number(int, 16, 16384), default=480)
+    p.add_argument("--fps", type=_number(float, 0.0, 1000.0, lo_open=True), default=10.0)
     p.set_defaults(func=_cmd_synthetic_media)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint on one of the paper's benchmarks (HumanData test sets)")
@@ -429,16 +457,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="official config_base.py (read as data)")
     p.add_argument("--body-models", help="folder holding smplx/ (and smpl/ for 3DPW) with the evaluation assets")
     p.add_argument("--output", help="results folder (default: ./smplestx_eval/BENCHMARK); a rerun resumes it")
-    p.add_argument("--batch-size", type=int, default=16, help="crops per network batch")
-    p.add_argument("--limit", type=int, help="evaluate only the first N test samples")
+    p.add_argument("--batch-size", type=_POSITIVE_INT, default=16, help="crops per network batch")
+    p.add_argument("--limit", type=_POSITIVE_INT, help="evaluate only the first N test samples")
     p.add_argument("--mode", choices=("corrected", "reference"), default="corrected",
                    help="metric mode listed first (both are computed and saved)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16"), help="network precision")
-    p.add_argument("--workers", type=int, default=4, help="image decoding threads")
+    p.add_argument("--workers", type=_POSITIVE_INT, default=4, help="image decoding threads")
     p.add_argument("--annotation", help="the benchmark's HumanData npz, when not at its standard place")
     p.add_argument("--images", help="the folder its image paths are relative to, when not at the standard place")
-    p.add_argument("--interval", type=int, help="keep every N-th instance (default: the benchmark's protocol)")
+    p.add_argument("--interval", type=_POSITIVE_INT, help="keep every N-th instance (default: the benchmark's protocol)")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime"),
                    help="network runtime; onnxruntime runs a .onnx file from `smplestx export-onnx` (auto: by suffix)")
@@ -458,14 +486,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synthetic-data", help="render a synthetic HumanData dataset (training / evaluation checks)")
     p.add_argument("output", help="folder to create: images/, annotations/synthetic_SPLIT.npz (+ body_models/)")
-    p.add_argument("--num", type=int, default=64, help="number of images")
+    p.add_argument("--num", type=_POSITIVE_INT, default=64, help="number of images")
     p.add_argument("--split", default="train", help="split name in the file name (train, test, ...)")
     p.add_argument("--seed", type=int, default=0, help="random seed (image i depends only on seed and i)")
     p.add_argument("--body-models", help="SMPL-X model folder to render with (default: a synthetic one in OUTPUT)")
-    p.add_argument("--width", type=int, default=640)
-    p.add_argument("--height", type=int, default=480)
-    p.add_argument("--min-people", type=int, default=1, help="people per image, at least")
-    p.add_argument("--max-people", type=int, default=2, help="people per image, at most")
+    p.add_argument("--width", type=_number(int, 16, 16384), default=640)
+    p.add_argument("--height", type=_number(int, 16, 16384), default=480)
+    p.add_argument("--min-people", type=_number(int, 0, 64), default=1, help="people per image, at least")
+    p.add_argument("--max-people", type=_number(int, 1, 64), default=2, help="people per image, at most")
     p.add_argument("--genders", default="neutral", help="comma-separated genders to draw from")
     p.set_defaults(func=_cmd_synthetic_data)
 
@@ -476,13 +504,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump): ``smplestx: error: infer: argument --x: ...``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"smplestx: error: {self.prog.removeprefix('smplestx').strip() or 'smplestx'}: {message}\n")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (schedulers, containers, `timeout`), handled like Ctrl-C: finished outputs stay, partial ones go."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``smplestx`` command."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a one-line usage error
+        return int(exc.code or 0)
     fmt = "%(levelname)s %(name)s: %(message)s" if args.verbose else "smplestx: %(message)s"
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format=fmt)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return args.func(args)
+    except Terminated:
+        print("smplestx: terminated (SIGTERM); finished outputs are complete, a rerun resumes", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("smplestx: interrupted", file=sys.stderr)
         return 130
@@ -490,6 +542,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Every user-caused error (missing file, bad checkpoint/config) is one line, no traceback.
         print(f"smplestx: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -110,6 +111,10 @@ class FullFrameDetector:
         return Detections(np.array([[0, 0, w, h]], np.float32), np.ones(1, np.float32), np.full(1, -1, np.int64))
 
 
+# Far beyond any image: larger values are a broken file, not a person.
+MAX_COORDINATE = 1e6
+
+
 def _parse_box(item: Any, where: str) -> tuple[list[float], float, int]:
     if isinstance(item, dict):
         box, score, track = item.get("box", item.get("bbox")), item.get("score", 1.0), item.get("track_id", -1)
@@ -120,6 +125,11 @@ def _parse_box(item: Any, where: str) -> tuple[list[float], float, int]:
     if not isinstance(score, (int, float)) or not isinstance(track, int):
         raise DetectorError(f"{where}: score must be a number and track_id an integer")
     x1, y1, x2, y2 = (float(v) for v in box)
+    if not all(math.isfinite(v) and abs(v) <= MAX_COORDINATE for v in (x1, y1, x2, y2)):
+        raise DetectorError(f"{where}: box {box} has a coordinate that is not a finite pixel position "
+                            f"(NaN, Infinity or beyond +-{MAX_COORDINATE:g})")
+    if not (math.isfinite(score) and 0.0 <= score <= 1.0):
+        raise DetectorError(f"{where}: score {score} is not in [0, 1]")
     if x2 < x1 or y2 < y1:
         raise DetectorError(f"{where}: box {box} has x2 < x1 or y2 < y1 (boxes are x1, y1, x2, y2)")
     return [x1, y1, x2, y2], float(score), track
@@ -133,6 +143,9 @@ def _parse_frames(frames: Any, where: str) -> dict[int, Detections]:
             items = [(int(k), v) for k, v in frames.items()]
         except ValueError:
             raise DetectorError(f"{where}: frame keys must be frame numbers") from None
+        negative = [k for k, _ in items if k < 0]
+        if negative:
+            raise DetectorError(f"{where}: frame {negative[0]} is negative (frames are numbered from 0)")
     else:
         raise DetectorError(f"{where}: 'frames' must be a list or an object keyed by frame number")
     out: dict[int, Detections] = {}
@@ -179,6 +192,11 @@ class BoxesFileDetector:
                 if key in self.per_file:
                     return self.per_file[key]
         return self.default
+
+    def listed_frames(self, source: Path | None) -> list[int]:
+        """The frame numbers the file lists for ``source`` (to tell the user about frames never reached)."""
+        table = self._table(source)
+        return sorted(table) if table else []
 
     def detect(self, image: np.ndarray, frame_index: int, source: Path | None) -> Detections:
         """The boxes listed for this frame (none if the frame is not listed)."""

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import logging
 import math
 import os
 import re
+import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -145,6 +149,62 @@ def earlier_outputs(out: Path) -> set[Path]:
     return found
 
 
+class OutputInUse(OSError):
+    """Another smplestx run is writing the same output folder (or the same shard of it)."""
+
+
+@contextlib.contextmanager
+def output_lock(out: Path, shard: Shard) -> Iterator[None]:
+    """Hold the output folder for this run: alone, or shared by the shards of one sharded run.
+
+    A whole run takes ``.smplestx.lock`` exclusively; a shard takes it shared, plus its own shard's lock
+    exclusively, so the shares of one run write side by side and nothing else writes with them.
+    """
+    files = []
+    try:
+        wanted = [(out / ".smplestx.lock", fcntl.LOCK_SH if shard.is_split else fcntl.LOCK_EX)]
+        if shard.is_split:
+            wanted.append((out / f".smplestx.{shard.tag}.lock", fcntl.LOCK_EX))
+        for path, mode in wanted:
+            fh = open(path, "a+")
+            files.append(fh)
+            try:
+                fcntl.flock(fh, mode | fcntl.LOCK_NB)
+            except BlockingIOError:
+                what = f"shard {shard.index}/{shard.count} of " if shard.is_split and path.name != ".smplestx.lock" else ""
+                raise OutputInUse(f"{out}: {what}this output folder is being written by another smplestx run; "
+                                  f"wait for it to finish or use another --output") from None
+        yield
+    finally:
+        # The last holder removes the lock files (a run that finds them gone simply makes new ones).
+        for fh in reversed(files):
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                Path(fh.name).unlink(missing_ok=True)
+            except BlockingIOError:
+                pass  # another shard still holds it
+            fh.close()  # closing releases the lock
+
+
+def remove_stale_temporaries(out: Path, name: str) -> int:
+    """Delete what an interrupted run left half-written for input ``name`` (only this run writes its files)."""
+    own = re.compile(rf"^\.{re.escape(name)}(\.npz|\.json|_overlay)\..*(\.tmp|\.partial\.\w+)$")
+    removed = 0
+    candidates = [p for p in out.glob(f".{name}*") if own.match(p.name)]
+    meshes = out / f"{name}_meshes"
+    if meshes.is_dir():
+        candidates += [p for p in meshes.glob(".*") if p.name.endswith(".tmp")]
+    for p in candidates:
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed += 1
+    if removed:
+        log.info("%s: removed %d temporary file(s) an interrupted run left for %s", out, removed, name)
+    return removed
+
+
 class InferenceRun:
     """Runs the estimator over many inputs, writing every output atomically."""
 
@@ -154,6 +214,7 @@ class InferenceRun:
         self.progress = progress
         self.renderer = Renderer(estimator.faces) if options.render else None
         self._frames_done = 0
+        self._last_index = -1
         self._start = time.perf_counter()
 
     def run(self, inputs: list[str | Path]) -> RunSummary:
@@ -186,8 +247,14 @@ class InferenceRun:
             weights = [input_weight(p, self.opt.start, self.opt.end, self.opt.stride) for p in files]
             files = select(files, shard, weights)
             log.info("shard %d of %d (%s): %d inputs", shard.index, shard.count, shard.origin, len(files))
+        with output_lock(out, shard):
+            self._all(files, out, names, summary, shard)
+        return summary
+
+    def _all(self, files: list[Path], out: Path, names: dict[Path, str], summary: RunSummary, shard: Shard) -> None:
         try:
             for path in files:
+                remove_stale_temporaries(out, names[path])
                 done = None if self.opt.overwrite else self._complete(path, out, names[path])
                 if done is not None:
                     log.info("%s: complete in %s from an earlier run with the same settings; skipped", path, out)
@@ -206,7 +273,6 @@ class InferenceRun:
             summary.seconds = time.perf_counter() - self._start
             summary.frames_per_second = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
             _write_json_atomic(out / summary_name(shard), summary.to_dict())
-        return summary
 
     def _complete(self, path: Path, out: Path, name: str) -> list[str] | None:
         """An earlier run's outputs of this input when it finished with the same settings, else None.
@@ -269,12 +335,39 @@ class InferenceRun:
                     summary.outputs.append(str(results_path.with_suffix(".json")))
                 if overlay is not None:
                     summary.outputs.append(str(out / f"{name}_overlay.mp4"))
+                if is_video:
+                    self._check_video_read(path, source, summary, results_path)
         except (MediaError, OSError, ValueError) as exc:
             summary.ok = False
-            summary.error = str(exc)
-            log.error("%s", exc if str(path) in str(exc) else f"{path}: {exc}")
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                summary.error = (f"{path}: no space left on the device of {out} while writing its outputs "
+                                 f"(free some space and rerun: finished inputs are kept)")
+            else:
+                summary.error = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+            log.error("%s", summary.error)
+            meshes = out / f"{name}_meshes"
+            if meshes.is_dir() and not any(meshes.iterdir()):
+                meshes.rmdir()
         summary.seconds = time.perf_counter() - start
         return summary
+
+    def _check_video_read(self, path: Path, source, summary: InputSummary, results_path: Path) -> None:
+        """A video that gave no frame, or far fewer than its header promised, is a failed (partial) input."""
+        if summary.frames == 0:
+            length = f" (the video is {source.duration_s:.1f} s long)" if getattr(source, "duration_s", None) else ""
+            raise MediaError(f"{path}: no frames between --start and --end{length}")
+        expected = getattr(source, "estimated_frames", None)
+        if expected and summary.frames < expected - max(2, expected // 50):
+            summary.ok = False
+            summary.error = (f"{path}: the video ended after {summary.frames} of {expected} frames (truncated or "
+                             f"corrupt?); the frames read are in {results_path.name}")
+            log.error("%s", summary.error)
+        listed = getattr(self.est.detector, "listed_frames", None)
+        if listed is not None:
+            beyond = [f for f in listed(path) if f > self._last_index]
+            if beyond:
+                log.warning("%s: the boxes file lists frames %d..%d, beyond the last frame read (%d); they were not used",
+                            path, beyond[0], beyond[-1], self._last_index)
 
     def _frames(self, source, writer: ResultsWriter, overlay: VideoWriter | None, out: Path, name: str, summary: InputSummary) -> None:
         # The prefetch thread decodes ahead; the `with` stops it before the source closes.
@@ -286,6 +379,7 @@ class InferenceRun:
                name: str, summary: InputSummary) -> None:
         """Write one frame's results, overlay and meshes."""
         writer.add(result)
+        self._last_index = result.index
         summary.frames += 1
         summary.people += len(result.people)
         if self.opt.save_mesh:

@@ -76,7 +76,8 @@ class MediaError(ValueError):
 
 
 def _fail(path: str | os.PathLike[str], why: str) -> MediaError:
-    return MediaError(f"{Path(path).name or path}: {why}")
+    # The path as the user gave it (not its base name): two inputs may share a name in different folders.
+    return MediaError(f"{path}: {why}")
 
 
 def is_image(path: str | os.PathLike[str]) -> bool:
@@ -147,7 +148,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise _fail(path, "is a folder, not an image") from None
     except OSError as e:
         raise _fail(path, f"cannot read ({e.strerror or e})") from None
-    return decode_image(data, path.name)
+    return decode_image(data, str(path))
 
 
 # --------------------------------------------------------------------------------------------
