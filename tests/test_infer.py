@@ -23,7 +23,7 @@ from smplestx.pipeline.detectors import BoxesFileDetector, Detections, FullFrame
 from smplestx.pipeline.estimator import Estimator
 from smplestx.pipeline.run import InferenceRun, InferOptions
 from smplestx.pipeline.sources import VideoSource, read_image
-from smplestx.pipeline.video_writer import VideoWriter, write_image
+from smplestx.io.video import VideoWriter, write_image
 
 PIL = pytest.importorskip("PIL.Image")
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..geometry import crop_image, process_box
+from ..io.atomic import write_text
 from .benchmarks import Benchmark
 from .metrics import METRIC_NAMES, EvalAssets, mesh_metrics_per_sample
 from .samples import GroundTruthBuilder, ImageError, SampleList, TestSample, build_test_samples, load_image
@@ -134,9 +135,7 @@ class _CsvAppender:
 
 
 def _atomic_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=True) + "\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=2, allow_nan=True) + "\n")
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import tempfile
 import time
@@ -16,12 +15,13 @@ import numpy as np
 
 from .. import __version__
 from ..body.joint_sets import SMPLX_137
+from ..io.atomic import write_text
 from ..export import ResultsWriter, write_glb, write_obj, write_ply
 from ..render import Renderer, draw_boxes, draw_keypoints
 from .estimator import Estimator
 from .records import FrameResult
 from .sources import VIDEO_EXTENSIONS, MediaError, collect_inputs, open_source, prefetch
-from .video_writer import VideoWriter, write_image
+from ..io.video import VideoWriter, write_image
 
 log = logging.getLogger(__name__)
 
@@ -247,15 +247,4 @@ class InferenceRun:
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-        # mkstemp creates 0600; give the summary the usual permissions (umask applied).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, json.dumps(data, indent=2))

@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 import random
 import signal
 import sys
@@ -32,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..body import BodyModel
 from ..checkpoint import check_state
 from ..config import ConfigError
+from ..io.atomic import write_text
 from ..model import SMPLestX
 from ..nn.network import SMPLestXNet
 from .config import TrainConfig, load_train_config
@@ -216,9 +216,7 @@ def _truncate_jsonl(path: Path, iteration: int) -> None:
                 kept.append(line)
         except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
             continue  # a line half-written by a killed process
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(x + "\n" for x in kept), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, "".join(x + "\n" for x in kept))
 
 
 class Trainer:
@@ -459,9 +457,7 @@ class Trainer:
         if info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-            tmp = self.out / ".config.toml.tmp"
-            tmp.write_text(cfg.to_toml(), encoding="utf-8")
-            os.replace(tmp, self.out / "config.toml")
+            write_text(self.out / "config.toml", cfg.to_toml())
             log.info(
                 "training %s on %d sample(s), %d process(es) x batch %d: %d iterations per epoch, %d epochs",
                 self.out, len(self.dataset), info.world_size, t.batch_size, self.iters_per_epoch, t.end_epoch,
