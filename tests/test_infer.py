@@ -15,7 +15,7 @@ from smplestx.body.synthetic import write_synthetic_body
 from smplestx.cli import main
 from smplestx.config import ModelConfig
 from smplestx.data.synthetic_scene import ScenePerson, render_scene
-from smplestx.export import load_results
+from smplestx.io.results import load_results
 from smplestx.geometry import crop_image
 from smplestx.model import SMPLestX
 from smplestx.nn.network import NetworkOutput

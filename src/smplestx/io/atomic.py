@@ -22,6 +22,7 @@ import numpy as np
 
 __all__ = [
     "TEMP_MARKER",
+    "temp_dir_for",
     "temp_path_for",
     "atomic_dir",
     "atomic_path",
@@ -62,6 +63,13 @@ def temp_path_for(path: str | os.PathLike[str], *, keep_suffix: bool = False) ->
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     return Path(name)
+
+
+def temp_dir_for(path: str | os.PathLike[str]) -> Path:
+    """Create and return a unique temporary folder next to ``path``, recognisable by :data:`TEMP_MARKER`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TEMP_MARKER, dir=path.parent))
 
 
 def publish(tmp: str | os.PathLike[str], path: str | os.PathLike[str], *, fsync: bool = True) -> None:
@@ -108,8 +116,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     ``path`` must not exist yet as a non-empty folder (a folder cannot be replaced atomically).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TEMP_MARKER, dir=path.parent))
+    tmp = temp_dir_for(path)
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())

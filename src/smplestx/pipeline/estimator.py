@@ -15,7 +15,7 @@ from ..config import ModelConfig
 from ..geometry import crop_camera, crop_image, process_box, project_points
 from ..model import SMPLestX, load_model
 from .detectors import Detections, Detector, make_detector, select_people
-from .records import FrameResult, Person
+from ..io.results import FrameResult, Person
 from .sources import Frame, open_source, read_image
 
 log = logging.getLogger(__name__)

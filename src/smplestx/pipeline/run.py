@@ -16,10 +16,10 @@ import numpy as np
 from .. import __version__
 from ..body.joint_sets import SMPLX_137
 from ..io.atomic import write_text
-from ..export import ResultsWriter, write_glb, write_obj, write_ply
+from ..io.meshes import write_glb, write_obj, write_ply
+from ..io.results import FrameResult, ResultsWriter
 from ..render import Renderer, draw_boxes, draw_keypoints
 from .estimator import Estimator
-from .records import FrameResult
 from .sources import VIDEO_EXTENSIONS, MediaError, collect_inputs, open_source, prefetch
 from ..io.video import VideoWriter, write_image
 
