@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from .errors import SmplestxError
 from .config import PRESETS, ConfigError, DecoderConfig, EncoderConfig, ModelConfig, load_official_config
 from .nn.network import SMPLestXNet
 from .io.atomic import atomic_path
@@ -25,7 +26,7 @@ LEGACY_RENAMES = (("backbone.", "encoder."), ("body_rotation_net", "body_regress
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
-class CheckpointError(ValueError):
+class CheckpointError(SmplestxError, ValueError):
     """A checkpoint that cannot be loaded safely or does not fit the model."""
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 
 from . import __version__
+from .errors import SmplestxError, UsageError
 
 log = logging.getLogger("smplestx")
 
@@ -48,7 +50,7 @@ def _cmd_synthetic_data(args: argparse.Namespace) -> int:
     from .data.synthetic_dataset import write_synthetic_dataset
 
     if args.num < 1:
-        raise ValueError("--num must be >= 1")
+        raise UsageError("--num must be >= 1")
     annot = write_synthetic_dataset(args.output, args.num, seed=args.seed, split=args.split,
                                     body_models=args.body_models, image_size=(args.width, args.height),
                                     people_per_image=(args.min_people, args.max_people),
@@ -95,7 +97,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     from .pipeline.run import InferenceRun, InferOptions, check_output_dir
 
     if args.stride < 1:
-        raise ValueError("--stride must be >= 1")
+        raise UsageError("--stride must be >= 1")
     options = InferOptions(
         output=Path(args.output),
         write_json=args.json,
@@ -185,7 +187,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             print(f"{b.name:14s} {b.title}")
         return 0
     if not (args.benchmark and args.checkpoint and args.body_models):
-        raise ValueError("eval needs --benchmark, --data-dir, --checkpoint and --body-models (see --list)")
+        raise UsageError("eval needs --benchmark, --data-dir, --checkpoint and --body-models (see --list)")
     from dataclasses import replace
 
     from .evaluate.runner import EvalOptions, EvalRun, format_table
@@ -194,9 +196,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     bench = get_benchmark(args.benchmark)
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1) or (args.interval or 1) < 1:
-        raise ValueError("--batch-size, --limit and --interval must be >= 1")
+        raise UsageError("--batch-size, --limit and --interval must be >= 1")
     if args.data_dir is None and not (args.annotation and args.images):
-        raise ValueError("eval needs --data-dir (or both --annotation and --images)")
+        raise UsageError("eval needs --data-dir (or both --annotation and --images)")
     args.data_dir = args.data_dir or "."
     # Absolute override paths replace the benchmark's relative ones (Path joins keep an absolute right side).
     if args.annotation:
@@ -250,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
     parser = argparse.ArgumentParser(prog="smplestx", description="SMPLest-X whole-body human pose and shape estimation")
     parser.add_argument("--version", action="version", version=f"smplestx {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details; print a traceback with any error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("infer", help="estimate SMPL-X for everyone in images, folders and videos")
@@ -361,10 +363,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("smplestx: interrupted", file=sys.stderr)
         return 130
-    except (OSError, ValueError) as exc:
-        # Every user-caused error (missing file, bad checkpoint/config) is one line, no traceback.
+    except (SmplestxError, OSError) as exc:
+        # A user-caused error (bad option, missing or malformed file, full disk) is one line; the
+        # traceback only on request, for a bug report.
+        if args.verbose:
+            traceback.print_exc()
         print(f"smplestx: error: {exc}", file=sys.stderr)
         return 2
+    except Exception:
+        # Anything else is a bug, not a user mistake: show where it happened.
+        traceback.print_exc()
+        print("smplestx: internal error (a bug); please report it with the traceback above", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

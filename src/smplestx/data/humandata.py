@@ -61,6 +61,7 @@ from typing import Any, Mapping
 import numpy as np
 import numpy.lib.format as npformat
 
+from ..errors import SmplestxError
 from ..body.model_files import NumpyOnlyUnpickler, UnsafePickleError
 from ..io.atomic import atomic_path
 
@@ -99,7 +100,7 @@ _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zip local file header, 30 bytes
 _LOCAL_SIG = b"PK\x03\x04"
 
 
-class HumanDataError(ValueError):
+class HumanDataError(SmplestxError, ValueError):
     """A HumanData file that is missing, unreadable, unsafe or malformed; the message names file and key."""
 
 

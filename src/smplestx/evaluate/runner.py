@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
+from ..errors import SmplestxError
 from ..geometry import crop_image, process_box
 from ..io.atomic import write_text
 from .benchmarks import Benchmark
@@ -36,7 +37,7 @@ CSV_FILE = "per_sample.csv"
 SUMMARY_FILE = "summary.json"
 
 
-class EvalSetupError(ValueError):
+class EvalSetupError(SmplestxError, ValueError):
     """The output folder belongs to a different run, or the inputs do not fit together (one line)."""
 
 

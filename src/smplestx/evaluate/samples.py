@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..errors import SmplestxError
 from ..body import BodyModel
 from ..data.humandata import HumanData, HumanDataError
 from ..geometry import process_box
@@ -234,7 +235,7 @@ def build_test_samples(hd: HumanData, image_root: str | Path, rules: SampleRules
 # Images and crops
 
 
-class ImageError(OSError):
+class ImageError(SmplestxError, OSError):
     """An image of the test set is missing or unreadable (one line naming the file)."""
 
 

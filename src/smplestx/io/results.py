@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import SmplestxError
 from .atomic import publish, temp_dir_for
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "Person",
     "PERSON_FIELDS",
     "Results",
+    "ResultsFileError",
     "ResultsWriter",
     "load_results",
 ]
@@ -88,6 +90,10 @@ _COPY_CHUNK = 1 << 18
 #: Buffer size of each spool file.
 _SPOOL_BUFFER = 1 << 14
 _RESERVED_META_KEYS = ("format", "version")
+
+
+class ResultsFileError(SmplestxError, ValueError):
+    """A file given as a results file is not one (or is corrupt, or of a newer version)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -494,12 +500,12 @@ class Results:
 def _check_header(header: Any, path: Path) -> None:
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         found = header.get("format") if isinstance(header, dict) else None
-        raise ValueError(f"{path} is not a smplestx results file (format {found!r}, expected {FORMAT_NAME!r})")
+        raise ResultsFileError(f"{path} is not a smplestx results file (format {found!r}, expected {FORMAT_NAME!r})")
     version = header.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ValueError(f"{path}: invalid smplestx results version {version!r}")
+        raise ResultsFileError(f"{path}: invalid smplestx results version {version!r}")
     if version > FORMAT_VERSION:
-        raise ValueError(
+        raise ResultsFileError(
             f"{path} is a smplestx results file of version {version}, newer than this smplestx reads "
             f"(up to {FORMAT_VERSION}); upgrade smplestx"
         )
@@ -512,22 +518,22 @@ def _frames_from_arrays(arrays: dict[str, np.ndarray], image_size: tuple[int, in
         p = arrays["person_frame"].shape[0]
         for name, dtype in _FRAME_FIELDS.items():
             if arrays[name].shape != (n,):
-                raise ValueError(f"{name} has shape {arrays[name].shape}, expected ({n},)")
+                raise ResultsFileError(f"{name} has shape {arrays[name].shape}, expected ({n},)")
         for name, (shape, _) in PERSON_FIELDS.items():
             if arrays[name].shape != (p, *shape):
-                raise ValueError(f"{name} has shape {arrays[name].shape}, expected {(p, *shape)}")
+                raise ResultsFileError(f"{name} has shape {arrays[name].shape}, expected {(p, *shape)}")
     except KeyError as e:
-        raise ValueError(f"{path}: corrupt smplestx results file (array {e.args[0]!r} missing)") from None
+        raise ResultsFileError(f"{path}: corrupt smplestx results file (array {e.args[0]!r} missing)") from None
     except ValueError as e:
-        raise ValueError(f"{path}: corrupt smplestx results file ({e})") from None
+        raise ResultsFileError(f"{path}: corrupt smplestx results file ({e})") from None
     verts = arrays.get("vertices")
     if verts is not None and (verts.ndim != 3 or verts.shape[0] != p or verts.shape[2] != 3):
-        raise ValueError(f"{path}: corrupt smplestx results file (vertices have shape {verts.shape})")
+        raise ResultsFileError(f"{path}: corrupt smplestx results file (vertices have shape {verts.shape})")
     counts = arrays["frame_num_people"].astype(np.int64)
     firsts = arrays["frame_first_person"]
     expected_firsts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if n else counts
     if counts.sum() != p or (counts < 0).any() or not np.array_equal(firsts, expected_firsts):
-        raise ValueError(f"{path}: corrupt smplestx results file (frame_num_people/frame_first_person do not add up)")
+        raise ResultsFileError(f"{path}: corrupt smplestx results file (frame_num_people/frame_first_person do not add up)")
 
     names = list(PERSON_FIELDS)
     cols = {k: arrays[k] for k in names}
@@ -552,25 +558,25 @@ def _load_npz(path: Path) -> Results:
     try:
         npz = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{path} is not a smplestx results file (cannot read it as .npz: {e})") from e
+        raise ResultsFileError(f"{path} is not a smplestx results file (cannot read it as .npz: {e})") from e
     if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path} is not a smplestx results file (a single .npy array, not an .npz)")
+        raise ResultsFileError(f"{path} is not a smplestx results file (a single .npy array, not an .npz)")
     with npz:
         if "meta_json" not in npz.files:
-            raise ValueError(f"{path} is not a smplestx results file (no 'meta_json' entry)")
+            raise ResultsFileError(f"{path} is not a smplestx results file (no 'meta_json' entry)")
         try:
             header = json.loads(str(npz["meta_json"][()]))
         except (ValueError, TypeError) as e:
-            raise ValueError(f"{path} is not a smplestx results file (unreadable meta_json: {e})") from e
+            raise ResultsFileError(f"{path} is not a smplestx results file (unreadable meta_json: {e})") from e
         _check_header(header, path)
         try:
             arrays = {k: npz[k] for k in npz.files if k != "meta_json"}
         except (OSError, ValueError, zipfile.BadZipFile) as e:
-            raise ValueError(f"{path}: corrupt smplestx results file ({e})") from e
+            raise ResultsFileError(f"{path}: corrupt smplestx results file ({e})") from e
     meta = {k: v for k, v in header.items() if k not in _RESERVED_META_KEYS}
     size = arrays.get("image_size")
     if size is None or size.shape != (2,):
-        raise ValueError(f"{path}: corrupt smplestx results file (image_size missing or not (2,))")
+        raise ResultsFileError(f"{path}: corrupt smplestx results file (image_size missing or not (2,))")
     image_size = (int(size[0]), int(size[1]))
     frames = _frames_from_arrays(arrays, image_size, path)
     return Results(meta=meta, image_size=image_size, frames=frames, arrays=arrays, format_version=header["version"])
@@ -581,7 +587,7 @@ def _load_json(path: Path) -> Results:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
     except (ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not a smplestx results file (not valid JSON: {e})") from e
+        raise ResultsFileError(f"{path} is not a smplestx results file (not valid JSON: {e})") from e
     _check_header(doc, path)
     try:
         meta = doc["meta"]
@@ -603,12 +609,12 @@ def _load_json(path: Path) -> Results:
             arrays[name] = np.array([p[name] for p in people_in], dtype=dtype).reshape(len(people_in), *shape)
         with_vertices = sum("vertices" in p for p in people_in)
         if with_vertices not in (0, len(people_in)):
-            raise ValueError("only some people have vertices")
+            raise ResultsFileError("only some people have vertices")
         if people_in and with_vertices:
             arrays["vertices"] = np.array([p["vertices"] for p in people_in], dtype=_F4)
     except (KeyError, TypeError, ValueError) as e:
         what = f"missing key {e}" if isinstance(e, KeyError) else str(e)
-        raise ValueError(f"{path}: corrupt smplestx results file ({what})") from e
+        raise ResultsFileError(f"{path}: corrupt smplestx results file ({what})") from e
     arrays["image_size"] = np.array(image_size, dtype=_I8)
     frames = _frames_from_arrays(arrays, image_size, path)
     return Results(meta=meta, image_size=image_size, frames=frames, arrays=arrays, format_version=doc["version"])
@@ -617,7 +623,7 @@ def _load_json(path: Path) -> Results:
 def load_results(path: str | os.PathLike[str]) -> Results:
     """Read a results file written by :class:`ResultsWriter` (``.npz`` or ``.json``).
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` (naming the file) for
+    Raises ``FileNotFoundError`` for a missing file and :class:`ResultsFileError` (a ``ValueError``, naming the file) for
     anything that is not a smplestx results file of a version this code can read.
     """
     path = Path(path)

@@ -35,6 +35,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..errors import UsageError
 from .atomic import publish, temp_path_for, write_bytes
 
 log = logging.getLogger(__name__)
@@ -56,14 +57,14 @@ def fps_fraction(fps: float | Fraction) -> Fraction:
     else:
         fps = float(fps)
         if not np.isfinite(fps) or fps <= 0:
-            raise ValueError(f"fps must be a positive number, got {fps!r}")
+            raise UsageError(f"fps must be a positive number, got {fps!r}")
         rate = Fraction(fps).limit_denominator(1001)
         for n in (24, 30, 48, 60, 120, 240):
             ntsc = Fraction(n * 1000, 1001)
             if abs(fps - float(ntsc)) < 5e-3:
                 return ntsc
     if rate <= 0:
-        raise ValueError(f"fps must be positive, got {fps!r}")
+        raise UsageError(f"fps must be positive, got {fps!r}")
     return rate
 
 
@@ -137,14 +138,14 @@ class VideoWriter:
         self.fps = fps_fraction(fps)
         self.width, self.height = int(width), int(height)
         if self.width < 1 or self.height < 1:
-            raise ValueError(f"frame size must be positive, got {width}x{height}")
+            raise UsageError(f"frame size must be positive, got {width}x{height}")
         if codec not in _CODECS:
-            raise ValueError(f"codec must be one of {', '.join(_CODECS)}, got {codec!r}")
+            raise UsageError(f"codec must be one of {', '.join(_CODECS)}, got {codec!r}")
         if not 0 <= crf <= 51:
-            raise ValueError(f"crf must be in [0, 51], got {crf}")
+            raise UsageError(f"crf must be in [0, 51], got {crf}")
         suffix = self.path.suffix.lower()
         if suffix not in _FORMATS:
-            raise ValueError(
+            raise UsageError(
                 f"{self.path.name}: unsupported video extension {suffix or '(none)'!r}; "
                 f"use one of {', '.join(sorted(_FORMATS))}"
             )

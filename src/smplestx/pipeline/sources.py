@@ -40,6 +40,8 @@ from typing import Any, TypeVar
 import cv2
 import numpy as np
 
+from ..errors import SmplestxError, UsageError
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -67,7 +69,7 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"})
 
 
-class MediaError(ValueError):
+class MediaError(SmplestxError, ValueError):
     """An input file is missing, of an unsupported kind, or cannot be decoded.
 
     The message is one line and starts with the file name, e.g.
@@ -289,11 +291,11 @@ class VideoSource:
     ):
         self.path = Path(path)
         if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-            raise ValueError(f"stride must be an integer >= 1, got {stride!r}")
+            raise UsageError(f"stride must be an integer >= 1, got {stride!r}")
         if start is not None and (not np.isfinite(start) or start < 0):
-            raise ValueError(f"start must be a time in seconds >= 0, got {start!r}")
+            raise UsageError(f"start must be a time in seconds >= 0, got {start!r}")
         if end is not None and (not np.isfinite(end) or end <= (start or 0.0)):
-            raise ValueError(f"end must be a time in seconds after start, got {end!r}")
+            raise UsageError(f"end must be a time in seconds after start, got {end!r}")
         self.start = None if start is None or start <= 0 else float(start)
         self.end = None if end is None else float(end)
         self.stride = stride

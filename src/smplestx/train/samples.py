@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..errors import SmplestxError
 from ..body.joint_sets import SMPLX_137, SMPLX_ORIG_53
 from ..data.humandata import HumanData, KPS2D_KEYS, KPS3D_KEYS
 from ..geometry import crop_image, process_box
@@ -104,7 +105,7 @@ class _Annotation:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-class SampleImageError(OSError):
+class SampleImageError(SmplestxError, OSError):
     """An image of a training sample that is missing or cannot be decoded."""
 
 

@@ -138,7 +138,7 @@ def build_train_set(cfg: TrainConfig) -> Dataset:
     ]
     empty = [name for name, s in zip(d.datasets, sets) if len(s) == 0]
     if empty:
-        raise ValueError(f"training set(s) {', '.join(empty)} under {d.data_dir} have no usable annotation")
+        raise ConfigError(f"training set(s) {', '.join(empty)} under {d.data_dir} have no usable annotation")
     weights = [d.weights.get(name, 0.0) for name in d.datasets] if d.strategy == "weighted" else None
     return build_mixed(sets, d.strategy, total_len=d.total_data_len, weights=weights, seed=cfg.train.seed)
 
