@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .errors import SmplestxError, UsageError
+from .progress import ProgressLine
 
 log = logging.getLogger("smplestx")
 
@@ -71,25 +72,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Progress:
-    """A one-line progress display on stderr: frames done and frames/s."""
-
-    def __init__(self, enabled: bool) -> None:
-        # Carriage-return updates only make sense on a terminal, not in a log file.
-        self.enabled = enabled and sys.stderr.isatty()
-        self.last = 0.0
-
-    def __call__(self, frames: int, seconds: float) -> None:
-        if not self.enabled or seconds - self.last < 0.25:
-            return
-        self.last = seconds
-        print(f"\r{frames} frames  {frames / max(seconds, 1e-9):.2f} frames/s", end="", file=sys.stderr, flush=True)
-
-    def done(self) -> None:
-        if self.enabled:
-            print(file=sys.stderr)
-
-
 def _cmd_infer(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -129,11 +111,11 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         print(f"smplestx: device {estimator.device}, detector {estimator.detector.name}", file=sys.stderr)
-    progress = _Progress(not args.quiet)
+    progress = ProgressLine(not args.quiet)
     try:
-        summary = InferenceRun(estimator, options, progress).run(args.inputs)
+        summary = InferenceRun(estimator, options, progress.frames).run(args.inputs)
     finally:
-        progress.done()
+        progress.close()
     if not args.quiet:
         print(
             f"{len(summary.inputs)} inputs, {summary.frames} frames, {summary.people} people, "
@@ -145,36 +127,6 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         # A recap at the end, so failures are not lost in a long run's output.
         print(f"smplestx: {len(failed)} input(s) failed: " + "; ".join(str(item.error) for item in failed), file=sys.stderr)
     return 1 if summary.failures else 0
-
-
-class _Bar:
-    """A progress bar on stderr (terminal only): done / total, rate and time left."""
-
-    def __init__(self, enabled: bool, label: str) -> None:
-        import time
-
-        self.enabled = enabled and sys.stderr.isatty()
-        self.label = label
-        self.start = time.perf_counter()
-        self.first: int | None = None
-
-    def __call__(self, done: int, total: int) -> None:
-        import time
-
-        if not self.enabled:
-            return
-        if self.first is None:
-            self.first = done
-        elapsed = time.perf_counter() - self.start
-        rate = (done - self.first) / elapsed if elapsed > 0 else 0.0
-        left = f"{(total - done) / rate:.0f} s left" if rate > 0 else ""
-        filled = int(30 * done / max(total, 1))
-        print(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} {rate:.1f}/s {left}  ",
-              end="", file=sys.stderr, flush=True)
-
-    def done(self) -> None:
-        if self.enabled:
-            print(file=sys.stderr)
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -216,11 +168,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 "annotation": str(bench.annotation_path(args.data_dir).resolve()),
                 "interval": bench.rules.interval, "dtype": args.dtype}
     options = EvalOptions(batch_size=args.batch_size, limit=args.limit, mode=args.mode, workers=args.workers)
-    bar = _Bar(not args.quiet, bench.name)
+    progress = ProgressLine(not args.quiet, bench.name)
     try:
-        report = EvalRun(bench, args.data_dir, model, args.body_models, output, options, identity=identity).run(bar)
+        report = EvalRun(bench, args.data_dir, model, args.body_models, output, options, identity=identity).run(
+            progress.bar)
     finally:
-        bar.done()
+        progress.close()
     if bench.has_ground_truth:
         print(format_table(report, bench, primary=args.mode))
     else:
