@@ -116,7 +116,7 @@ def test_convert_round_trip_is_identical(tiny_ckpt, tiny_config, tmp_path: Path,
         oa, ob = a(img), b(img)
     for name in ("img_feat", "global_orient", "body_pose", "transl", "betas"):
         assert torch.equal(getattr(oa, name), getattr(ob, name)), name
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob(".*"))  # no temporaries left behind
 
 
 @pytest.mark.parametrize("dtype,torch_dtype", [("fp16", torch.float16), ("bf16", torch.bfloat16)])

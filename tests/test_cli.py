@@ -46,3 +46,39 @@ def test_config_with_code_is_refused_on_the_command_line(tiny_ckpt, tmp_path: Pa
 def test_python_dash_m_entry_point():
     res = subprocess.run([sys.executable, "-m", "smplestx", "--version"], capture_output=True, text=True, check=True)
     assert res.stdout.startswith("smplestx ")
+
+
+def test_verbose_adds_the_traceback_to_a_user_error(capsys):
+    assert main(["--verbose", "info", "/nonexistent/x.pth.tar"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("smplestx: error:") and "not found" in err
+
+
+def test_a_bug_is_a_traceback_not_a_user_error(monkeypatch, capsys):
+    import smplestx.checkpoint
+
+    def broken(*args, **kwargs):
+        raise ValueError("operands could not be broadcast together")  # a plain ValueError is not ours
+
+    monkeypatch.setattr(smplestx.checkpoint, "read_checkpoint", broken)
+    assert main(["info", "whatever.safetensors"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "broadcast" in err and "internal error" in err and "smplestx: error:" not in err
+
+
+def test_package_errors_share_one_base():
+    from smplestx.checkpoint import CheckpointError
+    from smplestx.config import ConfigError
+    from smplestx.data.humandata import HumanDataError, HumanDataKeyError
+    from smplestx.errors import SmplestxError, UsageError
+    from smplestx.io.results import ResultsFileError
+    from smplestx.pipeline.sources import MediaError
+
+    for cls in (CheckpointError, ConfigError, HumanDataError, HumanDataKeyError, MediaError, ResultsFileError, UsageError):
+        assert issubclass(cls, SmplestxError) and issubclass(cls, ValueError), cls
+
+
+def test_option_errors_are_one_line(tmp_path: Path, capsys):
+    assert main(["synthetic-data", str(tmp_path / "d"), "--num", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "smplestx: error: synthetic-data: argument --num: 0 must be >= 1"

@@ -13,16 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smplestx.export import (
-    FORMAT_NAME,
-    PERSON_FIELDS,
-    ResultsWriter,
-    load_results,
-    write_glb,
-    write_obj,
-    write_ply,
-)
-from smplestx.pipeline.records import FrameResult, Person
+from smplestx.io.meshes import write_glb, write_obj, write_ply
+from smplestx.io.results import FORMAT_NAME, PERSON_FIELDS, FrameResult, Person, ResultsWriter, load_results
 
 W, H = 640, 480
 META = {"source": "clip.mp4", "checkpoint": "smplest_x_h.safetensors", "fps": 25.0, "joint_names": ["a", "b"]}

@@ -22,7 +22,7 @@ def _picture(seed: int) -> np.ndarray:
 
 def test_output_folder_equal_to_input_folder_overwrites_nothing(tiny_ckpt, tiny_config, parity_body, tmp_path, caplog):
     """Data loss 1: `infer d --output d` with the user's own `a_overlay.png` beside `a.png`, run twice."""
-    from smplestx.pipeline.video_writer import write_image
+    from smplestx.io.video import write_image
 
     d = tmp_path / "d"
     d.mkdir()
@@ -98,7 +98,7 @@ def _run_args(inputs: Path, out: Path, tiny_ckpt, tiny_config, parity_body, *ext
 
 
 def _video(path: Path, frames: int) -> None:
-    from smplestx.pipeline.video_writer import VideoWriter
+    from smplestx.io.video import VideoWriter
 
     with VideoWriter(path, 10.0, 72, 96) as vw:
         for i in range(frames):
@@ -135,7 +135,7 @@ def test_second_run_on_the_same_folder_is_refused_and_stale_temporaries_go(tiny_
 
     inputs = tmp_path / "in"
     inputs.mkdir()
-    from smplestx.pipeline.video_writer import write_image
+    from smplestx.io.video import write_image
 
     write_image(inputs / "a.png", _picture(3))
     out = tmp_path / "out"
@@ -146,13 +146,13 @@ def test_second_run_on_the_same_folder_is_refused_and_stale_temporaries_go(tiny_
         err = capsys.readouterr().err.strip()
         assert "being written by another smplestx run" in err and len(err.splitlines()) == 1
     # What a killed run leaves behind for this input is removed by the next run; others' files are not.
-    (out / ".a.npz.k3j4h5g6.tmp").mkdir()
-    (out / ".a_overlay.0123abcd.partial.mp4").write_bytes(b"half")
-    (out / ".a.b.npz.zzzzzzzz.tmp").write_bytes(b"another input's")
+    (out / ".a.npz.k3j4h5g6.smplestx-partial").mkdir()
+    (out / ".a_overlay.mp4.0123abcd.smplestx-partial.mp4").write_bytes(b"half")
+    (out / ".a.b.npz.zzzzzzzz.smplestx-partial").write_bytes(b"another input's")
     (out / "notes.txt").write_text("the user's")
     assert main(_run_args(inputs, out, tiny_ckpt, tiny_config, parity_body)) == 0
     left = sorted(p.name for p in out.iterdir())
-    assert left == [".a.b.npz.zzzzzzzz.tmp", "a.npz", "a_overlay.png", "notes.txt", "summary.json"]
+    assert left == [".a.b.npz.zzzzzzzz.smplestx-partial", "a.npz", "a_overlay.png", "notes.txt", "summary.json"]
 
 
 @pytest.mark.slow
@@ -173,7 +173,7 @@ def test_sigterm_is_handled_like_ctrl_c(tiny_ckpt, tiny_config, parity_body, tmp
     proc = subprocess.Popen([sys.executable, "-m", "smplestx", *_run_args(inputs, out, tiny_ckpt, tiny_config, parity_body)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not list(out.glob(".long*")):  # writing has begun
+    while time.monotonic() < deadline and not list(out.glob(".long*")):  # writing has begun (temporaries)
         time.sleep(0.05)
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)

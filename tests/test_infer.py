@@ -15,7 +15,7 @@ from smplestx.body.synthetic import write_synthetic_body
 from smplestx.cli import main
 from smplestx.config import ModelConfig
 from smplestx.data.synthetic_scene import ScenePerson, render_scene
-from smplestx.export import load_results
+from smplestx.io.results import load_results
 from smplestx.geometry import crop_image
 from smplestx.model import SMPLestX
 from smplestx.nn.network import NetworkOutput
@@ -23,7 +23,7 @@ from smplestx.pipeline.detectors import BoxesFileDetector, Detections, FullFrame
 from smplestx.pipeline.estimator import Estimator
 from smplestx.pipeline.run import InferenceRun, InferOptions
 from smplestx.pipeline.sources import VideoSource, read_image
-from smplestx.pipeline.video_writer import VideoWriter, write_image
+from smplestx.io.video import VideoWriter, write_image
 
 PIL = pytest.importorskip("PIL.Image")
 

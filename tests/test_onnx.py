@@ -44,7 +44,7 @@ def test_exported_network_matches_torch_at_any_batch(onnx_file, tiny_ckpt, tiny_
 @pytest.mark.slow
 def test_infer_with_onnxruntime_backend(onnx_file, tiny_ckpt, tiny_config, parity_body, tmp_path):
     from smplestx import load_results
-    from smplestx.pipeline.video_writer import write_image
+    from smplestx.io.video import write_image
 
     image = (np.random.default_rng(0).random((240, 180, 3)) * 255).astype(np.uint8)
     write_image(tmp_path / "in.png", image)

@@ -69,7 +69,7 @@ def test_balance_by_length_not_count() -> None:
 
 
 def test_input_weight_reads_video_length(tmp_path: Path) -> None:
-    from smplestx.pipeline.video_writer import VideoWriter, write_image
+    from smplestx.io.video import VideoWriter, write_image
 
     with VideoWriter(tmp_path / "v.mp4", 10.0, 64, 48) as vw:
         for i in range(20):
@@ -90,7 +90,7 @@ def inputs(tmp_path_factory, synthetic_body) -> Path:
 
     from smplestx.body import BodyModel
     from smplestx.data.synthetic_scene import ScenePerson, render_scene
-    from smplestx.pipeline.video_writer import VideoWriter, write_image
+    from smplestx.io.video import VideoWriter, write_image
 
     body = BodyModel.from_dir(synthetic_body, dtype=torch.float64)
     folder = tmp_path_factory.mktemp("shard_inputs")

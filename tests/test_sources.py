@@ -25,7 +25,7 @@ from smplestx.pipeline.sources import (
     prefetch,
     read_image,
 )
-from smplestx.pipeline.video_writer import VideoWriter
+from smplestx.io.video import VideoWriter
 
 av = pytest.importorskip("av")
 Image = pytest.importorskip("PIL.Image")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from smplestx.pipeline.sources import VideoSource, read_image
-from smplestx.pipeline.video_writer import VideoWriter, available_codecs, fps_fraction, write_image
+from smplestx.io.video import VideoWriter, available_codecs, fps_fraction, write_image
 
 av = pytest.importorskip("av")
 
@@ -160,7 +160,7 @@ def test_bad_frames_and_arguments(tmp_path: Path) -> None:
 
 def test_zero_frames_creates_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "empty.mp4"
-    with caplog.at_level(logging.WARNING, logger="smplestx.pipeline.video_writer"):
+    with caplog.at_level(logging.WARNING, logger="smplestx.io.video"):
         with VideoWriter(path, 10, 32, 32) as vw:
             pass
     assert not vw.saved and not path.exists() and leftovers(tmp_path) == []

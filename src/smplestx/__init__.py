@@ -24,9 +24,9 @@ _EXPORTS = {
     "SMPLestX": "model",
     "load_model": "model",
     "Estimator": "pipeline.estimator",
-    "Person": "pipeline.records",
-    "FrameResult": "pipeline.records",
-    "load_results": "export",
+    "Person": "io.results",
+    "FrameResult": "io.results",
+    "load_results": "io.results",
     "render_meshes": "render",
 }
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import pickle
 import re
-import tempfile
 from pathlib import Path
 
 import torch
 
+from .errors import SmplestxError
 from .config import PRESETS, ConfigError, DecoderConfig, EncoderConfig, ModelConfig, load_official_config
 from .nn.network import SMPLestXNet
+from .io.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ LEGACY_RENAMES = (("backbone.", "encoder."), ("body_rotation_net", "body_regress
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
-class CheckpointError(ValueError):
+class CheckpointError(SmplestxError, ValueError):
     """A checkpoint that cannot be loaded safely or does not fit the model."""
 
 
@@ -195,26 +195,11 @@ def load_network(
     return net.to(device=device, dtype=dtype).eval()
 
 
-def make_readable(path: str | os.PathLike[str]) -> None:
-    """Give a mkstemp file (mode 0600) the permissions a plain open() would have (0666 minus the umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-
-
 def _atomic_save_safetensors(tensors: dict[str, torch.Tensor], out: Path, metadata: dict[str, str]) -> None:
     from safetensors.torch import save_file
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        make_readable(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
 
 
 def convert_checkpoint(

@@ -9,11 +9,14 @@ import math
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 from pathlib import Path
 
 from . import __version__
+from .errors import SmplestxError, UsageError
+from .progress import ProgressLine
 
 log = logging.getLogger("smplestx")
 
@@ -54,7 +57,7 @@ def _cmd_synthetic_data(args: argparse.Namespace) -> int:
     from .data.synthetic_dataset import write_synthetic_dataset
 
     if args.num < 1:
-        raise ValueError("--num must be >= 1")
+        raise UsageError("--num must be >= 1")
     annot = write_synthetic_dataset(args.output, args.num, seed=args.seed, split=args.split,
                                     body_models=args.body_models, image_size=(args.width, args.height),
                                     people_per_image=(args.min_people, args.max_people),
@@ -73,25 +76,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
     n = sum(v.numel() for v in state.values())
     print(json.dumps({"parameters": n, "tensors": len(state), "config": cfg.to_dict()}, indent=2))
     return 0
-
-
-class _Progress:
-    """A one-line progress display on stderr: frames done and frames/s."""
-
-    def __init__(self, enabled: bool) -> None:
-        # Carriage-return updates only make sense on a terminal, not in a log file.
-        self.enabled = enabled and sys.stderr.isatty()
-        self.last = 0.0
-
-    def __call__(self, frames: int, seconds: float) -> None:
-        if not self.enabled or seconds - self.last < 0.25:
-            return
-        self.last = seconds
-        print(f"\r{frames} frames  {frames / max(seconds, 1e-9):.2f} frames/s", end="", file=sys.stderr, flush=True)
-
-    def done(self) -> None:
-        if self.enabled:
-            print(file=sys.stderr)
 
 
 def _file_identity(path: str) -> dict:
@@ -135,7 +119,7 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
     import torch
 
     from .checkpoint import load_network
-    from .onnx_export import OnnxNetwork, export_onnx
+    from .onnx_export import OnnxError, OnnxNetwork, export_onnx
 
     net = load_network(args.model, args.config)
     out = export_onnx(net, args.output, opset=args.opset)
@@ -162,7 +146,7 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
         line += f"; max vertex difference {err * 1000:.4f} mm"
         if err > 1e-4:
             print(line)
-            raise ValueError(f"{out}: ONNX vertices differ from torch by {err:.2e} m (> 1e-4 m); do not use it")
+            raise OnnxError(f"{out}: ONNX vertices differ from torch by {err:.2e} m (> 1e-4 m); do not use it")
     print(line)
     return 0
 
@@ -176,7 +160,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     from .sharding import resolve_shard
 
     if args.start is not None and args.end is not None and args.end <= args.start:
-        raise ValueError(f"--end {args.end:g} must be after --start {args.start:g}")
+        raise UsageError(f"--end {args.end:g} must be after --start {args.start:g}")
     shard = resolve_shard(args.shard)
     options = InferOptions(
         output=Path(args.output),
@@ -223,11 +207,11 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         print(f"smplestx: device {estimator.device}, detector {estimator.detector.name}", file=sys.stderr)
-    progress = _Progress(not args.quiet)
+    progress = ProgressLine(not args.quiet)
     try:
-        summary = InferenceRun(estimator, options, progress).run(args.inputs)
+        summary = InferenceRun(estimator, options, progress.frames).run(args.inputs)
     finally:
-        progress.done()
+        progress.close()
     if not args.quiet:
         print(
             f"{len(summary.inputs)} inputs, {summary.frames} frames, {summary.people} people, "
@@ -241,36 +225,6 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     return 1 if summary.failures else 0
 
 
-class _Bar:
-    """A progress bar on stderr (terminal only): done / total, rate and time left."""
-
-    def __init__(self, enabled: bool, label: str) -> None:
-        import time
-
-        self.enabled = enabled and sys.stderr.isatty()
-        self.label = label
-        self.start = time.perf_counter()
-        self.first: int | None = None
-
-    def __call__(self, done: int, total: int) -> None:
-        import time
-
-        if not self.enabled:
-            return
-        if self.first is None:
-            self.first = done
-        elapsed = time.perf_counter() - self.start
-        rate = (done - self.first) / elapsed if elapsed > 0 else 0.0
-        left = f"{(total - done) / rate:.0f} s left" if rate > 0 else ""
-        filled = int(30 * done / max(total, 1))
-        print(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} {rate:.1f}/s {left}  ",
-              end="", file=sys.stderr, flush=True)
-
-    def done(self) -> None:
-        if self.enabled:
-            print(file=sys.stderr)
-
-
 def _cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -281,7 +235,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             print(f"{b.name:14s} {b.title}")
         return 0
     if not (args.benchmark and args.checkpoint and args.body_models):
-        raise ValueError("eval needs --benchmark, --data-dir, --checkpoint and --body-models (see --list)")
+        raise UsageError("eval needs --benchmark, --data-dir, --checkpoint and --body-models (see --list)")
     from dataclasses import replace
 
     from .evaluate.runner import EvalOptions, EvalRun, format_table
@@ -290,9 +244,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     bench = get_benchmark(args.benchmark)
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1) or (args.interval or 1) < 1:
-        raise ValueError("--batch-size, --limit and --interval must be >= 1")
+        raise UsageError("--batch-size, --limit and --interval must be >= 1")
     if args.data_dir is None and not (args.annotation and args.images):
-        raise ValueError("eval needs --data-dir (or both --annotation and --images)")
+        raise UsageError("eval needs --data-dir (or both --annotation and --images)")
     args.data_dir = args.data_dir or "."
     # Absolute override paths replace the benchmark's relative ones (Path joins keep an absolute right side).
     if args.annotation:
@@ -320,11 +274,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 "interval": bench.rules.interval, "dtype": args.dtype}
     options = EvalOptions(batch_size=args.batch_size, limit=args.limit, mode=args.mode, workers=args.workers,
                           shard=resolve_shard(args.shard), restart=args.restart)
-    bar = _Bar(not args.quiet, bench.name)
+    progress = ProgressLine(not args.quiet, bench.name)
     try:
-        report = EvalRun(bench, args.data_dir, model, args.body_models, output, options, identity=identity).run(bar)
+        report = EvalRun(bench, args.data_dir, model, args.body_models, output, options, identity=identity).run(
+            progress.bar)
     finally:
-        bar.done()
+        progress.close()
     if bench.has_ground_truth:
         print(format_table(report, bench, primary=args.mode))
     else:
@@ -380,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
     parser = _Parser(prog="smplestx", description="SMPLest-X whole-body human pose and shape estimation")
     parser.add_argument("--version", action="version", version=f"smplestx {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details; print a traceback with any error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("infer", help="estimate SMPL-X for everyone in images, folders and videos")
@@ -538,10 +493,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("smplestx: interrupted", file=sys.stderr)
         return 130
-    except (OSError, ValueError) as exc:
-        # Every user-caused error (missing file, bad checkpoint/config) is one line, no traceback.
+    except (SmplestxError, OSError) as exc:
+        # A user-caused error (bad option, missing or malformed file, full disk) is one line; the
+        # traceback only on request, for a bug report.
+        if args.verbose:
+            traceback.print_exc()
         print(f"smplestx: error: {exc}", file=sys.stderr)
         return 2
+    except Exception:
+        # Anything else is a bug, not a user mistake: show where it happened.
+        traceback.print_exc()
+        print("smplestx: internal error (a bug); please report it with the traceback above", file=sys.stderr)
+        return 1
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -9,8 +9,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .errors import SmplestxError
 
-class ConfigError(ValueError):
+
+class ConfigError(SmplestxError, ValueError):
     """A config file or value that cannot be used."""
 
 

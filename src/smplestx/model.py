@@ -11,6 +11,7 @@ from torch import nn
 
 from .body import SMPLX_137, BodyModel
 from .config import ModelConfig
+from .errors import UsageError
 from .checkpoint import load_network
 from .nn.network import NetworkOutput, SMPLestXNet
 
@@ -198,14 +199,14 @@ def load_model(
     """
     is_onnx = Path(checkpoint).suffix.lower() == ".onnx"
     if backend not in ("auto", "torch", "onnxruntime"):
-        raise ValueError(f"backend {backend!r}: expected auto, torch or onnxruntime")
+        raise UsageError(f"backend {backend!r}: expected auto, torch or onnxruntime")
     if backend == "onnxruntime" and not is_onnx:
-        raise ValueError(f"{checkpoint}: --backend onnxruntime runs an exported .onnx network; "
+        raise UsageError(f"{checkpoint}: --backend onnxruntime runs an exported .onnx network; "
                          f"make one with `smplestx export-onnx {checkpoint} model.onnx`")
     if backend == "torch" and is_onnx:
-        raise ValueError(f"{checkpoint}: an .onnx file runs with --backend onnxruntime (or auto)")
+        raise UsageError(f"{checkpoint}: an .onnx file runs with --backend onnxruntime (or auto)")
     if is_onnx and dtype != torch.float32:
-        raise ValueError(f"{checkpoint}: exported ONNX networks run in float32; leave --dtype at fp32")
+        raise UsageError(f"{checkpoint}: exported ONNX networks run in float32; leave --dtype at fp32")
     body = BodyModel.from_dir(body_models, "neutral", dtype=torch.float64 if dtype == torch.float64 else torch.float32, device=device)
     if is_onnx:
         from .onnx_export import OnnxNetwork

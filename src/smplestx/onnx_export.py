@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
+from .errors import SmplestxError
 from .nn.network import SMPLestXNet
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ CONFIG_KEY = "smplestx_config"
 MAX_BATCH = 4096
 
 
-class OnnxError(ValueError):
+class OnnxError(SmplestxError, ValueError):
     """An ONNX file or runtime that cannot be used (one line, names the file)."""
 
 

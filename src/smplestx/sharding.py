@@ -17,10 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import SmplestxError
+
 log = logging.getLogger(__name__)
 
 
-class ShardError(ValueError):
+class ShardError(SmplestxError, ValueError):
     """A shard specification or launcher environment that does not make sense."""
 
 

@@ -12,6 +12,8 @@ from typing import Any, Collection, Mapping
 
 import numpy as np
 
+from ..errors import SmplestxError
+
 log = logging.getLogger(__name__)
 
 GENDERS = ("neutral", "male", "female")
@@ -37,11 +39,11 @@ OPTIONAL_KEYS = ("dynamic_lmk_faces_idx", "dynamic_lmk_bary_coords")
 _INT_KEYS = ("f", "kintree_table", "lmk_faces_idx", "dynamic_lmk_faces_idx")
 
 
-class BodyModelFileError(FileNotFoundError):
+class BodyModelFileError(SmplestxError, FileNotFoundError):
     """A body-model file that is missing or unreadable; the message names the file and the fix."""
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(SmplestxError, pickle.UnpicklingError):
     """A pickle that references something other than plain numpy arrays."""
 
 

@@ -52,7 +52,6 @@ import os
 import pickle
 import re
 import struct
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -62,7 +61,9 @@ from typing import Any, Mapping
 import numpy as np
 import numpy.lib.format as npformat
 
+from ..errors import SmplestxError
 from ..body.model_files import NumpyOnlyUnpickler, UnsafePickleError
+from ..io.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zip local file header, 30 bytes
 _LOCAL_SIG = b"PK\x03\x04"
 
 
-class HumanDataError(ValueError):
+class HumanDataError(SmplestxError, ValueError):
     """A HumanData file that is missing, unreadable, unsafe or malformed; the message names file and key."""
 
 
@@ -779,7 +780,7 @@ def _prepare(data: Mapping[str, Any], compress_keypoints: bool) -> dict[str, np.
 
 def write_humandata(path: str | os.PathLike[str], data: Mapping[str, Any], compress_keypoints: bool = False,
                     *, zip_compression: bool = True) -> Path:
-    """Write ``data`` as a HumanData ``.npz`` (atomically: temp file + ``os.replace``); return the path.
+    """Write ``data`` as a HumanData ``.npz`` (atomically, see :mod:`smplestx.io.atomic`); return the path.
 
     Dict values (``smplx``, ``meta``, ...) become 0-d object arrays holding a plain dict, exactly as
     ``np.savez_compressed(**data)`` stores them; ``__data_len__`` and ``__keypoints_compressed__`` are added.
@@ -789,24 +790,12 @@ def write_humandata(path: str | os.PathLike[str], data: Mapping[str, Any], compr
     """
     p = Path(path).expanduser()
     arrays = _prepare(data, compress_keypoints)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            method = zipfile.ZIP_DEFLATED if zip_compression else zipfile.ZIP_STORED
-            with zipfile.ZipFile(fh, "w", compression=method, allowZip64=True) as zf:
-                for key, arr in arrays.items():
-                    with zf.open(f"{key}.npy", "w", force_zip64=True) as member:
-                        npformat.write_array(member, arr, allow_pickle=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    method = zipfile.ZIP_DEFLATED if zip_compression else zipfile.ZIP_STORED
+    with atomic_path(p) as tmp, open(tmp, "wb") as fh:
+        with zipfile.ZipFile(fh, "w", compression=method, allowZip64=True) as zf:
+            for key, arr in arrays.items():
+                with zf.open(f"{key}.npy", "w", force_zip64=True) as member:
+                    npformat.write_array(member, arr, allow_pickle=True)
     return p
 
 

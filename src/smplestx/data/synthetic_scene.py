@@ -106,7 +106,7 @@ def write_demo_media(
     import json
 
     from ..pipeline.sources import VIDEO_EXTENSIONS
-    from ..pipeline.video_writer import VideoWriter, write_image
+    from ..io.video import VideoWriter, write_image
 
     path = Path(path)
     body = BodyModel.from_dir(body_models, dtype=torch.float64)

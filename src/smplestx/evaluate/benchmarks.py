@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import SmplestxError
 from ..data.humandata import HumanData
 from .samples import SampleRules
 
@@ -18,7 +19,7 @@ WHOLE_BODY_COLUMNS = ("mpvpe_all", "mpvpe_hand", "mpvpe_face", "pa_mpvpe_all", "
 SMPL_COLUMNS = ("mpjpe_body", "pa_mpjpe_body", "mpvpe_all")
 
 
-class BenchmarkDataError(FileNotFoundError):
+class BenchmarkDataError(SmplestxError, FileNotFoundError):
     """A benchmark's annotation or image folder is not where it was looked for (one line)."""
 
 

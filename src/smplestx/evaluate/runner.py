@@ -22,7 +22,9 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
+from ..errors import SmplestxError
 from ..geometry import crop_image, process_box
+from ..io.atomic import atomic_path, write_text
 from ..sharding import Shard
 from .benchmarks import Benchmark
 from .metrics import METRIC_NAMES, EvalAssets, mesh_metrics_per_sample
@@ -36,7 +38,7 @@ CSV_FILE = "per_sample.csv"
 SUMMARY_FILE = "summary.json"
 
 
-class EvalSetupError(ValueError):
+class EvalSetupError(SmplestxError, ValueError):
     """The output folder belongs to a different run, or the inputs do not fit together (one line)."""
 
 
@@ -137,13 +139,7 @@ class _CsvAppender:
 
 
 def _atomic_json(path: Path, data: Any) -> None:
-    # A unique temporary name: shards of one run may write the same file at the same moment.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=2, allow_nan=True) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text(path, json.dumps(data, indent=2, allow_nan=True) + "\n")
 
 
 def _differences(old: Any, new: dict[str, Any]) -> str:
@@ -176,7 +172,7 @@ def merge_eval_shards(output: Path) -> tuple[EvalReport, list[int]]:
         raise FileNotFoundError(f"{output}: no per_sample.shard-*-of-*.csv files to merge (was the evaluation sharded?)")
     counts = {int(p.name.rsplit("-of-", 1)[1].split(".")[0]) for p in parts}
     if len(counts) != 1:
-        raise ValueError(f"{output}: per-sample files of different splits ({sorted(counts)} shares); remove the stale ones")
+        raise EvalSetupError(f"{output}: per-sample files of different splits ({sorted(counts)} shares); remove the stale ones")
     count = counts.pop()
     present = {int(p.name.split("shard-")[1].split("-of-")[0]) for p in parts}
     with open(parts[0], newline="") as fh:
@@ -186,15 +182,13 @@ def merge_eval_shards(output: Path) -> tuple[EvalReport, list[int]]:
         for r in read_rows(part):
             i = int(r["index"])
             if i in rows and rows[i] != r:
-                raise ValueError(f"{part}: sample {i} was scored differently by two shards; rerun one of them")
+                raise EvalSetupError(f"{part}: sample {i} was scored differently by two shards; rerun one of them")
             rows[i] = r
     ordered = [rows[i] for i in sorted(rows)]
-    tmp = output / f".{CSV_FILE}.{os.getpid()}.tmp"
-    with open(tmp, "w", newline="") as fh:
+    with atomic_path(output / CSV_FILE) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()
         writer.writerows(ordered)
-    os.replace(tmp, output / CSV_FILE)
     names = tuple(c for c in columns if c not in _ID_COLUMNS and not c.startswith(REF_PREFIX))
     corrected, reference, numbers = summarize_rows(ordered, names)
     skipped: dict[str, int] = {}

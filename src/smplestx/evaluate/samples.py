@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import cv2
 import numpy as np
 import torch
 
+from ..errors import SmplestxError
+from ..io.images import MediaError, decode_image
 from ..body import BodyModel
 from ..data.humandata import HumanData, HumanDataError
 from ..geometry import process_box
@@ -234,7 +235,7 @@ def build_test_samples(hd: HumanData, image_root: str | Path, rules: SampleRules
 # Images and crops
 
 
-class ImageError(OSError):
+class ImageError(SmplestxError, OSError):
     """An image of the test set is missing or unreadable (one line naming the file)."""
 
 
@@ -245,10 +246,10 @@ def load_image(path: Path) -> np.ndarray:
     except OSError as e:
         raise ImageError(f"{path}: cannot read the image ({e.strerror or e}); check --data-dir and that the "
                          f"benchmark's images are extracted there") from None
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if data.size else None
-    if img is None:
-        raise ImageError(f"{path}: not a readable image (empty, truncated or not an image file)")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    try:
+        return decode_image(data, str(path), reference=True)
+    except MediaError:
+        raise ImageError(f"{path}: not a readable image (empty, truncated or not an image file)") from None
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -19,12 +19,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..errors import SmplestxError
+
 log = logging.getLogger(__name__)
 
 DETECTOR_CHOICES = "auto, full, boxes:FILE, torchvision[:WEIGHTS], yolo:WEIGHTS"
 
 
-class DetectorError(ValueError):
+class DetectorError(SmplestxError, ValueError):
     """A detector that cannot be built or a boxes file that cannot be read."""
 
 

@@ -12,10 +12,11 @@ import numpy as np
 import torch
 
 from ..config import ModelConfig
+from ..errors import UsageError
 from ..geometry import crop_camera, crop_image, process_box, project_points
+from ..io.results import FrameResult, Person
 from ..model import SMPLestX, load_model
 from .detectors import Detections, Detector, make_detector, select_people
-from .records import FrameResult, Person
 from .sources import Frame, open_source, read_image
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 _OUTPUT_FIELDS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas",
                   "expression", "transl", "joints_cam")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
 
 def pick_device(device: str = "auto") -> str:
     """Resolve ``auto`` to the best device present (cuda, then mps, then cpu); check explicit ones."""
@@ -34,22 +34,20 @@ def pick_device(device: str = "auto") -> str:
             return "mps"
         return "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available (use --device auto or cpu)")
+        raise UsageError(f"device {device!r} requested but CUDA is not available (use --device auto or cpu)")
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("device 'mps' requested but MPS is not available (use --device auto or cpu)")
+        raise UsageError("device 'mps' requested but MPS is not available (use --device auto or cpu)")
     if device not in ("cpu", "mps") and not device.startswith("cuda"):
-        raise ValueError(f"unknown device {device!r}; choose auto, cpu, cuda, cuda:N or mps")
+        raise UsageError(f"unknown device {device!r}; choose auto, cpu, cuda, cuda:N or mps")
     return device
-
 
 def pick_dtype(dtype: str | torch.dtype) -> torch.dtype:
     """Accept 'fp32' / 'bf16' / 'fp16' or a torch dtype."""
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+        raise UsageError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
     return DTYPES[dtype]
-
 
 @dataclass
 class _PendingFrame:
@@ -59,7 +57,6 @@ class _PendingFrame:
     dets: Detections
     boxes: list[np.ndarray]  # processed crop boxes (x, y, w, h), one per kept detection
     crops: list[np.ndarray] = field(default_factory=list)  # (512, 384, 3) float32 0..255, one per box
-
 
 class Estimator:
     """SMPLest-X on whole images and videos: detection, crops, batched network, full-image camera."""
@@ -83,12 +80,12 @@ class Estimator:
         backend: str = "auto",
     ) -> None:
         if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
+            raise UsageError("batch_size must be >= 1")
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype)
         if model is None:
             if checkpoint is None or body_models is None:
-                raise ValueError("give checkpoint= and body_models= (or an already loaded model=)")
+                raise UsageError("give checkpoint= and body_models= (or an already loaded model=)")
             model = load_model(checkpoint, body_models=body_models, config=config, device=self.device, dtype=self.dtype,
                                backend=backend)
         self.model = model
@@ -211,19 +208,18 @@ class Estimator:
             vertices=out.get("vertices"),
         )
 
-
 def _as_rgb(image: np.ndarray) -> np.ndarray:
     """Validate an in-memory image: (H, W) grey or (H, W, 3|4) RGB(A), uint8 or uint16."""
     if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
-        raise ValueError("image must be a numpy array (H, W), (H, W, 3) or (H, W, 4), RGB")
+        raise UsageError("image must be a numpy array (H, W), (H, W, 3) or (H, W, 4), RGB")
     if image.dtype == np.uint16:
         image = np.round(image / 257.0).astype(np.uint8)
     elif image.dtype != np.uint8:
-        raise ValueError(f"image must be uint8 or uint16, got {image.dtype}")
+        raise UsageError(f"image must be uint8 or uint16, got {image.dtype}")
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     if image.shape[2] == 4:
         image = image[:, :, :3]
     if image.shape[2] != 3:
-        raise ValueError(f"image must have 1, 3 or 4 channels, got {image.shape[2]}")
+        raise UsageError(f"image must have 1, 3 or 4 channels, got {image.shape[2]}")
     return np.ascontiguousarray(image)

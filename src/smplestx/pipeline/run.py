@@ -21,13 +21,14 @@ import numpy as np
 
 from .. import __version__
 from ..body.joint_sets import SMPLX_137
-from ..export import ResultsWriter, write_glb, write_obj, write_ply
+from ..io.atomic import TEMP_MARKER, remove_stale_temporaries, write_text
+from ..io.meshes import write_glb, write_obj, write_ply
+from ..io.results import FrameResult, ResultsWriter
+from ..io.video import VideoWriter, write_image
 from ..render import Renderer, draw_boxes, draw_keypoints
 from ..sharding import Shard, select
 from .estimator import Estimator
-from .records import FrameResult
 from .sources import VIDEO_EXTENSIONS, MediaError, collect_inputs, open_source, prefetch
-from .video_writer import VideoWriter, write_image
 
 log = logging.getLogger(__name__)
 
@@ -186,20 +187,21 @@ def output_lock(out: Path, shard: Shard) -> Iterator[None]:
             fh.close()  # closing releases the lock
 
 
-def remove_stale_temporaries(out: Path, name: str) -> int:
-    """Delete what an interrupted run left half-written for input ``name`` (only this run writes its files)."""
-    own = re.compile(rf"^\.{re.escape(name)}(\.npz|\.json|_overlay)\..*(\.tmp|\.partial\.\w+)$")
-    removed = 0
-    candidates = [p for p in out.glob(f".{name}*") if own.match(p.name)]
-    meshes = out / f"{name}_meshes"
-    if meshes.is_dir():
-        candidates += [p for p in meshes.glob(".*") if p.name.endswith(".tmp")]
-    for p in candidates:
-        if p.is_dir():
+def remove_stale_for_input(out: Path, name: str) -> int:
+    """Delete what an interrupted run left half-written for input ``name`` (only this process writes its files).
+
+    The folder-wide :func:`~smplestx.io.atomic.remove_stale_temporaries` cannot be used here: the shards of
+    one run write the same folder at the same time.
+    """
+    own = re.compile(rf"^\.{re.escape(name)}(\.npz|\.json|_overlay\.\w+)\..*{re.escape(TEMP_MARKER)}")
+    stale = [p for p in out.glob(f".{name}*") if own.match(p.name)]
+    for p in stale:
+        if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)
         else:
             p.unlink(missing_ok=True)
-        removed += 1
+    meshes = out / f"{name}_meshes"
+    removed = len(stale) + (len(remove_stale_temporaries(meshes)) if meshes.is_dir() else 0)
     if removed:
         log.info("%s: removed %d temporary file(s) an interrupted run left for %s", out, removed, name)
     return removed
@@ -254,7 +256,7 @@ class InferenceRun:
     def _all(self, files: list[Path], out: Path, names: dict[Path, str], summary: RunSummary, shard: Shard) -> None:
         try:
             for path in files:
-                remove_stale_temporaries(out, names[path])
+                remove_stale_for_input(out, names[path])
                 done = None if self.opt.overwrite else self._complete(path, out, names[path])
                 if done is not None:
                     log.info("%s: complete in %s from an earlier run with the same settings; skipped", path, out)
@@ -472,7 +474,7 @@ def merge_summaries(folder: Path) -> tuple[RunSummary, list[int]]:
             shard, inputs = data["shard"], data["inputs"]
             index, count = int(shard["index"]), int(shard["count"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{part}: not a smplestx shard summary ({exc})") from None
+            raise UsageError(f"{part}: not a smplestx shard summary ({exc})") from None
         counts.add(count)
         seen.add(index)
         merged.inputs.extend(InputSummary(**{k: v for k, v in item.items() if k in InputSummary.__dataclass_fields__})
@@ -480,7 +482,7 @@ def merge_summaries(folder: Path) -> tuple[RunSummary, list[int]]:
         merged.seconds = max(merged.seconds, float(data.get("seconds", 0.0)))
         merged.interrupted |= bool(data.get("interrupted", False))
     if len(counts) != 1:
-        raise ValueError(f"{folder}: shard summaries of different splits ({sorted(counts)} shares); remove the stale ones")
+        raise UsageError(f"{folder}: shard summaries of different splits ({sorted(counts)} shares); remove the stale ones")
     count = counts.pop()
     merged.inputs.sort(key=lambda s: s.path)
     merged.failures = sum(not s.ok for s in merged.inputs)
@@ -493,15 +495,4 @@ def merge_summaries(folder: Path) -> tuple[RunSummary, list[int]]:
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-        # mkstemp creates 0600; give the summary the usual permissions (umask applied).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, json.dumps(data, indent=2))

@@ -1,18 +1,7 @@
 """Media input for ``smplestx infer``: images, videos, folders of them, and a prefetcher.
 
-Images are decoded with OpenCV alone (``cv2.imdecode`` on bytes read with numpy, so non-ASCII
-paths work everywhere) and always come out as ``(H, W, 3) uint8`` RGB:
-
-* the EXIF orientation (all 8 values; JPEG, PNG ``eXIf``, WebP and TIFF) is applied, so the
-  image is upright as a viewer shows it. OpenCV applies it itself for every decode flag except
-  ``IMREAD_UNCHANGED``; we decode with ``IMREAD_ANYDEPTH | IMREAD_ANYCOLOR``, which keeps
-  16-bit depth, returns 1 or 3 channels and applies the orientation.
-* 16-bit samples are scaled to 8 bits by rounding ``value / 257`` (not ``>> 8``); float
-  images (TIFF) are taken as ``[0, 1]`` and clipped.
-* grey images are replicated to 3 channels.
-* an alpha channel is dropped, not composited: semi-transparent pixels keep their colour.
-  (Exception: for 8-bit TIFFs with unassociated alpha, libtiff hands OpenCV colours already
-  multiplied by alpha, i.e. composited over black.)
+Images are read by :func:`smplestx.io.images.read_image` (EXIF orientation applied, 8/16 bit,
+grey/RGBA, non-ASCII paths), always as ``(H, W, 3) uint8`` RGB.
 
 Videos are decoded in-process with PyAV (FFmpeg), threaded, as a lazy stream of :class:`Frame`
 (constant memory whatever the length), optionally from a start time to an end time with a
@@ -37,8 +26,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar
 
-import cv2
 import numpy as np
+
+from ..errors import UsageError
+from ..io.images import MediaError, _fail, decode_image, read_image
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +58,6 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"})
 
 
-class MediaError(ValueError):
-    """An input file is missing, of an unsupported kind, or cannot be decoded.
-
-    The message is one line and starts with the file name, e.g.
-    ``"photo.jpg: cannot decode image (truncated or not an image)"``.
-    """
-
-
-def _fail(path: str | os.PathLike[str], why: str) -> MediaError:
-    # The path as the user gave it (not its base name): two inputs may share a name in different folders.
-    return MediaError(f"{path}: {why}")
-
-
 def is_image(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` has an image extension (case-insensitive)."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
@@ -93,63 +71,6 @@ def is_video(path: str | os.PathLike[str]) -> bool:
 # --------------------------------------------------------------------------------------------
 # images
 # --------------------------------------------------------------------------------------------
-
-_DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR  # keeps 16 bit, applies EXIF orientation
-
-
-def _to_rgb8(img: np.ndarray, path: str | os.PathLike[str]) -> np.ndarray:
-    """OpenCV's decode (BGR / grey, 8 or 16 bit or float) -> (H, W, 3) uint8 RGB."""
-    if img.dtype == np.uint8:
-        out = img
-    elif img.dtype == np.uint16:
-        # round(v / 257): 65535 -> 255, 128 -> 0, 129 -> 1 (exact integer arithmetic)
-        out = ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
-    elif img.dtype in (np.float32, np.float64):
-        out = np.rint(np.clip(np.nan_to_num(img), 0.0, 1.0) * 255.0).astype(np.uint8)
-    else:
-        raise _fail(path, f"unsupported pixel type {img.dtype} (need 8/16-bit or float)")
-    if out.ndim == 2:
-        return np.ascontiguousarray(np.repeat(out[:, :, None], 3, axis=2))
-    if out.ndim == 3 and out.shape[2] == 1:
-        return np.ascontiguousarray(np.repeat(out, 3, axis=2))
-    if out.ndim == 3 and out.shape[2] >= 3:
-        return np.ascontiguousarray(out[:, :, 2::-1])  # BGR(A) -> RGB, alpha dropped
-    raise _fail(path, f"unsupported image layout {img.shape}")
-
-
-def decode_image(data: bytes | bytearray | memoryview | np.ndarray, name: str = "<bytes>") -> np.ndarray:
-    """Decode encoded image bytes like :func:`read_image` (``name`` is used in errors)."""
-    buf = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data
-    if buf.size == 0:
-        raise _fail(name, "empty file")
-    try:
-        img = cv2.imdecode(buf, _DECODE_FLAGS)
-    except cv2.error:
-        img = None
-    if img is None or img.size == 0:
-        raise _fail(name, "cannot decode image (truncated, corrupt or not an image)")
-    return _to_rgb8(img, name)
-
-
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image file as ``(H, W, 3) uint8`` RGB, upright.
-
-    Formats: JPEG, PNG, WebP, BMP, TIFF, 8 or 16 bit (16 bit rounded to ``v / 257``), grey
-    (replicated to 3 channels), RGB or RGBA (alpha dropped, colours kept as stored). The EXIF
-    orientation tag is applied. Raises :class:`MediaError` for a missing, empty, truncated or
-    non-image file.
-    """
-    path = Path(path)
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except FileNotFoundError:
-        raise _fail(path, "no such file") from None
-    except IsADirectoryError:
-        raise _fail(path, "is a folder, not an image") from None
-    except OSError as e:
-        raise _fail(path, f"cannot read ({e.strerror or e})") from None
-    return decode_image(data, str(path))
-
 
 # --------------------------------------------------------------------------------------------
 # frames and sources
@@ -290,11 +211,11 @@ class VideoSource:
     ):
         self.path = Path(path)
         if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-            raise ValueError(f"stride must be an integer >= 1, got {stride!r}")
+            raise UsageError(f"stride must be an integer >= 1, got {stride!r}")
         if start is not None and (not np.isfinite(start) or start < 0):
-            raise ValueError(f"start must be a time in seconds >= 0, got {start!r}")
+            raise UsageError(f"start must be a time in seconds >= 0, got {start!r}")
         if end is not None and (not np.isfinite(end) or end <= (start or 0.0)):
-            raise ValueError(f"end must be a time in seconds after start, got {end!r}")
+            raise UsageError(f"end must be a time in seconds after start, got {end!r}")
         self.start = None if start is None or start <= 0 else float(start)
         self.end = None if end is None else float(end)
         self.stride = stride

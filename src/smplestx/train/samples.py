@@ -36,6 +36,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..errors import SmplestxError
+from ..io.images import MediaError, read_image
 from ..body.joint_sets import SMPLX_137, SMPLX_ORIG_53
 from ..data.humandata import HumanData, KPS2D_KEYS, KPS3D_KEYS
 from ..geometry import crop_image, process_box
@@ -104,17 +106,18 @@ class _Annotation:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-class SampleImageError(OSError):
+class SampleImageError(SmplestxError, OSError):
     """An image of a training sample that is missing or cannot be decoded."""
 
 
 def load_rgb(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an image as float32 RGB (H, W, 3), ignoring EXIF orientation as the reference does."""
-    img = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if img is None:
+    try:
+        img = read_image(path, reference=True)
+    except MediaError:
         why = "file not found" if not os.path.exists(path) else "not a readable image (corrupt or unsupported)"
-        raise SampleImageError(f"cannot read training image {path}: {why}")
-    return img[:, :, ::-1].astype(np.float32)
+        raise SampleImageError(f"cannot read training image {path}: {why}") from None
+    return img.astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checkpoint import _torch_load, convert_checkpoint, make_readable
+from ..checkpoint import _torch_load, convert_checkpoint
 from ..config import ModelConfig
+from ..io.atomic import atomic_path, write_text
 
 log = logging.getLogger(__name__)
 
@@ -89,34 +88,9 @@ class ResumePoint:
         return int(self.state["epoch_iteration"])
 
 
-def _readable(tmp: str) -> None:
-    """Give a mkstemp file (mode 0600) the permissions a plain open() would have."""
-    make_readable(tmp)
-
-
 def _atomic_torch_save(obj: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        _readable(tmp)
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        _readable(tmp)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_snapshot(
@@ -143,7 +117,7 @@ def write_snapshot(
     _atomic_torch_save(state, path)
     if safetensors:
         convert_checkpoint(path, folder / f"{name}.safetensors", config=model_config)
-    _atomic_text(folder / LATEST, path.name + "\n")
+    write_text(folder / LATEST, path.name + "\n")
     log.info("wrote snapshot %s (iteration %d)", path, int(extra["iteration"]))
     return path
 

@@ -12,10 +12,8 @@ import contextlib
 import json
 import logging
 import math
-import os
 import random
 import signal
-import sys
 import threading
 import time
 import warnings
@@ -32,8 +30,10 @@ from torch.utils.data import DataLoader, Dataset
 from ..body import BodyModel
 from ..checkpoint import check_state
 from ..config import ConfigError
+from ..io.atomic import write_text
 from ..model import SMPLestX
 from ..nn.network import SMPLestXNet
+from ..progress import ProgressLine
 from .config import TrainConfig, load_train_config
 from .distributed import DistInfo, ShardedBatchSampler, barrier, init_distributed, mean_over_ranks, shutdown_distributed
 from .losses import loss_terms, total_loss
@@ -138,39 +138,9 @@ def build_train_set(cfg: TrainConfig) -> Dataset:
     ]
     empty = [name for name, s in zip(d.datasets, sets) if len(s) == 0]
     if empty:
-        raise ValueError(f"training set(s) {', '.join(empty)} under {d.data_dir} have no usable annotation")
+        raise ConfigError(f"training set(s) {', '.join(empty)} under {d.data_dir} have no usable annotation")
     weights = [d.weights.get(name, 0.0) for name in d.datasets] if d.strategy == "weighted" else None
     return build_mixed(sets, d.strategy, total_len=d.total_data_len, weights=weights, seed=cfg.train.seed)
-
-
-class _Progress:
-    """A one-line progress bar on stderr (rank 0, terminals only)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self.last = 0.0
-
-    def due(self) -> bool:
-        """True when a redraw is wanted (at most 4 a second), so callers build the text (a device sync) only then."""
-        return self.enabled and time.monotonic() - self.last > 0.25
-
-    def update(self, text: str) -> None:
-        """Redraw the line."""
-        self.last = time.monotonic()
-        sys.stderr.write("\r" + text[:160].ljust(80))
-        sys.stderr.flush()
-
-    def clear(self) -> None:
-        """Blank the line so that a log record starts at column 0."""
-        if self.enabled:
-            sys.stderr.write("\r" + " " * 80 + "\r")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        """End the line."""
-        if self.enabled:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
 
 
 class _StopFlag:
@@ -216,9 +186,7 @@ def _truncate_jsonl(path: Path, iteration: int) -> None:
                 kept.append(line)
         except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
             continue  # a line half-written by a killed process
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(x + "\n" for x in kept), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, "".join(x + "\n" for x in kept))
 
 
 class Trainer:
@@ -459,9 +427,7 @@ class Trainer:
         if info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-            tmp = self.out / ".config.toml.tmp"
-            tmp.write_text(cfg.to_toml(), encoding="utf-8")
-            os.replace(tmp, self.out / "config.toml")
+            write_text(self.out / "config.toml", cfg.to_toml())
             log.info(
                 "training %s on %d sample(s), %d process(es) x batch %d: %d iterations per epoch, %d epochs",
                 self.out, len(self.dataset), info.world_size, t.batch_size, self.iters_per_epoch, t.end_epoch,
@@ -477,7 +443,7 @@ class Trainer:
         else:
             # Per-rank streams (drop path, anything random in the model); the data has its own seeded generators.
             seed_everything(t.seed + info.rank)
-        progress = _Progress(t.progress and info.is_main)
+        progress = ProgressLine(t.progress and info.is_main)
         last: Path | None = None
         stopped = False
         try:
@@ -500,7 +466,7 @@ class Trainer:
         early = stopped and self.epoch < t.end_epoch
         return TrainResult(self.out, self.iteration, self.epoch, early, last, flag.signum, self.encoder_init, self.frozen)
 
-    def _run_epoch(self, flag: _StopFlag, progress: _Progress) -> tuple[bool, Path | None]:
+    def _run_epoch(self, flag: _StopFlag, progress: ProgressLine) -> tuple[bool, Path | None]:
         """One (possibly partial) epoch; returns (stop now, snapshot written at the stop)."""
         info, t = self.info, self.cfg.train
         loader = self._loader(self.epoch)
@@ -643,13 +609,3 @@ def run_training(
         if owns_group:
             shutdown_distributed()
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m smplestx.train.trainer CONFIG [--set k=v ...] [--resume] [--output DIR]``."""
-    from ..cli import main as cli_main
-
-    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

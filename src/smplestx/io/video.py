@@ -18,7 +18,7 @@ H.264 with them therefore uses GPL code. smplestx itself does not link to it at 
 (PyAV is an optional run-time dependency); pass ``codec="mpeg4"`` to avoid x264.
 
 Both writers are atomic: data go to a hidden temporary file in the destination folder
-(``.<stem>.<random>.partial<ext>``), renamed over the final name only when :meth:`close`
+(``.<name>.<random>.smplestx-partial<ext>``, see :mod:`smplestx.io.atomic`), renamed over the final name only when :meth:`close`
 succeeds. An exception (including ``KeyboardInterrupt``) inside ``with VideoWriter(...)``
 removes the temporary file, so a half-written file that looks complete is never left behind.
 """
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +34,9 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from ..errors import UsageError
+from .atomic import publish, temp_path_for, write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +57,14 @@ def fps_fraction(fps: float | Fraction) -> Fraction:
     else:
         fps = float(fps)
         if not np.isfinite(fps) or fps <= 0:
-            raise ValueError(f"fps must be a positive number, got {fps!r}")
+            raise UsageError(f"fps must be a positive number, got {fps!r}")
         rate = Fraction(fps).limit_denominator(1001)
         for n in (24, 30, 48, 60, 120, 240):
             ntsc = Fraction(n * 1000, 1001)
             if abs(fps - float(ntsc)) < 5e-3:
                 return ntsc
     if rate <= 0:
-        raise ValueError(f"fps must be positive, got {fps!r}")
+        raise UsageError(f"fps must be positive, got {fps!r}")
     return rate
 
 
@@ -92,19 +94,6 @@ def available_codecs() -> list[str]:
         out.append("mpeg4")
     out.append("mp4v")
     return out
-
-
-def _temp_path(final: Path) -> Path:
-    """Reserve a fresh hidden file next to ``final`` (created with the usual umask permissions)."""
-    for _ in range(100):
-        tmp = final.with_name(f".{final.stem}.{secrets.token_hex(4)}.partial{final.suffix}")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:  # pragma: no cover - 32 random bits
-            continue
-        os.close(fd)
-        return tmp
-    raise FileExistsError(f"cannot create a temporary file next to {final}")  # pragma: no cover
 
 
 def _unlink(path: Path | None) -> None:
@@ -149,14 +138,14 @@ class VideoWriter:
         self.fps = fps_fraction(fps)
         self.width, self.height = int(width), int(height)
         if self.width < 1 or self.height < 1:
-            raise ValueError(f"frame size must be positive, got {width}x{height}")
+            raise UsageError(f"frame size must be positive, got {width}x{height}")
         if codec not in _CODECS:
-            raise ValueError(f"codec must be one of {', '.join(_CODECS)}, got {codec!r}")
+            raise UsageError(f"codec must be one of {', '.join(_CODECS)}, got {codec!r}")
         if not 0 <= crf <= 51:
-            raise ValueError(f"crf must be in [0, 51], got {crf}")
+            raise UsageError(f"crf must be in [0, 51], got {crf}")
         suffix = self.path.suffix.lower()
         if suffix not in _FORMATS:
-            raise ValueError(
+            raise UsageError(
                 f"{self.path.name}: unsupported video extension {suffix or '(none)'!r}; "
                 f"use one of {', '.join(sorted(_FORMATS))}"
             )
@@ -170,7 +159,7 @@ class VideoWriter:
         self._stream: Any = None
         self._cv_writer: Any = None
         self._av: Any = None
-        self._tmp: Path | None = _temp_path(self.path)
+        self._tmp: Path | None = temp_path_for(self.path, keep_suffix=True)
         try:
             self.codec, self.pix_fmt = self._choose(codec)
             if self.codec == "mp4v":
@@ -279,7 +268,7 @@ class VideoWriter:
                 self._cleanup()
                 return
             assert self._tmp is not None
-            os.replace(self._tmp, self.path)
+            publish(self._tmp, self.path)
             self._tmp = None
             self.saved = True
         except BaseException:
@@ -337,7 +326,7 @@ _IMAGE_FORMATS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
 
 def write_image(path: str | os.PathLike[str], rgb: np.ndarray, *, jpeg_quality: int = 95) -> Path:
-    """Write an RGB ``uint8`` image atomically (temporary file, then ``os.replace``).
+    """Write an RGB ``uint8`` image atomically (see :mod:`smplestx.io.atomic`).
 
     The format follows the extension (.png, .jpg/.jpeg, .webp, .bmp, .tif/.tiff); a grey
     ``(H, W)`` array is accepted too. Works with non-ASCII paths. Returns ``path``.
@@ -361,12 +350,5 @@ def write_image(path: str | os.PathLike[str], rgb: np.ndarray, *, jpeg_quality: 
     ok, buf = cv2.imencode(suffix, img, params)
     if not ok:
         raise RuntimeError(f"{path.name}: OpenCV could not encode the image")
-    tmp = _temp_path(path)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(tmp)
-        raise
-    return path
+    # One file per frame, rewritten by a rerun: not worth an fsync each.
+    return write_bytes(path, buf.tobytes(), fsync=False)

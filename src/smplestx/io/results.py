@@ -1,19 +1,16 @@
-"""Writers and readers of inference outputs: per-media results files (.npz / .json) and meshes.
+"""The results schema (:class:`Person`, :class:`FrameResult`), its writer and its reader.
 
 Results files (see ``docs/output-format.md``, "Results files"):
 
-- :class:`ResultsWriter` streams :class:`~smplestx.pipeline.records.FrameResult` objects to a
+- :class:`ResultsWriter` streams :class:`FrameResult` objects to a
   ``.npz`` (and optionally a ``.json``) with memory use independent of the number of frames:
   every per-person field is appended to its own raw little-endian file in a temporary folder
   next to the output, and :meth:`ResultsWriter.close` streams those files into the zip in
   bounded chunks. Nothing is visible under the final names until ``close()`` succeeds
-  (temporary names in the same folder, then ``os.replace``); on an error or Ctrl-C inside a
+  (temporary names in the same folder, see :mod:`smplestx.io.atomic`); on an error or Ctrl-C inside a
   ``with`` block the temporaries are removed and an older file of the same name is untouched.
 - :func:`load_results` reads either format back into :class:`Results`.
 
-Meshes: :func:`write_obj`, :func:`write_ply` (both keep the OpenCV camera frame: x right, y down,
-z forward) and :func:`write_glb` (converted to glTF's y-up frame by a 180° rotation about x).
-All mesh writes are atomic as well.
 """
 
 from __future__ import annotations
@@ -24,29 +21,28 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import weakref
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .pipeline.records import FrameResult, Person
+from ..errors import SmplestxError
+from .atomic import publish, temp_dir_for
 
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
-    "CAMERA_TO_GLTF",
+    "FrameResult",
+    "Person",
     "PERSON_FIELDS",
     "Results",
+    "ResultsFileError",
     "ResultsWriter",
     "load_results",
-    "write_glb",
-    "write_obj",
-    "write_ply",
 ]
 
 #: Value of the ``format`` key of every results file, and the newest version this code writes/reads.
@@ -96,6 +92,54 @@ _SPOOL_BUFFER = 1 << 14
 _RESERVED_META_KEYS = ("format", "version")
 
 
+class ResultsFileError(SmplestxError, ValueError):
+    """A file given as a results file is not one (or is corrupt, or of a newer version)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Records: what flows from the estimator to the writers
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Person:
+    """One detected person in one frame, in full-image pixels and the full-image camera.
+
+    Arrays are float32 numpy. Rotations are axis-angle (radians); 3D positions are metres
+    in the camera frame (OpenCV: x right, y down, z forward); the camera is a pinhole with
+    ``focal`` and ``princpt`` in pixels of the original image and no distortion.
+    """
+
+    box_xyxy: np.ndarray  # (4,) detector box in image pixels
+    score: float  # detector confidence in [0, 1] (1.0 for user boxes without a score)
+    track_id: int  # -1 when not tracked
+    crop_box_xywh: np.ndarray  # (4,) the processed (aspect 3:4, x1.2) box the crop was taken from
+    global_orient: np.ndarray  # (3,)
+    body_pose: np.ndarray  # (21, 3)
+    left_hand_pose: np.ndarray  # (15, 3)
+    right_hand_pose: np.ndarray  # (15, 3)
+    jaw_pose: np.ndarray  # (3,)
+    betas: np.ndarray  # (10,)
+    expression: np.ndarray  # (10,)
+    transl: np.ndarray  # (3,) metres, camera frame
+    focal: np.ndarray  # (2,) fx, fy in image pixels
+    princpt: np.ndarray  # (2,) cx, cy in image pixels
+    joints_3d: np.ndarray  # (137, 3) metres, camera frame
+    joints_2d: np.ndarray  # (137, 2) image pixels
+    vertices: np.ndarray | None = None  # (10475, 3) metres, camera frame; only when asked for
+
+
+@dataclass
+class FrameResult:
+    """All people of one frame (possibly none)."""
+
+    index: int  # frame number in the source (0-based; for images 0)
+    time_s: float  # presentation time in seconds (0 for images)
+    width: int
+    height: int
+    people: list[Person] = field(default_factory=list)
+
+
 # --------------------------------------------------------------------------------------------
 # Small helpers
 # --------------------------------------------------------------------------------------------
@@ -139,26 +183,6 @@ def _json_array(a: np.ndarray) -> str:
 
 def _json_f32(x: float) -> str:
     return _f32_strings(np.asarray([x]))[0]
-
-
-def _temp_name(path: Path, suffix: str = ".tmp") -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    return Path(name)
-
-
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; ``os.replace`` it onto ``path`` on success, remove it otherwise."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_name(path)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,8 +273,7 @@ class ResultsWriter:
         self._json_started = False
         self._state = "open"
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._spool = _Spool(Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)))
+        self._spool = _Spool(temp_dir_for(path))
         # Removes the temporaries if the writer is dropped without close()/abort() (or at exit).
         self._finalizer = weakref.finalize(self, self._spool.discard)
         if write_json:
@@ -424,8 +447,8 @@ class ResultsWriter:
                     f.write("\n]}\n")
                 self._json = None
                 # The JSON first: once the new npz is in place, its JSON companion is too.
-                os.replace(self._spool.dir / "results.json", self.json_path)
-            os.replace(tmp_npz, self.path)
+                publish(self._spool.dir / "results.json", self.json_path)
+            publish(tmp_npz, self.path)
         except BaseException:
             self.abort()
             raise
@@ -477,12 +500,12 @@ class Results:
 def _check_header(header: Any, path: Path) -> None:
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         found = header.get("format") if isinstance(header, dict) else None
-        raise ValueError(f"{path} is not a smplestx results file (format {found!r}, expected {FORMAT_NAME!r})")
+        raise ResultsFileError(f"{path} is not a smplestx results file (format {found!r}, expected {FORMAT_NAME!r})")
     version = header.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ValueError(f"{path}: invalid smplestx results version {version!r}")
+        raise ResultsFileError(f"{path}: invalid smplestx results version {version!r}")
     if version > FORMAT_VERSION:
-        raise ValueError(
+        raise ResultsFileError(
             f"{path} is a smplestx results file of version {version}, newer than this smplestx reads "
             f"(up to {FORMAT_VERSION}); upgrade smplestx"
         )
@@ -495,22 +518,22 @@ def _frames_from_arrays(arrays: dict[str, np.ndarray], image_size: tuple[int, in
         p = arrays["person_frame"].shape[0]
         for name, dtype in _FRAME_FIELDS.items():
             if arrays[name].shape != (n,):
-                raise ValueError(f"{name} has shape {arrays[name].shape}, expected ({n},)")
+                raise ResultsFileError(f"{name} has shape {arrays[name].shape}, expected ({n},)")
         for name, (shape, _) in PERSON_FIELDS.items():
             if arrays[name].shape != (p, *shape):
-                raise ValueError(f"{name} has shape {arrays[name].shape}, expected {(p, *shape)}")
+                raise ResultsFileError(f"{name} has shape {arrays[name].shape}, expected {(p, *shape)}")
     except KeyError as e:
-        raise ValueError(f"{path}: corrupt smplestx results file (array {e.args[0]!r} missing)") from None
+        raise ResultsFileError(f"{path}: corrupt smplestx results file (array {e.args[0]!r} missing)") from None
     except ValueError as e:
-        raise ValueError(f"{path}: corrupt smplestx results file ({e})") from None
+        raise ResultsFileError(f"{path}: corrupt smplestx results file ({e})") from None
     verts = arrays.get("vertices")
     if verts is not None and (verts.ndim != 3 or verts.shape[0] != p or verts.shape[2] != 3):
-        raise ValueError(f"{path}: corrupt smplestx results file (vertices have shape {verts.shape})")
+        raise ResultsFileError(f"{path}: corrupt smplestx results file (vertices have shape {verts.shape})")
     counts = arrays["frame_num_people"].astype(np.int64)
     firsts = arrays["frame_first_person"]
     expected_firsts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if n else counts
     if counts.sum() != p or (counts < 0).any() or not np.array_equal(firsts, expected_firsts):
-        raise ValueError(f"{path}: corrupt smplestx results file (frame_num_people/frame_first_person do not add up)")
+        raise ResultsFileError(f"{path}: corrupt smplestx results file (frame_num_people/frame_first_person do not add up)")
 
     names = list(PERSON_FIELDS)
     cols = {k: arrays[k] for k in names}
@@ -535,25 +558,25 @@ def _load_npz(path: Path) -> Results:
     try:
         npz = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{path} is not a smplestx results file (cannot read it as .npz: {e})") from e
+        raise ResultsFileError(f"{path} is not a smplestx results file (cannot read it as .npz: {e})") from e
     if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path} is not a smplestx results file (a single .npy array, not an .npz)")
+        raise ResultsFileError(f"{path} is not a smplestx results file (a single .npy array, not an .npz)")
     with npz:
         if "meta_json" not in npz.files:
-            raise ValueError(f"{path} is not a smplestx results file (no 'meta_json' entry)")
+            raise ResultsFileError(f"{path} is not a smplestx results file (no 'meta_json' entry)")
         try:
             header = json.loads(str(npz["meta_json"][()]))
         except (ValueError, TypeError) as e:
-            raise ValueError(f"{path} is not a smplestx results file (unreadable meta_json: {e})") from e
+            raise ResultsFileError(f"{path} is not a smplestx results file (unreadable meta_json: {e})") from e
         _check_header(header, path)
         try:
             arrays = {k: npz[k] for k in npz.files if k != "meta_json"}
         except (OSError, ValueError, zipfile.BadZipFile) as e:
-            raise ValueError(f"{path}: corrupt smplestx results file ({e})") from e
+            raise ResultsFileError(f"{path}: corrupt smplestx results file ({e})") from e
     meta = {k: v for k, v in header.items() if k not in _RESERVED_META_KEYS}
     size = arrays.get("image_size")
     if size is None or size.shape != (2,):
-        raise ValueError(f"{path}: corrupt smplestx results file (image_size missing or not (2,))")
+        raise ResultsFileError(f"{path}: corrupt smplestx results file (image_size missing or not (2,))")
     image_size = (int(size[0]), int(size[1]))
     frames = _frames_from_arrays(arrays, image_size, path)
     return Results(meta=meta, image_size=image_size, frames=frames, arrays=arrays, format_version=header["version"])
@@ -564,7 +587,7 @@ def _load_json(path: Path) -> Results:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
     except (ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not a smplestx results file (not valid JSON: {e})") from e
+        raise ResultsFileError(f"{path} is not a smplestx results file (not valid JSON: {e})") from e
     _check_header(doc, path)
     try:
         meta = doc["meta"]
@@ -586,12 +609,12 @@ def _load_json(path: Path) -> Results:
             arrays[name] = np.array([p[name] for p in people_in], dtype=dtype).reshape(len(people_in), *shape)
         with_vertices = sum("vertices" in p for p in people_in)
         if with_vertices not in (0, len(people_in)):
-            raise ValueError("only some people have vertices")
+            raise ResultsFileError("only some people have vertices")
         if people_in and with_vertices:
             arrays["vertices"] = np.array([p["vertices"] for p in people_in], dtype=_F4)
     except (KeyError, TypeError, ValueError) as e:
         what = f"missing key {e}" if isinstance(e, KeyError) else str(e)
-        raise ValueError(f"{path}: corrupt smplestx results file ({what})") from e
+        raise ResultsFileError(f"{path}: corrupt smplestx results file ({what})") from e
     arrays["image_size"] = np.array(image_size, dtype=_I8)
     frames = _frames_from_arrays(arrays, image_size, path)
     return Results(meta=meta, image_size=image_size, frames=frames, arrays=arrays, format_version=doc["version"])
@@ -600,7 +623,7 @@ def _load_json(path: Path) -> Results:
 def load_results(path: str | os.PathLike[str]) -> Results:
     """Read a results file written by :class:`ResultsWriter` (``.npz`` or ``.json``).
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` (naming the file) for
+    Raises ``FileNotFoundError`` for a missing file and :class:`ResultsFileError` (a ``ValueError``, naming the file) for
     anything that is not a smplestx results file of a version this code can read.
     """
     path = Path(path)
@@ -616,223 +639,3 @@ def load_results(path: str | os.PathLike[str]) -> Results:
     return _load_npz(path) if magic == b"PK" else _load_json(path)
 
 
-# --------------------------------------------------------------------------------------------
-# Meshes
-# --------------------------------------------------------------------------------------------
-
-#: OpenCV camera frame (x right, y down, z forward) -> glTF (x right, y up, z toward the viewer):
-#: a 180° rotation about x, i.e. (x, y, z) -> (x, -y, -z). A proper rotation, so faces keep
-#: their winding (counter-clockwise seen from outside) and the handedness is unchanged.
-CAMERA_TO_GLTF = np.diag(np.array([1.0, -1.0, -1.0], dtype=np.float32))
-
-#: Default per-person colours (RGB in [0, 1]) for :func:`write_glb`.
-_PALETTE = (
-    (0.65, 0.74, 0.86),
-    (0.93, 0.62, 0.45),
-    (0.55, 0.80, 0.55),
-    (0.85, 0.55, 0.80),
-    (0.95, 0.85, 0.45),
-    (0.50, 0.80, 0.85),
-    (0.80, 0.45, 0.45),
-    (0.70, 0.70, 0.70),
-)
-
-
-def _check_mesh(vertices: Any, faces: Any) -> tuple[np.ndarray, np.ndarray]:
-    v = np.asarray(vertices, dtype=np.float32)
-    f = np.asarray(faces)
-    if v.ndim != 2 or v.shape[1] != 3:
-        raise ValueError(f"vertices must have shape (V, 3), got {v.shape}")
-    if f.ndim != 2 or f.shape[1] != 3:
-        raise ValueError(f"faces must have shape (F, 3), got {f.shape}")
-    if f.size and not np.issubdtype(f.dtype, np.integer):
-        raise ValueError(f"faces must be integer vertex indices, got {f.dtype}")
-    if f.size and (f.min() < 0 or f.max() >= len(v)):
-        raise ValueError(f"face indices must be in [0, {len(v)}) (0-based), got [{f.min()}, {f.max()}]")
-    return v, f.astype(np.int64, copy=False)
-
-
-def _rgb_u8(color: Any, n: int) -> np.ndarray:
-    """(3,) or (n, 3) colour -> (n, 3) uint8; floats are in [0, 1], integers in [0, 255]."""
-    c = np.asarray(color)
-    if c.shape not in ((3,), (n, 3)):
-        raise ValueError(f"color must have shape (3,) or ({n}, 3), got {c.shape}")
-    c = np.clip(np.round(c * 255.0), 0, 255) if np.issubdtype(c.dtype, np.floating) else np.clip(c, 0, 255)
-    return np.broadcast_to(c.astype(np.uint8), (n, 3))
-
-
-def write_obj(path: str | os.PathLike[str], vertices: Any, faces: Any) -> Path:
-    """Wavefront OBJ (text): ``v x y z`` in the coordinates given (the camera frame is kept as is) and
-    1-based ``f a b c`` faces from 0-based ``faces``. Atomic. Returns the path."""
-    path = Path(path)
-    v, f = _check_mesh(vertices, faces)
-    with _atomic_path(path) as tmp, open(tmp, "w", encoding="ascii", newline="\n") as out:
-        out.write("# smplestx mesh: metres, OpenCV camera frame (x right, y down, z forward)\n")
-        out.write(f"# {len(v)} vertices, {len(f)} faces\n")
-        np.savetxt(out, v, fmt="v %.6f %.6f %.6f")
-        np.savetxt(out, f + 1, fmt="f %d %d %d")
-    return path
-
-
-def write_ply(path: str | os.PathLike[str], vertices: Any, faces: Any, color: Any = None) -> Path:
-    """Binary little-endian PLY: float32 x/y/z (camera frame kept as is), optional uchar red/green/blue
-    per vertex (``color``: one (3,) colour or (V, 3); floats in [0, 1], integers in [0, 255]),
-    faces as ``list uchar int vertex_indices`` (0-based). Atomic. Returns the path."""
-    path = Path(path)
-    v, f = _check_mesh(vertices, faces)
-    vdtype = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
-    if color is not None:
-        vdtype += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
-    vrec = np.empty(len(v), dtype=vdtype)
-    vrec["x"], vrec["y"], vrec["z"] = v[:, 0], v[:, 1], v[:, 2]
-    if color is not None:
-        rgb = _rgb_u8(color, len(v))
-        vrec["red"], vrec["green"], vrec["blue"] = rgb[:, 0], rgb[:, 1], rgb[:, 2]
-    frec = np.empty(len(f), dtype=[("n", "u1"), ("idx", "<i4", (3,))])
-    frec["n"] = 3
-    frec["idx"] = f
-    header = [
-        "ply",
-        "format binary_little_endian 1.0",
-        "comment smplestx mesh: metres, OpenCV camera frame (x right, y down, z forward)",
-        f"element vertex {len(v)}",
-        "property float x",
-        "property float y",
-        "property float z",
-    ]
-    if color is not None:
-        header += ["property uchar red", "property uchar green", "property uchar blue"]
-    header += [f"element face {len(f)}", "property list uchar int vertex_indices", "end_header"]
-    with _atomic_path(path) as tmp, open(tmp, "wb") as out:
-        out.write(("\n".join(header) + "\n").encode("ascii"))
-        out.write(vrec.tobytes())
-        out.write(frec.tobytes())
-    return path
-
-
-def _vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals (unused vertices get +z)."""
-    fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]).astype(np.float64)
-    n = np.zeros((len(v), 3))
-    for k in range(3):
-        for c in range(3):
-            n[:, c] += np.bincount(f[:, k], weights=fn[:, c], minlength=len(v))
-    norm = np.linalg.norm(n, axis=1, keepdims=True)
-    out = np.where(norm > 1e-20, n / np.maximum(norm, 1e-20), np.array([0.0, 0.0, 1.0]))
-    return out.astype(np.float32)
-
-
-def _rgba(color: Any) -> list[float]:
-    c = np.asarray(color)
-    if c.shape not in ((3,), (4,)):
-        raise ValueError(f"a GLB colour is (r, g, b) or (r, g, b, a), got shape {c.shape}")
-    c = c.astype(np.float64) / 255.0 if np.issubdtype(c.dtype, np.integer) else c.astype(np.float64)
-    c = np.clip(c, 0.0, 1.0)
-    return [float(x) for x in c] + ([1.0] if len(c) == 3 else [])
-
-
-def write_glb(
-    path: str | os.PathLike[str],
-    meshes: Sequence[np.ndarray] | np.ndarray,
-    faces: Any,
-    colors: Sequence[tuple] | None = None,
-    names: Sequence[str] | None = None,
-) -> Path:
-    """One binary glTF 2.0 scene: one node + mesh per entry of ``meshes`` (each (V, 3), camera frame),
-    all sharing ``faces`` (0-based), each with its own PBR material colour.
-
-    Positions are converted from the OpenCV camera frame to glTF's y-up frame with
-    :data:`CAMERA_TO_GLTF` ((x, y, z) -> (x, -y, -z)), so the scene looks like the image when
-    viewed from the default glTF camera direction (looking down -z). Positions and vertex normals
-    are float32 (positions with the min/max the spec requires), indices uint32. ``colors`` are
-    (r, g, b[, a]) floats in [0, 1] (integers: [0, 255]); default: a fixed palette. Atomic.
-    """
-    # pygltflib (pure Python, MIT) builds the glTF JSON from typed dataclasses and packs the GLB
-    # container (chunk headers, 4-byte padding, buffer length) correctly; writing that by hand
-    # is easy to get subtly wrong, and the same library lets the tests load the result back.
-    try:
-        import pygltflib as gl
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("writing .glb needs pygltflib: pip install pygltflib") from e
-
-    path = Path(path)
-    meshes = list(meshes)
-    if not meshes:
-        raise ValueError("write_glb needs at least one mesh")
-    checked = [_check_mesh(m, faces) for m in meshes]
-    f = checked[0][1]
-    if len(f) == 0 or len(checked[0][0]) == 0:
-        raise ValueError("write_glb needs at least one vertex and one face (glTF accessors cannot be empty)")
-    if colors is not None and len(colors) != len(meshes):
-        raise ValueError(f"{len(colors)} colours for {len(meshes)} meshes")
-    if names is not None and len(names) != len(meshes):
-        raise ValueError(f"{len(names)} names for {len(meshes)} meshes")
-
-    indices = f.astype("<u4").tobytes()
-    blob = bytearray(indices)
-    doc = gl.GLTF2(asset=gl.Asset(version="2.0", generator="smplestx"), scene=0)
-    doc.bufferViews.append(
-        gl.BufferView(buffer=0, byteOffset=0, byteLength=len(indices), target=gl.ELEMENT_ARRAY_BUFFER)
-    )
-    doc.accessors.append(
-        gl.Accessor(
-            bufferView=0,
-            componentType=gl.UNSIGNED_INT,
-            count=int(f.size),
-            type=gl.SCALAR,
-            min=[int(f.min())],
-            max=[int(f.max())],
-        )
-    )
-    nodes = []
-    for i, (v, _) in enumerate(checked):
-        pos = (v @ CAMERA_TO_GLTF).astype("<f4")  # diagonal, so v @ M == (M @ v.T).T
-        nrm = _vertex_normals(pos, f).astype("<f4")
-        for data, kind in ((pos, "POSITION"), (nrm, "NORMAL")):
-            offset = len(blob)
-            blob += data.tobytes()  # 4-byte components: every view stays 4-byte aligned
-            doc.bufferViews.append(
-                gl.BufferView(buffer=0, byteOffset=offset, byteLength=data.nbytes, target=gl.ARRAY_BUFFER)
-            )
-            acc = gl.Accessor(
-                bufferView=len(doc.bufferViews) - 1, componentType=gl.FLOAT, count=len(data), type=gl.VEC3
-            )
-            if kind == "POSITION":
-                acc.min = [float(x) for x in data.min(axis=0)]
-                acc.max = [float(x) for x in data.max(axis=0)]
-            doc.accessors.append(acc)
-        pos_acc, nrm_acc = len(doc.accessors) - 2, len(doc.accessors) - 1
-        name = names[i] if names is not None else f"person_{i}"
-        rgba = _rgba(colors[i] if colors is not None else _PALETTE[i % len(_PALETTE)])
-        doc.materials.append(
-            gl.Material(
-                name=f"{name}_material",
-                pbrMetallicRoughness=gl.PbrMetallicRoughness(
-                    baseColorFactor=rgba, metallicFactor=0.0, roughnessFactor=0.7
-                ),
-                doubleSided=True,
-                alphaMode=gl.BLEND if rgba[3] < 1.0 else gl.OPAQUE,
-            )
-        )
-        doc.meshes.append(
-            gl.Mesh(
-                name=name,
-                primitives=[
-                    gl.Primitive(
-                        attributes=gl.Attributes(POSITION=pos_acc, NORMAL=nrm_acc),
-                        indices=0,
-                        material=len(doc.materials) - 1,
-                        mode=gl.TRIANGLES,
-                    )
-                ],
-            )
-        )
-        doc.nodes.append(gl.Node(name=name, mesh=len(doc.meshes) - 1))
-        nodes.append(len(doc.nodes) - 1)
-    doc.scenes.append(gl.Scene(name="smplestx", nodes=nodes))
-    doc.buffers.append(gl.Buffer(byteLength=len(blob)))
-    doc.set_binary_blob(bytes(blob))
-    with _atomic_path(path) as tmp, open(tmp, "wb") as out:
-        for chunk in doc.save_to_bytes():
-            out.write(chunk)
-    return path

@@ -1,0 +1,1 @@
+"""File input and output: atomic writes, image and video reading/writing, results files, meshes."""
