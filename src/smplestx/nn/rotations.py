@@ -70,14 +70,41 @@ def rot6d_to_axis_angle(x: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(aa, nan=0.0)
 
 
-def axis_angle_to_rotmat(aa: torch.Tensor) -> torch.Tensor:
-    """Rodrigues' formula: (..., 3) axis-angle to (..., 3, 3) rotation matrices."""
-    angle = (aa + 1e-8).norm(dim=-1, keepdim=True)
-    axis = aa / angle
-    c = torch.cos(angle)[..., None]
-    s = torch.sin(angle)[..., None]
-    x, y, z = axis.unbind(-1)
-    zero = torch.zeros_like(x)
-    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*aa.shape[:-1], 3, 3)
-    eye = torch.eye(3, dtype=aa.dtype, device=aa.device).expand_as(k)
-    return eye + s * k + (1 - c) * (k @ k)
+#: The reference's guard (``batch_rodrigues`` takes the norm of ``aa + 1e-8``); parity code passes it explicitly.
+REFERENCE_EPS = 1e-8
+
+
+def axis_angle_to_rotmat_minus_identity(aa: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
+    """Return R - I (..., 3, 3) for axis-angle vectors (..., 3); exact and differentiable at angle 0 when eps=0.
+
+    Uses R - I = a [v]x + b (v v^T - |v|^2 I) with a = sin t / t, b = (1 - cos t) / t^2 = (sin(t/2) / (t/2))^2 / 2,
+    which has no cancellation; near t = 0 both factors use their Taylor series. With ``eps`` > 0 the angle t is
+    the norm of ``aa + eps`` as in the reference's Rodrigues (the matrix still uses v itself).
+    """
+    x, y, z = aa.unbind(-1)
+    xx, yy, zz = x * x, y * y, z * z
+    theta2 = (aa + eps).square().sum(-1) if eps else xx + yy + zz
+    small = theta2 < 1e-8
+    # Keep the unused branch finite so that gradients through torch.where stay finite.
+    theta = torch.sqrt(torch.where(small, torch.ones_like(theta2), theta2))
+    half = 0.5 * theta
+    sinc_half = torch.sin(half) / half
+    a = torch.where(small, 1.0 - theta2 / 6.0, torch.sin(theta) / theta)
+    b = torch.where(small, 0.5 - theta2 / 24.0, 0.5 * sinc_half * sinc_half)
+    ax, ay, az = a * x, a * y, a * z
+    bxy, bxz, byz = b * x * y, b * x * z, b * y * z
+    m = torch.stack(
+        (
+            -b * (yy + zz), bxy - az, bxz + ay,
+            bxy + az, -b * (xx + zz), byz - ax,
+            bxz - ay, byz + ax, -b * (xx + yy),
+        ),
+        dim=-1,
+    )
+    return m.view(aa.shape[:-1] + (3, 3))
+
+
+def axis_angle_to_rotmat(aa: torch.Tensor, eps: float = REFERENCE_EPS) -> torch.Tensor:
+    """Rodrigues' formula: (..., 3) axis-angle to (..., 3, 3) rotation matrices (eps=0: exact at angle 0)."""
+    eye = torch.eye(3, dtype=aa.dtype, device=aa.device)
+    return axis_angle_to_rotmat_minus_identity(aa, eps) + eye
