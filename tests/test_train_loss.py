@@ -12,7 +12,7 @@ from torch import nn
 
 from smplestx.model import TrainOutput, part_relative
 from smplestx.nn.rotations import rot6d_to_axis_angle
-from smplestx.train.losses import LossWeights, loss_terms, loss_terms_from_output, rodrigues, total_loss
+from smplestx.train.losses import LossWeights, loss_terms, loss_terms_from_output, total_loss
 
 #: x100-weighted metre-scale 3D terms: float32 rounding of camera-frame joints (z ~ tens of metres) alone is ~2e-6 m.
 ATOL_3D = {"joint_cam", "smplx_joint_cam"}
@@ -153,13 +153,6 @@ def test_bad_inputs(reference_output, inputs):
         loss_terms_from_output(reference_output, targets, {k: v for k, v in meta.items() if k != "is_3D"})
     with pytest.raises(ValueError):
         total_loss({})
-
-
-def test_rodrigues_is_a_rotation():
-    aa = torch.randn(64, 3, dtype=torch.float64)
-    r = rodrigues(aa)
-    torch.testing.assert_close(r @ r.transpose(-1, -2), torch.eye(3, dtype=torch.float64).expand(64, 3, 3))
-    torch.testing.assert_close(torch.linalg.det(r), torch.ones(64, dtype=torch.float64))
 
 
 def test_gradients_flow(model, images, inputs):

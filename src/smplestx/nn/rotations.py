@@ -74,16 +74,15 @@ def rot6d_to_axis_angle(x: torch.Tensor) -> torch.Tensor:
 REFERENCE_EPS = 1e-8
 
 
-def axis_angle_to_rotmat_minus_identity(aa: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
-    """Return R - I (..., 3, 3) for axis-angle vectors (..., 3); exact and differentiable at angle 0 when eps=0.
+def axis_angle_to_rotmat_minus_identity(aa: torch.Tensor) -> torch.Tensor:
+    """Return R - I (..., 3, 3) for axis-angle vectors (..., 3); exact and differentiable at angle 0.
 
     Uses R - I = a [v]x + b (v v^T - |v|^2 I) with a = sin t / t, b = (1 - cos t) / t^2 = (sin(t/2) / (t/2))^2 / 2,
-    which has no cancellation; near t = 0 both factors use their Taylor series. With ``eps`` > 0 the angle t is
-    the norm of ``aa + eps`` as in the reference's Rodrigues (the matrix still uses v itself).
+    which has no cancellation; near t = 0 both factors use their Taylor series.
     """
     x, y, z = aa.unbind(-1)
     xx, yy, zz = x * x, y * y, z * z
-    theta2 = (aa + eps).square().sum(-1) if eps else xx + yy + zz
+    theta2 = xx + yy + zz
     small = theta2 < 1e-8
     # Keep the unused branch finite so that gradients through torch.where stay finite.
     theta = torch.sqrt(torch.where(small, torch.ones_like(theta2), theta2))
@@ -105,6 +104,23 @@ def axis_angle_to_rotmat_minus_identity(aa: torch.Tensor, eps: float = 0.0) -> t
 
 
 def axis_angle_to_rotmat(aa: torch.Tensor, eps: float = REFERENCE_EPS) -> torch.Tensor:
-    """Rodrigues' formula: (..., 3) axis-angle to (..., 3, 3) rotation matrices (eps=0: exact at angle 0)."""
-    eye = torch.eye(3, dtype=aa.dtype, device=aa.device)
-    return axis_angle_to_rotmat_minus_identity(aa, eps) + eye
+    """Axis-angle (..., 3) to rotation matrices (..., 3, 3).
+
+    ``eps`` > 0 follows the reference's route for parity: the angle is the norm of ``aa + eps`` and the matrix is
+    built from the half-angle quaternion (float32 results then match the reference's losses bit for bit).
+    ``eps`` = 0 is exact and differentiable at angle 0 (the body layers' route).
+    """
+    if not eps:
+        return axis_angle_to_rotmat_minus_identity(aa) + torch.eye(3, dtype=aa.dtype, device=aa.device)
+    angle = (aa + eps).norm(dim=-1, keepdim=True)
+    half = 0.5 * angle
+    q = torch.cat((torch.cos(half), torch.sin(half) * (aa / angle)), dim=-1)
+    w, x, y, z = (q / q.norm(dim=-1, keepdim=True)).unbind(-1)
+    w2, x2, y2, z2 = w * w, x * x, y * y, z * z
+    wx, wy, wz, xy, xz, yz = w * x, w * y, w * z, x * y, x * z, y * z
+    m = (
+        w2 + x2 - y2 - z2, 2 * xy - 2 * wz, 2 * wy + 2 * xz,
+        2 * wz + 2 * xy, w2 - x2 + y2 - z2, 2 * yz - 2 * wx,
+        2 * xz - 2 * wy, 2 * wx + 2 * yz, w2 - x2 - y2 + z2,
+    )
+    return torch.stack(m, dim=-1).reshape(*aa.shape[:-1], 3, 3)
