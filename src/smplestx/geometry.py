@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence, TypeVar
 
 import cv2
 import numpy as np
+import torch
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+#: Depth guard of the reference's projection (added to z before the division).
+PROJECTION_EPS = 1e-4
 
 #: Network input (H, W) and the body input it is resized to.
 CROP_SHAPE = (512, 384)
@@ -125,7 +131,15 @@ def crop_camera(
     return f, c
 
 
-def project_points(points: np.ndarray, focal: np.ndarray, princpt: np.ndarray, eps: float = 1e-4) -> np.ndarray:
-    """Pinhole projection of (..., 3) camera-frame points to (..., 2) pixels (z + eps as the reference)."""
+def project_points(points: ArrayT, focal: Sequence[float] | np.ndarray, princpt: Sequence[float] | np.ndarray,
+                   eps: float = PROJECTION_EPS) -> ArrayT:
+    """Pinhole projection of (..., 3) camera-frame points to (..., 2) pixels, numpy or torch (z + eps as the reference).
+
+    The one projection of the package: model, training targets, estimator and evaluation all call it.
+    """
     z = points[..., 2:3] + eps
+    if isinstance(points, torch.Tensor):
+        f = torch.as_tensor(np.asarray(focal, dtype=np.float64), dtype=points.dtype, device=points.device)
+        c = torch.as_tensor(np.asarray(princpt, dtype=np.float64), dtype=points.dtype, device=points.device)
+        return points[..., :2] / z * f + c
     return points[..., :2] / z * np.asarray(focal) + np.asarray(princpt)

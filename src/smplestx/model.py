@@ -11,6 +11,7 @@ from torch import nn
 
 from .body import SMPLX_137, BodyModel
 from .config import ModelConfig
+from .geometry import project_points
 from .checkpoint import load_network
 from .nn.network import NetworkOutput, SMPLestXNet
 
@@ -99,13 +100,11 @@ class SMPLestX(nn.Module):
     def project_to_crop(self, joints_cam: torch.Tensor) -> torch.Tensor:
         """Project crop-camera points to pixels of the 512x384 network input."""
         cfg = self.config
-        z = joints_cam[..., 2] + 1e-4
-        x = joints_cam[..., 0] / z * cfg.focal[0] + cfg.princpt[0]
-        y = joints_cam[..., 1] / z * cfg.focal[1] + cfg.princpt[1]
-        # The virtual camera lives on the 256x192 body input; the crop is 512x384.
+        uv = project_points(joints_cam, cfg.focal, cfg.princpt)
+        # The virtual camera lives on the body input (256x192); the crop is the network input (512x384).
         sx = cfg.input_img_shape[1] / cfg.input_body_shape[1]
         sy = cfg.input_img_shape[0] / cfg.input_body_shape[0]
-        return torch.stack((x * sx, y * sy), dim=-1)
+        return torch.stack((uv[..., 0] * sx, uv[..., 1] * sy), dim=-1)
 
     @overload
     def forward(
@@ -153,11 +152,9 @@ class SMPLestX(nn.Module):
             p = {k: getattr(out, k).to(body_dtype) for k in _PARAMS}
             joints = self.body(**p).joints[:, self.joint_index]
             # Same operation order as the reference (pixels of the 256x192 body input, then heat-map cells).
-            z = joints[..., 2] + 1e-4
-            x = joints[..., 0] / z * cfg.focal[0] + cfg.princpt[0]
-            y = joints[..., 1] / z * cfg.focal[1] + cfg.princpt[1]
+            uv = project_points(joints, cfg.focal, cfg.princpt)
             (hb, wb), (_, hh, wh) = cfg.input_body_shape, cfg.output_hm_shape
-            proj = torch.stack((x / wb * wh, y / hb * hh), dim=2)
+            proj = torch.stack((uv[..., 0] / wb * wh, uv[..., 1] / hb * hh), dim=2)
             joint_cam = joints - joints[:, SMPLX_137.root, None]
             parts = ("body_pose", "left_hand_pose", "right_hand_pose")
             pose = torch.cat((p["global_orient"][:, None], *(p[k] for k in parts), p["jaw_pose"][:, None]), dim=1)
