@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from ..config import INPUT_BODY_SHAPE
 from .attention import attend, merge_heads
 
 
@@ -99,7 +100,7 @@ class ViTEncoder(nn.Module):
         mlp_ratio: float = 4.0,
         qkv_bias: bool = True,
         task_tokens_num: int = 80,
-        img_size: tuple[int, int] = (256, 192),
+        img_size: tuple[int, int] = INPUT_BODY_SHAPE,
         patch_size: int = 16,
         drop_path_rate: float = 0.0,
         attention: str = "sdpa",
