@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .config import PRESETS, ConfigError, DecoderConfig, EncoderConfig, ModelConfig, load_official_config
+from .config import DTYPES, PRESETS, ConfigError, DecoderConfig, EncoderConfig, ModelConfig, load_official_config
 from .nn.network import SMPLestXNet
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,6 @@ CONFIG_METADATA_KEY = "smplestx_config"
 IGNORED_KEYS = ("decoder.transformer.to_token_embedding.weight", "decoder.transformer.to_token_embedding.bias")
 #: Old names used by earlier SMPLer-X checkpoints.
 LEGACY_RENAMES = (("backbone.", "encoder."), ("body_rotation_net", "body_regressor"), ("hand_rotation_net", "hand_regressor"))
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 class CheckpointError(ValueError):

@@ -9,7 +9,7 @@ from typing import Literal, overload
 import torch
 from torch import nn
 
-from .body import SMPLX_137, BodyModel
+from .body import SMPLX_137, SMPLX_PARAM_NAMES, BodyModel
 from .config import ModelConfig
 from .geometry import project_points
 from .checkpoint import load_network
@@ -78,11 +78,6 @@ def part_relative(joint_cam: torch.Tensor) -> torch.Tensor:
     )
 
 
-_PARAMS = (
-    "global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression", "transl"
-)
-
-
 class SMPLestX(nn.Module):
     """SMPLest-X: the network plus the neutral SMPL-X layer and the crop camera."""
 
@@ -130,7 +125,7 @@ class SMPLestX(nn.Module):
         out = self.net(crops.to(device=param.device, dtype=param.dtype))
         body_dtype = self.body.v_template.dtype
         with torch.autocast(device_type=crops.device.type, enabled=False):
-            p = {k: getattr(out, k).to(body_dtype) for k in _PARAMS}
+            p = {k: getattr(out, k).to(body_dtype) for k in SMPLX_PARAM_NAMES}
             mesh = self.body(**p)
             joints_cam = mesh.joints[:, self.joint_index]
             return CropPrediction(
@@ -149,7 +144,7 @@ class SMPLestX(nn.Module):
         body_dtype = self.body.v_template.dtype
         cfg = self.config
         with torch.autocast(device_type=crops.device.type, enabled=False):
-            p = {k: getattr(out, k).to(body_dtype) for k in _PARAMS}
+            p = {k: getattr(out, k).to(body_dtype) for k in SMPLX_PARAM_NAMES}
             joints = self.body(**p).joints[:, self.joint_index]
             # Same operation order as the reference (pixels of the 256x192 body input, then heat-map cells).
             uv = project_points(joints, cfg.focal, cfg.princpt)

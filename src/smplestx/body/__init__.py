@@ -2,7 +2,7 @@
 
 from .assets import hand_regressors, load_face_vertex_ids, load_hand_vertex_ids, load_j14_regressor
 from .joint_sets import SMPLX_65, SMPLX_137, SMPLX_144_NAMES, SMPLX_ORIG_53, JointSet
-from .layer import SMPLX_VERTEX_JOINT_IDS, BodyModel, BodyOutput
+from .layer import SMPLX_PARAM_NAMES, SMPLX_POSE_PARTS, SMPLX_VERTEX_JOINT_IDS, BodyModel, BodyOutput
 from .model_files import (
     BodyModelFileError,
     UnsafePickleError,
@@ -26,6 +26,8 @@ __all__ = [
     "SMPLX_137",
     "SMPLX_65",
     "SMPLX_144_NAMES",
+    "SMPLX_PARAM_NAMES",
+    "SMPLX_POSE_PARTS",
     "SMPLX_VERTEX_JOINT_IDS",
     "hand_regressors",
     "load_face_vertex_ids",

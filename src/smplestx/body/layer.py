@@ -59,8 +59,8 @@ NECK_JOINT = 12
 #: Neck-yaw look-up: bins 0..39 for yaw 0..39 degrees, 40..78 mirror the negative side, 78 beyond -39.
 _MAX_YAW_BIN = 39
 
-# (name, number of joints) of the pose inputs in the order of the 55 kinematic joints.
-_POSE_PARTS = (
+#: (name, number of joints) of the SMPL-X pose inputs in the order of the 55 kinematic joints.
+SMPLX_POSE_PARTS: tuple[tuple[str, int], ...] = (
     ("global_orient", 1),
     ("body_pose", NUM_BODY_JOINTS),
     ("jaw_pose", 1),
@@ -68,6 +68,11 @@ _POSE_PARTS = (
     ("reye_pose", 1),
     ("left_hand_pose", NUM_HAND_JOINTS),
     ("right_hand_pose", NUM_HAND_JOINTS),
+)
+#: The SMPL-X parameters the network predicts, in smplx naming and output order (the eyes are not predicted);
+#: the one list of these names for model, estimator, evaluation and results.
+SMPLX_PARAM_NAMES: tuple[str, ...] = (
+    "global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression", "transl"
 )
 
 
@@ -220,13 +225,9 @@ class BodyModel(BodyLayer):
         as in smplx's SMPLXLayer).
         """
         given = {
-            name: value
-            for name, value in (
-                ("global_orient", global_orient), ("body_pose", body_pose), ("left_hand_pose", left_hand_pose),
-                ("right_hand_pose", right_hand_pose), ("jaw_pose", jaw_pose), ("leye_pose", leye_pose),
-                ("reye_pose", reye_pose), ("betas", betas), ("expression", expression), ("transl", transl),
-            )
-            if value is not None
+            "global_orient": global_orient, "body_pose": body_pose, "left_hand_pose": left_hand_pose,
+            "right_hand_pose": right_hand_pose, "jaw_pose": jaw_pose, "leye_pose": leye_pose, "reye_pose": reye_pose,
+            "betas": betas, "expression": expression, "transl": transl,
         }
         # Inputs follow the module: cast once here, the body math below never leaves the buffer dtype.
         given, batch = self._cast_inputs(given)
@@ -234,11 +235,11 @@ class BodyModel(BodyLayer):
             return self._forward(given, batch, pose2rot)
 
     def _forward(self, given: dict[str, Tensor], batch: int, pose2rot: bool) -> BodyOutput:
-        parts = {n: self._pose_part(given.get(n), n, j, batch, pose2rot) for n, j in _POSE_PARTS}
+        parts = {n: self._pose_part(given.get(n), n, j, batch, pose2rot) for n, j in SMPLX_POSE_PARTS}
         if pose2rot:
             means = {"left_hand_pose": self.left_hand_mean, "right_hand_pose": self.right_hand_mean}
             full = []
-            for name, joints in _POSE_PARTS:
+            for name, joints in SMPLX_POSE_PARTS:
                 p = parts[name]
                 if p is None:
                     p = self.v_template.new_zeros(batch, joints, 3)
@@ -249,7 +250,7 @@ class BodyModel(BodyLayer):
         else:
             eye = torch.eye(3, dtype=self.dtype, device=self.device)
             full = [eye.expand(batch, joints, 3, 3) if parts[name] is None else parts[name]
-                    for name, joints in _POSE_PARTS]
+                    for name, joints in SMPLX_POSE_PARTS]
             rot_minus_eye = torch.cat(full, dim=1) - eye
 
         betas = self._coeffs(given.get("betas"), "betas", self.num_betas, batch)

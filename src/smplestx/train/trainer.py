@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..body import BodyModel
 from ..checkpoint import check_state
-from ..config import ConfigError
+from ..config import DTYPES, ConfigError
 from ..model import SMPLestX
 from ..nn.network import SMPLestXNet
 from .config import TrainConfig, load_train_config
@@ -42,7 +42,6 @@ from .snapshot import ResumePoint, capture_rng, latest_snapshot, read_snapshot, 
 
 log = logging.getLogger(__name__)
 
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 #: With several processes, a stop signal takes effect at the next step that is a multiple of this.
 STOP_CHECK_EVERY = 10
 
@@ -375,7 +374,7 @@ class Trainer:
         amp = self.cfg.train.amp
         if amp == "none":
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.info.device.type, dtype=AMP_DTYPES[amp])
+        return torch.autocast(device_type=self.info.device.type, dtype=DTYPES[amp])
 
     def _snapshot(self, name: str, *, epoch_end: bool) -> Path | None:
         """Write a resumable snapshot on rank 0 (every rank contributes its RNG states)."""
