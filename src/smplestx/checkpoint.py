@@ -177,13 +177,12 @@ def load_network(
     *,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
-    attention: str = "sdpa",
 ) -> SMPLestXNet:
     """Build the network for a checkpoint and load its weights strictly; eval mode."""
     state, stored = read_checkpoint(checkpoint)
     cfg = resolve_config(state, stored, config, str(checkpoint))
     with torch.device("meta"):
-        net = SMPLestXNet(cfg, attention=attention)
+        net = SMPLestXNet(cfg)
     check_state(net, state, str(checkpoint))
     expected = net.state_dict()
     state = {k: v for k, v in state.items() if k in expected}

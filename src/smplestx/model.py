@@ -92,6 +92,16 @@ class SMPLestX(nn.Module):
         """The network's config."""
         return self.net.config
 
+    def set_attention(self, kind: str) -> "SMPLestX":
+        """Attention kernel of the whole network: "sdpa" (fused, default) or "eager" (the reference's)."""
+        self.net.set_attention(kind)
+        return self
+
+    def set_grad_checkpointing(self, enable: bool = True) -> "SMPLestX":
+        """Training only: trade compute for memory by recomputing encoder activations in the backward pass."""
+        self.net.set_grad_checkpointing(enable)
+        return self
+
     def project_to_crop(self, joints_cam: torch.Tensor) -> torch.Tensor:
         """Project crop-camera points to pixels of the 512x384 network input."""
         cfg = self.config
@@ -187,5 +197,5 @@ def load_model(
     ``dtype`` is the network's dtype; the body model runs in float32 (float64 if asked).
     """
     body = BodyModel.from_dir(body_models, "neutral", dtype=torch.float64 if dtype == torch.float64 else torch.float32, device=device)
-    net = load_network(checkpoint, config, device=device, dtype=dtype, attention=attention)
-    return SMPLestX(net, body).eval()
+    net = load_network(checkpoint, config, device=device, dtype=dtype)
+    return SMPLestX(net, body).set_attention(attention).eval()

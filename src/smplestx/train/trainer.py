@@ -270,8 +270,7 @@ class Trainer:
         m = cfg.model
         # Same initial weights on every rank (DDP would broadcast rank 0's anyway; this keeps one process equal).
         seed_everything(cfg.train.seed)
-        net = SMPLestXNet(self.model_config, attention=m.attention)
-        net.encoder.grad_checkpointing = m.grad_checkpointing
+        net = SMPLestXNet(self.model_config).set_attention(m.attention).set_grad_checkpointing(m.grad_checkpointing)
         self.encoder_init: EncoderInitReport | None = None
         self.finetune: FinetuneStart | None = None
         if self.resume_point is None:
