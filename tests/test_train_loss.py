@@ -62,9 +62,9 @@ def reference_output(forward_case) -> TrainOutput:
         rhand_root_pose=rot6d_to_axis_angle(f["decoder_rhand_root_pose"]),
         betas=f["smplx_shape"],
         expression=f["smplx_expr"],
-        joint_cam=joint_cam,
-        smplx_joint_cam=part_relative(joint_cam),
-        joint_proj=f["smplx_joint_proj"],
+        joints_rel=joint_cam,
+        joints_part_rel=part_relative(joint_cam),
+        joints_hm=f["smplx_joint_proj"],
     )
 
 

@@ -57,9 +57,9 @@ class TrainOutput:
     rhand_root_pose: torch.Tensor  # (B, 3)
     betas: torch.Tensor  # (B, 10)
     expression: torch.Tensor  # (B, 10)
-    joint_cam: torch.Tensor  # (B, 137, 3) metres, pelvis-relative (the reference's ``joint_cam_wo_ra``)
-    smplx_joint_cam: torch.Tensor  # (B, 137, 3) as joint_cam, but hands wrist-relative and face neck-relative
-    joint_proj: torch.Tensor  # (B, 137, 2) projected joints in heat-map cells (x over 12, y over 16)
+    joints_rel: torch.Tensor  # (B, 137, 3) metres, pelvis-relative (the reference's ``joint_cam_wo_ra``)
+    joints_part_rel: torch.Tensor  # (B, 137, 3) as joints_rel, but hands wrist-relative and face neck-relative
+    joints_hm: torch.Tensor  # (B, 137, 2) projected joints in heat-map cells (x over 12, y over 16)
 
 
 def part_relative(joint_cam: torch.Tensor) -> torch.Tensor:
@@ -129,15 +129,15 @@ class SMPLestX(nn.Module):
         The training forward is a keyword of ``forward`` (not a separate method) so that it runs through
         ``__call__`` and hence through DistributedDataParallel's gradient-sync hooks when the model is wrapped.
         """
-        if train:
-            return self._train_forward(crops)
         param = next(self.net.parameters())
         out = self.net(crops.to(device=param.device, dtype=param.dtype))
         body_dtype = self.body.v_template.dtype
         with torch.autocast(device_type=crops.device.type, enabled=False):
             p = {k: getattr(out, k).to(body_dtype) for k in SMPLX_PARAM_NAMES}
             mesh = self.body(**p)
-            joints_cam = mesh.joints[:, self.joint_index]
+            joints_cam = mesh.joints[:, self.joint_index]  # camera frame, the one body pass of both modes
+            if train:
+                return self._train_output(out, p, joints_cam)
             return CropPrediction(
                 **p,
                 vertices=mesh.vertices,
@@ -147,32 +147,27 @@ class SMPLestX(nn.Module):
                 network=out if return_intermediates else None,
             )
 
-    def _train_forward(self, crops: torch.Tensor) -> TrainOutput:
-        """Network + body layer with gradients, joints in the reference's training conventions."""
-        param = next(self.net.parameters())
-        out = self.net(crops.to(device=param.device, dtype=param.dtype))
-        body_dtype = self.body.v_template.dtype
+    def _train_output(self, out: NetworkOutput, p: dict[str, torch.Tensor], joints: torch.Tensor) -> TrainOutput:
+        """What the losses read, in the reference's training conventions, from the shared forward pass."""
         cfg = self.config
-        with torch.autocast(device_type=crops.device.type, enabled=False):
-            p = {k: getattr(out, k).to(body_dtype) for k in SMPLX_PARAM_NAMES}
-            joints = self.body(**p).joints[:, self.joint_index]
-            # Same operation order as the reference (pixels of the 256x192 body input, then heat-map cells).
-            uv = project_points(joints, cfg.focal, cfg.princpt)
-            (hb, wb), (_, hh, wh) = cfg.input_body_shape, cfg.output_hm_shape
-            proj = torch.stack((uv[..., 0] / wb * wh, uv[..., 1] / hb * hh), dim=2)
-            joint_cam = joints - joints[:, SMPLX_137.root, None]
-            parts = ("body_pose", "left_hand_pose", "right_hand_pose")
-            pose = torch.cat((p["global_orient"][:, None], *(p[k] for k in parts), p["jaw_pose"][:, None]), dim=1)
-            return TrainOutput(
-                pose=pose,
-                lhand_root_pose=out.lhand_root_pose.to(body_dtype),
-                rhand_root_pose=out.rhand_root_pose.to(body_dtype),
-                betas=p["betas"],
-                expression=p["expression"],
-                joint_cam=joint_cam,
-                smplx_joint_cam=part_relative(joint_cam),
-                joint_proj=proj,
-            )
+        body_dtype = joints.dtype
+        # Same operation order as the reference (pixels of the 256x192 body input, then heat-map cells).
+        uv = project_points(joints, cfg.focal, cfg.princpt)
+        (hb, wb), (_, hh, wh) = cfg.input_body_shape, cfg.output_hm_shape
+        proj = torch.stack((uv[..., 0] / wb * wh, uv[..., 1] / hb * hh), dim=2)
+        joints_rel = joints - joints[:, SMPLX_137.root, None]
+        parts = ("body_pose", "left_hand_pose", "right_hand_pose")
+        pose = torch.cat((p["global_orient"][:, None], *(p[k] for k in parts), p["jaw_pose"][:, None]), dim=1)
+        return TrainOutput(
+            pose=pose,
+            lhand_root_pose=out.lhand_root_pose.to(body_dtype),
+            rhand_root_pose=out.rhand_root_pose.to(body_dtype),
+            betas=p["betas"],
+            expression=p["expression"],
+            joints_rel=joints_rel,
+            joints_part_rel=part_relative(joints_rel),
+            joints_hm=proj,
+        )
 
     @torch.inference_mode()
     def predict_crops(self, images: torch.Tensor) -> CropPrediction:

@@ -139,18 +139,18 @@ def _terms(
 
     # Pelvis-relative 3D joints: only for real 3D keypoints and only when the pelvis (their origin) is in the crop.
     cam_valid = trunc * is_3d * pelvis[:, None]
-    loss["joint_cam"] = _l1(out.joint_cam, t["joint_cam"], cam_valid) * w.smplx_kps_3d_weight
+    loss["joint_cam"] = _l1(out.joints_rel, t["joint_cam"], cam_valid) * w.smplx_kps_3d_weight
     if hand_loss:
-        hands = _l1(out.joint_cam[:, _HANDS], t["joint_cam"][:, _HANDS], cam_valid[:, _HANDS])
+        hands = _l1(out.joints_rel[:, _HANDS], t["joint_cam"][:, _HANDS], cam_valid[:, _HANDS])
         loss["hand_align"] = hands * w.smplx_hand_kps_3d_weight
     # Part-relative 3D joints. The reference also supervises 2D-only samples here, against their all-zero dummy
     # targets; corrected mode masks them with is_3D.
     rel_valid = trunc if ref else trunc * is_3d
-    loss["smplx_joint_cam"] = _l1(out.smplx_joint_cam, t["smplx_joint_cam"], rel_valid) * w.smplx_kps_3d_weight
+    loss["smplx_joint_cam"] = _l1(out.joints_part_rel, t["smplx_joint_cam"], rel_valid) * w.smplx_kps_3d_weight
     if hand_loss:
-        hands = _l1(out.smplx_joint_cam[:, _HANDS], t["smplx_joint_cam"][:, _HANDS], rel_valid[:, _HANDS])
+        hands = _l1(out.joints_part_rel[:, _HANDS], t["smplx_joint_cam"][:, _HANDS], rel_valid[:, _HANDS])
         loss["hand_pose"] = hands * w.smplx_hand_kps_3d_weight
-    loss["joint_proj"] = _l1(out.joint_proj, t["joint_img"][:, :, :2], trunc) * w.smplx_kps_2d_weight
+    loss["joint_proj"] = _l1(out.joints_hm, t["joint_img"][:, :, :2], trunc) * w.smplx_kps_2d_weight
 
     loss["hand_root"], loss["hand_root_chain"] = _hand_root_terms(out, t, m, pred_rot, gt_rot, pelvis, ref, w)
     return loss
