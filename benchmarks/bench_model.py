@@ -18,14 +18,13 @@ from pathlib import Path
 import torch
 
 from smplestx.body import BodyModel
-from smplestx.config import PRESETS
+from smplestx.config import DTYPES, PRESETS
 from smplestx.model import SMPLestX
 from smplestx.nn.network import SMPLestXNet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_style import reference_style  # noqa: E402
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def time_forward(model: SMPLestX, batch: int, dtype: torch.dtype, device: str, repeats: int) -> float:

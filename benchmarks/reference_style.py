@@ -39,6 +39,6 @@ class SmplxPackageBody(torch.nn.Module):
 
 def reference_style(model: SMPLestX, body_dir: str | Path) -> SMPLestX:
     """Same weights as ``model``, eager attention, `smplx` package body."""
-    net = SMPLestXNet(model.config, attention="eager").eval()
+    net = SMPLestXNet(model.config).set_attention("eager").eval()
     net.load_state_dict(model.net.state_dict())
     return SMPLestX(net, SmplxPackageBody(body_dir)).eval()

@@ -17,10 +17,15 @@ from smplestx.body import (
     BodyModel,
     BodyModelFileError,
     BodyOutput,
-    axis_angle_to_matrix,
     load_smplx_arrays,
 )
-from smplestx.body.layer import SMPLX_VERTEX_JOINT_IDS, axis_angle_to_matrix_minus_identity
+from smplestx.body.layer import SMPLX_VERTEX_JOINT_IDS
+from smplestx.nn.rotations import axis_angle_to_rotmat, axis_angle_to_rotmat_minus_identity
+
+
+def axis_angle_to_matrix(aa: torch.Tensor) -> torch.Tensor:
+    """The body layer's exact Rodrigues (no reference epsilon)."""
+    return axis_angle_to_rotmat(aa, eps=0.0)
 
 PARITY_SMPLX = Path(__file__).resolve().parents[1].parent / "shared" / "parity" / "smplx"
 GENDERS = ("neutral", "male", "female")
@@ -241,7 +246,7 @@ def test_rodrigues_is_exact_and_differentiable_at_zero() -> None:
     assert torch.allclose(rot[0], eye)
     c, s = np.cos(3.0), np.sin(3.0)
     assert torch.allclose(rot[3], torch.tensor([[c, 0, s], [0, 1, 0], [-s, 0, c]], dtype=torch.float64), atol=1e-12)
-    assert torch.autograd.gradcheck(axis_angle_to_matrix_minus_identity, (aa.clone().requires_grad_(True),))
+    assert torch.autograd.gradcheck(axis_angle_to_rotmat_minus_identity, (aa.clone().requires_grad_(True),))
 
 
 def test_smplx_rodrigues_agrees() -> None:

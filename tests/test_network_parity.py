@@ -56,7 +56,7 @@ def test_batch_independence_including_batch_of_three(tiny_net, forward_case):
 def test_eager_attention_equals_sdpa(tiny_ckpt, tiny_config, forward_case):
     from smplestx.checkpoint import load_network
 
-    eager = load_network(tiny_ckpt, tiny_config, attention="eager")
+    eager = load_network(tiny_ckpt, tiny_config).set_attention("eager")
     sdpa = load_network(tiny_ckpt, tiny_config)
     a, b = run(eager, forward_case["img"][:2]), run(sdpa, forward_case["img"][:2])
     np.testing.assert_allclose(a.img_feat.numpy(), b.img_feat.numpy(), atol=1e-5)

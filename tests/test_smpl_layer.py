@@ -82,15 +82,15 @@ def test_matches_smplx_oracle(root: Path, arrays: dict, gender: str, dtype: torc
 
 
 def test_rotation_matrices_and_defaults(arrays: dict) -> None:
-    from smplestx.body import axis_angle_to_matrix
+    from smplestx.nn.rotations import axis_angle_to_rotmat
 
     model = SMPLModel(arrays["neutral"], dtype=torch.float64)
     x = _inputs(3, torch.float64, seed=1)
     aa = model(**x)
     mats = model(
         betas=x["betas"][:, :4],  # fewer betas: zero-padded
-        body_pose=axis_angle_to_matrix(x["body_pose"].view(3, 23, 3)),
-        global_orient=axis_angle_to_matrix(x["global_orient"].view(3, 1, 3)),
+        body_pose=axis_angle_to_rotmat(x["body_pose"].view(3, 23, 3), eps=0.0),
+        global_orient=axis_angle_to_rotmat(x["global_orient"].view(3, 1, 3), eps=0.0),
         transl=x["transl"],
         pose2rot=False,
     )

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from smplestx.model import TrainOutput, part_relative
-from smplestx.nn.rotations import rot6d_to_axis_angle
-from smplestx.train.losses import LossWeights, loss_terms, loss_terms_from_output, rodrigues, total_loss
+from smplestx.nn.rotations import axis_angle_to_rotmat, rot6d_to_axis_angle
+from smplestx.train.losses import LossWeights, loss_terms, loss_terms_from_output, total_loss
 
 #: x100-weighted metre-scale 3D terms: float32 rounding of camera-frame joints (z ~ tens of metres) alone is ~2e-6 m.
 ATOL_3D = {"joint_cam", "smplx_joint_cam"}
@@ -62,9 +62,9 @@ def reference_output(forward_case) -> TrainOutput:
         rhand_root_pose=rot6d_to_axis_angle(f["decoder_rhand_root_pose"]),
         betas=f["smplx_shape"],
         expression=f["smplx_expr"],
-        joint_cam=joint_cam,
-        smplx_joint_cam=part_relative(joint_cam),
-        joint_proj=f["smplx_joint_proj"],
+        joints_rel=joint_cam,
+        joints_part_rel=part_relative(joint_cam),
+        joints_hm=f["smplx_joint_proj"],
     )
 
 
@@ -155,18 +155,19 @@ def test_bad_inputs(reference_output, inputs):
         total_loss({})
 
 
-def test_rodrigues_matches_known_rotations():
+def test_loss_rotation_route_matches_known_rotations():
     """Known rotations (a transposed or sign-flipped matrix fails), then random ones against scipy."""
     from scipy.spatial.transform import Rotation
 
     quarter = torch.tensor([[0.0, 0.0, np.pi / 2], [np.pi / 2, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
-    r = rodrigues(quarter)
+    r = axis_angle_to_rotmat(quarter)
     torch.testing.assert_close(r[0] @ torch.tensor([1.0, 0, 0], dtype=torch.float64), torch.tensor([0.0, 1, 0], dtype=torch.float64))
     torch.testing.assert_close(r[1] @ torch.tensor([0.0, 1, 0], dtype=torch.float64), torch.tensor([0.0, 0, 1], dtype=torch.float64))
     torch.testing.assert_close(r[2], torch.eye(3, dtype=torch.float64))
     aa = torch.randn(64, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     expected = torch.from_numpy(Rotation.from_rotvec(aa.numpy()).as_matrix())
-    torch.testing.assert_close(rodrigues(aa), expected, atol=1e-7, rtol=0)
+    torch.testing.assert_close(axis_angle_to_rotmat(aa), expected, atol=1e-7, rtol=0)  # the losses' route (eps > 0)
+    torch.testing.assert_close(axis_angle_to_rotmat(aa, eps=0.0), expected, atol=1e-12, rtol=0)
 
 
 def test_gradients_flow(model, images, inputs):

@@ -331,14 +331,18 @@ def test_vitpose_init_freeze_and_finetune(synth: dict[str, Path], tmp_path: Path
 
 
 def test_grad_checkpointing_gives_the_same_gradients() -> None:
-    from smplestx.nn.vit import ViTEncoder
+    from smplestx.config import DecoderConfig, EncoderConfig, ModelConfig
+    from smplestx.nn.network import SMPLestXNet
 
     torch.manual_seed(0)
-    enc = ViTEncoder(64, 2, 4, task_tokens_num=8, drop_path_rate=0.0)
+    cfg = ModelConfig(encoder=EncoderConfig(embed_dim=64, depth=2, num_heads=4, task_tokens_num=8),
+                      decoder=DecoderConfig(feat_dim=64, dim_out=32, task_tokens_num=8))
+    net = SMPLestXNet(cfg)
+    enc = net.encoder
     x = torch.rand(2, 3, 256, 192)
     grads = []
     for ckpt in (False, True):
-        enc.grad_checkpointing = ckpt
+        net.set_grad_checkpointing(ckpt)
         enc.zero_grad()
         feat, tokens = enc(x)
         (feat.square().mean() + tokens.abs().mean()).backward()

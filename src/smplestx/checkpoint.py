@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from .errors import SmplestxError
-from .config import PRESETS, ConfigError, DecoderConfig, EncoderConfig, ModelConfig, load_official_config
+from .config import DTYPES, PRESETS, ConfigError, DecoderConfig, EncoderConfig, ModelConfig, load_official_config
 from .nn.network import SMPLestXNet
 from .io.atomic import atomic_path
 
@@ -23,7 +23,6 @@ CONFIG_METADATA_KEY = "smplestx_config"
 IGNORED_KEYS = ("decoder.transformer.to_token_embedding.weight", "decoder.transformer.to_token_embedding.bias")
 #: Old names used by earlier SMPLer-X checkpoints.
 LEGACY_RENAMES = (("backbone.", "encoder."), ("body_rotation_net", "body_regressor"), ("hand_rotation_net", "hand_regressor"))
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 class CheckpointError(SmplestxError, ValueError):
@@ -178,13 +177,12 @@ def load_network(
     *,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
-    attention: str = "sdpa",
 ) -> SMPLestXNet:
     """Build the network for a checkpoint and load its weights strictly; eval mode."""
     state, stored = read_checkpoint(checkpoint)
     cfg = resolve_config(state, stored, config, str(checkpoint))
     with torch.device("meta"):
-        net = SMPLestXNet(cfg, attention=attention)
+        net = SMPLestXNet(cfg)
     check_state(net, state, str(checkpoint))
     expected = net.state_dict()
     state = {k: v for k, v in state.items() if k in expected}

@@ -9,7 +9,21 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .errors import SmplestxError
+
+#: Model geometry of the released SMPLest-X / SMPLer-X configs; the one source of these numbers in the package.
+INPUT_IMG_SHAPE: tuple[int, int] = (512, 384)  # network input crop (H, W)
+INPUT_BODY_SHAPE: tuple[int, int] = (256, 192)  # body input (H, W) the crop is resized to; the camera lives on it
+OUTPUT_HM_SHAPE: tuple[int, int, int] = (16, 16, 12)  # heat-map grid (D, H, W)
+FOCAL: tuple[float, float] = (5000.0, 5000.0)  # virtual camera on the body input, pixels
+PRINCPT: tuple[float, float] = (96.0, 128.0)
+BBOX_RATIO = 1.2  # box growth before cropping
+#: Precision names (CLI, conversion, AMP) -> torch dtype; the one such map in the package.
+DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: HumanData boxes already carry a 1.2x padding; the reference multiplies its ratio by this factor for them.
+BODY_BOX_RATIO_FACTOR = 0.833
 
 
 class ConfigError(SmplestxError, ValueError):
@@ -26,7 +40,7 @@ class EncoderConfig:
     mlp_ratio: float = 4.0
     qkv_bias: bool = True
     task_tokens_num: int = 80
-    img_size: tuple[int, int] = (256, 192)
+    img_size: tuple[int, int] = INPUT_BODY_SHAPE
     patch_size: int = 16
     drop_path_rate: float = 0.0
 
@@ -46,13 +60,13 @@ class ModelConfig:
 
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
-    input_img_shape: tuple[int, int] = (512, 384)
-    input_body_shape: tuple[int, int] = (256, 192)
-    output_hm_shape: tuple[int, int, int] = (16, 16, 12)
-    focal: tuple[float, float] = (5000.0, 5000.0)
-    princpt: tuple[float, float] = (96.0, 128.0)
+    input_img_shape: tuple[int, int] = INPUT_IMG_SHAPE
+    input_body_shape: tuple[int, int] = INPUT_BODY_SHAPE
+    output_hm_shape: tuple[int, int, int] = OUTPUT_HM_SHAPE
+    focal: tuple[float, float] = FOCAL
+    princpt: tuple[float, float] = PRINCPT
     camera_3d_size: float = 2.5
-    bbox_ratio: float = 1.2
+    bbox_ratio: float = BBOX_RATIO
 
     @property
     def camera_depth_scale(self) -> float:
@@ -187,7 +201,7 @@ def model_config_from_official(config: dict[str, Any], source: str = "config") -
             mlp_ratio=float(e.get("mlp_ratio", 4)),
             qkv_bias=bool(e.get("qkv_bias", True)),
             task_tokens_num=int(e.get("task_tokens_num", 80)),
-            img_size=tuple(int(v) for v in e.get("img_size", (256, 192))),
+            img_size=tuple(int(v) for v in e.get("img_size", INPUT_BODY_SHAPE)),
             patch_size=int(e.get("patch_size", 16)),
             drop_path_rate=float(e.get("drop_path_rate", 0.0)),
         )

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence, TypeVar
 
 import cv2
 import numpy as np
+import torch
 
-#: Network input (H, W) and the body input it is resized to.
-CROP_SHAPE = (512, 384)
-BODY_SHAPE = (256, 192)
+from .config import BBOX_RATIO, FOCAL, INPUT_BODY_SHAPE, INPUT_IMG_SHAPE, PRINCPT
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+#: Depth guard of the reference's projection (added to z before the division).
+PROJECTION_EPS = 1e-4
+
 
 
 def sanitize_box(box_xywh: np.ndarray, img_width: int, img_height: int) -> np.ndarray | None:
@@ -28,7 +33,7 @@ def sanitize_box(box_xywh: np.ndarray, img_width: int, img_height: int) -> np.nd
 
 
 def process_box(
-    box_xywh: np.ndarray, img_width: int, img_height: int, ratio: float = 1.2, crop_shape: tuple[int, int] = CROP_SHAPE
+    box_xywh: np.ndarray, img_width: int, img_height: int, ratio: float = BBOX_RATIO, crop_shape: tuple[int, int] = INPUT_IMG_SHAPE
 ) -> np.ndarray | None:
     """Sanitize, grow to the crop aspect ratio around the centre, scale by ``ratio``; float32 (x, y, w, h)."""
     box = sanitize_box(box_xywh, img_width, img_height)
@@ -55,7 +60,7 @@ def _rotate(v: np.ndarray, rad: float) -> np.ndarray:
 def box_to_crop_affine(
     center: tuple[float, float],
     size: tuple[float, float],
-    out_shape: tuple[int, int] = CROP_SHAPE,
+    out_shape: tuple[int, int] = INPUT_IMG_SHAPE,
     scale: float = 1.0,
     rot_deg: float = 0.0,
     inverse: bool = False,
@@ -85,7 +90,7 @@ class Crop:
 def crop_image(
     image: np.ndarray,
     box_xywh: np.ndarray,
-    out_shape: tuple[int, int] = CROP_SHAPE,
+    out_shape: tuple[int, int] = INPUT_IMG_SHAPE,
     scale: float = 1.0,
     rot_deg: float = 0.0,
     flip: bool = False,
@@ -110,9 +115,9 @@ def crop_image(
 
 def crop_camera(
     box_xywh: np.ndarray,
-    focal: tuple[float, float] = (5000.0, 5000.0),
-    princpt: tuple[float, float] = (96.0, 128.0),
-    body_shape: tuple[int, int] = BODY_SHAPE,
+    focal: tuple[float, float] = FOCAL,
+    princpt: tuple[float, float] = PRINCPT,
+    body_shape: tuple[int, int] = INPUT_BODY_SHAPE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Focal length and principal point, in full-image pixels, of the camera of a processed box.
 
@@ -125,7 +130,15 @@ def crop_camera(
     return f, c
 
 
-def project_points(points: np.ndarray, focal: np.ndarray, princpt: np.ndarray, eps: float = 1e-4) -> np.ndarray:
-    """Pinhole projection of (..., 3) camera-frame points to (..., 2) pixels (z + eps as the reference)."""
+def project_points(points: ArrayT, focal: Sequence[float] | np.ndarray, princpt: Sequence[float] | np.ndarray,
+                   eps: float = PROJECTION_EPS) -> ArrayT:
+    """Pinhole projection of (..., 3) camera-frame points to (..., 2) pixels, numpy or torch (z + eps as the reference).
+
+    The one projection of the package: model, training targets, estimator and evaluation all call it.
+    """
     z = points[..., 2:3] + eps
+    if isinstance(points, torch.Tensor):
+        f = torch.as_tensor(np.asarray(focal, dtype=np.float64), dtype=points.dtype, device=points.device)
+        c = torch.as_tensor(np.asarray(princpt, dtype=np.float64), dtype=points.dtype, device=points.device)
+        return points[..., :2] / z * f + c
     return points[..., :2] / z * np.asarray(focal) + np.asarray(princpt)

@@ -9,9 +9,10 @@ from typing import Literal, overload
 import torch
 from torch import nn
 
-from .body import SMPLX_137, BodyModel
+from .body import SMPLX_137, SMPLX_PARAM_NAMES, BodyModel
 from .config import ModelConfig
 from .errors import UsageError
+from .geometry import project_points
 from .checkpoint import load_network
 from .nn.network import NetworkOutput, SMPLestXNet
 
@@ -57,9 +58,9 @@ class TrainOutput:
     rhand_root_pose: torch.Tensor  # (B, 3)
     betas: torch.Tensor  # (B, 10)
     expression: torch.Tensor  # (B, 10)
-    joint_cam: torch.Tensor  # (B, 137, 3) metres, pelvis-relative (the reference's ``joint_cam_wo_ra``)
-    smplx_joint_cam: torch.Tensor  # (B, 137, 3) as joint_cam, but hands wrist-relative and face neck-relative
-    joint_proj: torch.Tensor  # (B, 137, 2) projected joints in heat-map cells (x over 12, y over 16)
+    joints_rel: torch.Tensor  # (B, 137, 3) metres, pelvis-relative (the reference's ``joint_cam_wo_ra``)
+    joints_part_rel: torch.Tensor  # (B, 137, 3) as joints_rel, but hands wrist-relative and face neck-relative
+    joints_hm: torch.Tensor  # (B, 137, 2) projected joints in heat-map cells (x over 12, y over 16)
 
 
 def part_relative(joint_cam: torch.Tensor) -> torch.Tensor:
@@ -78,11 +79,6 @@ def part_relative(joint_cam: torch.Tensor) -> torch.Tensor:
     )
 
 
-_PARAMS = (
-    "global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression", "transl"
-)
-
-
 class SMPLestX(nn.Module):
     """SMPLest-X: the network plus the neutral SMPL-X layer and the crop camera."""
 
@@ -97,16 +93,24 @@ class SMPLestX(nn.Module):
         """The network's config."""
         return self.net.config
 
+    def set_attention(self, kind: str) -> "SMPLestX":
+        """Attention kernel of the whole network: "sdpa" (fused, default) or "eager" (the reference's)."""
+        self.net.set_attention(kind)
+        return self
+
+    def set_grad_checkpointing(self, enable: bool = True) -> "SMPLestX":
+        """Training only: trade compute for memory by recomputing encoder activations in the backward pass."""
+        self.net.set_grad_checkpointing(enable)
+        return self
+
     def project_to_crop(self, joints_cam: torch.Tensor) -> torch.Tensor:
         """Project crop-camera points to pixels of the 512x384 network input."""
         cfg = self.config
-        z = joints_cam[..., 2] + 1e-4
-        x = joints_cam[..., 0] / z * cfg.focal[0] + cfg.princpt[0]
-        y = joints_cam[..., 1] / z * cfg.focal[1] + cfg.princpt[1]
-        # The virtual camera lives on the 256x192 body input; the crop is 512x384.
+        uv = project_points(joints_cam, cfg.focal, cfg.princpt)
+        # The virtual camera lives on the body input (256x192); the crop is the network input (512x384).
         sx = cfg.input_img_shape[1] / cfg.input_body_shape[1]
         sy = cfg.input_img_shape[0] / cfg.input_body_shape[0]
-        return torch.stack((x * sx, y * sy), dim=-1)
+        return torch.stack((uv[..., 0] * sx, uv[..., 1] * sy), dim=-1)
 
     @overload
     def forward(
@@ -126,15 +130,15 @@ class SMPLestX(nn.Module):
         The training forward is a keyword of ``forward`` (not a separate method) so that it runs through
         ``__call__`` and hence through DistributedDataParallel's gradient-sync hooks when the model is wrapped.
         """
-        if train:
-            return self._train_forward(crops)
         param = next(self.net.parameters())
         out = self.net(crops.to(device=param.device, dtype=param.dtype))
         body_dtype = self.body.v_template.dtype
         with torch.autocast(device_type=crops.device.type, enabled=False):
-            p = {k: getattr(out, k).to(body_dtype) for k in _PARAMS}
+            p = {k: getattr(out, k).to(body_dtype) for k in SMPLX_PARAM_NAMES}
             mesh = self.body(**p)
-            joints_cam = mesh.joints[:, self.joint_index]
+            joints_cam = mesh.joints[:, self.joint_index]  # camera frame, the one body pass of both modes
+            if train:
+                return self._train_output(out, p, joints_cam)
             return CropPrediction(
                 **p,
                 vertices=mesh.vertices,
@@ -144,34 +148,27 @@ class SMPLestX(nn.Module):
                 network=out if return_intermediates else None,
             )
 
-    def _train_forward(self, crops: torch.Tensor) -> TrainOutput:
-        """Network + body layer with gradients, joints in the reference's training conventions."""
-        param = next(self.net.parameters())
-        out = self.net(crops.to(device=param.device, dtype=param.dtype))
-        body_dtype = self.body.v_template.dtype
+    def _train_output(self, out: NetworkOutput, p: dict[str, torch.Tensor], joints: torch.Tensor) -> TrainOutput:
+        """What the losses read, in the reference's training conventions, from the shared forward pass."""
         cfg = self.config
-        with torch.autocast(device_type=crops.device.type, enabled=False):
-            p = {k: getattr(out, k).to(body_dtype) for k in _PARAMS}
-            joints = self.body(**p).joints[:, self.joint_index]
-            # Same operation order as the reference (pixels of the 256x192 body input, then heat-map cells).
-            z = joints[..., 2] + 1e-4
-            x = joints[..., 0] / z * cfg.focal[0] + cfg.princpt[0]
-            y = joints[..., 1] / z * cfg.focal[1] + cfg.princpt[1]
-            (hb, wb), (_, hh, wh) = cfg.input_body_shape, cfg.output_hm_shape
-            proj = torch.stack((x / wb * wh, y / hb * hh), dim=2)
-            joint_cam = joints - joints[:, SMPLX_137.root, None]
-            parts = ("body_pose", "left_hand_pose", "right_hand_pose")
-            pose = torch.cat((p["global_orient"][:, None], *(p[k] for k in parts), p["jaw_pose"][:, None]), dim=1)
-            return TrainOutput(
-                pose=pose,
-                lhand_root_pose=out.lhand_root_pose.to(body_dtype),
-                rhand_root_pose=out.rhand_root_pose.to(body_dtype),
-                betas=p["betas"],
-                expression=p["expression"],
-                joint_cam=joint_cam,
-                smplx_joint_cam=part_relative(joint_cam),
-                joint_proj=proj,
-            )
+        body_dtype = joints.dtype
+        # Same operation order as the reference (pixels of the 256x192 body input, then heat-map cells).
+        uv = project_points(joints, cfg.focal, cfg.princpt)
+        (hb, wb), (_, hh, wh) = cfg.input_body_shape, cfg.output_hm_shape
+        proj = torch.stack((uv[..., 0] / wb * wh, uv[..., 1] / hb * hh), dim=2)
+        joints_rel = joints - joints[:, SMPLX_137.root, None]
+        parts = ("body_pose", "left_hand_pose", "right_hand_pose")
+        pose = torch.cat((p["global_orient"][:, None], *(p[k] for k in parts), p["jaw_pose"][:, None]), dim=1)
+        return TrainOutput(
+            pose=pose,
+            lhand_root_pose=out.lhand_root_pose.to(body_dtype),
+            rhand_root_pose=out.rhand_root_pose.to(body_dtype),
+            betas=p["betas"],
+            expression=p["expression"],
+            joints_rel=joints_rel,
+            joints_part_rel=part_relative(joints_rel),
+            joints_hm=proj,
+        )
 
     @torch.inference_mode()
     def predict_crops(self, images: torch.Tensor) -> CropPrediction:
@@ -213,5 +210,5 @@ def load_model(
 
         net = OnnxNetwork(checkpoint, device=device)
     else:
-        net = load_network(checkpoint, config, device=device, dtype=dtype, attention=attention)
-    return SMPLestX(net, body).eval()
+        net = load_network(checkpoint, config, device=device, dtype=dtype)
+    return SMPLestX(net, body).set_attention(attention).eval()

@@ -141,6 +141,9 @@ class OnnxNetwork(nn.Module):
         # A zero-size parameter: callers find the device and dtype of the network through parameters().
         self.anchor = nn.Parameter(torch.zeros(0, device=device), requires_grad=False)
 
+    def set_attention(self, kind: str) -> None:
+        """No-op: the attention kernel was fixed when the graph was exported."""
+
     def forward(self, crops: torch.Tensor) -> OnnxOutput:
         """Crops (B, 3, H, W) in [0, 1] -> the parameters, as float32 tensors on the crops' device."""
         x = np.ascontiguousarray(crops.detach().to("cpu", torch.float32).numpy())

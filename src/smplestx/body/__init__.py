@@ -2,13 +2,7 @@
 
 from .assets import hand_regressors, load_face_vertex_ids, load_hand_vertex_ids, load_j14_regressor
 from .joint_sets import SMPLX_65, SMPLX_137, SMPLX_144_NAMES, SMPLX_ORIG_53, JointSet
-from .layer import (
-    SMPLX_VERTEX_JOINT_IDS,
-    BodyModel,
-    BodyOutput,
-    axis_angle_to_matrix,
-    axis_angle_to_matrix_minus_identity,
-)
+from .layer import SMPLX_PARAM_NAMES, SMPLX_POSE_PARTS, SMPLX_VERTEX_JOINT_IDS, BodyModel, BodyOutput
 from .model_files import (
     BodyModelFileError,
     UnsafePickleError,
@@ -32,9 +26,9 @@ __all__ = [
     "SMPLX_137",
     "SMPLX_65",
     "SMPLX_144_NAMES",
+    "SMPLX_PARAM_NAMES",
+    "SMPLX_POSE_PARTS",
     "SMPLX_VERTEX_JOINT_IDS",
-    "axis_angle_to_matrix",
-    "axis_angle_to_matrix_minus_identity",
     "hand_regressors",
     "load_face_vertex_ids",
     "load_hand_vertex_ids",

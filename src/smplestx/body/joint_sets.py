@@ -194,9 +194,6 @@ SMPLX_65 = JointSet(
     index_in_144=_INDEX_137_IN_144[:65],
 )
 
-#: Indices (within each 20-joint hand of SMPLX_65 / SMPLX_137) of the first index, middle, ring and pinky joints.
-HAND_MCP_IN_HAND = (4, 8, 12, 16)
-
 __all__ = [
     "JointSet",
     "SMPLX_ORIG_53",
@@ -207,5 +204,4 @@ __all__ = [
     "VERTEX_JOINTS_START",
     "STATIC_LANDMARKS_START",
     "CONTOUR_LANDMARKS_START",
-    "HAND_MCP_IN_HAND",
 ]

@@ -16,14 +16,16 @@ import logging
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from .layer import BodyLayerMixin, _kinematic_levels, _no_autocast, axis_angle_to_matrix_minus_identity, shape_basis
+from ..nn.rotations import axis_angle_to_rotmat_minus_identity
+from .base import BodyLayer
 from .model_files import GENDERS, BodyModelFileError, NumpyOnlyUnpickler, UnsafePickleError, typed_arrays
+from .skinning import no_autocast, shape_basis, translate
 
 log = logging.getLogger(__name__)
 
@@ -305,11 +307,6 @@ def load_smpl_arrays(model_dir: str | Path, gender: str = "neutral") -> dict[str
 # Layer
 
 
-def _refresh_after_load(module: "SMPLModel", _incompatible_keys: object) -> None:
-    """load_state_dict post-hook (module level so that the model stays picklable)."""
-    module._refresh_derived()
-
-
 @dataclass
 class SMPLOutput:
     """Result of :class:`SMPLModel`: posed vertices (B, V, 3) and the 24 posed kinematic joints (B, 24, 3)."""
@@ -318,11 +315,8 @@ class SMPLOutput:
     joints: Tensor
 
 
-class SMPLModel(BodyLayerMixin, nn.Module):
+class SMPLModel(BodyLayer):
     """SMPL layer: axis-angle (or rotation-matrix) pose and shape to mesh and 24 joints, as smplx's SMPL."""
-
-    #: Bodies per block for the vertex stage on CPU (None: no blocking).
-    chunk_size: int | None = 64
 
     def __init__(
         self,
@@ -333,10 +327,9 @@ class SMPLModel(BodyLayerMixin, nn.Module):
         device: str | torch.device = "cpu",
         gender: str = "neutral",
     ) -> None:
-        super().__init__()
+        super().__init__(dtype, device)
         check_smpl_arrays(arrays)
         self.gender = gender
-        v_template = np.asarray(arrays["v_template"], dtype=np.float64)
         shapedirs = np.asarray(arrays["shapedirs"], dtype=np.float64)
         if num_betas < 0:
             raise ValueError("num_betas must be >= 0")
@@ -345,45 +338,18 @@ class SMPLModel(BodyLayerMixin, nn.Module):
                         shapedirs.shape[-1], shapedirs.shape[-1], num_betas)
             num_betas = shapedirs.shape[-1]
         self.num_betas = num_betas
-        self.num_vertices = v_template.shape[0]
         self.num_joints = SMPL_NUM_JOINTS
         parents = np.asarray(arrays["kintree_table"], dtype=np.int64)[0].copy()
         parents[0] = -1
-        faces = np.asarray(arrays["f"], dtype=np.int64)
-        self._faces_np = faces
+        self._register_common(arrays, parents, np.asarray(arrays["f"], dtype=np.int64))
+        self._buf("shapedirs", shapedirs[:, :, :num_betas])
+        self._register_derived()
 
-        def buf(name: str, value: np.ndarray, *, integer: bool = False, persistent: bool = True) -> None:
-            t = torch.as_tensor(np.ascontiguousarray(value), dtype=torch.long if integer else dtype, device=device)
-            self.register_buffer(name, t, persistent=persistent)
-
-        buf("v_template", v_template)
-        buf("shapedirs", shapedirs[:, :, :num_betas])
-        # (207, 3, V): pose features to vertex offsets, coordinate-major so skinning works on contiguous rows.
-        buf("posedirs", np.asarray(arrays["posedirs"], dtype=np.float64).transpose(2, 1, 0))
-        buf("J_regressor", np.asarray(arrays["J_regressor"], dtype=np.float64))
-        buf("lbs_weights", np.asarray(arrays["weights"], dtype=np.float64))
-        buf("parents", parents, integer=True)
-        buf("faces", faces, integer=True)
-        for name, value in self._derived_values():
-            self.register_buffer(name, value.to(dtype), persistent=False)
-        self.register_load_state_dict_post_hook(_refresh_after_load)
-        order, parent_pos, starts = _kinematic_levels(parents)
-        self._level_starts = starts
-        buf("_fk_order", order, integer=True, persistent=False)
-        buf("_fk_parent_pos", parent_pos, integer=True, persistent=False)
-        buf("_fk_inverse", np.argsort(order), integer=True, persistent=False)
-
-    def _derived_values(self) -> list[tuple[str, Tensor]]:
-        """Shape basis / offset giving rest vertices and rest joints in one GEMM (computed in float64)."""
+    def _derived_values(self) -> Iterator[tuple[str, Tensor, bool]]:  # noqa: D102 - see BodyLayer
         f64 = torch.float64
         basis, offset = shape_basis(self.J_regressor.to(f64), self.v_template.to(f64), self.shapedirs.to(f64))
-        return [("_shape_basis", basis), ("_shape_offset", offset)]
-
-    @torch.no_grad()
-    def _refresh_derived(self) -> None:
-        """Recompute the derived buffers after the stored ones changed (load_state_dict)."""
-        for name, value in self._derived_values():
-            getattr(self, name).copy_(value)
+        yield "_shape_basis", basis, False
+        yield "_shape_offset", offset, False
 
     @classmethod
     def from_dir(
@@ -418,7 +384,7 @@ class SMPLModel(BodyLayerMixin, nn.Module):
         if part is None:
             return self.v_template.new_zeros(batch, joints, 3, 3)
         if pose2rot:
-            return axis_angle_to_matrix_minus_identity(part)
+            return axis_angle_to_rotmat_minus_identity(part)
         return part - torch.eye(3, dtype=part.dtype, device=part.device)
 
     def forward(
@@ -431,47 +397,16 @@ class SMPLModel(BodyLayerMixin, nn.Module):
         pose2rot: bool = True,
     ) -> SMPLOutput:
         """Pose the body: betas (B, <=num_betas), body_pose (B, 69), global_orient (B, 3), transl (B, 3); None: 0."""
-        given = {n: v for n, v in (("betas", betas), ("body_pose", body_pose), ("global_orient", global_orient),
-                                   ("transl", transl)) if v is not None}
-        dtype, device = self.v_template.dtype, self.v_template.device
         # Inputs follow the module: cast once here, the body math below never leaves the buffer dtype.
-        given = {k: torch.as_tensor(v).to(device=device, dtype=dtype) for k, v in given.items()}
-        batch = self._batch(given)
-        with _no_autocast(device):
-            return self._forward(given, batch, pose2rot)
-
-    def _forward(self, given: dict[str, Tensor], batch: int, pose2rot: bool) -> SMPLOutput:
-        eye = torch.eye(3, dtype=self.v_template.dtype, device=self.v_template.device)
-        rot_minus_eye = torch.cat(
-            (self._pose(given.get("global_orient"), "global_orient", 1, batch, pose2rot),
-             self._pose(given.get("body_pose"), "body_pose", SMPL_NUM_JOINTS - 1, batch, pose2rot)),
-            dim=1,
+        given, batch = self._cast_inputs(
+            {"betas": betas, "body_pose": body_pose, "global_orient": global_orient, "transl": transl}
         )
-        rots = rot_minus_eye + eye
-
-        b = self._coeffs(given.get("betas"), "betas", self.num_betas, batch)
-
-        nv3 = 3 * self.num_vertices
-        shaped = torch.addmm(self._shape_offset, b, self._shape_basis)
-        v_shaped = shaped[:, :nv3]
-        rest_joints = shaped[:, nv3:].reshape(batch, SMPL_NUM_JOINTS, 3)
-        pose_feature = rot_minus_eye[:, 1:].reshape(batch, -1)
-
-        glob_rot, glob_pos = self._forward_kinematics(rots, rest_joints)
-        # Skinning transforms relative to the rest pose: x -> R_j x + (p_j - R_j J_j).
-        offset = glob_pos - (glob_rot @ rest_joints.unsqueeze(-1)).squeeze(-1)
-        rel = torch.cat((glob_rot, offset.unsqueeze(-1)), dim=-1)  # (B, 24, 3, 4)
-        step = self.chunk_size if (self.chunk_size and self.v_template.device.type == "cpu") else batch
-        if batch <= step:
-            vertices = self._skin(v_shaped, pose_feature, rel)
-        else:
-            # Blocks keep the per-vertex blended transforms in cache on CPU; same math for every block.
-            vertices = torch.cat([self._skin(v_shaped[i:i + step], pose_feature[i:i + step], rel[i:i + step])
-                                  for i in range(0, batch, step)])
-        joints = glob_pos
-        t = given.get("transl")
-        if t is not None:
-            t = t.reshape(-1, 1, 3)
-            vertices = vertices + t
-            joints = joints + t
+        with no_autocast(self.device):
+            rot_minus_eye = torch.cat(
+                (self._pose(given.get("global_orient"), "global_orient", 1, batch, pose2rot),
+                 self._pose(given.get("body_pose"), "body_pose", SMPL_NUM_JOINTS - 1, batch, pose2rot)),
+                dim=1,
+            )
+            posed = self._skin(rot_minus_eye, self._coeffs(given.get("betas"), "betas", self.num_betas, batch))
+            vertices, joints = translate(given.get("transl"), posed.vertices, posed.joints)
         return SMPLOutput(vertices=vertices, joints=joints)

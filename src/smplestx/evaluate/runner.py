@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
+from ..body import SMPLX_PARAM_NAMES
 from ..errors import SmplestxError
 from ..geometry import crop_image, process_box
 from ..io.atomic import atomic_path, write_text
@@ -387,8 +388,7 @@ class EvalRun:
         """Write each person's server pickle; CSV rows record what is done."""
         from .agora import agora_prediction, person_file, write_prediction
 
-        names = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas",
-                 "expression", "transl")
+        names = SMPLX_PARAM_NAMES
         arrays = {k: getattr(pred, k).float().cpu().numpy() for k in names}
         # The server reads all 144 SMPL-X joints (the reference's AGORA_test output), not the network's 137.
         body = self.model.body

@@ -20,11 +20,12 @@ from ..errors import SmplestxError
 from ..io.images import MediaError, decode_image
 from ..body import BodyModel
 from ..data.humandata import HumanData, HumanDataError
+from ..config import BBOX_RATIO, BODY_BOX_RATIO_FACTOR
 from ..geometry import process_box
 
 #: Box growth at test time: the reference multiplies its ``bbox_ratio`` (1.2) by 0.833 because the
 #: preprocessed HumanData boxes already carry 1.2 padding.
-TEST_BOX_RATIO = 1.2 * 0.833
+TEST_BOX_RATIO = BBOX_RATIO * BODY_BOX_RATIO_FACTOR
 
 
 @dataclass(frozen=True)

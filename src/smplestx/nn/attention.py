@@ -4,10 +4,26 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 #: "sdpa" uses torch's fused scaled_dot_product_attention; "eager" is the textbook
 #: softmax(QK^T)V kept for benchmarking against the reference implementation.
 ATTENTION_KINDS = ("sdpa", "eager")
+
+
+class Attention(nn.Module):
+    """Base of the attention modules: ``kind`` picks the kernel; :func:`set_attention` sets it for a whole model."""
+
+    kind: str = "sdpa"
+
+
+def set_attention(model: nn.Module, kind: str) -> None:
+    """Use attention kernel ``kind`` ("sdpa" or "eager") in every attention module of ``model``."""
+    if kind not in ATTENTION_KINDS:
+        raise ValueError(f"unknown attention kind {kind!r}; choose one of {ATTENTION_KINDS}")
+    for module in model.modules():
+        if isinstance(module, Attention):
+            module.kind = kind
 
 
 def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:

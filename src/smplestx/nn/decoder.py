@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .attention import attend, merge_heads, split_heads
+from .attention import Attention, attend, merge_heads, split_heads
 
 #: Fixed by the released model, whatever the feature width.
 DECODER_DEPTH = 6
@@ -47,13 +47,12 @@ class PreNorm(nn.Module):
         return self.fn(self.norm(x), **kwargs)
 
 
-class DecoderSelfAttention(nn.Module):
+class DecoderSelfAttention(Attention):
     """8x64 self-attention; q/k/v without bias, output projection with bias."""
 
-    def __init__(self, dim: int, kind: str) -> None:
+    def __init__(self, dim: int) -> None:
         super().__init__()
         inner = DECODER_HEADS * DECODER_DIM_HEAD
-        self.kind = kind
         self.to_qkv = nn.Linear(dim, inner * 3, bias=False)
         self.to_out = nn.Sequential(nn.Linear(inner, dim))
 
@@ -63,13 +62,12 @@ class DecoderSelfAttention(nn.Module):
         return self.to_out(merge_heads(attend(q, k, v, self.kind)))
 
 
-class DecoderCrossAttention(nn.Module):
+class DecoderCrossAttention(Attention):
     """8x64 cross-attention from tokens to a fixed context."""
 
-    def __init__(self, dim: int, kind: str) -> None:
+    def __init__(self, dim: int) -> None:
         super().__init__()
         inner = DECODER_HEADS * DECODER_DIM_HEAD
-        self.kind = kind
         self.to_kv = nn.Linear(dim, inner * 2, bias=False)
         self.to_q = nn.Linear(dim, inner, bias=False)
         self.to_out = nn.Sequential(nn.Linear(inner, dim))
@@ -96,13 +94,13 @@ class FeedForward(nn.Module):
 class CrossAttnStack(nn.Module):
     """The 6 pre-norm layers: self-attention, cross-attention, feed-forward."""
 
-    def __init__(self, dim: int, kind: str) -> None:
+    def __init__(self, dim: int) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
             nn.ModuleList(
                 [
-                    PreNorm(dim, DecoderSelfAttention(dim, kind)),
-                    PreNorm(dim, DecoderCrossAttention(dim, kind)),
+                    PreNorm(dim, DecoderSelfAttention(dim)),
+                    PreNorm(dim, DecoderCrossAttention(dim)),
                     PreNorm(dim, FeedForward(dim, dim)),
                 ]
             )
@@ -121,12 +119,12 @@ class CrossAttnStack(nn.Module):
 class TokenTransformer(nn.Module):
     """Adds the shared position vector and runs the layer stack."""
 
-    def __init__(self, dim: int, task_tokens_num: int, kind: str) -> None:
+    def __init__(self, dim: int, task_tokens_num: int) -> None:
         super().__init__()
         # Saved in the official checkpoint but never used by the forward pass.
         self.to_token_embedding = nn.Linear(task_tokens_num, dim)
         self.pos_embedding = nn.Parameter(torch.randn(1, 1, dim))
-        self.transformer = CrossAttnStack(dim, kind)
+        self.transformer = CrossAttnStack(dim)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """Tokens (B, N, D) attended with image context (B, M, D)."""
@@ -156,10 +154,10 @@ class DecoderOutput:
 class DecoderHead(nn.Module):
     """Transformer decoder over [task tokens; image tokens] with one linear head per group."""
 
-    def __init__(self, feat_dim: int, dim_out: int = 512, task_tokens_num: int = 80, attention: str = "sdpa") -> None:
+    def __init__(self, feat_dim: int, dim_out: int = 512, task_tokens_num: int = 80) -> None:
         super().__init__()
         self.task_tokens_num = task_tokens_num
-        self.transformer = TokenTransformer(feat_dim, task_tokens_num, attention)
+        self.transformer = TokenTransformer(feat_dim, task_tokens_num)
         self.token_conv = nn.Linear(feat_dim, dim_out)
         for name, (_, count, out) in TOKEN_GROUPS.items():
             setattr(self, f"dec_{name}", nn.Linear(count * dim_out, out))

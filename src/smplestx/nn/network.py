@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
+from .attention import set_attention
 from .decoder import DecoderHead, DecoderOutput
 from .rotations import rot6d_to_axis_angle
 from .vit import ViTEncoder
@@ -37,7 +38,7 @@ class NetworkOutput:
 class SMPLestXNet(nn.Module):
     """ViT encoder + decoder head, with the rot6d and camera maps of SMPLest-X."""
 
-    def __init__(self, config: ModelConfig, attention: str = "sdpa") -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
         e, d = config.encoder, config.decoder
@@ -51,9 +52,18 @@ class SMPLestXNet(nn.Module):
             img_size=e.img_size,
             patch_size=e.patch_size,
             drop_path_rate=e.drop_path_rate,
-            attention=attention,
         )
-        self.decoder = DecoderHead(d.feat_dim, d.dim_out, d.task_tokens_num, attention)
+        self.decoder = DecoderHead(d.feat_dim, d.dim_out, d.task_tokens_num)
+
+    def set_attention(self, kind: str) -> "SMPLestXNet":
+        """Attention kernel of every block: "sdpa" (fused, default) or "eager" (the reference's softmax(QK^T)V)."""
+        set_attention(self, kind)
+        return self
+
+    def set_grad_checkpointing(self, enable: bool = True) -> "SMPLestXNet":
+        """Training only: recompute each encoder block's activations in the backward pass instead of storing them."""
+        self.encoder.grad_checkpointing = enable
+        return self
 
     def camera_translation(self, cam: torch.Tensor) -> torch.Tensor:
         """(tx, ty, c_z) -> (tx, ty, k * sigmoid(c_z))."""

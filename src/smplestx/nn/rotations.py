@@ -70,14 +70,57 @@ def rot6d_to_axis_angle(x: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(aa, nan=0.0)
 
 
-def axis_angle_to_rotmat(aa: torch.Tensor) -> torch.Tensor:
-    """Rodrigues' formula: (..., 3) axis-angle to (..., 3, 3) rotation matrices."""
-    angle = (aa + 1e-8).norm(dim=-1, keepdim=True)
-    axis = aa / angle
-    c = torch.cos(angle)[..., None]
-    s = torch.sin(angle)[..., None]
-    x, y, z = axis.unbind(-1)
-    zero = torch.zeros_like(x)
-    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*aa.shape[:-1], 3, 3)
-    eye = torch.eye(3, dtype=aa.dtype, device=aa.device).expand_as(k)
-    return eye + s * k + (1 - c) * (k @ k)
+#: The reference's guard (``batch_rodrigues`` takes the norm of ``aa + 1e-8``); parity code passes it explicitly.
+REFERENCE_EPS = 1e-8
+
+
+def axis_angle_to_rotmat_minus_identity(aa: torch.Tensor) -> torch.Tensor:
+    """Return R - I (..., 3, 3) for axis-angle vectors (..., 3); exact and differentiable at angle 0.
+
+    Uses R - I = a [v]x + b (v v^T - |v|^2 I) with a = sin t / t, b = (1 - cos t) / t^2 = (sin(t/2) / (t/2))^2 / 2,
+    which has no cancellation; near t = 0 both factors use their Taylor series.
+    """
+    x, y, z = aa.unbind(-1)
+    xx, yy, zz = x * x, y * y, z * z
+    theta2 = xx + yy + zz
+    small = theta2 < 1e-8
+    # Keep the unused branch finite so that gradients through torch.where stay finite.
+    theta = torch.sqrt(torch.where(small, torch.ones_like(theta2), theta2))
+    half = 0.5 * theta
+    sinc_half = torch.sin(half) / half
+    a = torch.where(small, 1.0 - theta2 / 6.0, torch.sin(theta) / theta)
+    b = torch.where(small, 0.5 - theta2 / 24.0, 0.5 * sinc_half * sinc_half)
+    ax, ay, az = a * x, a * y, a * z
+    bxy, bxz, byz = b * x * y, b * x * z, b * y * z
+    m = torch.stack(
+        (
+            -b * (yy + zz), bxy - az, bxz + ay,
+            bxy + az, -b * (xx + zz), byz - ax,
+            bxz - ay, byz + ax, -b * (xx + yy),
+        ),
+        dim=-1,
+    )
+    return m.view(aa.shape[:-1] + (3, 3))
+
+
+def axis_angle_to_rotmat(aa: torch.Tensor, eps: float = REFERENCE_EPS) -> torch.Tensor:
+    """Axis-angle (..., 3) to rotation matrices (..., 3, 3).
+
+    ``eps`` > 0 follows the reference's route for parity: the angle is the norm of ``aa + eps`` and the matrix is
+    built from the half-angle quaternion (float32 results then match the reference's losses bit for bit).
+    ``eps`` = 0 is exact and differentiable at angle 0 (the body layers' route).
+    """
+    if not eps:
+        return axis_angle_to_rotmat_minus_identity(aa) + torch.eye(3, dtype=aa.dtype, device=aa.device)
+    angle = (aa + eps).norm(dim=-1, keepdim=True)
+    half = 0.5 * angle
+    q = torch.cat((torch.cos(half), torch.sin(half) * (aa / angle)), dim=-1)
+    w, x, y, z = (q / q.norm(dim=-1, keepdim=True)).unbind(-1)
+    w2, x2, y2, z2 = w * w, x * x, y * y, z * z
+    wx, wy, wz, xy, xz, yz = w * x, w * y, w * z, x * y, x * z, y * z
+    m = (
+        w2 + x2 - y2 - z2, 2 * xy - 2 * wz, 2 * wy + 2 * xz,
+        2 * wz + 2 * xy, w2 - x2 + y2 - z2, 2 * yz - 2 * wx,
+        2 * xz - 2 * wy, 2 * wx + 2 * yz, w2 - x2 - y2 + z2,
+    )
+    return torch.stack(m, dim=-1).reshape(*aa.shape[:-1], 3, 3)

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .attention import attend, merge_heads
+from ..config import INPUT_BODY_SHAPE
+from .attention import Attention, attend, merge_heads
 
 
 class PatchEmbed(nn.Module):
@@ -23,13 +24,12 @@ class PatchEmbed(nn.Module):
         return x.flatten(2).transpose(1, 2), (hp, wp)
 
 
-class SelfAttention(nn.Module):
+class SelfAttention(Attention):
     """Multi-head self-attention with one fused qkv projection."""
 
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, kind: str = "sdpa") -> None:
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True) -> None:
         super().__init__()
         self.num_heads = num_heads
-        self.kind = kind
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
@@ -73,10 +73,10 @@ class DropPath(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block (LayerNorm eps 1e-6)."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, drop_path: float, kind: str) -> None:
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, drop_path: float) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = SelfAttention(dim, num_heads, qkv_bias, kind)
+        self.attn = SelfAttention(dim, num_heads, qkv_bias)
         self.drop_path = DropPath(drop_path)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
@@ -99,23 +99,22 @@ class ViTEncoder(nn.Module):
         mlp_ratio: float = 4.0,
         qkv_bias: bool = True,
         task_tokens_num: int = 80,
-        img_size: tuple[int, int] = (256, 192),
+        img_size: tuple[int, int] = INPUT_BODY_SHAPE,
         patch_size: int = 16,
         drop_path_rate: float = 0.0,
-        attention: str = "sdpa",
-        grad_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         self.task_tokens_num = task_tokens_num
         #: Training only: recompute each block's activations in the backward pass instead of storing them.
-        self.grad_checkpointing = grad_checkpointing
+        #: (Set with SMPLestXNet.set_grad_checkpointing.)
+        self.grad_checkpointing = False
         self.patch_embed = PatchEmbed(embed_dim, patch_size)
         grid = (img_size[0] // patch_size) * (img_size[1] // patch_size)
         self.task_tokens = nn.Parameter(torch.zeros(1, task_tokens_num, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, grid + 1, embed_dim))
         rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, rates[i], attention) for i in range(depth)
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, rates[i]) for i in range(depth)
         )
         self.last_norm = nn.LayerNorm(embed_dim, eps=1e-6)
         nn.init.trunc_normal_(self.task_tokens, std=0.02)

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import ModelConfig
+from ..body import SMPLX_PARAM_NAMES
+from ..config import DTYPES, ModelConfig
 from ..errors import UsageError
 from ..geometry import crop_camera, crop_image, process_box, project_points
 from ..io.results import FrameResult, Person
@@ -21,9 +22,7 @@ from .sources import Frame, open_source, read_image
 
 log = logging.getLogger(__name__)
 
-_OUTPUT_FIELDS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas",
-                  "expression", "transl", "joints_cam")
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+_OUTPUT_FIELDS = (*SMPLX_PARAM_NAMES, "joints_cam")
 
 def pick_device(device: str = "auto") -> str:
     """Resolve ``auto`` to the best device present (cuda, then mps, then cpu); check explicit ones."""

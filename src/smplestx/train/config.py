@@ -17,7 +17,18 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..config import PRESETS, ConfigError, ModelConfig, load_official_config
+from ..config import (
+    BBOX_RATIO,
+    FOCAL,
+    INPUT_BODY_SHAPE,
+    INPUT_IMG_SHAPE,
+    OUTPUT_HM_SHAPE,
+    PRESETS,
+    PRINCPT,
+    ConfigError,
+    ModelConfig,
+    load_official_config,
+)
 from .losses import LossWeights
 
 #: Stochastic-depth rate of the encoder while training, per size. H is the reference config's value; S/B/L
@@ -41,7 +52,7 @@ class DataConfig:
     strategy: str = "balance"  # reference data_strategy: concat | balance (| weighted, ours)
     total_data_len: int | str = 7_500_000  # samples per epoch for balance / weighted, or "auto"
     weights: dict[str, float] = field(default_factory=dict)  # per-dataset weights for strategy "weighted"
-    bbox_ratio: float = 1.2
+    bbox_ratio: float = BBOX_RATIO
     no_aug: bool = False
     fix_reference_quirks: bool = False  # sample building: grid-bounded truncation, hand roots flipped with the image
 
@@ -65,11 +76,11 @@ class ModelSection:
     feat_dim: int | None = None
     dim_out: int | None = None
     drop_path_rate: float | None = None  # None: DROP_PATH_RATES[size]
-    input_img_shape: list[int] = field(default_factory=lambda: [512, 384])
-    input_body_shape: list[int] = field(default_factory=lambda: [256, 192])
-    output_hm_shape: list[int] = field(default_factory=lambda: [16, 16, 12])
-    focal: list[float] = field(default_factory=lambda: [5000.0, 5000.0])
-    princpt: list[float] = field(default_factory=lambda: [96.0, 128.0])
+    input_img_shape: list[int] = field(default_factory=lambda: list(INPUT_IMG_SHAPE))
+    input_body_shape: list[int] = field(default_factory=lambda: list(INPUT_BODY_SHAPE))
+    output_hm_shape: list[int] = field(default_factory=lambda: list(OUTPUT_HM_SHAPE))
+    focal: list[float] = field(default_factory=lambda: list(FOCAL))
+    princpt: list[float] = field(default_factory=lambda: list(PRINCPT))
     camera_3d_size: float = 2.5
     body_3d_size: float = 2.0
     hand_3d_size: float = 0.3
@@ -137,7 +148,7 @@ class TrainConfig:
         return dump_toml(self.to_dict())
 
 
-def build_model_config(m: ModelSection, bbox_ratio: float = 1.2) -> ModelConfig:
+def build_model_config(m: ModelSection, bbox_ratio: float = BBOX_RATIO) -> ModelConfig:
     """Resolve a ModelSection into a ModelConfig."""
     if m.official_config:
         base = load_official_config(m.official_config)

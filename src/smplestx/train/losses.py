@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from ..body.joint_sets import SMPLX_137, SMPLX_ORIG_53
 from ..model import TrainOutput
+from ..nn.rotations import axis_angle_to_rotmat
 
 Mode = Literal["reference", "corrected"]
 MODES: tuple[str, ...] = ("reference", "corrected")
@@ -51,25 +52,6 @@ class LossWeights:
     def from_config(cls, train: Mapping[str, Any]) -> "LossWeights":
         """Weights from an official config's ``train`` section; absent keys are 1.0, as the reference's getattr."""
         return cls(**{f.name: float(train.get(f.name, 1.0)) for f in fields(cls)})
-
-
-def rodrigues(aa: Tensor) -> Tensor:
-    """Axis-angle (..., 3) to rotation matrices (..., 3, 3) through the half-angle quaternion.
-
-    This is the reference's ``batch_rodrigues`` route (norm taken of ``aa + 1e-8``), kept for bit-level parity.
-    """
-    angle = (aa + 1e-8).norm(dim=-1, keepdim=True)
-    half = 0.5 * angle
-    q = torch.cat((torch.cos(half), torch.sin(half) * (aa / angle)), dim=-1)
-    w, x, y, z = (q / q.norm(dim=-1, keepdim=True)).unbind(-1)
-    w2, x2, y2, z2 = w * w, x * x, y * y, z * z
-    wx, wy, wz, xy, xz, yz = w * x, w * y, w * z, x * y, x * z, y * z
-    m = (
-        w2 + x2 - y2 - z2, 2 * xy - 2 * wz, 2 * wy + 2 * xz,
-        2 * wz + 2 * xy, w2 - x2 + y2 - z2, 2 * yz - 2 * wx,
-        2 * xz - 2 * wy, 2 * wx + 2 * yz, w2 - x2 - y2 + z2,
-    )
-    return torch.stack(m, dim=-1).reshape(*aa.shape[:-1], 3, 3)
 
 
 def _chain_to(joint: int) -> list[int]:
@@ -147,8 +129,8 @@ def _terms(
     loss: dict[str, Tensor] = {}
 
     # Rotation-matrix L1 on all 53 joints; the root's 9 entries also as a separately weighted term.
-    pred_rot = rodrigues(out.pose.reshape(-1, 3)).reshape(b, -1)
-    gt_rot = rodrigues(t["smplx_pose"].reshape(-1, 3)).reshape(b, -1)
+    pred_rot = axis_angle_to_rotmat(out.pose.reshape(-1, 3)).reshape(b, -1)
+    gt_rot = axis_angle_to_rotmat(t["smplx_pose"].reshape(-1, 3)).reshape(b, -1)
     pose_l1 = _l1(pred_rot, gt_rot, m["smplx_pose_valid"])
     loss["smplx_orient"] = pose_l1[:, :9] * w.smplx_orient_weight
     loss["smplx_pose"] = pose_l1 * w.smplx_pose_weight
@@ -157,18 +139,18 @@ def _terms(
 
     # Pelvis-relative 3D joints: only for real 3D keypoints and only when the pelvis (their origin) is in the crop.
     cam_valid = trunc * is_3d * pelvis[:, None]
-    loss["joint_cam"] = _l1(out.joint_cam, t["joint_cam"], cam_valid) * w.smplx_kps_3d_weight
+    loss["joint_cam"] = _l1(out.joints_rel, t["joint_cam"], cam_valid) * w.smplx_kps_3d_weight
     if hand_loss:
-        hands = _l1(out.joint_cam[:, _HANDS], t["joint_cam"][:, _HANDS], cam_valid[:, _HANDS])
+        hands = _l1(out.joints_rel[:, _HANDS], t["joint_cam"][:, _HANDS], cam_valid[:, _HANDS])
         loss["hand_align"] = hands * w.smplx_hand_kps_3d_weight
     # Part-relative 3D joints. The reference also supervises 2D-only samples here, against their all-zero dummy
     # targets; corrected mode masks them with is_3D.
     rel_valid = trunc if ref else trunc * is_3d
-    loss["smplx_joint_cam"] = _l1(out.smplx_joint_cam, t["smplx_joint_cam"], rel_valid) * w.smplx_kps_3d_weight
+    loss["smplx_joint_cam"] = _l1(out.joints_part_rel, t["smplx_joint_cam"], rel_valid) * w.smplx_kps_3d_weight
     if hand_loss:
-        hands = _l1(out.smplx_joint_cam[:, _HANDS], t["smplx_joint_cam"][:, _HANDS], rel_valid[:, _HANDS])
+        hands = _l1(out.joints_part_rel[:, _HANDS], t["smplx_joint_cam"][:, _HANDS], rel_valid[:, _HANDS])
         loss["hand_pose"] = hands * w.smplx_hand_kps_3d_weight
-    loss["joint_proj"] = _l1(out.joint_proj, t["joint_img"][:, :, :2], trunc) * w.smplx_kps_2d_weight
+    loss["joint_proj"] = _l1(out.joints_hm, t["joint_img"][:, :, :2], trunc) * w.smplx_kps_2d_weight
 
     loss["hand_root"], loss["hand_root_chain"] = _hand_root_terms(out, t, m, pred_rot, gt_rot, pelvis, ref, w)
     return loss
@@ -191,11 +173,11 @@ def _hand_root_terms(
     # element [i, j] = loss of sample j gated by sample i's pelvis. Corrected: each sample gated by its own.
     gate = pelvis[:, None] if ref else pelvis
     pred_body, gt_body = pred_rot.reshape(b, -1, 3, 3)[:, :22], gt_rot.reshape(b, -1, 3, 3)[:, :22]
-    head = {s: rodrigues(getattr(out, f"{s}hand_root_pose")).reshape(b, 9) for s in "lr"}
+    head = {s: axis_angle_to_rotmat(getattr(out, f"{s}hand_root_pose")).reshape(b, 9) for s in "lr"}
     wrists = {"l": _LWRIST, "r": _RWRIST}
     chain = {s: hand_global_rotation(pred_body, j).reshape(b, 9) for s, j in wrists.items()}
     chain_gt = {s: hand_global_rotation(gt_body, j).reshape(b, 9) for s, j in wrists.items()}
-    mano = {s: rodrigues(t[f"{s}hand_root"].reshape(-1, 3)).reshape(b, 9) for s in "lr"}
+    mano = {s: axis_angle_to_rotmat(t[f"{s}hand_root"].reshape(-1, 3)).reshape(b, 9) for s in "lr"}
     body_valid = {s: valid[:, j] for s, j in wrists.items()}
     hand_valid = {"l": valid[:, _LTHUMB], "r": valid[:, _RTHUMB]}
     if not ref:
@@ -250,6 +232,5 @@ __all__ = [
     "hand_global_rotation",
     "loss_terms",
     "loss_terms_from_output",
-    "rodrigues",
     "total_loss",
 ]

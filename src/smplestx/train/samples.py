@@ -40,6 +40,7 @@ from ..errors import SmplestxError
 from ..io.images import MediaError, read_image
 from ..body.joint_sets import SMPLX_137, SMPLX_ORIG_53
 from ..data.humandata import HumanData, KPS2D_KEYS, KPS3D_KEYS
+from ..config import BBOX_RATIO, BODY_BOX_RATIO_FACTOR, INPUT_BODY_SHAPE, INPUT_IMG_SHAPE, OUTPUT_HM_SHAPE
 from ..geometry import crop_image, process_box
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,6 @@ ORIG_PART = SMPLX_ORIG_53.parts
 EXPR_DIM = SHAPE_DIM = 10
 #: The reference's augmentation ranges (utils/data_utils.get_aug_config).
 SCALE_FACTOR, ROT_FACTOR, COLOR_FACTOR, ROT_PROB, FLIP_PROB = 0.25, 30.0, 0.2, 0.6, 0.5
-#: The body box of HumanData files already carries a 1.2x padding; the reference shrinks its ratio to match.
-BODY_BOX_RATIO_FACTOR = 0.833
 
 #: (inputs, targets, meta_info) of one sample.
 Sample = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
@@ -70,13 +69,13 @@ Sample = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
 class TargetSpace:
     """Crop and target geometry (the reference config's model section)."""
 
-    input_img_shape: tuple[int, int] = (512, 384)
-    input_body_shape: tuple[int, int] = (256, 192)
-    output_hm_shape: tuple[int, int, int] = (16, 16, 12)
+    input_img_shape: tuple[int, int] = INPUT_IMG_SHAPE
+    input_body_shape: tuple[int, int] = INPUT_BODY_SHAPE
+    output_hm_shape: tuple[int, int, int] = OUTPUT_HM_SHAPE
     body_3d_size: float = 2.0
     hand_3d_size: float = 0.3
     face_3d_size: float = 0.3
-    bbox_ratio: float = 1.2
+    bbox_ratio: float = BBOX_RATIO
 
 
 @dataclass(frozen=True)

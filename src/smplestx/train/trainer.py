@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..body import BodyModel
 from ..checkpoint import check_state
-from ..config import ConfigError
+from ..config import DTYPES, ConfigError
 from ..io.atomic import write_text
 from ..model import SMPLestX
 from ..nn.network import SMPLestXNet
@@ -42,7 +42,6 @@ from .snapshot import ResumePoint, capture_rng, latest_snapshot, read_snapshot, 
 
 log = logging.getLogger(__name__)
 
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 #: With several processes, a stop signal takes effect at the next step that is a multiple of this.
 STOP_CHECK_EVERY = 10
 
@@ -239,8 +238,7 @@ class Trainer:
         m = cfg.model
         # Same initial weights on every rank (DDP would broadcast rank 0's anyway; this keeps one process equal).
         seed_everything(cfg.train.seed)
-        net = SMPLestXNet(self.model_config, attention=m.attention)
-        net.encoder.grad_checkpointing = m.grad_checkpointing
+        net = SMPLestXNet(self.model_config).set_attention(m.attention).set_grad_checkpointing(m.grad_checkpointing)
         self.encoder_init: EncoderInitReport | None = None
         self.finetune: FinetuneStart | None = None
         if self.resume_point is None:
@@ -343,7 +341,7 @@ class Trainer:
         amp = self.cfg.train.amp
         if amp == "none":
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.info.device.type, dtype=AMP_DTYPES[amp])
+        return torch.autocast(device_type=self.info.device.type, dtype=DTYPES[amp])
 
     def _snapshot(self, name: str, *, epoch_end: bool) -> Path | None:
         """Write a resumable snapshot on rank 0 (every rank contributes its RNG states)."""
