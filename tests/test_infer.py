@@ -11,10 +11,10 @@ import torch
 from torch import nn
 
 from smplestx.body import BodyModel
-from smplestx.body.synthetic import write_synthetic_body
+from smplestx.synthetic.smplx_model import write_synthetic_body
 from smplestx.cli import main
 from smplestx.config import ModelConfig
-from smplestx.data.synthetic_scene import ScenePerson, render_scene
+from smplestx.synthetic.scene import ScenePerson, render_scene
 from smplestx.export import load_results
 from smplestx.geometry import crop_image
 from smplestx.model import SMPLestX

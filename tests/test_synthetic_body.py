@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smplestx.body.synthetic import (
+from smplestx.synthetic.smplx_model import (
     NUM_FACES,
     NUM_VERTICES,
     PARENTS,

@@ -14,7 +14,7 @@ import smplestx.train.samples as samples
 from smplestx.body import BodyModel
 from smplestx.body.joint_sets import SMPLX_137, SMPLX_ORIG_53
 from smplestx.data import HumanData, write_humandata
-from smplestx.data.synthetic_dataset import write_synthetic_dataset
+from smplestx.synthetic.dataset import write_synthetic_dataset
 from smplestx.render import Renderer
 from smplestx.train.samples import DatasetTraits, HumanDataTrainSet, SampleImageError, param_targets
 

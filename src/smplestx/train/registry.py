@@ -7,7 +7,7 @@ Layout (as the reference repositories expect it, relative to ``data_dir``):
   cameras come from SMPLer-X's ``data/<Name>/<Name>.py`` (github.com/caizhongang/SMPLer-X).
 * SMPLest-X sets: ``annot/<file>.npz`` and ``img/<folder>/`` (the layout of SMPLest-X's ``datasets/SynHand.py``).
 * Either layout is accepted for every set (``annot/`` <-> ``preprocessed_datasets/``, ``img/<dir>`` <-> ``<dir>``).
-* ``synthetic``: the output of :func:`smplestx.data.synthetic_dataset.write_synthetic_dataset`
+* ``synthetic``: the output of :func:`smplestx.synthetic.dataset.write_synthetic_dataset`
   (``annotations/synthetic_train.npz`` and ``images/``), so ``data_dir`` is that function's ``out_dir``.
 
 Default sample intervals are the reference config's ``<Name>_train_sample_interval`` values (1 elsewhere).
@@ -114,7 +114,7 @@ _SPECS = [
                   source=f"not public (HumanData conversion of {n}); images from the {n} website", assumed=True)
       for n in ("FreiHand", "InterHand", "BlurHand", "HanCo")),
     DatasetSpec("synthetic", ("synthetic_train.npz",), "images", annot_dir="annotations",
-                source="written by `smplestx synthetic-data DATA_DIR` (smplestx.data.synthetic_dataset)"),
+                source="written by `smplestx synthetic-data DATA_DIR` (smplestx.synthetic.dataset)"),
 ]
 
 #: Name -> spec of every known training set.

@@ -1,7 +1,7 @@
 """License-free synthetic SMPL model derived from the synthetic SMPL-X model, plus its ``smplx2smpl.pkl``.
 
 The real SMPL files are licensed; :func:`write_synthetic_smpl` adds a structurally identical stand-in to a
-synthetic body folder (see :mod:`smplestx.body.synthetic`), deterministically from its SMPL-X files:
+synthetic body folder (see :mod:`smplestx.synthetic.smplx_model`), deterministically from its SMPL-X files:
 
 * ``smpl/SMPL_{NEUTRAL,MALE,FEMALE}.npz`` (optionally also ``.pkl``, chumpy-free, as smplx.create reads them):
   6890 vertices, 13776 faces (one closed genus-0 surface, F = 2V - 4, as SMPL), 24 joints, 10 shape and 207
@@ -32,10 +32,10 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from .model_files import load_smplx_arrays, resolve_model_dir
-from .smpl import SMPL_NUM_FACES, SMPL_NUM_JOINTS, SMPL_NUM_VERTICES, SMPL_PARENTS, SMPL_SUBDIR, SMPLX2SMPL_FILE
-from .synthetic import VERTEX_IDS as SMPLX_VERTEX_IDS
-from .synthetic import _atomic_write, _npz_bytes
+from ..body.model_files import load_smplx_arrays, resolve_model_dir
+from ..body.smpl import SMPL_NUM_FACES, SMPL_NUM_JOINTS, SMPL_NUM_VERTICES, SMPL_PARENTS, SMPL_SUBDIR, SMPLX2SMPL_FILE
+from .smplx_model import VERTEX_IDS as SMPLX_VERTEX_IDS
+from .smplx_model import _atomic_write, _npz_bytes
 
 log = logging.getLogger(__name__)
 
