@@ -16,8 +16,6 @@ import torch
 from smplestx.body import BodyModel, BodyModelFileError
 from smplestx.body.model_files import load_smplx_arrays
 from smplestx.body.smpl import load_smpl_arrays
-from smplestx.synthetic.smplx_model import write_synthetic_body
-from smplestx.synthetic.smpl_model import write_synthetic_smpl
 from smplestx.evaluate.smpl_metrics import (
     LSP_MAPPING,
     SMPL_METRIC_NAMES,
