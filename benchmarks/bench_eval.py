@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from smplestx.config import ModelConfig, preset
-from smplestx.data.synthetic_dataset import write_synthetic_dataset
+from smplestx.synthetic.dataset import write_synthetic_dataset
 from smplestx.evaluate import EvalAssets, EvalOptions, EvalRun, get_benchmark, mesh_metrics_per_sample
 from smplestx.evaluate.samples import GroundTruthBuilder, build_test_samples
 from smplestx.model import SMPLestX

@@ -19,9 +19,9 @@ from pathlib import Path
 import torch
 
 from smplestx.body import BodyModel
-from smplestx.body.synthetic import write_synthetic_body
+from smplestx.synthetic.smplx_model import write_synthetic_body
 from smplestx.config import PRESETS
-from smplestx.data.synthetic_scene import write_demo_media
+from smplestx.synthetic.scene import write_demo_media
 from smplestx.model import SMPLestX, load_model
 from smplestx.nn.network import SMPLestXNet
 from smplestx.pipeline.detectors import BoxesFileDetector

@@ -1,6 +1,6 @@
 """Mesh overlay speed on CPU: milliseconds per 1280x720 frame for 1 and 4 people, as a markdown table.
 
-The body is the synthetic SMPL-X mannequin (``smplestx.body.synthetic``, 10475 vertices / 20908 faces), or the
+The body is the synthetic SMPL-X mannequin (``smplestx.synthetic.smplx_model``, 10475 vertices / 20908 faces), or the
 template of ``../shared/parity/smplx/SMPLX_NEUTRAL.npz`` when that module is missing.  People stand 3.5-5 m from a
 camera with a 1300 px focal length, so one person covers about half of the frame's height.
 
@@ -29,7 +29,7 @@ PLACES = [(-0.3, 3.5), (-1.5, 4.5), (0.9, 4.1), (2.0, 5.0)]
 def load_body() -> tuple[np.ndarray, np.ndarray, str]:
     """Template vertices in the OpenCV camera frame (centred, facing the camera), faces, and the source name."""
     try:
-        from smplestx.body.synthetic import make_synthetic_arrays
+        from smplestx.synthetic.smplx_model import make_synthetic_arrays
 
         arrays = make_synthetic_arrays()
         source = "synthetic mannequin"

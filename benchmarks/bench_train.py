@@ -36,7 +36,7 @@ PARITY_BODY = Path(__file__).resolve().parents[2] / "shared" / "parity"
 
 def make_data(folder: Path, num: int, body_models: Path | None) -> tuple[HumanDataTrainSet, Path]:
     """A synthetic HumanData training set of ``num`` images (one person each)."""
-    from smplestx.data.synthetic_dataset import write_synthetic_dataset
+    from smplestx.synthetic.dataset import write_synthetic_dataset
 
     npz = write_synthetic_dataset(folder, num, seed=0, body_models=body_models, people_per_image=1)
     body = body_models or folder / "body_models"

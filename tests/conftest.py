@@ -60,8 +60,8 @@ def tiny_net(tiny_ckpt: Path, tiny_config: Path):
 @pytest.fixture(scope="session")
 def synthetic_smpl_models(tmp_path_factory) -> Path:
     """A synthetic SMPL-X + SMPL folder (with smplx2smpl.pkl), built once per session."""
-    from smplestx.body.synthetic import write_synthetic_body
-    from smplestx.body.synthetic_smpl import write_synthetic_smpl
+    from smplestx.synthetic.smplx_model import write_synthetic_body
+    from smplestx.synthetic.smpl_model import write_synthetic_smpl
 
     root = tmp_path_factory.getbasetemp() / "synthetic_smpl_models"
     write_synthetic_body(root, seed=0)
@@ -73,7 +73,7 @@ def synthetic_smpl_models(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_body(tmp_path_factory) -> Path:
     """One synthetic SMPL-X model folder per test session (writing it takes a few seconds)."""
-    from smplestx.body.synthetic import write_synthetic_body
+    from smplestx.synthetic.smplx_model import write_synthetic_body
 
     root = tmp_path_factory.getbasetemp() / "shared_synthetic_body"
     write_synthetic_body(root, seed=0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from pathlib import Path
@@ -14,9 +13,9 @@ import torch
 from smplestx.body import BodyModel
 from smplestx.cli import main
 from smplestx.data import HumanData, HumanDataError, write_humandata
-from smplestx.data.synthetic_dataset import write_synthetic_dataset
+from smplestx.synthetic.dataset import write_synthetic_dataset
 from smplestx.evaluate.benchmarks import BenchmarkDataError, get_benchmark
-from smplestx.evaluate.runner import CSV_FILE, EvalOptions, EvalRun, EvalSetupError, read_rows
+from smplestx.evaluate.runner import CSV_FILE, EvalOptions, EvalRun, read_rows
 from smplestx.evaluate.samples import GroundTruthBuilder, build_test_samples
 
 NUM_IMAGES = 4

@@ -11,10 +11,9 @@ import torch
 from torch import nn
 
 from smplestx.body import BodyModel
-from smplestx.body.synthetic import write_synthetic_body
 from smplestx.cli import main
 from smplestx.config import ModelConfig
-from smplestx.data.synthetic_scene import ScenePerson, render_scene
+from smplestx.synthetic.scene import ScenePerson, render_scene
 from smplestx.io.results import load_results
 from smplestx.geometry import crop_image
 from smplestx.model import SMPLestX
@@ -32,8 +31,8 @@ VIDEO_PEOPLE = [2, 2, 2, 2, 0, 0]  # frames 4 and 5 have nobody
 
 
 @pytest.fixture(scope="module")
-def body_dir(tmp_path_factory) -> Path:
-    return write_synthetic_body(tmp_path_factory.mktemp("body"), seed=0).parent
+def body_dir(synthetic_body: Path) -> Path:
+    return synthetic_body
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from smplestx.evaluate import (
 PARITY = Path(__file__).resolve().parents[1].parent / "shared" / "parity"
 PARITY_SMPLX = PARITY / "smplx"
 METRICS_NPZ = PARITY / "cases" / "metrics.npz"
-RTOL = 1e-6
+RTOL = 1e-4  # reference mode computes in float64; the reference summed in float32 (docs/parity.md)
 
 
 def _need(path: Path) -> Path:

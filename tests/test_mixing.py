@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smplestx.data.synthetic_dataset import write_synthetic_dataset
+from smplestx.synthetic.dataset import write_synthetic_dataset
 from smplestx.train.mixing import (
     BalancedDataset,
     ConcatDataset,

@@ -89,7 +89,7 @@ def inputs(tmp_path_factory, synthetic_body) -> Path:
     import torch
 
     from smplestx.body import BodyModel
-    from smplestx.data.synthetic_scene import ScenePerson, render_scene
+    from smplestx.synthetic.scene import ScenePerson, render_scene
     from smplestx.io.video import VideoWriter, write_image
 
     body = BodyModel.from_dir(synthetic_body, dtype=torch.float64)

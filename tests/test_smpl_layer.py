@@ -21,8 +21,8 @@ from smplestx.body.smpl import (
     find_smpl_file,
     load_smpl_arrays,
 )
-from smplestx.body.synthetic import VERTEX_IDS, write_synthetic_body
-from smplestx.body.synthetic_smpl import SMPL_VERTEX_IDS, write_synthetic_smpl
+from smplestx.synthetic.skeleton import VERTEX_IDS
+from smplestx.synthetic.smpl_model import SMPL_VERTEX_IDS
 
 GENDERS = ("neutral", "male", "female")
 # metres; in float64 the oracle itself is off by ~1e-8: its Rodrigues adds 1e-8 to every axis-angle component.
@@ -284,11 +284,12 @@ def test_bad_files_name_the_file(root: Path, tmp_path: Path, arrays: dict) -> No
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_streamed_matrix_pickle_equals_numpy_pickle(tmp_path: Path, dtype: type) -> None:
-    from smplestx.body.synthetic_smpl import _LazyArray, _selection_chunks, _write_pickle
+    from smplestx.synthetic.files import LazyArray, write_pickle
+    from smplestx.synthetic.smpl_model import _selection_chunks
 
     src = np.array([4, 0, 6, 6, 1])
-    lazy = _LazyArray((5, 7), np.dtype(dtype), _selection_chunks(src, 7, np.dtype(dtype)))
-    _write_pickle(tmp_path / "m.pkl", {"matrix": lazy})
+    lazy = LazyArray((5, 7), np.dtype(dtype), _selection_chunks(src, 7, np.dtype(dtype)))
+    write_pickle(tmp_path / "m.pkl", {"matrix": lazy})
     expected = np.zeros((5, 7), dtype=dtype)
     expected[np.arange(5), src] = 1
     got = read_array_pickle(tmp_path / "m.pkl")["matrix"]

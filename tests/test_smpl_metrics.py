@@ -3,10 +3,6 @@ independent plain-numpy implementation of the reference formulas."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +12,6 @@ import torch
 from smplestx.body import BodyModel, BodyModelFileError
 from smplestx.body.model_files import load_smplx_arrays
 from smplestx.body.smpl import load_smpl_arrays
-from smplestx.body.synthetic import write_synthetic_body
-from smplestx.body.synthetic_smpl import write_synthetic_smpl
 from smplestx.evaluate.smpl_metrics import (
     LSP_MAPPING,
     SMPL_METRIC_NAMES,
@@ -187,9 +181,8 @@ def test_root_alignment_quirk(assets: SMPLEvalAssets, posed: np.ndarray) -> None
 def test_reference_matches_plain_numpy(root: Path, assets: SMPLEvalAssets, matrix_dtype: type) -> None:
     """Reference mode vs the formulas written out in numpy (float32 meshes and regressors, matrix as stored).
 
-    Both sum float32 products; which BLAS kernel numpy runs changes the last bits of the reference itself, so
-    in-process the match is to float32 noise (PA-MPJPE of joints metres from the camera amplifies it most);
-    test_reference_is_bit_exact_under_skylakex checks the exact reproduction.
+    The formulas sum float32 products, reference mode computes in float64 from the same float32 values: they
+    agree to float32 noise, within the 1e-4 relative of docs/parity.md.
     """
     P, G = noisy_case(root, _source(assets))
     matrix = _dense(assets, matrix_dtype)
@@ -198,55 +191,11 @@ def test_reference_matches_plain_numpy(root: Path, assets: SMPLEvalAssets, matri
     ref = reference_numpy(P, G, matrix, assets.smplx_J_regressor.astype(np.float32),
                           assets.smpl_J_regressor.astype(np.float32))
     for key in SMPL_METRIC_NAMES:
-        np.testing.assert_allclose(ours[key], ref[key], rtol=1e-4 if key == "pa_mpjpe_body" else 1e-5, err_msg=key)
+        np.testing.assert_allclose(ours[key], ref[key], rtol=1e-4, err_msg=key)
     # Corrected mode agrees with the reference here (same joint definitions) to float32 accuracy.
     cor = smpl_mesh_metrics(P, G, assets=a, mode="corrected")
     for key in SMPL_METRIC_NAMES:
         np.testing.assert_allclose(cor[key], ref[key], rtol=1e-3, err_msg=key)
-
-
-def _skylakex_available() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    blas = str(np.__config__.CONFIG.get("Build Dependencies", {}).get("blas", {}))
-    return all(f in flags for f in ("avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl")) and (
-        "openblas" in blas.lower() and "DYNAMIC_ARCH" in blas
-    )
-
-
-_SUBPROCESS = """
-import json, sys
-import numpy as np
-sys.path.insert(0, sys.argv[1])
-import test_smpl_metrics as t
-from smplestx.evaluate.smpl_metrics import SMPLEvalAssets, smpl_mesh_metrics
-case = np.load(sys.argv[2])
-P, G, src, smpl_J, smplx_J = (case[k] for k in ("P", "G", "src", "smpl_J", "smplx_J"))
-m = np.zeros((src.size, P.shape[1]), dtype=np.float32)
-m[np.arange(src.size), src] = 1
-a = SMPLEvalAssets.from_matrix(m, smpl_J, smplx_J)
-ours = smpl_mesh_metrics(P, G, assets=a, mode="reference")
-ref = t.reference_numpy(P, G, m, smplx_J.astype(np.float32), smpl_J.astype(np.float32))
-print(json.dumps({k: [x - y for x, y in zip(ours[k], ref[k])] for k in ours}))
-"""
-
-
-@pytest.mark.skipif(not _skylakex_available(), reason="needs AVX-512 and numpy's DYNAMIC_ARCH OpenBLAS")
-def test_reference_is_bit_exact_under_skylakex(root: Path, assets: SMPLEvalAssets, tmp_path: Path) -> None:
-    """With OpenBLAS forced to the kernels metrics.py emulates, reference mode equals the plain-numpy
-    reference formulas bit for bit (float32 matrix: every product float32; with a float64 matrix the mapping
-    itself is exact for a one-hot map and the float32 parts are the same products)."""
-    P, G = noisy_case(root, _source(assets), seed=3, batch=2)
-    np.savez(tmp_path / "case.npz", P=P, G=G, src=_source(assets), smpl_J=assets.smpl_J_regressor,
-             smplx_J=assets.smplx_J_regressor)
-    env = {**os.environ, "OPENBLAS_CORETYPE": "SkylakeX"}
-    run = subprocess.run([sys.executable, "-c", _SUBPROCESS, str(Path(__file__).parent), str(tmp_path / "case.npz")],
-                         capture_output=True, text=True, env=env, timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
-    diffs = json.loads(run.stdout.strip().splitlines()[-1])
-    assert diffs == {k: [0.0, 0.0] for k in SMPL_METRIC_NAMES}
 
 
 def test_small_and_dense_matrices_match_numpy() -> None:
@@ -282,7 +231,9 @@ def test_batches_and_errors(root: Path, assets: SMPLEvalAssets, posed: np.ndarra
     batch = smpl_mesh_metrics_per_sample(P, G, assets=assets, mode="reference")
     single = smpl_mesh_metrics_per_sample(P[66], G[66], assets=assets, mode="reference")
     for key in SMPL_METRIC_NAMES:
-        assert batch[key].shape == (70,) and batch[key][66] == single[key][0]
+        assert batch[key].shape == (70,)
+        # float64 sums may group differently with the batch size: equal to float64 rounding (1e-12 mm)
+        np.testing.assert_allclose(batch[key][66], single[key][0], rtol=1e-12, atol=1e-12, err_msg=key)
     with pytest.raises(ValueError, match="unknown mode"):
         smpl_mesh_metrics(P, G, assets=assets, mode="paper")
     with pytest.raises(ValueError, match="SMPL has 6890"):

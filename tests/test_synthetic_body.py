@@ -8,14 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smplestx.body.synthetic import (
-    NUM_FACES,
-    NUM_VERTICES,
-    PARENTS,
-    VERTEX_IDS,
-    make_synthetic_arrays,
-    write_synthetic_body,
-)
+from smplestx.synthetic.skeleton import NUM_FACES, NUM_VERTICES, PARENTS, VERTEX_IDS
+from smplestx.synthetic.smplx_model import make_synthetic_arrays, write_synthetic_body
 
 GENDERS = ("NEUTRAL", "MALE", "FEMALE")
 SHAPES = {

@@ -11,7 +11,7 @@ import torch
 
 from smplestx.body import BodyModel
 from smplestx.data import HumanData
-from smplestx.data.synthetic_dataset import write_synthetic_dataset
+from smplestx.synthetic.dataset import write_synthetic_dataset
 from smplestx.render import Renderer
 
 SIZE = (320, 240)

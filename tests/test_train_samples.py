@@ -14,9 +14,10 @@ import smplestx.train.samples as samples
 from smplestx.body import BodyModel
 from smplestx.body.joint_sets import SMPLX_137, SMPLX_ORIG_53
 from smplestx.data import HumanData, write_humandata
-from smplestx.data.synthetic_dataset import write_synthetic_dataset
+from smplestx.synthetic.dataset import write_synthetic_dataset
 from smplestx.render import Renderer
-from smplestx.train.samples import DatasetTraits, HumanDataTrainSet, SampleImageError, param_targets
+from smplestx.data.datasets import DatasetQuirks
+from smplestx.train.samples import HumanDataTrainSet, SampleImageError, param_targets
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +200,7 @@ def test_missing_parts_and_hand_only_roots(synth: Path, tmp_path: Path, body_dir
         d.pop("keypoints3d_smplx_mask")
 
     path = _derived(synth, tmp_path, edit)
-    ds = HumanDataTrainSet(path, synth / "images", augment=False, traits=DatasetTraits(hand_only=True))
+    ds = HumanDataTrainSet(path, synth / "images", augment=False, traits=DatasetQuirks(hand_only=True))
     _, targets, meta = ds[0]
     np.testing.assert_array_equal(targets["lhand_root"], [[0.1, 0.2, 0.3]])
     assert targets["lhand_root"].dtype == np.float64
@@ -210,6 +211,6 @@ def test_missing_parts_and_hand_only_roots(synth: Path, tmp_path: Path, body_dir
     assert meta["smplx_expr_valid"] == 0.0 and meta["smplx_shape_valid"] == 0.0
     assert not meta["smplx_joint_trunc"].any()  # no 3D joints and no camera: the reference marks all truncated
     # With the set's camera the truncation comes from the SMPL-X layer's projected joints.
-    cam = DatasetTraits(focal=(500.0, 500.0), princpt=(160.0, 120.0))
+    cam = DatasetQuirks(focal=(500.0, 500.0), princpt=(160.0, 120.0))
     _, _, meta = HumanDataTrainSet(path, synth / "images", augment=False, traits=cam, body_models=body_dir)[0]
     assert meta["smplx_joint_trunc"][45:65].any() and not meta["smplx_joint_trunc"][25:45].any()

@@ -30,7 +30,7 @@ TINY = ['model.size="S"', "model.embed_dim=64", "model.depth=2", "model.num_head
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Six rendered mannequins as a HumanData training set; the parity body model when present (faster)."""
-    from smplestx.data.synthetic_dataset import write_synthetic_dataset
+    from smplestx.synthetic.dataset import write_synthetic_dataset
 
     root = tmp_path_factory.mktemp("synthetic")
     body = PARITY_BODY.parent if PARITY_BODY.is_dir() else None

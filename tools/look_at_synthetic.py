@@ -13,7 +13,8 @@ import sys
 import cv2
 import numpy as np
 
-from smplestx.body.synthetic import PARENTS, make_synthetic_arrays
+from smplestx.synthetic.skeleton import PARENTS
+from smplestx.synthetic.smplx_model import make_synthetic_arrays
 
 
 def rodrigues(aa: np.ndarray) -> np.ndarray:

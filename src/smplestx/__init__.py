@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "BodyModel": "body",
     "BodyOutput": "body",
-    "write_synthetic_body": "body.synthetic",
+    "write_synthetic_body": "synthetic.smplx_model",
     "CheckpointError": "checkpoint",
     "convert_checkpoint": "checkpoint",
     "load_network": "checkpoint",

@@ -37,7 +37,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_synthetic_body(args: argparse.Namespace) -> int:
-    from .body.synthetic import write_synthetic_body
+    from .synthetic.smplx_model import write_synthetic_body
 
     folder = write_synthetic_body(args.output, seed=args.seed)
     print(f"wrote a synthetic (license-free) SMPL-X model to {folder}")
@@ -45,7 +45,7 @@ def _cmd_synthetic_body(args: argparse.Namespace) -> int:
 
 
 def _cmd_synthetic_media(args: argparse.Namespace) -> int:
-    from .data.synthetic_scene import write_demo_media
+    from .synthetic.scene import write_demo_media
 
     media, boxes = write_demo_media(args.output, args.body_models, people=args.people, frames=args.frames,
                                     width=args.width, height=args.height, fps=args.fps)
@@ -54,7 +54,7 @@ def _cmd_synthetic_media(args: argparse.Namespace) -> int:
 
 
 def _cmd_synthetic_data(args: argparse.Namespace) -> int:
-    from .data.synthetic_dataset import write_synthetic_dataset
+    from .synthetic.dataset import write_synthetic_dataset
 
     if args.num < 1:
         raise UsageError("--num must be >= 1")

@@ -64,7 +64,7 @@ _NUM_POSE_BASIS = 9 * (SMPL_NUM_JOINTS - 1)
 
 DOWNLOAD_HINT = (
     "download SMPL from https://smpl.is.tue.mpg.de (licence: non-commercial) or generate a synthetic one with "
-    "smplestx.body.synthetic_smpl.write_synthetic_smpl(DIR)"
+    "smplestx.synthetic.smpl_model.write_synthetic_smpl(DIR)"
 )
 #: One-off conversion of an original (chumpy) SMPL .pkl to the .npz this reader wants; run it where chumpy and
 #: scipy are installed (they are needed only to unpickle the original file).

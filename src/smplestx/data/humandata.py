@@ -512,10 +512,6 @@ class HumanData:
     def get(self, key: str, default: Any = None) -> Any:
         return self[key] if key in self._members else default
 
-    def loaded_keys(self) -> list[str]:
-        """Keys read so far (the small ones at opening, others after their first access)."""
-        return [k for k in self._members if k in self._cache]
-
     def shape_of(self, key: str) -> tuple[int, ...]:
         """Shape from the member's header, without reading its data."""
         if key not in self._members:

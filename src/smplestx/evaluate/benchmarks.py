@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SmplestxError
+from ..data.datasets import DatasetQuirks, resolve_image_root
 from ..data.humandata import HumanData
-from .samples import SampleRules
 
 #: The column set of most SMPL-X benchmarks in the paper's tables.
 WHOLE_BODY_COLUMNS = ("mpvpe_all", "mpvpe_hand", "mpvpe_face", "pa_mpvpe_all", "pa_mpvpe_hand", "pa_mpvpe_face")
-SMPL_COLUMNS = ("mpjpe_body", "pa_mpjpe_body", "mpvpe_all")
+SMPL_COLUMNS = ("mpjpe_body", "pa_mpjpe_body", "mpvpe_all", "pa_mpvpe_all")  # benchmarks with SMPL GT
 
 
 class BenchmarkDataError(SmplestxError, FileNotFoundError):
@@ -31,7 +31,7 @@ class Benchmark:
     title: str
     annotations: tuple[str, ...]  # candidate npz paths relative to the data folder, first found wins
     images: str  # image root relative to the data folder (the reference's img/<dataset>)
-    rules: SampleRules = field(default_factory=SampleRules)
+    rules: DatasetQuirks = field(default_factory=DatasetQuirks)
     table_columns: tuple[str, ...] = WHOLE_BODY_COLUMNS
     published: dict[str, float] = field(default_factory=dict)
     published_label: str = "SMPLest-X-H (paper)"
@@ -49,11 +49,7 @@ class Benchmark:
 
     def image_root(self, data_dir: str | Path) -> Path:
         """The folder the npz image paths are relative to: ``img/<dataset>``, else SMPLer-X's ``<dataset>``."""
-        root = Path(data_dir).expanduser()
-        primary = root / self.images
-        if not primary.is_dir() and self.images.startswith("img/") and (root / self.images[4:]).is_dir():
-            return root / self.images[4:]
-        return primary
+        return resolve_image_root(data_dir, self.images)
 
     def open(self, data_dir: str | Path) -> HumanData:
         """Open the annotation file and check that the image folder exists."""
@@ -114,13 +110,13 @@ register(Benchmark(
 register(Benchmark(
     name="UBody-intra", title="UBody, intra-scene test split",
     annotations=_annot("ubody_intra_scene_test.npz", "ubody_intra_test_all.npz"), images="img/UBody",
-    rules=SampleRules(interval=100), published=_UBODY_H40, published_label="SMPLest-X-H40 (paper, transcribed)",
+    rules=DatasetQuirks(interval=100), published=_UBODY_H40, published_label="SMPLest-X-H40 (paper, transcribed)",
     source="UBody from github.com/IDEA-Research/OSX (intra-scene split), HumanData via mmhuman3d; " + _HUMANDATA,
 ))
 register(Benchmark(
     name="UBody-inter", title="UBody, inter-scene test split",
     annotations=_annot("ubody_inter_scene_test.npz", "ubody_inter_test_all.npz"), images="img/UBody",
-    rules=SampleRules(interval=100),
+    rules=DatasetQuirks(interval=100),
     source="UBody from github.com/IDEA-Research/OSX (inter-scene split), HumanData via mmhuman3d; " + _HUMANDATA,
 ))
 register(Benchmark(
@@ -131,13 +127,13 @@ register(Benchmark(
 register(Benchmark(
     name="ARCTIC", title="ARCTIC, protocol p1 validation",
     annotations=_annot("p1_val.npz", "arctic_p1_val.npz"), images="img/ARCTIC",
-    rules=SampleRules(interval=10, flat_hand_mean=True, zero_betas=True, vertices_key="vertices3d_path"),
+    rules=DatasetQuirks(interval=10, flat_hand_mean=True, zero_betas=True, vertices_key="vertices3d_path"),
     source="ARCTIC from arctic.is.tue.mpg.de; " + _HUMANDATA,
 ))
 register(Benchmark(
     name="SynHand", title="SynHand test set",
     annotations=("annot/synhand_20241018_test_241023_1188_fix_betas.npz",), images="img/synbody",
-    rules=SampleRules(interval=10, flat_hand_mean=True),
+    rules=DatasetQuirks(interval=10, flat_hand_mean=True),
     table_columns=WHOLE_BODY_COLUMNS + ("pa_mpjpe_hand",),
     published={"pa_mpvpe_all": 21.7}, published_label="SMPLest-X-H40 (paper, transcribed)",
     source="SynHand (the SMPLest-X authors' synthetic hand set; the reference's SynHand class)",
@@ -145,7 +141,7 @@ register(Benchmark(
 register(Benchmark(
     name="RenBody", title="RenBody (HiRes cameras) test set",
     annotations=_annot("renbody_test_highrescam_230517_78_0_fix_betas.npz"), images="img/RenBody",
-    rules=SampleRules(interval=10),
+    rules=DatasetQuirks(interval=10),
     source="RenBody (DNA-Rendering) from magichub.com/datasets/openxd-renbody; " + _HUMANDATA,
 ))
 register(Benchmark(
@@ -156,7 +152,7 @@ register(Benchmark(
 register(Benchmark(
     name="AGORA-test", title="AGORA test set (predictions for the evaluation server)",
     annotations=_annot("agora_test.npz", "agora_test_multi_3840.npz"), images="img/AGORA",
-    rules=SampleRules(body_model="none"), has_ground_truth=False,
+    rules=DatasetQuirks(body_model="none"), has_ground_truth=False,
     source="AGORA test images and person boxes (detections) as HumanData (image_path, bbox_xywh); " + _HUMANDATA,
 ))
 register(Benchmark(
@@ -167,8 +163,7 @@ register(Benchmark(
 register(Benchmark(
     name="3DPW", title="3DPW test set (SMPL ground truth)",
     annotations=_annot("pw3d_test.npz", "3dpw_test.npz"), images="img/PW3D",
-    rules=SampleRules(body_model="smpl", gender_from_meta=True), table_columns=("mpjpe_body", "pa_mpjpe_body",
-                                                                                   "mpvpe_all", "pa_mpvpe_all"),
+    rules=DatasetQuirks(body_model="smpl", gender_from_meta=True), table_columns=SMPL_COLUMNS,
     source="3DPW from virtualhumans.mpi-inf.mpg.de/3DPW (non-commercial), test split as HumanData with an 'smpl' "
            "dict and meta['gender']; needs smpl/SMPL_{NEUTRAL,MALE,FEMALE} and smplx2smpl.pkl in --body-models; "
            + _HUMANDATA,
@@ -180,7 +175,7 @@ register(Benchmark(
     title="Synthetic mannequin test set",
     annotations=("annotations/synthetic_test.npz", "annot/synthetic_test.npz"),
     images="images",
-    rules=SampleRules(gender_from_meta=True),
+    rules=DatasetQuirks(gender_from_meta=True),
     source="make it with `smplestx synthetic-data DATA_DIR --split test --num N`",
 ))
 

@@ -4,7 +4,8 @@ Two modes (``docs/evaluation.md`` lists every difference):
 
 * ``"corrected"`` (default): float64 throughout, hand MPJPE in one frame, no 100 mm skip, no NaN entries.
 * ``"reference"``: the lists of the reference ``HumanDataset.evaluate`` (SMPL-X branch), quirks included, with
-  its float32 arithmetic reproduced operation by operation (see "Reference float32 arithmetic" below).
+  computed in float64 from the reference's float32 inputs (within ~1e-5 relative of the reference's float32
+  numbers; its quirks live in :mod:`.reference_quirks`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from smplestx.body import (
     load_smplx_arrays,
     resolve_model_dir,
 )
+
+from .reference_quirks import reference_hands, reference_regressors
 
 __all__ = [
     "METRIC_NAMES",
@@ -51,13 +54,10 @@ MODES: tuple[str, ...] = ("corrected", "reference")
 # Rows of the SMPL-X J_regressor used as alignment anchors.
 _PELVIS, _NECK, _LWRIST, _RWRIST = 0, 12, 20, 21
 _ANCHORS = (_PELVIS, _NECK, _LWRIST, _RWRIST)
-# The reference drops a valid hand's PA-MPJPE (and, via `continue`, the rest of that sample) above this.
-_REFERENCE_HAND_SKIP_MM = 100.0
 _M_TO_MM = 1000.0
 _CHUNK = 64  # samples per vectorised step
 _BODY_KEYS = ("mpvpe_all", "pa_mpvpe_all", "mpvpe_face", "pa_mpvpe_face", "mpjpe_body", "pa_mpjpe_body")
 
-_F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 
 
@@ -167,140 +167,6 @@ def rigid_align(pred: np.ndarray, gt: np.ndarray, *, dtype: DTypeLike | None = n
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Reference float32 arithmetic
-#
-# The reference evaluates float32 meshes with a float32 J_regressor / J14 regressor, so its numbers carry float32
-# rounding whose size (~1e-5 relative for errors of meshes metres away from the camera) depends on the order in
-# which numpy's BLAS (OpenBLAS) sums. The parity fixtures were made with OpenBLAS's AVX-512 ("SkylakeX")
-# kernels; the helpers below reproduce those kernels' summation orders with numpy (float32 FMA emulated as an
-# exact float64 product + one float32 rounding), so reference mode gives the same float32 numbers on any
-# machine. Each helper was checked bit for bit against OpenBLAS (OPENBLAS_CORETYPE=SkylakeX). numpy's own
-# reductions (mean, var, sum) and LAPACK's 3x3 SVD do not depend on the BLAS kernel and are used directly.
-# --------------------------------------------------------------------------------------------------------------
-
-# OpenBLAS SkylakeX parameters: small-matrix kernels serve M*N*K <= 100^3; the blocked driver splits K into
-# panels of SGEMM_DEFAULT_Q with the last two balanced to multiples of SGEMM_DEFAULT_UNROLL_M.
-_SMALL_MNK = 100.0**3
-_GEMM_Q = 448
-_GEMM_UNROLL_M = 16
-_LANES = 16
-
-
-def _fma32(acc: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Float32 fused multiply-add ``acc + a * b`` (a, b: float32 values held in float64, so a * b is exact)."""
-    return (acc.astype(_F64) + a * b).astype(_F32)
-
-
-def _k_panels(K: int) -> list[tuple[int, int]]:
-    """K ranges of the blocked SGEMM driver (full panels, then the remainder split in two balanced parts)."""
-    panels, start = [], 0
-    while start < K:
-        size = K - start
-        if size >= 2 * _GEMM_Q:
-            size = _GEMM_Q
-        elif size > _GEMM_Q:
-            size = ((size // 2 + _GEMM_UNROLL_M - 1) // _GEMM_UNROLL_M) * _GEMM_UNROLL_M
-        panels.append((start, start + size))
-        start += size
-    return panels
-
-
-def _sequential_gemm32(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``sum_k a[..., k, i] * b[..., k, j]`` (float32) accumulated by one FMA chain in k order."""
-    a64, b64 = a.astype(_F64), b.astype(_F64)
-    shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-1], b.shape[-1])
-    acc = np.zeros(shape, dtype=_F32)
-    for k in range(a.shape[-2]):
-        acc = _fma32(acc, a64[..., k, :, None], b64[..., k, None, :])
-    return acc
-
-
-def _blocked_gemm32(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``sum_k a[..., k, i] * b[..., k, j]`` as the blocked SGEMM driver: an FMA chain per K panel, panels added."""
-    panels = _k_panels(a.shape[-2])
-    width = max(e - s for s, e in panels)
-    # Zero padding at the end of a panel leaves its FMA chain unchanged.
-    ap = np.zeros(a.shape[:-2] + (len(panels), width, a.shape[-1]), dtype=_F64)
-    bp = np.zeros(b.shape[:-2] + (len(panels), width, b.shape[-1]), dtype=_F64)
-    for p, (s, e) in enumerate(panels):
-        ap[..., p, : e - s, :] = a[..., s:e, :]
-        bp[..., p, : e - s, :] = b[..., s:e, :]
-    shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (len(panels), a.shape[-1], b.shape[-1])
-    acc = np.zeros(shape, dtype=_F32)
-    for k in range(width):  # all panels advance together
-        acc = _fma32(acc, ap[..., :, k, :, None], bp[..., :, k, None, :])
-    out = acc[..., 0, :, :]
-    for p in range(1, len(panels)):
-        out = out + acc[..., p, :, :]
-    return out
-
-
-def _lane_gemm32(W: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """``W (R, K) @ X (..., K, 3)`` as the small-matrix NN kernel: 16 k-lanes of FMA chains, then a lane reduction."""
-    R, K = W.shape
-    steps = -(-K // _LANES)
-    Wp = np.zeros((steps * _LANES, R), dtype=_F64)
-    Wp[:K] = W.T
-    Xp = np.zeros(X.shape[:-2] + (steps * _LANES, X.shape[-1]), dtype=_F64)
-    Xp[..., :K, :] = X
-    Wp = Wp.reshape(steps, _LANES, R)
-    Xp = Xp.reshape(X.shape[:-2] + (steps, _LANES, X.shape[-1]))
-    acc = np.zeros(X.shape[:-2] + (_LANES, R, X.shape[-1]), dtype=_F32)
-    for m in range(steps):  # lane l sums k = l, l + 16, ...; the masked tail adds zeros
-        acc = _fma32(acc, Wp[m][:, :, None], Xp[..., m, :, None, :])
-    v = [acc[..., lane, :, :] for lane in range(_LANES)]
-    # Output columns in groups of four are reduced by a transpose-and-add tree (128-bit chunks first) ...
-    chunks = [(v[4 * c] + v[4 * c + 1]) + (v[4 * c + 2] + v[4 * c + 3]) for c in range(4)]
-    grouped = (chunks[0] + chunks[1]) + (chunks[2] + chunks[3])
-    # ... the remaining columns by a horizontal add that halves the register (8, 4, 2, 1).
-    h8 = [v[i + 8] + v[i] for i in range(8)]
-    h4 = [h8[i + 4] + h8[i] for i in range(4)]
-    single = (h4[0] + h4[2]) + (h4[1] + h4[3])
-    n4 = R & ~3
-    return np.concatenate([grouped[..., :n4, :], single[..., n4:, :]], axis=-2)
-
-
-def _regress32(W: np.ndarray, X: np.ndarray, rows_in_call: int) -> np.ndarray:
-    """``W @ X`` for float32 W (R, V) and meshes X (B, V, 3), summed as the reference's ``np.dot`` call."""
-    # rows_in_call: how many regressor rows the reference multiplies at once (that picks the BLAS path).
-    K = W.shape[1]
-    if 3.0 * rows_in_call * K > _SMALL_MNK:
-        return _blocked_gemm32(W.T, X)
-    if K < 32:  # the small kernel's k-lane path needs K >= 32
-        return _sequential_gemm32(W.T, X)
-    return _lane_gemm32(W, X)
-
-
-def _gemv3_32(M: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """``M (..., 3, 3) @ x (..., 3)`` in float32 as the AVX-512 SGEMV kernel for 3x3 sums."""
-    M64, x64 = M.astype(_F64), x.astype(_F64)[..., None, :]
-    p = (M64 * x64).astype(_F32)  # rounded products, summed pairwise for the first two rows
-    out = (p[..., 0] + p[..., 1]) + p[..., 2]
-    # The odd last row is plain C contracted into FMAs: fma(m2 x2, fma(m0 x0, m1 * x1)).
-    last = _fma32(p[..., 2, 1], M64[..., 2, 0], x64[..., 0, 0])
-    out[..., 2] = _fma32(last, M64[..., 2, 2], x64[..., 0, 2])
-    return out
-
-
-def _rigid_align32(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Float32 Umeyama alignment of (B, N, 3) stacks, summing as the reference's numpy calls do."""
-    n = A.shape[-2]
-    mu_a = A.mean(axis=-2, keepdims=True)
-    mu_b = B.mean(axis=-2, keepdims=True)
-    A0, B0 = A - mu_a, B - mu_b
-    # 3x3 cross-covariance: the small NT kernel runs one FMA chain over the points; huge N takes the blocked path.
-    H = (_blocked_gemm32(A0, B0) if 9.0 * n > _SMALL_MNK else _sequential_gemm32(A0, B0)) / n
-    U, s, Vh, _ = _svd_rotation(H)
-    R = _sequential_gemm32(Vh, np.swapaxes(U, -1, -2))  # R[i, j] = sum_k Vh[k, i] U[j, k]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        c = (1 / A.var(axis=-2).sum(axis=-1)) * s.sum(axis=-1)
-    cR = c[..., None, None] * R
-    t = -_gemv3_32(cR, mu_a[..., 0, :]) + mu_b[..., 0, :]
-    # (cR @ A^T)^T: K = 3, one FMA chain per output.
-    return _sequential_gemm32(np.swapaxes(A, -1, -2), np.swapaxes(cR, -1, -2)) + t[..., None, :]
-
-
-# --------------------------------------------------------------------------------------------------------------
 # Metrics
 # --------------------------------------------------------------------------------------------------------------
 
@@ -348,13 +214,17 @@ def _as_batch(x: np.ndarray, name: str) -> np.ndarray:
     return a
 
 
-class _Float64Ops:
-    """Corrected mode: every product and alignment in float64."""
+class _Ops:
+    """The regressors of a mode; every product and alignment in float64."""
 
-    def __init__(self, assets: EvalAssets) -> None:
-        self.anchors = assets.J_regressor[list(_ANCHORS)]
-        self.j14 = assets.j14_regressor
-        self.hands = assets.hand_regressors
+    def __init__(self, assets: EvalAssets, corrected: bool) -> None:
+        if corrected:
+            self.anchors = assets.J_regressor[list(_ANCHORS)]
+            self.j14 = assets.j14_regressor
+            self.hands = assets.hand_regressors
+        else:
+            self.anchors, self.j14, self.hands = reference_regressors(
+                assets.J_regressor, _ANCHORS, assets.j14_regressor, assets.j14_dtype, assets.hand_regressors)
 
     def anchor_joints(self, X: np.ndarray) -> np.ndarray:
         """(B, 4, 3) pelvis / neck / wrist joints."""
@@ -369,41 +239,9 @@ class _Float64Ops:
         return rigid_align(A, B)
 
 
-class _ReferenceOps:
-    """Reference mode: the reference's dtypes (float32 J / J14 regressors, float64 hand regressors) and sums."""
-
-    def __init__(self, assets: EvalAssets) -> None:
-        # The reference takes J_regressor from the torch layer (float32) and builds the hand regressors by
-        # concatenating its float32 rows with float64 one-hot rows (float64 holding float32 values).
-        self.num_joints = assets.J_regressor.shape[0]
-        self.anchors = assets.J_regressor[list(_ANCHORS)].astype(np.float32)
-        self.j14 = assets.j14_regressor.astype(assets.j14_dtype)
-        self.hands = {k: r.astype(np.float32).astype(np.float64) for k, r in assets.hand_regressors.items()}
-
-    @staticmethod
-    def _regress(W: np.ndarray, X: np.ndarray, rows_in_call: int) -> np.ndarray:
-        if W.dtype == _F32 and X.dtype == _F32:
-            return _regress32(W, X, rows_in_call)
-        return W @ X  # float64 somewhere: numpy promotion, as the reference
-
-    def anchor_joints(self, X: np.ndarray) -> np.ndarray:
-        """(B, 4, 3) pelvis / neck / wrist joints (the reference regresses all 55 joints in one call)."""
-        return self._regress(self.anchors, X, self.num_joints)
-
-    def j14_joints(self, X: np.ndarray) -> np.ndarray:
-        """(B, 14, 3) LSP joints."""
-        return self._regress(self.j14, X, self.j14.shape[0])
-
-    def align(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
-        """Umeyama-aligned A in the reference's precision."""
-        if A.dtype == _F32 and B.dtype == _F32:
-            return _rigid_align32(A, B)
-        return rigid_align(A, B, dtype=None)
-
-
 def _hand_errors(
     P: np.ndarray, G: np.ndarray, wrist_p: np.ndarray, wrist_g: np.ndarray, ids: np.ndarray, reg: np.ndarray,
-    ops: _Float64Ops | _ReferenceOps, corrected: bool,
+    ops: _Ops, corrected: bool,
 ) -> dict[str, np.ndarray]:
     """MPVPE / PA-MPVPE / MPJPE / PA-MPJPE of one hand for every sample (validity not applied)."""
     wp, wg = wrist_p[:, None, :], wrist_g[:, None, :]
@@ -456,8 +294,8 @@ def mesh_metrics_per_sample(
         raise ValueError(
             f"lhand_valid {np.shape(lhand_valid)} / rhand_valid {np.shape(rhand_valid)} must be scalars or ({num},)"
         ) from None
-    ops: _Float64Ops | _ReferenceOps = _Float64Ops(assets) if corrected else _ReferenceOps(assets)
-    # Chunks bound the memory of the per-vertex intermediates (the float32 emulation holds float64 copies).
+    ops = _Ops(assets, corrected)
+    # Chunks bound the memory of the per-vertex intermediates.
     parts = [_chunk_metrics(P[s : s + _CHUNK], G[s : s + _CHUNK], lv[s : s + _CHUNK], rv[s : s + _CHUNK], assets,
                             ops, corrected) for s in range(0, num, _CHUNK)]
     values = {k: _readonly(np.concatenate([p[0][k] for p in parts] or [np.empty(0)])) for k in METRIC_NAMES}
@@ -467,13 +305,12 @@ def mesh_metrics_per_sample(
 
 def _chunk_metrics(
     P: np.ndarray, G: np.ndarray, lv: np.ndarray, rv: np.ndarray, assets: EvalAssets,
-    ops: _Float64Ops | _ReferenceOps, corrected: bool,
+    ops: _Ops, corrected: bool,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per-sample values (NaN where absent) and presence masks of one chunk of samples."""
     num = P.shape[0]
-    if corrected:
-        P, G = P.astype(np.float64), G.astype(np.float64)
-    # Reference mode keeps the meshes' own precision (float32 in the reference's test loop).
+    # Both modes compute in float64; reference mode matches the reference's float32 numbers to ~1e-5 relative.
+    P, G = P.astype(np.float64), G.astype(np.float64)
     anc_p, anc_g = ops.anchor_joints(P), ops.anchor_joints(G)  # (B, 4, 3)
     J_p = {j: anc_p[:, i, None, :] for i, j in enumerate(_ANCHORS)}
     J_g = {j: anc_g[:, i, None, :] for i, j in enumerate(_ANCHORS)}
@@ -504,37 +341,10 @@ def _chunk_metrics(
     if corrected:
         _corrected_hands(v, present, hands, lv, rv)
     else:
-        _reference_hands(v, present, hands, lv, rv)
+        reference_hands(v, present, hands, lv, rv)
 
     values = {k: np.where(present[k], v[k].astype(np.float64), np.nan) for k in METRIC_NAMES}
     return values, {k: np.asarray(present[k], dtype=bool) for k in METRIC_NAMES}
-
-
-def _reference_hands(
-    v: dict[str, np.ndarray], present: dict[str, np.ndarray], hands: dict[str, dict[str, np.ndarray]],
-    lv: np.ndarray, rv: np.ndarray,
-) -> None:
-    """Hand entries with the reference's rules (float validity weights, NaN, the 100 mm `continue`)."""
-    # The reference tests validity by truthiness: any non-zero value (NaN included) counts as valid.
-    l_on, r_on = lv != 0, rv != 0
-    everyone = np.ones_like(l_on)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for m in ("mpvpe", "pa_mpvpe", "mpjpe", "pa_mpjpe"):
-            left, right = hands["left"][m], hands["right"][m]
-            v[f"{m}_l_hand"], v[f"{m}_r_hand"] = left, right
-            # Validity-weighted mean, appended even when both weights are 0 (0/0 -> NaN).
-            v[f"{m}_hand"] = (left * lv + right * rv) / (lv + rv)
-    for m in ("mpvpe", "pa_mpvpe", "mpjpe"):
-        present[f"{m}_l_hand"], present[f"{m}_r_hand"], present[f"{m}_hand"] = l_on, r_on, everyone
-    # PA-MPJPE: a valid hand is appended below 100 mm; above it the rest of the sample is skipped (`continue`):
-    # a left skip drops the right hand and the combined entry, a right skip the combined entry. Exactly 100
-    # (or NaN) is neither appended nor skipped.
-    pl, pr = hands["left"]["pa_mpjpe"], hands["right"]["pa_mpjpe"]
-    reach_r = ~(l_on & (pl > _REFERENCE_HAND_SKIP_MM))
-    skip_r = reach_r & r_on & (pr > _REFERENCE_HAND_SKIP_MM)
-    present["pa_mpjpe_l_hand"] = l_on & (pl < _REFERENCE_HAND_SKIP_MM)
-    present["pa_mpjpe_r_hand"] = reach_r & r_on & (pr < _REFERENCE_HAND_SKIP_MM)
-    present["pa_mpjpe_hand"] = reach_r & ~skip_r
 
 
 def _corrected_hands(

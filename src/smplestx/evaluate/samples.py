@@ -11,7 +11,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -19,31 +19,9 @@ import torch
 from ..errors import SmplestxError
 from ..io.images import MediaError, decode_image
 from ..body import BodyModel
+from ..data.datasets import DatasetQuirks
 from ..data.humandata import HumanData, HumanDataError
-from ..config import BBOX_RATIO, BODY_BOX_RATIO_FACTOR
 from ..geometry import process_box
-
-#: Box growth at test time: the reference multiplies its ``bbox_ratio`` (1.2) by 0.833 because the
-#: preprocessed HumanData boxes already carry 1.2 padding.
-TEST_BOX_RATIO = BBOX_RATIO * BODY_BOX_RATIO_FACTOR
-
-
-@dataclass(frozen=True)
-class SampleRules:
-    """How one benchmark turns HumanData instances into test samples (the reference's per-dataset switches)."""
-
-    interval: int = 1  # keep instance i when i % interval == 0
-    box_ratio: float = TEST_BOX_RATIO
-    image_shape: tuple[int, int] | None = None  # (h, w) when the file's meta has no height / width
-    camera_R: tuple[tuple[float, ...], ...] | None = None  # extrinsic rotation applied to the GT (world -> camera)
-    camera_t: tuple[float, float, float] | None = None
-    flat_hand_mean: bool = False  # GT hand poses are stored with the flat-hand convention (mean subtracted)
-    zero_betas: bool = False  # the dataset's betas are not meaningful for SMPL-X (ARCTIC)
-    body_model: str = "smplx"  # "smplx", "smpl" (3DPW's SMPL ground truth) or "none" (no ground truth)
-    gender_from_meta: bool = False  # per-instance gender from meta['gender'] (3DPW); else the params' 'gender'
-    vertices_key: str | None = None  # per-instance .npy of GT vertices, relative to the image root (ARCTIC)
-    keep: Callable[[HumanData], np.ndarray] | None = None  # extra per-benchmark instance filter -> (N,) bool
-
 
 @dataclass
 class TestSample:
@@ -123,7 +101,7 @@ def _gender(value: Any) -> str:
     return "neutral"
 
 
-def _smplx_params(params: Mapping[str, np.ndarray], i: int, rules: SampleRules,
+def _smplx_params(params: Mapping[str, np.ndarray], i: int, rules: DatasetQuirks,
                   hands_mean: tuple[np.ndarray, np.ndarray] | None) -> tuple[dict[str, np.ndarray], bool, bool, bool]:
     """GT SMPL-X parameters of instance i as the reference prepares them, and the hand / face validity."""
     get = lambda k: _param(params, k, i)  # noqa: E731
@@ -166,7 +144,7 @@ def _smpl_params(params: Mapping[str, np.ndarray], i: int) -> dict[str, np.ndarr
     }
 
 
-def build_test_samples(hd: HumanData, image_root: str | Path, rules: SampleRules, *,
+def build_test_samples(hd: HumanData, image_root: str | Path, rules: DatasetQuirks, *,
                        hands_mean: tuple[np.ndarray, np.ndarray] | None = None) -> SampleList:
     """Every test sample of ``hd`` the reference would evaluate, in file order."""
     root = Path(image_root)
@@ -267,7 +245,7 @@ def _rodrigues_left(R: torch.Tensor, aa: torch.Tensor) -> torch.Tensor:
 class GroundTruthBuilder:
     """Builds GT meshes in the camera frame with the gendered body models (cached per gender)."""
 
-    def __init__(self, body_models: str | Path, rules: SampleRules, device: str | torch.device = "cpu") -> None:
+    def __init__(self, body_models: str | Path, rules: DatasetQuirks, device: str | torch.device = "cpu") -> None:
         self.body_models = body_models
         self.rules = rules
         self.device = torch.device(device)
@@ -335,5 +313,5 @@ def _load_vertices(path: Path) -> np.ndarray:
     return v
 
 
-__all__ = ["GroundTruthBuilder", "ImageError", "SampleList", "SampleRules", "TEST_BOX_RATIO", "TestSample",
+__all__ = ["GroundTruthBuilder", "ImageError", "SampleList", "TestSample",
            "build_test_samples", "load_image"]

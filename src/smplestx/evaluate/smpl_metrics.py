@@ -4,9 +4,9 @@ The reference's ``HumanDataset.evaluate`` takes this branch when the GT mesh has
 SMPL-X mesh is root-aligned, mapped to SMPL topology with the ``smplx2smpl.pkl`` matrix, and compared with the
 SMPL mesh (MPVPE / PA-MPVPE over all 6890 vertices) and with 14 SMPL joints (MPJPE / PA-MPJPE).
 
-* ``mode="reference"``: the reference's numbers, its arithmetic included: float32 meshes and regressors, the
-  mapping matrix in the dtype it is stored in (numpy promotes everything after it to float64 when the matrix
-  is float64), BLAS summation orders reproduced as in :mod:`smplestx.evaluate.metrics`.
+* ``mode="reference"``: the reference's numbers: its float32 regressor values and the mapping matrix in the
+  dtype it is stored in, computed in float64 (within ~1e-5 relative of the reference's float32 arithmetic;
+  see :mod:`smplestx.evaluate.reference_quirks`).
 * ``mode="corrected"`` (default): float64, and the root alignment done after the mapping with the SMPL root
   joint on both meshes (the reference puts the SMPL-X pelvis of the prediction onto the SMPL root of the GT,
   two different joint definitions, so a perfect prediction scores their offset). See ``docs/evaluation.md``.
@@ -23,21 +23,8 @@ import numpy as np
 from smplestx.body.model_files import BodyModelFileError, load_smplx_arrays, read_array_pickle
 from smplestx.body.smpl import SMPL_NUM_JOINTS, SMPLX2SMPL_FILE, load_smpl_arrays
 
-from .metrics import (
-    MODES,
-    _as_batch,
-    _blocked_gemm32,
-    _err_mm,
-    _F32,
-    _F64,
-    _fma32,
-    _k_panels,
-    _readonly,
-    _regress32,
-    _rigid_align32,
-    _svd_rotation,
-    rigid_align,
-)
+from .metrics import MODES, _as_batch, _err_mm, _F64, _readonly, rigid_align
+from .reference_quirks import as_reference_float32
 
 __all__ = [
     "LSP_MAPPING",
@@ -184,88 +171,29 @@ def _map64(assets: SMPLEvalAssets, X: np.ndarray) -> np.ndarray:
     return np.einsum("sk,bskc->bsc", w, X.astype(_F64)[:, assets.map_cols])
 
 
-def _map32(assets: SMPLEvalAssets, X: np.ndarray) -> np.ndarray:
-    """``matrix @ X`` for a float32 matrix and float32 meshes, summed as OpenBLAS's blocked SGEMM.
-
-    The K = V sum runs as one FMA chain per K panel (``metrics._k_panels``), the panel sums added in order.
-    Zero entries add exact zeros, so only the non-zeros (and the panel each lies in) matter.
-    """
-    if assets.map_dense is not None:
-        return _blocked_gemm32(assets.map_dense.T, X)
-    cols, w = assets.map_cols, assets.map_weights.astype(_F64)  # type: ignore[union-attr]
-    starts = np.array([s for s, _ in _k_panels(X.shape[-2])])
-    panel = np.searchsorted(starts, cols, side="right") - 1  # (S, k)
-    X64 = X.astype(_F64)
-    total = np.zeros(X.shape[:-2] + (cols.shape[0], 3), dtype=_F32)
-    acc = np.zeros_like(total)
-    for j in range(cols.shape[1]):
-        if j:
-            # A new panel: its predecessor's chain is finished and joins the running sum.
-            new = (panel[:, j] != panel[:, j - 1])[:, None]
-            total = np.where(new, total + acc, total)
-            acc = np.where(new, np.float32(0), acc)
-        acc = _fma32(acc, w[:, j, None], X64[..., cols[:, j], :])
-    return total + acc
-
-
 # --------------------------------------------------------------------------------------------------------------
 # Metrics
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _rigid_align_promoting(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """The reference's Umeyama alignment with numpy's promotion step by step, for mixed float32 / float64 inputs.
-
-    With a float64 matrix the mapped prediction is float64 while the GT stays float32: the reference then takes
-    the GT centroid in float32 (``np.mean`` keeps the dtype) before promoting; casting first would move PA
-    results by ~1e-5 relative.
-    """
-    n = A.shape[-2]
-    mu_a = A.mean(axis=-2, keepdims=True)
-    mu_b = B.mean(axis=-2, keepdims=True)
-    H = np.swapaxes(A - mu_a, -1, -2) @ (B - mu_b) / n
-    U, s, Vh, _ = _svd_rotation(H)
-    R = np.swapaxes(Vh, -1, -2) @ np.swapaxes(U, -1, -2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        c = (1 / A.var(axis=-2).sum(axis=-1)) * s.sum(axis=-1)
-    cR = c[..., None, None] * R
-    t = -(cR @ mu_a[..., 0, :, None])[..., 0] + mu_b[..., 0, :]
-    return A @ np.swapaxes(cR, -1, -2) + t[..., None, :]
-
-
 def _reference_chunk(P: np.ndarray, G: np.ndarray, assets: SMPLEvalAssets) -> dict[str, np.ndarray]:
-    """The reference's 6890 branch for a chunk, in its precision (float32 meshes and regressors)."""
-    jx = assets.smplx_J_regressor.astype(_F32)
-    js = assets.smpl_J_regressor.astype(_F32)
-    num_jx = jx.shape[0]
+    """The reference's 6890 branch for a chunk: its float32 regressor values, computed in float64."""
+    P, G = P.astype(_F64), G.astype(_F64)
+    jx = as_reference_float32(assets.smplx_J_regressor)
+    js = as_reference_float32(assets.smpl_J_regressor)
 
-    def regress(W: np.ndarray, X: np.ndarray, rows: int) -> np.ndarray:
-        if W.dtype == _F32 and X.dtype == _F32:
-            return _regress32(W, X, rows)
-        return W @ X  # float64 somewhere: numpy promotion, as the reference
-
-    def align(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-        if A.dtype == _F32 and B.dtype == _F32:
-            return _rigid_align32(A, B)
-        return _rigid_align_promoting(A, B)
-
-    # The reference regresses all J_regressor rows per call (the row count picks the BLAS path, and on the
-    # small-matrix path a row's position changes its summation order); only the pelvis / root row is used.
-    pelvis = regress(jx, P, num_jx)[:, _ROOT]
-    joints_gt = regress(js, G, SMPL_NUM_JOINTS)
-    root_gt = joints_gt[:, _ROOT]
-    P_root = P - pelvis[:, None, :] + root_gt[:, None, :]
-    # float32 only if both are (a float64 matrix, as numpy default, promotes everything after it to float64).
-    both32 = assets.map_dtype == _F32 and P_root.dtype == _F32
-    P_smpl = _map32(assets, P_root) if both32 else _map64(assets, P_root)
+    # Quirk: the SMPL-X pelvis of the prediction goes onto the SMPL root joint of the GT.
+    pelvis = jx[_ROOT] @ P
+    root_gt = js[_ROOT] @ G
+    P_smpl = _map64(assets, P - pelvis[:, None, :] + root_gt[:, None, :])
     lsp = list(LSP_MAPPING)
-    j_gt = joints_gt[:, lsp]
-    j_out = regress(js, P_smpl, SMPL_NUM_JOINTS)[:, lsp]
+    j_gt = (js @ G)[:, lsp]
+    j_out = (js @ P_smpl)[:, lsp]
     return {
         "mpvpe_all": _err_mm(P_smpl, G),
-        "pa_mpvpe_all": _err_mm(align(P_smpl, G), G),
+        "pa_mpvpe_all": _err_mm(rigid_align(P_smpl, G), G),
         "mpjpe_body": _err_mm(j_out, j_gt),
-        "pa_mpjpe_body": _err_mm(align(j_out, j_gt), j_gt),
+        "pa_mpjpe_body": _err_mm(rigid_align(j_out, j_gt), j_gt),
     }
 
 

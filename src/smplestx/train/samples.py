@@ -39,6 +39,7 @@ from torch.utils.data import Dataset
 from ..errors import SmplestxError
 from ..io.images import MediaError, read_image
 from ..body.joint_sets import SMPLX_137, SMPLX_ORIG_53
+from ..data.datasets import DatasetQuirks
 from ..data.humandata import HumanData, KPS2D_KEYS, KPS3D_KEYS
 from ..config import BBOX_RATIO, BODY_BOX_RATIO_FACTOR, INPUT_BODY_SHAPE, INPUT_IMG_SHAPE, OUTPUT_HM_SHAPE
 from ..geometry import crop_image, process_box
@@ -76,19 +77,6 @@ class TargetSpace:
     hand_3d_size: float = 0.3
     face_3d_size: float = 0.3
     bbox_ratio: float = BBOX_RATIO
-
-
-@dataclass(frozen=True)
-class DatasetTraits:
-    """What the reference's per-dataset classes hard-code about a HumanData set."""
-
-    img_shape: tuple[int, int] | None = None  # (h, w) when the file's meta has no height / width
-    focal: tuple[float, float] | None = None  # camera of the whole set (reference cam_param), pixels
-    princpt: tuple[float, float] | None = None
-    flat_hand_mean: bool = False  # hand poses stored with flat_hand_mean=True: the model's hand mean is subtracted
-    hand_only: bool = False  # MANO-style hand set: shape, root and body are zeroed (lhand_root / rhand_root kept)
-    zero_shape: bool = False  # betas unreliable (the reference zeroes them, e.g. ARCTIC)
-    strip_leading_slash: bool = False  # image paths start with "/" (MPI-INF-3DHP)
 
 
 @dataclass
@@ -307,7 +295,7 @@ class HumanDataTrainSet(Dataset):
         seed: int = 0,
         augment: bool = True,
         body_models: str | os.PathLike[str] | None = None,
-        traits: DatasetTraits = DatasetTraits(),
+        traits: DatasetQuirks = DatasetQuirks(),
         space: TargetSpace = TargetSpace(),
         name: str | None = None,
         fix_reference_quirks: bool = False,
@@ -352,8 +340,8 @@ class HumanDataTrainSet(Dataset):
         meta = self.hd.meta
         if "height" in meta and "width" in meta:
             return np.stack([np.asarray(meta["height"]).reshape(-1), np.asarray(meta["width"]).reshape(-1)], 1)
-        if self.traits.img_shape is not None:
-            return np.tile(np.asarray(self.traits.img_shape), (len(self.hd), 1))
+        if self.traits.image_shape is not None:
+            return np.tile(np.asarray(self.traits.image_shape), (len(self.hd), 1))
         return None
 
     def _index(self, interval: int) -> np.ndarray:
@@ -468,7 +456,7 @@ class HumanDataTrainSet(Dataset):
                 p[side] = raw[side]
         if self._model_key == "smpl":
             p["body_pose"] = np.asarray(p["body_pose"]).reshape(-1, 3)[:21]  # SMPL body on SMPL-X
-        if self._model_key != "smplx" or self.traits.zero_shape:
+        if self._model_key != "smplx" or self.traits.zero_betas:
             p["shape"] = np.zeros(SHAPE_DIM, np.float32)  # SMPL / SMPL+H betas do not fit SMPL-X
         if self._hands_mean is not None:
             for side, mean in zip(("lhand_pose", "rhand_pose"), self._hands_mean):
@@ -620,7 +608,7 @@ class HumanDataTrainSet(Dataset):
 
 
 __all__ = [
-    "ANNOTATION_137_IN_144", "DatasetTraits", "HumanDataTrainSet", "ParamTargets", "Sample", "SampleImageError",
+    "ANNOTATION_137_IN_144", "HumanDataTrainSet", "ParamTargets", "Sample", "SampleImageError",
     "TargetSpace",
     "draw_augmentation", "joint_targets", "load_rgb", "param_targets", "part_box", "relative_to_parts",
     "rotation_about_z",

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 
 from ..body import BodyModel
+from ..data.humandata import write_humandata
 from ..render import Renderer
-from .humandata import write_humandata
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ def write_synthetic_dataset(
     else:
         body_dir = out / "body_models" if body_models is None else Path(body_models)
         if body_models is None and not (body_dir / "smplx" / "SMPLX_NEUTRAL.npz").is_file():
-            from ..body.synthetic import write_synthetic_body
+            from .smplx_model import write_synthetic_body
 
             write_synthetic_body(body_dir, seed=0)
         bodies = _load_bodies(body_dir, genders)

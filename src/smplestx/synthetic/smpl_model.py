@@ -1,7 +1,7 @@
 """License-free synthetic SMPL model derived from the synthetic SMPL-X model, plus its ``smplx2smpl.pkl``.
 
 The real SMPL files are licensed; :func:`write_synthetic_smpl` adds a structurally identical stand-in to a
-synthetic body folder (see :mod:`smplestx.body.synthetic`), deterministically from its SMPL-X files:
+synthetic body folder (see :mod:`smplestx.synthetic.smplx_model`), deterministically from its SMPL-X files:
 
 * ``smpl/SMPL_{NEUTRAL,MALE,FEMALE}.npz`` (optionally also ``.pkl``, chumpy-free, as smplx.create reads them):
   6890 vertices, 13776 faces (one closed genus-0 surface, F = 2V - 4, as SMPL), 24 joints, 10 shape and 207
@@ -22,20 +22,16 @@ from __future__ import annotations
 
 import heapq
 import logging
-import os
-import pickle
-import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .model_files import load_smplx_arrays, resolve_model_dir
-from .smpl import SMPL_NUM_FACES, SMPL_NUM_JOINTS, SMPL_NUM_VERTICES, SMPL_PARENTS, SMPL_SUBDIR, SMPLX2SMPL_FILE
-from .synthetic import VERTEX_IDS as SMPLX_VERTEX_IDS
-from .synthetic import _atomic_write, _npz_bytes
+from ..body.model_files import load_smplx_arrays, resolve_model_dir
+from ..body.smpl import SMPL_NUM_FACES, SMPL_NUM_JOINTS, SMPL_NUM_VERTICES, SMPL_PARENTS, SMPL_SUBDIR, SMPLX2SMPL_FILE
+from .files import LazyArray, write_npz, write_pickle
+from .skeleton import VERTEX_IDS as SMPLX_VERTEX_IDS
 
 log = logging.getLogger(__name__)
 
@@ -418,23 +414,6 @@ def _make(x: dict[str, dict[str, np.ndarray]]) -> SyntheticSMPL:
 # Writing
 
 
-class _StreamedBytes:
-    """A bytes payload pickled chunk by chunk (a 577 MB matrix is never held in memory as one block)."""
-
-    def __init__(self, size: int, chunks: Callable[[], Iterator[bytes]]) -> None:
-        self.size = size
-        self.chunks = chunks
-
-
-@dataclass(frozen=True)
-class _LazyArray:
-    """An array pickled exactly as numpy pickles an ndarray, its data produced row block by row block."""
-
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    chunks: Callable[[], Iterator[bytes]]
-
-
 def _selection_chunks(source: np.ndarray, num_cols: int, dtype: np.dtype) -> Callable[[], Iterator[bytes]]:
     """Row blocks (C order) of the one-hot matrix with a 1 at (i, source[i])."""
     def gen() -> Iterator[bytes]:
@@ -443,65 +422,6 @@ def _selection_chunks(source: np.ndarray, num_cols: int, dtype: np.dtype) -> Cal
             block[np.arange(block.shape[0]), source[s:s + 256]] = 1
             yield block.tobytes()
     return gen
-
-
-class _CompatPickler(pickle._Pickler):  # type: ignore[name-defined,misc]
-    """Protocol-3 pickler naming numpy's array rebuilder ``numpy.core.multiarray`` (numpy 1.x and 2.x read it).
-
-    The pure-Python pickler writes large payloads straight to the file; :class:`_LazyArray` payloads are
-    streamed.
-    """
-
-    dispatch = dict(pickle._Pickler.dispatch)  # type: ignore[attr-defined]
-
-    def save_global(self, obj: Any, name: str | None = None) -> None:  # noqa: D102 - pickle hook
-        module = getattr(obj, "__module__", "") or ""
-        if module.startswith("numpy._core"):
-            qual = name or obj.__qualname__
-            self.write(pickle.GLOBAL + module.replace("numpy._core", "numpy.core", 1).encode() + b"\n"
-                       + qual.encode() + b"\n")
-            self.memoize(obj)
-            return
-        super().save_global(obj, name)
-
-    def reducer_override(self, obj: Any) -> Any:  # noqa: D102 - pickle hook
-        if isinstance(obj, _LazyArray):
-            # What ndarray.__reduce__ returns: _reconstruct(ndarray, (0,), b'b') + setstate(version 1 state).
-            try:
-                from numpy._core.multiarray import _reconstruct  # numpy >= 2
-            except ImportError:  # numpy < 2
-                from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
-            size = int(np.prod(obj.shape)) * obj.dtype.itemsize
-            state = (1, obj.shape, obj.dtype, False, _StreamedBytes(size, obj.chunks))
-            return _reconstruct, (np.ndarray, (0,), b"b"), state
-        return NotImplemented
-
-    def _save_streamed(self, obj: _StreamedBytes) -> None:
-        if obj.size >= 2**32:
-            raise ValueError("payload too large for a protocol-3 pickle")
-        self.write(pickle.BINBYTES + struct.pack("<I", obj.size))
-        written = 0
-        for chunk in obj.chunks():
-            self.write(chunk)
-            written += len(chunk)
-        if written != obj.size:
-            raise RuntimeError(f"streamed {written} bytes, announced {obj.size}")
-
-    dispatch[_StreamedBytes] = _save_streamed
-
-
-def _write_pickle(path: Path, obj: Any) -> None:
-    """Atomically write ``obj`` as a numpy-only protocol-3 pickle."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            _CompatPickler(fh, protocol=3).dump(obj)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _root(model_dir: str | Path) -> Path:
@@ -534,13 +454,13 @@ def write_synthetic_smpl(
     for gender, arrays in model.arrays.items():
         name = f"SMPL_{gender.upper()}"
         if "npz" in formats:
-            _atomic_write(folder / f"{name}.npz", _npz_bytes(arrays))
+            write_npz(folder / f"{name}.npz", arrays)
         if "pkl" in formats:
             # As a chumpy-free release pickle: plain arrays (dense J_regressor) and the release's two strings.
-            _write_pickle(folder / f"{name}.pkl", {**arrays, "bs_style": "lbs", "bs_type": "lrotmin"})
+            write_pickle(folder / f"{name}.pkl", {**arrays, "bs_style": "lbs", "bs_type": "lrotmin"})
     num_smplx = x["neutral"]["v_template"].shape[0]
     dtype = np.dtype(matrix_dtype)
-    matrix = _LazyArray((SMPL_NUM_VERTICES, num_smplx), dtype, _selection_chunks(model.source, num_smplx, dtype))
-    _write_pickle(root / SMPLX2SMPL_FILE, {"matrix": matrix})
+    matrix = LazyArray((SMPL_NUM_VERTICES, num_smplx), dtype, _selection_chunks(model.source, num_smplx, dtype))
+    write_pickle(root / SMPLX2SMPL_FILE, {"matrix": matrix})
     log.info("wrote a synthetic SMPL model to %s and %s", folder, root / SMPLX2SMPL_FILE)
     return folder

@@ -11,6 +11,7 @@ import torch
 from ..body import BodyModel
 from ..nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
 from ..render import Renderer
+from .files import write_bytes
 
 #: Rotates the model's y-up, +z-facing rest pose into the OpenCV camera frame, facing the camera.
 FACING_CAMERA = (np.pi, 0.0, 0.0)
@@ -124,5 +125,5 @@ def write_demo_media(
         write_image(path, img)
         boxes["0"] = b.tolist()
     boxes_path = path.with_name(path.name + ".boxes.json")
-    boxes_path.write_text(json.dumps({"frames": boxes}))
+    write_bytes(boxes_path, json.dumps({"frames": boxes}).encode())
     return path, boxes_path

@@ -1,0 +1,10 @@
+"""License-free synthetic assets: a SMPL-X / SMPL mannequin, rendered scenes and a HumanData data set.
+
+Modules (imported on demand, so ``import smplestx.synthetic`` stays light):
+
+* :mod:`.smplx_model` - the SMPL-X model folder (``write_synthetic_body``, ``make_synthetic_arrays``);
+* :mod:`.smpl_model` - the SMPL model and ``smplx2smpl.pkl`` derived from it (``write_synthetic_smpl``);
+* :mod:`.scene` - images and videos of posed mannequins with their true boxes (``render_scene``,
+  ``write_demo_media``);
+* :mod:`.dataset` - a rendered training / test set written as HumanData (``write_synthetic_dataset``).
+"""
