@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import SmplestxError
+from ..errors import SmplestxError, UsageError
 from ..data.humandata import HumanData
 from .samples import SampleRules
 
@@ -78,7 +78,7 @@ def get_benchmark(name: str) -> Benchmark:
     try:
         return _REGISTRY[name.lower()]
     except KeyError:
-        raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(b.name for b in benchmarks())}") from None
+        raise UsageError(f"unknown benchmark {name!r}; known: {', '.join(b.name for b in benchmarks())}") from None
 
 
 def benchmarks() -> list[Benchmark]:
