@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import SmplestxError
 from ..data.datasets import DatasetQuirks, resolve_image_root
 from ..data.humandata import HumanData
+from ..errors import SmplestxError, UsageError
 
 #: The column set of most SMPL-X benchmarks in the paper's tables.
 WHOLE_BODY_COLUMNS = ("mpvpe_all", "mpvpe_hand", "mpvpe_face", "pa_mpvpe_all", "pa_mpvpe_hand", "pa_mpvpe_face")
@@ -74,7 +74,7 @@ def get_benchmark(name: str) -> Benchmark:
     try:
         return _REGISTRY[name.lower()]
     except KeyError:
-        raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(b.name for b in benchmarks())}") from None
+        raise UsageError(f"unknown benchmark {name!r}; known: {', '.join(b.name for b in benchmarks())}") from None
 
 
 def benchmarks() -> list[Benchmark]:

@@ -40,6 +40,9 @@ from .atomic import publish, temp_path_for, write_bytes
 
 log = logging.getLogger(__name__)
 
+#: Lower-case suffixes (with the dot) read as videos.
+VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"})
+
 __all__ = ["VideoWriter", "available_codecs", "fps_fraction", "write_image"]
 
 # container format by output suffix

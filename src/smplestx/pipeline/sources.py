@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..io.images import MediaError, _fail, decode_image, read_image
+from ..io.video import VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,6 @@ __all__ = [
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 )
-#: Lower-case suffixes (with the dot) read as videos.
-VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"})
 
 
 def is_image(path: str | os.PathLike[str]) -> bool:

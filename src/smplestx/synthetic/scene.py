@@ -106,8 +106,7 @@ def write_demo_media(
     """Write an image (.png/.jpg) or a video (.mp4, ...) of mannequins and a boxes file beside it."""
     import json
 
-    from ..pipeline.sources import VIDEO_EXTENSIONS
-    from ..io.video import VideoWriter, write_image
+    from ..io.video import VIDEO_EXTENSIONS, VideoWriter, write_image
 
     path = Path(path)
     body = BodyModel.from_dir(body_models, dtype=torch.float64)
