@@ -33,6 +33,11 @@ class Person:
     joints_3d: np.ndarray  # (137, 3) metres, camera frame
     joints_2d: np.ndarray  # (137, 2) image pixels
     vertices: np.ndarray | None = None  # (10475, 3) metres, camera frame; only when asked for
+    # The same body in the input's scene camera (FrameResult.scene_focal/princpt): only the
+    # translation differs. None for results written before the scene camera existed.
+    transl_scene: np.ndarray | None = None  # (3,) metres, scene camera frame
+    joints_3d_scene: np.ndarray | None = None  # (137, 3) metres, scene camera frame
+    vertices_scene: np.ndarray | None = None  # (10475, 3) metres, scene camera frame; with vertices
 
 
 @dataclass
@@ -44,3 +49,5 @@ class FrameResult:
     width: int
     height: int
     people: list[Person] = field(default_factory=list)
+    scene_focal: np.ndarray | None = None  # (2,) fx, fy of the input's scene camera, pixels
+    scene_princpt: np.ndarray | None = None  # (2,) cx, cy of the input's scene camera, pixels
