@@ -166,6 +166,6 @@ def test_box_jitter_barely_moves_a_standing_person_in_the_scene_camera(body):
         scene_z.append(p.transl_scene[2])
     crop_jitter, scene_jitter = np.std(crop_z) / np.mean(crop_z), np.std(scene_z)
     assert abs(np.mean(scene_z) - 4.0) < 0.03
-    assert scene_jitter < 0.005, scene_jitter  # metres
+    assert scene_jitter < 0.001, scene_jitter  # metres; measured 5 um: the box no longer enters the depth
     assert crop_jitter > 0.005  # the per-person camera's depth follows the box (relative)
     assert math.isfinite(crop_jitter)

@@ -177,13 +177,12 @@ def fit_translation(
         jac[..., 2] = -(f * q[..., :2]) / d**2
         step = _solve_normal(jac.reshape(x.shape[0], -1, 3), -r)
         t = t + step
-        if np.all(np.abs(step) <= 1e-9 * (1.0 + np.abs(t))):
+        if np.abs(step).max() < 1e-7:  # metres: far below anything a network resolves
             break
     return t
 
 
 def _solve_normal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Batched least squares ``a @ t ~ b`` via the 3x3 normal equations (rows are few and well scaled)."""
-    ata = np.einsum("nki,nkj->nij", a, a)
-    atb = np.einsum("nki,nk->ni", a, b)
-    return np.linalg.solve(ata, atb[..., None])[..., 0]
+    at = a.swapaxes(1, 2)
+    return np.linalg.solve(at @ a, at @ b[..., None])[..., 0]
