@@ -324,3 +324,27 @@ def test_scene_camera_flag_errors(media, tiny_ckpt, tiny_config, body_dir, tmp_p
         if code == 2:
             assert len(err.splitlines()) == 1, err
         assert not list(out.glob("*.npz"))
+
+
+def test_overlay_draws_everyone_in_the_scene_camera(oracle_estimator, media, tmp_path):
+    """One camera per frame: the renderer gets the scene meshes and the scene intrinsics for every person."""
+    est = oracle_estimator
+    det = Detections(media["true_boxes"], np.ones(2, np.float32), np.array([-1, -1]))
+    est.detector = type("Fixed", (), {"name": "fixed", "detect": lambda self, *a: det})()
+    result = next(est.predict_frames([_frame(media["image"])]))
+    calls = []
+
+    class Recorder:
+        def render(self, image, meshes, focals, princpts):
+            calls.append((meshes, focals, princpts))
+            return image
+
+    run = InferenceRun(est, InferOptions(output=tmp_path))
+    run.renderer = Recorder()
+    run.draw(media["image"], result)
+    (meshes, focals, princpts), = calls
+    assert len(meshes) == 2
+    for mesh, f, c, p in zip(meshes, focals, princpts, result.people):
+        assert mesh is p.vertices_scene
+        np.testing.assert_allclose(f, [np.hypot(W, H)] * 2)
+        np.testing.assert_allclose(c, [W / 2, H / 2])

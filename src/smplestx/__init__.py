@@ -26,6 +26,7 @@ _EXPORTS = {
     "Estimator": "pipeline.estimator",
     "Person": "pipeline.records",
     "FrameResult": "pipeline.records",
+    "SceneCamera": "scene_camera",
     "load_results": "export",
     "render_meshes": "render",
 }

@@ -63,7 +63,12 @@ class _PendingFrame:
 
 
 class Estimator:
-    """SMPLest-X on whole images and videos: detection, crops, batched network, full-image camera."""
+    """SMPLest-X on whole images and videos: detection, crops, batched network, full-image camera.
+
+    ``camera`` picks the scene camera every person is also expressed in (``transl_scene`` ...): a
+    :class:`~smplestx.scene_camera.SceneCamera` (``focal=``, ``fov_deg=`` or ``intrinsics=``), the
+    path of an intrinsics JSON file, or None for the default (focal = image diagonal, centred).
+    """
 
     def __init__(
         self,
