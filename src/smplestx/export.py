@@ -297,7 +297,7 @@ class ResultsWriter:
         fields = {**PERSON_FIELDS, **SCENE_PERSON_FIELDS} if scene else PERSON_FIELDS
         for name, (shape, dtype) in fields.items():
             value = getattr(p, name)
-            if value is None:
+            if value is None and name in SCENE_PERSON_FIELDS:
                 raise ValueError(f"{where}: field {name!r} is missing (the frame has a scene camera)")
             try:
                 a = np.asarray(value, dtype=dtype)
