@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from smplestx.io.meshes import write_glb, write_obj, write_ply
-from smplestx.io.results import FORMAT_NAME, PERSON_FIELDS, FrameResult, Person, ResultsWriter, load_results
+from smplestx.io.results import (FORMAT_NAME, PERSON_FIELDS, SCENE_PERSON_FIELDS, FrameResult, Person, ResultsWriter,
+                                 load_results)
 
 W, H = 640, 480
 META = {"source": "clip.mp4", "checkpoint": "smplest_x_h.safetensors", "fps": 25.0, "joint_names": ["a", "b"]}
@@ -45,12 +46,21 @@ def make_person(rng: np.random.Generator, num_vertices: int | None = None, track
     )
 
 
-def make_frames(counts: list[int], seed: int = 0, num_vertices: int | None = None) -> list[FrameResult]:
+def make_frames(counts: list[int], seed: int = 0, num_vertices: int | None = None, scene: bool = False) -> list[FrameResult]:
     rng = np.random.default_rng(seed)
     frames = []
     for i, n in enumerate(counts):
         people = [make_person(rng, num_vertices, track_id=k if i % 2 else -1) for k in range(n)]
-        frames.append(FrameResult(index=3 * i + 7, time_s=(3 * i + 7) / 29.97, width=W, height=H, people=people))
+        frame = FrameResult(index=3 * i + 7, time_s=(3 * i + 7) / 29.97, width=W, height=H, people=people)
+        if scene:
+            frame.scene_focal = np.array([801.5, 799.25], np.float32)
+            frame.scene_princpt = np.array([320.5, 241.0], np.float32)
+            for p in people:
+                p.transl_scene = rng.standard_normal(3).astype(np.float32)
+                p.joints_3d_scene = rng.standard_normal((137, 3)).astype(np.float32)
+                if p.vertices is not None:
+                    p.vertices_scene = rng.standard_normal(p.vertices.shape).astype(np.float32)
+        frames.append(frame)
     return frames
 
 
@@ -65,12 +75,17 @@ def assert_same_frames(got: list[FrameResult], want: list[FrameResult], vertices
     assert len(got) == len(want)
     for g, w in zip(got, want):
         assert (g.index, g.time_s, g.width, g.height) == (w.index, w.time_s, w.width, w.height)
+        for name in ("scene_focal", "scene_princpt"):
+            if getattr(w, name) is None:
+                assert getattr(g, name) is None, name
+            else:
+                np.testing.assert_array_equal(getattr(g, name), getattr(w, name), err_msg=name)
         assert len(g.people) == len(w.people)
         for gp, wp in zip(g.people, w.people):
             for f in dataclasses.fields(Person):
                 a, b = getattr(gp, f.name), getattr(wp, f.name)
-                if f.name == "vertices" and not vertices:
-                    assert a is None
+                if f.name in ("vertices", "vertices_scene") and not vertices or b is None:
+                    assert a is None, f.name
                 elif f.name == "track_id":
                     assert type(a) is int and a == b
                 elif f.name == "score":
@@ -81,7 +96,43 @@ def assert_same_frames(got: list[FrameResult], want: list[FrameResult], vertices
 
 
 def test_person_fields_cover_the_record() -> None:
-    assert [*PERSON_FIELDS, "vertices"] == [f.name for f in dataclasses.fields(Person)]
+    assert [*PERSON_FIELDS, "vertices", *SCENE_PERSON_FIELDS, "vertices_scene"] == [f.name for f in dataclasses.fields(Person)]
+
+
+@pytest.mark.parametrize("keep_vertices", [False, True])
+def test_scene_camera_round_trips_in_npz_and_json(tmp_path, keep_vertices) -> None:
+    frames = make_frames([2, 0, 3], seed=5, num_vertices=20 if keep_vertices else None, scene=True)
+    write(tmp_path / "r.npz", frames, write_json=True, keep_vertices=keep_vertices)
+    for suffix in (".npz", ".json"):
+        res = load_results(tmp_path / f"r{suffix}")
+        np.testing.assert_array_equal(res.scene_focal, [801.5, 799.25])
+        np.testing.assert_array_equal(res.scene_princpt, [320.5, 241.0])
+        assert res.arrays["joints_3d_scene"].shape == (5, 137, 3)
+        assert_same_frames(res.frames, frames, vertices=keep_vertices)
+
+
+def test_files_without_a_scene_camera_still_load(tmp_path) -> None:
+    frames = make_frames([1, 2])
+    write(tmp_path / "r.npz", frames, write_json=True)
+    for suffix in (".npz", ".json"):
+        res = load_results(tmp_path / f"r{suffix}")
+        assert res.scene_focal is None and res.frames[0].people[0].transl_scene is None
+
+
+def test_scene_camera_must_be_constant_and_complete(tmp_path) -> None:
+    frames = make_frames([1, 1], scene=True)
+    frames[1].scene_focal = np.array([900.0, 900.0], np.float32)
+    with pytest.raises(ValueError, match="scene camera changed"):
+        write(tmp_path / "a.npz", frames)
+    frames = make_frames([1], scene=True)
+    frames[0].people[0].transl_scene = None
+    with pytest.raises(ValueError, match="transl_scene"):
+        write(tmp_path / "b.npz", frames)
+    frames = make_frames([1, 1], scene=True)
+    frames[1].scene_focal = None
+    with pytest.raises(ValueError, match="some frames have a scene camera"):
+        write(tmp_path / "c.npz", frames)
+    assert not (tmp_path / "a.npz").exists() and not (tmp_path / "b.npz").exists()
 
 
 @pytest.mark.parametrize("keep_vertices", [False, True])

@@ -262,3 +262,88 @@ def test_glb_scene_per_frame_and_vertices_in_results(media, tiny_ckpt, tiny_conf
     assert res.arrays["vertices"].shape == (4, 10475, 3)
     assert sorted(p.name for p in (out / "clip_meshes").iterdir()) == ["frame_000000.glb", "frame_000002.glb"]
     assert not (out / "clip_overlay.mp4").exists()
+
+
+@pytest.mark.parametrize("flag", ["--focal", "--fov", "--intrinsics"])
+def test_scene_camera_flags_write_the_scene_fields(flag, media, tiny_ckpt, tiny_config, body_dir, tmp_path):
+    """The media's true camera (f 400, centre) given three ways comes back in npz and json, constant over the video."""
+    value = {"--focal": "400", "--fov": str(2 * np.degrees(np.arctan(W / 2 / 400.0)))}.get(flag)
+    if flag == "--intrinsics":
+        value = str(tmp_path / "cam.json")
+        Path(value).write_text(json.dumps({"fx": 400.0, "fy": 400.0, "cx": W / 2, "cy": H / 2}))
+    out = tmp_path / "o"
+    rc = run_cli([str(media["folder"] / "clip.mp4"), "--detector", f"boxes:{media['boxes']}", "--output", str(out),
+                  "--json", "--save-vertices", "--no-render", flag, value], tiny_ckpt, tiny_config, body_dir)
+    assert rc == 0
+    for suffix in (".npz", ".json"):
+        res = load_results(out / f"clip{suffix}")
+        np.testing.assert_allclose(res.scene_focal, [400.0, 400.0], rtol=1e-6)
+        np.testing.assert_allclose(res.scene_princpt, [W / 2, H / 2])
+        assert res.meta["scene_camera"]["kind"] == flag[2:]
+        n = sum(VIDEO_PEOPLE)
+        assert res.arrays["transl_scene"].shape == (n, 3) and res.arrays["joints_3d_scene"].shape == (n, 137, 3)
+        assert res.arrays["vertices_scene"].shape == (n, 10475, 3)
+        for f in res.frames:
+            np.testing.assert_array_equal(f.scene_focal, res.scene_focal)
+            for p in f.people:
+                # Same body (pose and shape), another translation.
+                np.testing.assert_allclose(p.joints_3d_scene - p.transl_scene, p.joints_3d - p.transl, atol=1e-4)
+                np.testing.assert_allclose(p.vertices_scene - p.transl_scene, p.vertices - p.transl, atol=1e-4)
+                # The crop cameras sit 10x farther than the true camera; the scene camera brings people to metres.
+                assert 0.5 < p.transl_scene[2] < 0.2 * p.transl[2]
+
+
+def test_default_scene_camera_is_recorded(media, tiny_ckpt, tiny_config, body_dir, tmp_path):
+    out = tmp_path / "o"
+    rc = run_cli([str(media["folder"] / "two_people.png"), "--detector", f"boxes:{media['boxes']}", "--output",
+                  str(out), "--no-render"], tiny_ckpt, tiny_config, body_dir)
+    assert rc == 0
+    res = load_results(out / "two_people.npz")
+    np.testing.assert_allclose(res.scene_focal, [np.hypot(W, H)] * 2)  # the image diagonal
+    assert res.meta["scene_camera"]["kind"] == "default" and "diagonal" in res.meta["scene_camera"]["convention"]
+    assert res.arrays["transl_scene"].shape == (2, 3) and "vertices_scene" not in res.arrays
+
+
+def test_scene_camera_flag_errors(media, tiny_ckpt, tiny_config, body_dir, tmp_path, capsys):
+    img = str(media["folder"] / "two_people.png")
+    full_size = tmp_path / "full_size.json"
+    full_size.write_text(json.dumps({"fx": 400, "fy": 400, "cx": 1600, "cy": 1200}))  # the full-size camera
+    cases = [
+        (["--focal", "400", "--fov", "60"], "at most one of --focal, --fov, --intrinsics", 2),
+        (["--focal", "nan"], "--focal must be finite and positive", 2),
+        (["--fov", "-5"], "--fov must be finite and positive", 2),
+        (["--intrinsics", str(tmp_path / "missing.json")], "missing.json", 2),
+        (["--intrinsics", str(full_size)], "full_size.json: principal point", 1),  # per input: that input fails
+    ]
+    for i, (extra, needle, code) in enumerate(cases):
+        out = tmp_path / f"out{i}"
+        assert run_cli([img, "--output", str(out), "--no-render", "--detector", "full", *extra], tiny_ckpt, tiny_config, body_dir) == code
+        err = capsys.readouterr().err.strip()
+        assert needle in err, err
+        if code == 2:
+            assert len(err.splitlines()) == 1, err
+        assert not list(out.glob("*.npz"))
+
+
+def test_overlay_draws_everyone_in_the_scene_camera(oracle_estimator, media, tmp_path):
+    """One camera per frame: the renderer gets the scene meshes and the scene intrinsics for every person."""
+    est = oracle_estimator
+    det = Detections(media["true_boxes"], np.ones(2, np.float32), np.array([-1, -1]))
+    est.detector = type("Fixed", (), {"name": "fixed", "detect": lambda self, *a: det})()
+    result = next(est.predict_frames([_frame(media["image"])]))
+    calls = []
+
+    class Recorder:
+        def render(self, image, meshes, focals, princpts):
+            calls.append((meshes, focals, princpts))
+            return image
+
+    run = InferenceRun(est, InferOptions(output=tmp_path))
+    run.renderer = Recorder()
+    run.draw(media["image"], result)
+    (meshes, focals, princpts), = calls
+    assert len(meshes) == 2
+    for mesh, f, c, p in zip(meshes, focals, princpts, result.people):
+        assert mesh is p.vertices_scene
+        np.testing.assert_allclose(f, [np.hypot(W, H)] * 2)
+        np.testing.assert_allclose(c, [W / 2, H / 2])

@@ -26,6 +26,7 @@ _EXPORTS = {
     "Estimator": "pipeline.estimator",
     "Person": "io.results",
     "FrameResult": "io.results",
+    "SceneCamera": "scene_camera",
     "load_results": "io.results",
     "render_meshes": "render",
 }

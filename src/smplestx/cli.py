@@ -156,12 +156,14 @@ def _cmd_infer(args: argparse.Namespace) -> int:
 
     from .pipeline.estimator import Estimator
     from .pipeline.run import InferenceRun, InferOptions, check_output_dir
+    from .scene_camera import scene_camera_from_options
 
     from .sharding import resolve_shard
 
     if args.start is not None and args.end is not None and args.end <= args.start:
         raise UsageError(f"--end {args.end:g} must be after --start {args.start:g}")
     shard = resolve_shard(args.shard)
+    camera = scene_camera_from_options(args.focal, args.fov, args.intrinsics)
     options = InferOptions(
         output=Path(args.output),
         write_json=args.json,
@@ -186,6 +188,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
             "nms_iou": args.nms_iou,
             "max_people": args.max_people,
             "largest": args.largest,
+            "camera": [args.focal, args.fov, _file_identity(args.intrinsics) if args.intrinsics else None],
         },
     )
     # Everything a user can get wrong about the setup fails here, before any frame is read.
@@ -204,6 +207,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         largest=args.largest,
         keep_vertices=options.render or options.save_vertices or options.save_mesh is not None,
         backend=args.backend,
+        camera=camera,
     )
     if not args.quiet:
         print(f"smplestx: device {estimator.device}, detector {estimator.detector.name}", file=sys.stderr)
@@ -356,6 +360,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nms-iou", type=_number(float, 0.0, 1.0, lo_open=True), default=0.5, help="IoU above which overlapping boxes are merged")
     p.add_argument("--max-people", type=_POSITIVE_INT, help="keep at most N people per frame (the largest)")
     p.add_argument("--largest", action="store_true", help="keep only the largest person per frame")
+    p.add_argument("--focal", type=float, metavar="PX",
+                   help="scene camera focal length in pixels (default: the image diagonal, i.e. a 53 deg diagonal FOV)")
+    p.add_argument("--fov", type=float, metavar="DEG", help="scene camera horizontal field of view in degrees")
+    p.add_argument("--intrinsics", metavar="FILE", help='scene camera from JSON {"fx": .., "fy": .., "cx": .., "cy": ..} (pixels)')
     p.add_argument("--json", action="store_true", help="also write results as JSON")
     p.add_argument("--save-vertices", action="store_true", help="store mesh vertices in the results file")
     p.add_argument("--save-mesh", choices=("obj", "ply", "glb"), help="write meshes (a file per person, or a GLB scene per frame)")

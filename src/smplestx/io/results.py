@@ -39,6 +39,7 @@ __all__ = [
     "FrameResult",
     "Person",
     "PERSON_FIELDS",
+    "SCENE_PERSON_FIELDS",
     "Results",
     "ResultsFileError",
     "ResultsWriter",
@@ -75,6 +76,12 @@ PERSON_FIELDS: dict[str, tuple[tuple[int, ...], np.dtype]] = {
     "princpt": ((2,), _F4),
     "joints_3d": ((137, 3), _F4),
     "joints_2d": ((137, 2), _F4),
+}
+
+#: Per-person fields in the input's scene camera (optional: absent from files written before it).
+SCENE_PERSON_FIELDS: dict[str, tuple[tuple[int, ...], np.dtype]] = {
+    "transl_scene": ((3,), _F4),
+    "joints_3d_scene": ((137, 3), _F4),
 }
 
 #: Per-frame arrays of the npz: name -> dtype.
@@ -127,6 +134,11 @@ class Person:
     joints_3d: np.ndarray  # (137, 3) metres, camera frame
     joints_2d: np.ndarray  # (137, 2) image pixels
     vertices: np.ndarray | None = None  # (10475, 3) metres, camera frame; only when asked for
+    # The same body in the input's scene camera (FrameResult.scene_focal/princpt): only the
+    # translation differs. None for results written before the scene camera existed.
+    transl_scene: np.ndarray | None = None  # (3,) metres, scene camera frame
+    joints_3d_scene: np.ndarray | None = None  # (137, 3) metres, scene camera frame
+    vertices_scene: np.ndarray | None = None  # (10475, 3) metres, scene camera frame; with vertices
 
 
 @dataclass
@@ -138,6 +150,8 @@ class FrameResult:
     width: int
     height: int
     people: list[Person] = field(default_factory=list)
+    scene_focal: np.ndarray | None = None  # (2,) fx, fy of the input's scene camera, pixels
+    scene_princpt: np.ndarray | None = None  # (2,) cx, cy of the input's scene camera, pixels
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,6 +284,8 @@ class ResultsWriter:
         self._num_frames = 0
         self._num_people = 0
         self._num_vertices: int | None = None
+        # The scene camera (focal, princpt), fixed by the first frame; None: frames carry none.
+        self._scene: tuple[np.ndarray, np.ndarray] | None = None
         self._json_started = False
         self._state = "open"
 
@@ -306,10 +322,13 @@ class ResultsWriter:
 
     # -- adding ------------------------------------------------------------------------------
 
-    def _person_arrays(self, p: Person, where: str) -> dict[str, np.ndarray]:
+    def _person_arrays(self, p: Person, where: str, scene: bool) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
-        for name, (shape, dtype) in PERSON_FIELDS.items():
+        fields = {**PERSON_FIELDS, **SCENE_PERSON_FIELDS} if scene else PERSON_FIELDS
+        for name, (shape, dtype) in fields.items():
             value = getattr(p, name)
+            if value is None and name in SCENE_PERSON_FIELDS:
+                raise ValueError(f"{where}: field {name!r} is missing (the frame has a scene camera)")
             try:
                 a = np.asarray(value, dtype=dtype)
             except (TypeError, ValueError) as e:
@@ -328,7 +347,30 @@ class ResultsWriter:
             if self._num_vertices is not None and v.shape[0] != self._num_vertices:
                 raise ValueError(f"{where}: {v.shape[0]} vertices, earlier people had {self._num_vertices}")
             out["vertices"] = v
+            if scene:
+                vs = None if p.vertices_scene is None else np.asarray(p.vertices_scene, dtype=_F4)
+                if vs is None or vs.shape != v.shape:
+                    found = None if vs is None else vs.shape
+                    raise ValueError(f"{where}: vertices_scene has shape {found}, expected {v.shape}")
+                out["vertices_scene"] = vs
         return out
+
+    def _check_scene(self, frame: FrameResult) -> bool:
+        """Whether the frame has a scene camera; it must be the same for every frame of the file."""
+        has = frame.scene_focal is not None and frame.scene_princpt is not None
+        if self._num_frames == 0 and self._scene is None and has:
+            cam = (np.asarray(frame.scene_focal, _F4).reshape(2), np.asarray(frame.scene_princpt, _F4).reshape(2))
+            if not (np.isfinite(cam[0]).all() and np.isfinite(cam[1]).all()):
+                raise ValueError(f"frame {frame.index}: scene camera is not finite")
+            return True
+        if has != (self._scene is not None):
+            raise ValueError(f"frame {frame.index}: some frames have a scene camera and some not; one file holds one camera")
+        if has and self._scene is not None:
+            same = np.array_equal(np.asarray(frame.scene_focal, _F4).reshape(2), self._scene[0]) and np.array_equal(
+                np.asarray(frame.scene_princpt, _F4).reshape(2), self._scene[1])
+            if not same:
+                raise ValueError(f"frame {frame.index}: the scene camera changed; one results file holds one scene camera")
+        return has
 
     def add(self, frame: FrameResult) -> None:
         """Append one frame (with any number of people, possibly none)."""
@@ -342,8 +384,11 @@ class ResultsWriter:
                 f"frame {frame.index} is {size[0]}x{size[1]} but the results file is "
                 f"{self._image_size[0]}x{self._image_size[1]}; one results file holds one media size"
             )
+        scene = self._check_scene(frame)
         # Validate every person before writing anything, so a bad person never leaves half a frame.
-        people = [self._person_arrays(p, f"frame {frame.index}, person {i}") for i, p in enumerate(frame.people)]
+        people = [self._person_arrays(p, f"frame {frame.index}, person {i}", scene) for i, p in enumerate(frame.people)]
+        if scene and self._scene is None:
+            self._scene = (np.asarray(frame.scene_focal, _F4).reshape(2), np.asarray(frame.scene_princpt, _F4).reshape(2))
         if people and self.keep_vertices and self._num_vertices is None:
             counts = {a["vertices"].shape[0] for a in people}
             if len(counts) != 1:
@@ -373,9 +418,12 @@ class ResultsWriter:
 
     def _start_json(self, out: Any) -> None:
         w, h = self._image_size or (0, 0)
+        scene = ""
+        if self._scene is not None:
+            scene = f'"scene_focal": {_json_array(self._scene[0])}, "scene_princpt": {_json_array(self._scene[1])}, '
         out.write(
             f'{{"format": {json.dumps(FORMAT_NAME)}, "version": {FORMAT_VERSION}, '
-            f'"meta": {self._meta_json}, "image_size": [{w}, {h}], "frames": ['
+            f'"meta": {self._meta_json}, "image_size": [{w}, {h}], {scene}"frames": ['
         )
         self._json_started = True
 
@@ -410,6 +458,10 @@ class ResultsWriter:
         specs += [(k, (p, *shape), d) for k, (shape, d) in PERSON_FIELDS.items()]
         if self.keep_vertices:
             specs.append(("vertices", (p, self._num_vertices or SMPLX_NUM_VERTICES, 3), _F4))
+        if self._scene is not None:
+            specs += [(k, (p, *shape), d) for k, (shape, d) in SCENE_PERSON_FIELDS.items()]
+            if self.keep_vertices:
+                specs.append(("vertices_scene", (p, self._num_vertices or SMPLX_NUM_VERTICES, 3), _F4))
         compression = zipfile.ZIP_DEFLATED if self.compress else zipfile.ZIP_STORED
         with zipfile.ZipFile(target, "w", compression=compression, compresslevel=1 if self.compress else None) as zf:
             for name, shape, dtype in specs:
@@ -426,7 +478,8 @@ class ResultsWriter:
                         with open(raw, "rb") as src:
                             shutil.copyfileobj(src, out, _COPY_CHUNK)
             w, h = self._image_size or (0, 0)
-            for name, arr in (("image_size", np.array([w, h], dtype=_I8)), ("meta_json", np.array(self._header_json))):
+            extra = [] if self._scene is None else [("scene_focal", self._scene[0]), ("scene_princpt", self._scene[1])]
+            for name, arr in (("image_size", np.array([w, h], dtype=_I8)), ("meta_json", np.array(self._header_json)), *extra):
                 with zf.open(f"{name}.npy", "w", force_zip64=True) as out:
                     np.lib.format.write_array(out, arr, allow_pickle=False)
 
@@ -477,7 +530,8 @@ class Results:
     (``vertices`` None when the file has none). ``arrays`` holds every array of the file by its
     npz name (per person: ``box_xyxy`` ... ``joints_2d``, ``person_frame``, optional
     ``vertices``; per frame: ``frame_index`` ...), for fast vectorised access; it is filled for
-    JSON files too.
+    JSON files too. Files with a scene camera also hold ``scene_focal``, ``scene_princpt`` (2,) and
+    per person ``transl_scene``, ``joints_3d_scene`` (and ``vertices_scene`` beside ``vertices``).
     """
 
     meta: dict[str, Any]
@@ -485,6 +539,16 @@ class Results:
     frames: list[FrameResult]
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+
+    @property
+    def scene_focal(self) -> np.ndarray | None:
+        """fx, fy (2,) of the input's scene camera; None for files written without one."""
+        return self.arrays.get("scene_focal")
+
+    @property
+    def scene_princpt(self) -> np.ndarray | None:
+        """cx, cy (2,) of the input's scene camera; None for files written without one."""
+        return self.arrays.get("scene_princpt")
 
     @property
     def num_people(self) -> int:
@@ -529,6 +593,15 @@ def _frames_from_arrays(arrays: dict[str, np.ndarray], image_size: tuple[int, in
     verts = arrays.get("vertices")
     if verts is not None and (verts.ndim != 3 or verts.shape[0] != p or verts.shape[2] != 3):
         raise ResultsFileError(f"{path}: corrupt smplestx results file (vertices have shape {verts.shape})")
+    scene_cam = _scene_camera(arrays, path)
+    if scene_cam is not None:
+        for name, (shape, _) in SCENE_PERSON_FIELDS.items():
+            if name not in arrays or arrays[name].shape != (p, *shape):
+                found = arrays[name].shape if name in arrays else "missing"
+                raise ResultsFileError(f"{path}: corrupt smplestx results file ({name} is {found}, expected {(p, *shape)})")
+        verts_scene = arrays.get("vertices_scene")
+        if (verts is None) != (verts_scene is None) or (verts is not None and verts_scene.shape != verts.shape):
+            raise ResultsFileError(f"{path}: corrupt smplestx results file (vertices_scene does not match vertices)")
     counts = arrays["frame_num_people"].astype(np.int64)
     firsts = arrays["frame_first_person"]
     expected_firsts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if n else counts
@@ -549,9 +622,30 @@ def _frames_from_arrays(arrays: dict[str, np.ndarray], image_size: tuple[int, in
             kw = {k: cols[k][r] for k in names}
             kw["score"] = scores[r]
             kw["track_id"] = tracks[r]
+            if scene_cam is not None:
+                kw["transl_scene"] = arrays["transl_scene"][r]
+                kw["joints_3d_scene"] = arrays["joints_3d_scene"][r]
+                kw["vertices_scene"] = None if verts is None else arrays["vertices_scene"][r]
             people.append(Person(**kw, vertices=None if verts is None else verts[r]))
-        frames.append(FrameResult(index=index, time_s=time_s, width=width, height=height, people=people))
+        frame = FrameResult(index=index, time_s=time_s, width=width, height=height, people=people)
+        if scene_cam is not None:
+            frame.scene_focal, frame.scene_princpt = scene_cam
+        frames.append(frame)
     return frames
+
+
+def _scene_camera(arrays: dict[str, np.ndarray], path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """The file's scene camera (focal, princpt), or None for files written without one."""
+    if "scene_focal" not in arrays and "scene_princpt" not in arrays:
+        return None
+    try:
+        focal = np.asarray(arrays["scene_focal"], _F4)
+        princpt = np.asarray(arrays["scene_princpt"], _F4)
+    except KeyError as e:
+        raise ValueError(f"{path}: corrupt smplestx results file ({e.args[0]!r} missing)") from None
+    if focal.shape != (2,) or princpt.shape != (2,):
+        raise ValueError(f"{path}: corrupt smplestx results file (scene_focal/scene_princpt are not (2,))")
+    return focal, princpt
 
 
 def _load_npz(path: Path) -> Results:
@@ -612,6 +706,13 @@ def _load_json(path: Path) -> Results:
             raise ResultsFileError("only some people have vertices")
         if people_in and with_vertices:
             arrays["vertices"] = np.array([p["vertices"] for p in people_in], dtype=_F4)
+        if "scene_focal" in doc or "scene_princpt" in doc:
+            arrays["scene_focal"] = np.array(doc["scene_focal"], dtype=_F4)
+            arrays["scene_princpt"] = np.array(doc["scene_princpt"], dtype=_F4)
+            for name, (shape, dtype) in SCENE_PERSON_FIELDS.items():
+                arrays[name] = np.array([p[name] for p in people_in], dtype=dtype).reshape(len(people_in), *shape)
+            if people_in and with_vertices:
+                arrays["vertices_scene"] = np.array([p["vertices_scene"] for p in people_in], dtype=_F4)
     except (KeyError, TypeError, ValueError) as e:
         what = f"missing key {e}" if isinstance(e, KeyError) else str(e)
         raise ResultsFileError(f"{path}: corrupt smplestx results file ({what})") from e

@@ -17,6 +17,7 @@ from ..errors import UsageError
 from ..geometry import crop_camera, crop_image, process_box, project_points
 from ..io.results import FrameResult, Person
 from ..model import SMPLestX, load_model
+from ..scene_camera import SceneCamera, express_in_scene, load_intrinsics
 from .detectors import Detections, Detector, make_detector, select_people
 from .sources import Frame, open_source, read_image
 
@@ -58,7 +59,12 @@ class _PendingFrame:
     crops: list[np.ndarray] = field(default_factory=list)  # (512, 384, 3) float32 0..255, one per box
 
 class Estimator:
-    """SMPLest-X on whole images and videos: detection, crops, batched network, full-image camera."""
+    """SMPLest-X on whole images and videos: detection, crops, batched network, full-image camera.
+
+    ``camera`` picks the scene camera every person is also expressed in (``transl_scene`` ...): a
+    :class:`~smplestx.scene_camera.SceneCamera` (``focal=``, ``fov_deg=`` or ``intrinsics=``), the
+    path of an intrinsics JSON file, or None for the default (focal = image diagonal, centred).
+    """
 
     def __init__(
         self,
@@ -77,6 +83,7 @@ class Estimator:
         largest: bool = False,
         keep_vertices: bool = True,
         backend: str = "auto",
+        camera: SceneCamera | str | Path | None = None,
     ) -> None:
         if batch_size < 1:
             raise UsageError("batch_size must be >= 1")
@@ -96,6 +103,14 @@ class Estimator:
         self.largest = largest
         self.keep_vertices = keep_vertices
         self.max_pending_frames = max(batch_size, 8)
+        #: The scene camera every person is also expressed in (default: see scene_camera).
+        if camera is None:
+            camera = SceneCamera()
+        elif isinstance(camera, (str, Path)):
+            camera = load_intrinsics(camera)
+        elif not isinstance(camera, SceneCamera):
+            raise TypeError(f"camera must be a SceneCamera or an intrinsics JSON path, got {type(camera).__name__}")
+        self.camera = camera
 
     @property
     def faces(self) -> np.ndarray:
@@ -165,9 +180,11 @@ class Estimator:
 
     def _run(self, pending: Iterable[_PendingFrame]) -> None:
         """Run the network over all queued crops (in chunks of batch_size) and fill in the people."""
+        pending = list(pending)
         items = [p for p in pending if p.crops]
         crops = [c for p in items for c in p.crops]
         if not crops:
+            express_in_scene([p.result for p in pending], self.camera)
             return
         names = list(_OUTPUT_FIELDS) + (["vertices"] if self.keep_vertices else [])
         outputs: list[dict[str, np.ndarray]] = []
@@ -182,6 +199,7 @@ class Estimator:
             for j, box in enumerate(p.boxes):
                 p.result.people.append(self._person(next(it), p.dets, j, box))
             p.crops = []
+        express_in_scene([p.result for p in pending], self.camera)
 
     def _person(self, out: dict[str, np.ndarray], dets: Detections, j: int, box: np.ndarray) -> Person:
         cfg = self.model.config

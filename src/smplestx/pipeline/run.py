@@ -311,6 +311,8 @@ class InferenceRun:
             "run": self.opt.run_key(),
             "joint_names": list(SMPLX_137.names),
             "camera": "OpenCV pinhole per person (focal, princpt in image pixels); metres; x right, y down, z forward",
+            # One camera for the whole input (scene_focal, scene_princpt; the *_scene fields).
+            "scene_camera": self.est.camera.describe(),
         }
 
     def _one(self, path: Path, out: Path, name: str) -> InputSummary:
@@ -403,7 +405,13 @@ class InferenceRun:
         people = [p for p in result.people if p.vertices is not None]
         if self.renderer is None:
             return image
-        canvas = self.renderer.render(image, [p.vertices for p in people], [p.focal for p in people], [p.princpt for p in people])
+        if result.scene_focal is not None and all(p.vertices_scene is not None for p in people):
+            # One camera per frame: people occlude each other by their depths in the scene camera.
+            canvas = self.renderer.render(image, [p.vertices_scene for p in people], [result.scene_focal] * len(people),
+                                          [result.scene_princpt] * len(people))
+        else:
+            canvas = self.renderer.render(image, [p.vertices for p in people], [p.focal for p in people],
+                                          [p.princpt for p in people])
         if self.opt.draw_boxes and result.people:
             canvas = draw_boxes(canvas, np.stack([p.box_xyxy for p in result.people]),
                                 [f"{p.score:.2f}" if p.track_id < 0 else f"#{p.track_id} {p.score:.2f}" for p in result.people])

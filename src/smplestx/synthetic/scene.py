@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from ..body import BodyModel
+from ..body import BodyModel, BodyOutput
+from ..config import ModelConfig
 from ..nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
 from ..render import Renderer
 from .files import write_bytes
+
+if TYPE_CHECKING:  # records sit above this module; only their type is needed here
+    from ..io.results import Person
 
 #: Rotates the model's y-up, +z-facing rest pose into the OpenCV camera frame, facing the camera.
 FACING_CAMERA = (np.pi, 0.0, 0.0)
@@ -38,7 +43,11 @@ def background(width: int, height: int, seed: int = 0) -> np.ndarray:
 
 def pose_people(body: BodyModel, people: list[ScenePerson]) -> np.ndarray:
     """Vertices (N, V, 3) of the people in the camera frame."""
-    n = len(people)
+    return _posed(body, people)[0].vertices.numpy().reshape(len(people), -1, 3)
+
+
+def _posed(body: BodyModel, people: list[ScenePerson]) -> tuple[BodyOutput, np.ndarray]:
+    """The body model's output for the people (float64, camera frame) and their axis-angle orientations."""
     # Facing the camera, then turned by `yaw` about the camera's vertical (y) axis.
     facing = axis_angle_to_rotmat(torch.tensor(FACING_CAMERA, dtype=torch.float64))
     yaw = axis_angle_to_rotmat(torch.tensor([[0.0, p.yaw, 0.0] for p in people], dtype=torch.float64))
@@ -52,7 +61,7 @@ def pose_people(body: BodyModel, people: list[ScenePerson]) -> np.ndarray:
             betas=torch.tensor(betas),
             transl=torch.tensor(np.array([p.transl for p in people], dtype=np.float64)),
         )
-    return out.vertices.numpy().reshape(n, -1, 3)
+    return out, orient
 
 
 def render_scene(
@@ -126,3 +135,67 @@ def write_demo_media(
     boxes_path = path.with_name(path.name + ".boxes.json")
     write_bytes(boxes_path, json.dumps({"frames": boxes}).encode())
     return path, boxes_path
+
+
+def crop_camera_oracle(
+    body: BodyModel,
+    people: list[ScenePerson],
+    width: int,
+    height: int,
+    focal: tuple[float, float],
+    princpt: tuple[float, float],
+    *,
+    boxes_xyxy: np.ndarray | None = None,
+    config: ModelConfig | None = None,
+) -> list[Person]:
+    """What a perfect network would report for the people: true pose and shape, in each crop's camera.
+
+    The scene is seen by a pinhole (``focal``, ``princpt``). Each person's box (default: its true
+    box; pass jittered ones to mimic a detector) gives the crop camera exactly as the estimator
+    derives it, and the translation is the one that best projects the true body onto its true 2D
+    joints under that crop camera, as a network trained with the crop camera would predict.
+    """
+    from ..body.joint_sets import SMPLX_137
+    from ..geometry import crop_camera, fit_translation, process_box, project_points
+    from ..io.results import Person  # noqa: F811 (runtime import)
+
+    cfg = config or ModelConfig()
+    out, orient = _posed(body, people)
+    n = len(people)
+    t_true = np.array([p.transl for p in people], dtype=np.float64)
+    joints = out.joints.numpy()[:, list(SMPLX_137.index_in_144)]
+    verts = out.vertices.numpy().reshape(n, -1, 3)
+    uv_true = project_points(joints, focal, princpt)
+    if boxes_xyxy is None:
+        uv = verts[..., :2] / verts[..., 2:] * np.asarray(focal) + np.asarray(princpt)
+        boxes_xyxy = np.concatenate([uv.min(axis=1), uv.max(axis=1)], axis=1)
+    result = []
+    for k in range(n):
+        x1, y1, x2, y2 = (float(v) for v in boxes_xyxy[k])
+        box = process_box(np.array([x1, y1, x2 - x1, y2 - y1]), width, height, cfg.bbox_ratio, cfg.input_img_shape)
+        if box is None:
+            raise ValueError(f"person {k}: box {boxes_xyxy[k]} has no area inside the {width}x{height} image")
+        f_c, c_c = crop_camera(box, cfg.focal, cfg.princpt, cfg.input_body_shape)
+        rel = joints[k] - t_true[k]
+        t_c = fit_translation(rel[None], uv_true[k][None], f_c, c_c)[0]
+        j3 = rel + t_c
+        result.append(Person(
+            box_xyxy=np.array([x1, y1, x2, y2], np.float32),
+            score=1.0,
+            track_id=-1,
+            crop_box_xywh=box.astype(np.float32),
+            global_orient=orient[k].astype(np.float32),
+            body_pose=np.asarray(people[k].body_pose if people[k].body_pose is not None else np.zeros((21, 3)), np.float32),
+            left_hand_pose=np.zeros((15, 3), np.float32),
+            right_hand_pose=np.zeros((15, 3), np.float32),
+            jaw_pose=np.zeros(3, np.float32),
+            betas=np.asarray(people[k].betas if people[k].betas is not None else np.zeros(10), np.float32),
+            expression=np.zeros(10, np.float32),
+            transl=t_c.astype(np.float32),
+            focal=f_c.astype(np.float32),
+            princpt=c_c.astype(np.float32),
+            joints_3d=j3.astype(np.float32),
+            joints_2d=project_points(j3, f_c, c_c).astype(np.float32),
+            vertices=(verts[k] - t_true[k] + t_c).astype(np.float32),
+        ))
+    return result
