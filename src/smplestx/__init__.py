@@ -27,6 +27,10 @@ _EXPORTS = {
     "Person": "pipeline.records",
     "FrameResult": "pipeline.records",
     "load_results": "export",
+    "Track": "motion.tracks",
+    "TrackSet": "motion.tracks",
+    "load_tracks": "motion.tracks",
+    "save_tracks": "motion.tracks",
     "render_meshes": "render",
 }
 
