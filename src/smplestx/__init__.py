@@ -31,6 +31,8 @@ _EXPORTS = {
     "TrackSet": "motion.tracks",
     "load_tracks": "motion.tracks",
     "save_tracks": "motion.tracks",
+    "track": "motion.sequences",
+    "smooth": "motion.smoothing",
     "render_meshes": "render",
 }
 

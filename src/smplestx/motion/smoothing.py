@@ -7,7 +7,7 @@ Euler angles anywhere. Translation and expression are filtered as plain vectors.
 
 Filters (``method``):
 
-- ``gaussian(sigma=F)``: centred Gaussian window of ``sigma`` frames (offline only); weighted
+- ``gaussian(sigma=F)``: centred Gaussian window of ``sigma`` samples (offline only); weighted
   quaternion averages are taken in one hemisphere and normalised (the chordal mean, accurate for
   the small spreads inside a window).
 - ``oneeuro(min_cutoff=Hz, beta=s, d_cutoff=Hz)``: the 1-euro filter (Casiez et al. 2012),
@@ -201,8 +201,14 @@ def _smooth_segment(q: np.ndarray, vectors: dict[str, np.ndarray], name: str, pa
 # --------------------------------------------------------------------------------------------
 
 
+def _step(frames: np.ndarray) -> int:
+    """The sampling step of a track in source frames (1, or the --stride of the run)."""
+    d = np.diff(np.asarray(frames, np.int64))
+    return int(d.min()) if len(d) else 1
+
+
 def _segments(frames: np.ndarray) -> list[slice]:
-    cuts = np.flatnonzero(np.diff(frames) != 1) + 1
+    cuts = np.flatnonzero(np.diff(frames) != _step(frames)) + 1
     bounds = [0, *cuts.tolist(), len(frames)]
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
@@ -216,8 +222,9 @@ def smooth_track(track: Track, method: str = "gaussian", fps: float = 30.0, caus
     vectors = {k: np.asarray(getattr(track, k), np.float64) for k in VECTOR_FIELDS}
     q_out = np.empty_like(q)
     v_out = {k: np.empty_like(v) for k, v in vectors.items()}
+    rate = fps / _step(track.frames)  # samples per second
     for seg in _segments(np.asarray(track.frames)):
-        qs, vs = _smooth_segment(q[seg], {k: v[seg] for k, v in vectors.items()}, name, params, fps, causal)
+        qs, vs = _smooth_segment(q[seg], {k: v[seg] for k, v in vectors.items()}, name, params, rate, causal)
         q_out[seg] = qs
         for k, v in vs.items():
             v_out[k][seg] = v
@@ -226,9 +233,10 @@ def smooth_track(track: Track, method: str = "gaussian", fps: float = 30.0, caus
 
 
 def fill_gaps(track: Track, max_gap: int) -> Track:
-    """A copy with every run of at most ``max_gap`` missing frames filled (slerp for rotations, linear otherwise)."""
+    """A copy with every run of at most ``max_gap`` missing samples filled (slerp for rotations, linear otherwise)."""
     frames = np.asarray(track.frames, np.int64)
-    missing = np.diff(frames) - 1
+    step = _step(frames)
+    missing = np.diff(frames) // step - 1
     holes = np.flatnonzero((missing > 0) & (missing <= max_gap))
     if max_gap <= 0 or not len(holes):
         return replace(track)
@@ -237,7 +245,9 @@ def fill_gaps(track: Track, max_gap: int) -> Track:
     new_frames, new_q, new_v = [frames], [q], {k: [v] for k, v in vectors.items()}
     for i in holes:
         a, b = frames[i], frames[i + 1]
-        fill = np.arange(a + 1, b)
+        fill = np.arange(a + step, b, step)
+        if not len(fill):
+            continue
         t = (fill - a) / (b - a)
         q0 = torch.from_numpy(np.broadcast_to(q[i], (len(t), *q[i].shape)).copy())
         q1 = torch.from_numpy(np.broadcast_to(q[i + 1], (len(t), *q[i].shape)).copy())
