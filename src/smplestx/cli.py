@@ -108,7 +108,15 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         start=args.start,
         end=args.end,
         stride=args.stride,
+        track=not args.no_track,
+        smooth=args.smooth,
+        fill_gaps=args.fill_gaps,
     )
+    if args.fill_gaps < 0:
+        raise ValueError("--fill-gaps must be >= 0")
+    from .motion.smoothing import parse_method
+
+    parse_method(args.smooth)  # a typo fails now, not after the whole video
     # Everything a user can get wrong about the setup fails here, before any frame is read.
     check_output_dir(options.output)
     estimator = Estimator(
@@ -277,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-render", action="store_true", help="skip the overlay images/videos")
     p.add_argument("--draw-keypoints", action="store_true", help="draw 2D joints on the overlay")
     p.add_argument("--draw-boxes", action="store_true", help="draw detector boxes on the overlay")
+    p.add_argument("--no-track", action="store_true", help="videos: skip tracking (no track ids, no NAME.tracks.npz)")
+    p.add_argument("--smooth", default="gaussian",
+                   help="track file filter: none | gaussian[(sigma=2)] | oneeuro[(min_cutoff=1,beta=0.3)] (default: gaussian)")
+    p.add_argument("--fill-gaps", type=int, default=0, metavar="N",
+                   help="bridge track gaps of up to N frames by interpolation (slerp) in the track file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=_cmd_infer)
 
