@@ -238,3 +238,24 @@ def test_parse_method() -> None:
     for bad in ("kalman", "gaussian(sigma=-1)", "gaussian(width=3)", "oneeuro(beta=x)"):
         with pytest.raises(ValueError):
             parse_method(bad)
+
+
+def test_synthetic_walk_video_and_truth_sidecar(synthetic_body: Path, tmp_path: Path, capsys) -> None:
+    import json
+
+    from smplestx.cli import main
+    from smplestx.pipeline.sources import VideoSource
+
+    video = tmp_path / "walk.mp4"
+    assert main(["synthetic-media", str(video), "--body-models", str(synthetic_body), "--walk", "hard",
+                 "--frames", "4", "--width", "160", "--height", "120", "--fps", "10"]) == 0
+    assert "truth" in capsys.readouterr().out
+    with np.load(tmp_path / "walk.mp4.truth.npz", allow_pickle=False) as z:
+        assert str(z["format"]) == "smplestx-walk-truth" and str(z["scenario"]) == "hard"
+        assert z["body_pose"].shape == (len(z["frame"]), 21, 3) and set(z["person_id"].tolist()) <= {0, 1, 2}
+        assert z["frame"].max() == 3 and float(z["fps"]) == 10.0
+        visible_rows = int((z["visible"] >= 0.3).sum())
+    boxes = json.loads((tmp_path / "walk.mp4.boxes.json").read_text())["frames"]
+    assert sorted(boxes, key=int) == ["0", "1", "2", "3"] and sum(len(b) for b in boxes.values()) == visible_rows
+    with VideoSource(video) as src:
+        assert (src.width, src.height) == (160, 120) and len(list(src)) == 4

@@ -38,6 +38,13 @@ def _cmd_synthetic_body(args: argparse.Namespace) -> int:
 def _cmd_synthetic_media(args: argparse.Namespace) -> int:
     from .data.synthetic_scene import write_demo_media
 
+    if args.walk:
+        from .data.synthetic_walks import write_walk_media
+
+        media, boxes, truth = write_walk_media(args.output, args.body_models, scenario=args.walk, frames=args.frames,
+                                               width=args.width, height=args.height, fps=args.fps)
+        print(f"wrote {media}, its true boxes {boxes} and ground truth {truth}")
+        return 0
     media, boxes = write_demo_media(args.output, args.body_models, people=args.people, frames=args.frames,
                                     width=args.width, height=args.height, fps=args.fps)
     print(f"wrote {media} and its true person boxes {boxes} (use --detector boxes:{boxes})")
@@ -313,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--fps", type=float, default=10.0)
+    p.add_argument("--walk", choices=("crossing", "hard"),
+                   help="a video of people walking on crossing paths, with a ground-truth sidecar OUTPUT.truth.npz "
+                        "(hard: three people, occlusions, one leaves and comes back)")
     p.set_defaults(func=_cmd_synthetic_media)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint on one of the paper's benchmarks (HumanData test sets)")

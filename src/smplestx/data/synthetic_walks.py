@@ -245,7 +245,7 @@ def write_walk_media(
     from .synthetic_scene import background
 
     path = Path(path)
-    body = BodyModel.from_dir(body_models, dtype=torch.float64)
+    body = BodyModel.from_dir(body_models, dtype=torch.float32)
     truth = walk_truth(body, scenario, frames, fps, width, height, seed, with_vertices=True)
     renderer = Renderer(body.faces_np)
     focal, princpt = truth["focal"], truth["princpt"]
@@ -257,6 +257,7 @@ def write_walk_media(
             if len(rows):
                 img = renderer.render(img, list(truth["vertices"][rows]), [focal] * len(rows), [princpt] * len(rows),
                                       alpha=1.0)
+            video.write(img)
             boxes[str(f)] = [truth["box_xyxy"][r].tolist() for r in rows if truth["visible"][r] >= 0.3]
     del truth["vertices"]
     truth_path = path.with_name(path.name + ".truth.npz")
