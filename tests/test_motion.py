@@ -259,3 +259,44 @@ def test_synthetic_walk_video_and_truth_sidecar(synthetic_body: Path, tmp_path: 
     assert sorted(boxes, key=int) == ["0", "1", "2", "3"] and sum(len(b) for b in boxes.values()) == visible_rows
     with VideoSource(video) as src:
         assert (src.width, src.height) == (160, 120) and len(list(src)) == 4
+
+
+def _frames_from_truth(truth: dict[str, np.ndarray], seed: int = 0) -> list:
+    """Estimator-like frames: noisy boxes and parameters of the true people, ids unknown (-1)."""
+    from smplestx.pipeline.records import FrameResult, Person
+
+    rng = np.random.default_rng(seed)
+    w, h = (int(v) for v in truth["image_size"])
+    frames = []
+    for f in range(int(truth["frame"].max()) + 1):
+        people = []
+        for r in np.flatnonzero((truth["frame"] == f) & (truth["visible"] > 0.5)):
+            z = lambda *s: np.zeros(s, np.float32)  # noqa: E731
+            people.append(Person(
+                box_xyxy=truth["box_xyxy"][r] + rng.normal(0, 2, 4).astype(np.float32), score=0.9, track_id=-1,
+                crop_box_xywh=z(4), global_orient=truth["global_orient"][r], body_pose=truth["body_pose"][r],
+                left_hand_pose=z(15, 3), right_hand_pose=z(15, 3), jaw_pose=z(3),
+                betas=truth["betas"][r] + rng.normal(0, 0.1, 10).astype(np.float32), expression=z(10),
+                transl=truth["transl"][r] + rng.normal(0, 0.02, 3).astype(np.float32),
+                focal=truth["focal"], princpt=truth["princpt"], joints_3d=z(137, 3), joints_2d=z(137, 2)))
+        frames.append(FrameResult(index=f, time_s=f / FPS, width=w, height=h, people=people))
+    return frames
+
+
+def test_track_and_smooth_api_to_a_track_file(crossing, tmp_path: Path) -> None:
+    import smplestx
+
+    frames = _frames_from_truth(crossing)
+    ts = smplestx.track(frames, fps=FPS)
+    assert len(ts.tracks) == 2 and ts.smoothing == "none" and ts.fps == FPS
+    for t in ts.tracks:
+        # One true person per track, every row of it.
+        first = int(np.argmin(np.abs(crossing["transl"][crossing["frame"] == t.frames[0]][:, 0] - t.transl[0, 0])))
+        pid = int(crossing["person_id"][crossing["frame"] == t.frames[0]][first])
+        true_betas = crossing["betas"][crossing["person_id"] == pid][0]
+        np.testing.assert_allclose(t.betas, true_betas, atol=0.08)  # robust average of 0.1-noise samples
+    smoothed = smplestx.smooth(ts, "gaussian(sigma=3)")
+    assert smoothed.smoothing == "gaussian(sigma=3)" and ts.smoothing == "none"
+    assert not np.array_equal(smoothed.tracks[0].transl, ts.tracks[0].transl)
+    back = smplestx.load_tracks(smplestx.save_tracks(tmp_path / "c.tracks.npz", smoothed))
+    np.testing.assert_array_equal(back.tracks[1].body_pose, smoothed.tracks[1].body_pose)
