@@ -135,22 +135,25 @@ class OneEuroStream:
 
     def __init__(self, fps: float, min_cutoff: float = 1.0, beta: float = 0.3, d_cutoff: float = 1.0) -> None:
         self.fps, self.min_cutoff, self.beta, self.d_cutoff = float(fps), min_cutoff, beta, d_cutoff
-        self._q: np.ndarray | None = None  # (J, 4) filtered rotations
-        self._q_speed: np.ndarray | None = None  # (J,) filtered angular speed, rad/s
+        self._q: torch.Tensor | None = None  # (J, 4) filtered rotations
+        self._q_speed: torch.Tensor | None = None  # (J,) filtered angular speed, rad/s
         self._v: dict[str, np.ndarray] = {}
         self._v_speed: dict[str, np.ndarray] = {}
 
     def _rot(self, q: np.ndarray) -> np.ndarray:
+        # State stays in torch between frames: per-frame numpy <-> torch round trips cost more than the math.
+        qt = torch.from_numpy(q)
         if self._q is None:
-            self._q, self._q_speed = q.copy(), np.zeros(len(q))
+            self._q, self._q_speed = qt.clone(), torch.zeros(len(q), dtype=qt.dtype)
             return q
-        q = np.where(np.sum(q * self._q, axis=-1, keepdims=True) < 0, -q, q)
-        angle = 2 * np.arccos(np.clip(np.abs(np.sum(q * self._q, axis=-1)), 0.0, 1.0))
-        a_d = _alpha(self.d_cutoff, self.fps)
+        dot = (qt * self._q).sum(-1)
+        angle = 2 * torch.acos(dot.abs().clamp(max=1.0))
+        a_d = float(_alpha(self.d_cutoff, self.fps))
         self._q_speed = a_d * angle * self.fps + (1 - a_d) * self._q_speed
-        a = _alpha(self.min_cutoff + self.beta * self._q_speed, self.fps)
-        self._q = quaternion_slerp(torch.from_numpy(self._q), torch.from_numpy(q), torch.from_numpy(a)).numpy()
-        return self._q
+        tau = 1.0 / (2 * math.pi * (self.min_cutoff + self.beta * self._q_speed))
+        a = 1.0 / (1.0 + tau * self.fps)
+        self._q = quaternion_slerp(self._q, qt, a)  # shortest arc: q and -q are the same rotation
+        return self._q.numpy()
 
     def _vec(self, name: str, x: np.ndarray) -> np.ndarray:
         prev = self._v.get(name)
