@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from smplestx.body import BodyModel
-from smplestx.body.synthetic import write_synthetic_body
+from smplestx.synthetic.smplx_model import write_synthetic_body
 from smplestx.synthetic.scene import ScenePerson, crop_camera_oracle, demo_people
 from smplestx.geometry import fit_translation
 from smplestx.io.results import FrameResult

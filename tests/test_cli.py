@@ -26,6 +26,8 @@ def test_convert_and_info(tiny_ckpt, tiny_config, tmp_path: Path, capsys):
     [
         (["convert", "/nonexistent/x.pth.tar", "/tmp/y.safetensors"], "not found"),
         (["info", "/nonexistent/x.pth.tar"], "not found"),
+        (["infer", "x.mp4", "--checkpoint", "c", "--body-models", "b", "--smooth", "kalman"], "unknown smoothing"),
+        (["infer", "x.mp4", "--checkpoint", "c", "--body-models", "b", "--fill-gaps", "-1"], "--fill-gaps"),
     ],
 )
 def test_user_errors_are_one_line(argv, needle, capsys):

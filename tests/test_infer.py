@@ -115,6 +115,18 @@ def test_folder_with_images_video_and_a_corrupt_file(media, tiny_ckpt, tiny_conf
     video = load_results(out / "clip.npz")
     assert [len(f.people) for f in video.frames] == VIDEO_PEOPLE
     assert [f.index for f in video.frames] == list(range(len(VIDEO_PEOPLE)))
+    # Videos are tracked: each person keeps one id over the frames, and the track file holds both.
+    ids = [[p.track_id for p in f.people] for f in video.frames if f.people]
+    assert all(sorted(i) == sorted(ids[0]) for i in ids) and len(set(ids[0])) == 2 and min(ids[0]) >= 0
+    from smplestx import load_tracks
+
+    tracks = load_tracks(out / "clip.tracks.npz")
+    assert sorted(t.track_id for t in tracks.tracks) == sorted(ids[0])
+    assert all(t.frames.tolist() == [0, 1, 2, 3] for t in tracks.tracks)
+    assert tracks.fps == pytest.approx(10.0) and tracks.smoothing == "gaussian(sigma=2)"
+    np.testing.assert_array_equal(tracks.image_size, [W, H])
+    assert str(out / "clip.tracks.npz") in summary["inputs"][[i["path"] for i in summary["inputs"]].index(
+        str(media["folder"] / "clip.mp4"))]["outputs"]
     np.testing.assert_allclose([f.time_s for f in video.frames], np.arange(len(VIDEO_PEOPLE)) / 10.0, atol=1e-6)
     with VideoSource(out / "clip_overlay.mp4") as src, VideoSource(media["folder"] / "clip.mp4") as orig:
         assert (src.width, src.height) == (W, H) and abs(src.fps - 10.0) < 1e-6
@@ -334,7 +346,7 @@ def test_overlay_draws_everyone_in_the_scene_camera(oracle_estimator, media, tmp
     calls = []
 
     class Recorder:
-        def render(self, image, meshes, focals, princpts):
+        def render(self, image, meshes, focals, princpts, colors=None):
             calls.append((meshes, focals, princpts))
             return image
 

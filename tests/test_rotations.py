@@ -70,3 +70,33 @@ def test_rotmats_are_orthonormal_and_gradients_finite():
     z = torch.zeros(4, 3, requires_grad=True)
     axis_angle_to_rotmat(z).sum().backward()
     assert torch.isfinite(z.grad).all()
+
+
+def test_axis_angle_to_quaternion_agrees_with_the_matrix_path():
+    from smplestx.nn.rotations import axis_angle_to_quaternion, quaternion_to_axis_angle, rotmat_to_quaternion
+
+    rng = np.random.default_rng(0)
+    aa = torch.from_numpy(rng.normal(size=(200, 3)) * 1.2)
+    aa[0] = 0.0
+    aa[1] = torch.tensor([1e-8, 0.0, 0.0], dtype=torch.float64)
+    q = axis_angle_to_quaternion(aa)
+    np.testing.assert_allclose(q.norm(dim=-1).numpy(), 1.0, atol=1e-12)
+    q_ref = rotmat_to_quaternion(axis_angle_to_rotmat(aa))
+    # Same rotation: q = +-q_ref.
+    np.testing.assert_allclose((q * q_ref).sum(-1).abs().numpy(), 1.0, atol=1e-7)
+    back = quaternion_to_axis_angle(torch.where(q[:, :1] < 0, -q, q))
+    # 1e-7: axis_angle_to_rotmat adds 1e-8 to the angle (the reference's guard).
+    np.testing.assert_allclose(as_mat(back), as_mat(aa), atol=1e-7)
+
+
+def test_slerp_follows_the_short_arc_at_constant_speed():
+    from smplestx.nn.rotations import axis_angle_to_quaternion, quaternion_slerp, quaternion_to_axis_angle
+
+    q0 = axis_angle_to_quaternion(torch.tensor([0.0, 0.0, 0.2], dtype=torch.float64))
+    q1 = -axis_angle_to_quaternion(torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64))  # sign-flipped copy
+    for t in (0.0, 0.25, 0.5, 1.0):
+        q = quaternion_slerp(q0, q1, t)
+        aa = quaternion_to_axis_angle(torch.where(q[:1] < 0, -q, q))
+        np.testing.assert_allclose(aa.numpy(), [0.0, 0.0, 0.2 + 0.8 * t], atol=1e-12)
+    same = quaternion_slerp(q0, q0, 0.3)
+    np.testing.assert_allclose(same.numpy(), q0.numpy(), atol=1e-12)

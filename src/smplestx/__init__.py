@@ -28,6 +28,12 @@ _EXPORTS = {
     "FrameResult": "io.results",
     "SceneCamera": "scene_camera",
     "load_results": "io.results",
+    "Track": "motion.tracks",
+    "TrackSet": "motion.tracks",
+    "load_tracks": "motion.tracks",
+    "save_tracks": "motion.tracks",
+    "track": "motion.sequences",
+    "smooth": "motion.smoothing",
     "render_meshes": "render",
 }
 

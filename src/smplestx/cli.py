@@ -47,6 +47,13 @@ def _cmd_synthetic_body(args: argparse.Namespace) -> int:
 def _cmd_synthetic_media(args: argparse.Namespace) -> int:
     from .synthetic.scene import write_demo_media
 
+    if args.walk:
+        from .synthetic.walks import write_walk_media
+
+        media, boxes, truth = write_walk_media(args.output, args.body_models, scenario=args.walk, frames=args.frames,
+                                               width=args.width, height=args.height, fps=args.fps)
+        print(f"wrote {media}, its true boxes {boxes} and ground truth {truth}")
+        return 0
     media, boxes = write_demo_media(args.output, args.body_models, people=args.people, frames=args.frames,
                                     width=args.width, height=args.height, fps=args.fps)
     print(f"wrote {media} and its true person boxes {boxes} (use --detector boxes:{boxes})")
@@ -189,8 +196,19 @@ def _cmd_infer(args: argparse.Namespace) -> int:
             "max_people": args.max_people,
             "largest": args.largest,
             "camera": [args.focal, args.fov, _file_identity(args.intrinsics) if args.intrinsics else None],
+            "track": not args.no_track,
+            "smooth": args.smooth,
+            "fill_gaps": args.fill_gaps,
         },
+        track=not args.no_track,
+        smooth=args.smooth,
+        fill_gaps=args.fill_gaps,
     )
+    if args.fill_gaps < 0:
+        raise ValueError("--fill-gaps must be >= 0")
+    from .motion.smoothing import parse_method
+
+    parse_method(args.smooth)  # a typo fails now, not after the whole video
     # Everything a user can get wrong about the setup fails here, before any frame is read.
     check_output_dir(options.output)
     estimator = Estimator(
@@ -376,6 +394,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "torchrun (RANK/WORLD_SIZE) or a SLURM array (SLURM_ARRAY_TASK_ID/COUNT), else all")
     p.add_argument("--overwrite", action="store_true", help="redo inputs already complete from an earlier run "
                    "with the same settings (default: skip them, so a rerun resumes)")
+    p.add_argument("--no-track", action="store_true", help="videos: skip tracking (no track ids, no NAME.tracks.npz)")
+    p.add_argument("--smooth", default="gaussian",
+                   help="track file filter: none | gaussian[(sigma=2)] | oneeuro[(min_cutoff=1,beta=0.3)] (default: gaussian)")
+    p.add_argument("--fill-gaps", type=_number(int, 0, 10000), default=0, metavar="N",
+                   help="bridge track gaps of up to N frames by interpolation (slerp) in the track file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=_cmd_infer)
 
@@ -411,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=_number(int, 16, 16384), default=640)
     p.add_argument("--height", type=_number(int, 16, 16384), default=480)
     p.add_argument("--fps", type=_number(float, 0.0, 1000.0, lo_open=True), default=10.0)
+    p.add_argument("--walk", choices=("crossing", "hard"),
+                   help="a video of people walking on crossing paths, with a ground-truth sidecar OUTPUT.truth.npz "
+                        "(hard: three people, occlusions, one leaves and comes back)")
     p.set_defaults(func=_cmd_synthetic_media)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint on one of the paper's benchmarks (HumanData test sets)")

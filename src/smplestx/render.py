@@ -25,6 +25,7 @@ __all__ = [
     "draw_boxes",
     "draw_keypoints",
     "render_meshes",
+    "track_color",
 ]
 
 #: Distinct, soft per-person colours (RGB); cycled when there are more meshes.
@@ -99,6 +100,13 @@ class _Visible:
     lam1: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     inv_z: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # 1/z at the three vertices
     front: torch.Tensor  # (K,) bool, the face's front side is towards the camera
+
+
+def track_color(track_id: int) -> tuple[int, int, int]:
+    """The overlay colour of a track (RGB), the same in every frame; grey for untracked people (-1)."""
+    if track_id < 0:
+        return (110, 110, 110)
+    return DEFAULT_COLORS[track_id % len(DEFAULT_COLORS)]
 
 
 def _per_mesh(value: object, n: int, name: str, positive: bool = False) -> np.ndarray:
@@ -546,20 +554,29 @@ def draw_boxes(
     color: Sequence[int] = (64, 220, 64),
     thickness: int = 2,
     font_scale: float = 0.5,
+    colors: Sequence[Sequence[int]] | None = None,
+    labels_only: bool = False,
 ) -> np.ndarray:
-    """Draw (N, 4) pixel boxes (x1, y1, x2, y2) with optional text labels on a copy of the image."""
+    """Draw (N, 4) pixel boxes (x1, y1, x2, y2) with optional text labels on a copy of the image.
+
+    ``colors`` gives one RGB colour per box (else ``color`` for all); ``labels_only`` draws the
+    labels without the rectangles.
+    """
     _check_image(image)
     boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
     if labels is not None and len(labels) != len(boxes):
         raise ValueError(f"got {len(labels)} labels for {len(boxes)} boxes")
+    if colors is not None and len(colors) != len(boxes):
+        raise ValueError(f"got {len(colors)} colors for {len(boxes)} boxes")
     out = image.copy()
-    col = tuple(int(c) for c in color)
-    # Black or white text, whichever reads better on the label background.
-    text_col = (0, 0, 0) if 0.299 * col[0] + 0.587 * col[1] + 0.114 * col[2] > 128 else (255, 255, 255)
     for n, box in enumerate(boxes):
+        col = tuple(int(c) for c in (color if colors is None else colors[n]))
+        # Black or white text, whichever reads better on the label background.
+        text_col = (0, 0, 0) if 0.299 * col[0] + 0.587 * col[1] + 0.114 * col[2] > 128 else (255, 255, 255)
         if not _finite_point(box[:2]) or not _finite_point(box[2:]):
             continue
-        cv2.rectangle(out, _fixed(box[:2]), _fixed(box[2:]), col, thickness, cv2.LINE_AA, _SHIFT)
+        if not labels_only:
+            cv2.rectangle(out, _fixed(box[:2]), _fixed(box[2:]), col, thickness, cv2.LINE_AA, _SHIFT)
         if labels is None or not labels[n]:
             continue
         (tw, th), base = cv2.getTextSize(str(labels[n]), cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)

@@ -124,3 +124,30 @@ def axis_angle_to_rotmat(aa: torch.Tensor, eps: float = REFERENCE_EPS) -> torch.
         2 * xz - 2 * wy, 2 * wx + 2 * yz, w2 - x2 - y2 + z2,
     )
     return torch.stack(m, dim=-1).reshape(*aa.shape[:-1], 3, 3)
+def axis_angle_to_quaternion(aa: torch.Tensor) -> torch.Tensor:
+    """Convert (..., 3) axis-angle vectors to unit quaternions (..., 4) as (w, x, y, z)."""
+    angle = aa.norm(dim=-1, keepdim=True)
+    half = 0.5 * angle
+    # sin(a/2)/a -> 1/2 at a = 0; the Taylor branch keeps it exact and gradients finite there.
+    small = angle < 1e-6
+    safe = torch.where(small, torch.ones_like(angle), angle)
+    scale = torch.where(small, 0.5 - angle * angle / 48.0, torch.sin(half) / safe)
+    return torch.cat([torch.cos(half), aa * scale], dim=-1)
+
+
+def quaternion_slerp(q0: torch.Tensor, q1: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+    """Spherical interpolation between unit quaternions (..., 4) at fraction ``t`` (broadcast), shortest arc."""
+    t = torch.as_tensor(t, dtype=q0.dtype, device=q0.device)
+    if t.dim() == q0.dim() - 1 and t.dim() > 0:
+        t = t[..., None]
+    dot = (q0 * q1).sum(-1, keepdim=True)
+    # q and -q are the same rotation: take the nearer one so the path is the short arc.
+    q1 = torch.where(dot < 0, -q1, q1)
+    dot = dot.abs().clamp(max=1.0)
+    theta = torch.acos(dot)
+    sin_theta = torch.sin(theta)
+    near = sin_theta < 1e-6
+    safe = torch.where(near, torch.ones_like(sin_theta), sin_theta)
+    w0 = torch.where(near, 1.0 - t, torch.sin((1.0 - t) * theta) / safe)
+    w1 = torch.where(near, t, torch.sin(t * theta) / safe)
+    return F.normalize(w0 * q0 + w1 * q1, dim=-1)

@@ -25,7 +25,7 @@ from ..io.atomic import TEMP_MARKER, remove_stale_temporaries, write_text
 from ..io.meshes import write_glb, write_obj, write_ply
 from ..io.results import FrameResult, ResultsWriter
 from ..io.video import VideoWriter, write_image
-from ..render import Renderer, draw_boxes, draw_keypoints
+from ..render import Renderer, draw_boxes, draw_keypoints, track_color
 from ..sharding import Shard, select
 from .estimator import Estimator
 from .sources import VIDEO_EXTENSIONS, MediaError, collect_inputs, open_source, prefetch
@@ -68,6 +68,9 @@ class InferOptions:
             "end": self.end,
             "stride": self.stride,
         }
+    track: bool = True  # videos: give people stable ids and write NAME.tracks.npz
+    smooth: str = "gaussian"  # the track file's temporal filter (motion.smoothing)
+    fill_gaps: int = 0  # bridge track gaps of up to N sampled frames in the track file
 
 
 @dataclass
@@ -217,6 +220,7 @@ class InferenceRun:
         self.renderer = Renderer(estimator.faces) if options.render else None
         self._frames_done = 0
         self._last_index = -1
+        self._tracking = None  # (FrameTracker, TrackBuilder) while a video is tracked
         self._start = time.perf_counter()
 
     def run(self, inputs: list[str | Path]) -> RunSummary:
@@ -293,8 +297,11 @@ class InferenceRun:
         if meta.get("source") != str(path) or meta.get("run") != json.loads(json.dumps(self.opt.run_key())):
             return None
         expected = [results] + ([out / f"{name}.json"] if self.opt.write_json else [])
+        is_video = path.suffix.lower() in VIDEO_EXTENSIONS
         if self.opt.render:
-            expected.append(out / f"{name}_overlay.{'mp4' if path.suffix.lower() in VIDEO_EXTENSIONS else 'png'}")
+            expected.append(out / f"{name}_overlay.{'mp4' if is_video else 'png'}")
+        if is_video and self.opt.track:
+            expected.append(out / f"{name}.tracks.npz")
         if not all(p.is_file() for p in expected):
             return None
         meshes = sorted(str(p) for p in (out / f"{name}_meshes").glob("*")) if self.opt.save_mesh else []
@@ -325,6 +332,11 @@ class InferenceRun:
                 writer = ResultsWriter(results_path, meta=self._meta(path, source), write_json=self.opt.write_json,
                                        keep_vertices=self.opt.save_vertices)
                 overlay = None
+                source_fps = source.fps or 30.0  # track frames count source frames, also with --stride
+                if is_video and self.opt.track:
+                    from ..motion.sequences import FrameTracker, TrackBuilder
+
+                    self._tracking = (FrameTracker(source_fps), TrackBuilder())
                 if self.renderer is not None and is_video:
                     fps = (source.fps or 30.0) / self.opt.stride
                     overlay = VideoWriter(out / f"{name}_overlay.mp4", fps, source.width, source.height)
@@ -335,6 +347,8 @@ class InferenceRun:
                     else:
                         self._frames(source, writer, None, out, name, summary)
                 summary.outputs.append(str(results_path))
+                if self._tracking is not None:
+                    summary.outputs.append(str(self._write_tracks(out / f"{name}.tracks.npz", source_fps, path)))
                 if self.opt.write_json:
                     summary.outputs.append(str(results_path.with_suffix(".json")))
                 if overlay is not None:
@@ -352,6 +366,8 @@ class InferenceRun:
             meshes = out / f"{name}_meshes"
             if meshes.is_dir() and not any(meshes.iterdir()):
                 meshes.rmdir()
+        finally:
+            self._tracking = None
         summary.seconds = time.perf_counter() - start
         return summary
 
@@ -382,6 +398,9 @@ class InferenceRun:
     def _frame(self, frame, result: FrameResult, writer: ResultsWriter, overlay: VideoWriter | None, out: Path,
                name: str, summary: InputSummary) -> None:
         """Write one frame's results, overlay and meshes."""
+        if self._tracking is not None:
+            self._tracking[0].update(result)
+            self._tracking[1].add(result)
         writer.add(result)
         self._last_index = result.index
         summary.frames += 1
@@ -405,20 +424,33 @@ class InferenceRun:
         people = [p for p in result.people if p.vertices is not None]
         if self.renderer is None:
             return image
+        tracked = any(p.track_id >= 0 for p in result.people)
+        # Tracked people keep their colour from frame to frame; untracked ones cycle the palette by position.
+        colors = [track_color(p.track_id) for p in people] if tracked else None
         if result.scene_focal is not None and all(p.vertices_scene is not None for p in people):
             # One camera per frame: people occlude each other by their depths in the scene camera.
             canvas = self.renderer.render(image, [p.vertices_scene for p in people], [result.scene_focal] * len(people),
-                                          [result.scene_princpt] * len(people))
+                                          [result.scene_princpt] * len(people), colors=colors)
         else:
             canvas = self.renderer.render(image, [p.vertices for p in people], [p.focal for p in people],
-                                          [p.princpt for p in people])
-        if self.opt.draw_boxes and result.people:
+                                          [p.princpt for p in people], colors=colors)
+        if (self.opt.draw_boxes or tracked) and result.people:
             canvas = draw_boxes(canvas, np.stack([p.box_xyxy for p in result.people]),
-                                [f"{p.score:.2f}" if p.track_id < 0 else f"#{p.track_id} {p.score:.2f}" for p in result.people])
+                                [f"{p.score:.2f}" if p.track_id < 0 else f"#{p.track_id} {p.score:.2f}" for p in result.people],
+                                colors=[track_color(p.track_id) for p in result.people] if tracked else None,
+                                labels_only=not self.opt.draw_boxes)
         if self.opt.draw_keypoints:
             for p in result.people:
                 canvas = draw_keypoints(canvas, p.joints_2d)
         return canvas
+
+    def _write_tracks(self, path: Path, fps: float, source: Path) -> Path:
+        """Smooth the collected tracks and write the track file."""
+        from ..motion.tracks import save_tracks
+
+        trackset = self._tracking[1].build(fps, source=str(source), smoothing=self.opt.smooth, fill_gaps=self.opt.fill_gaps)
+        log.info("%s: %d tracks (%s)", source, len(trackset.tracks), trackset.smoothing)
+        return save_tracks(path, trackset)
 
     def _meshes(self, result: FrameResult, folder: Path) -> list[str]:
         people = [p for p in result.people if p.vertices is not None]

@@ -1,0 +1,1 @@
+"""Motion capture: tracking people across video frames, temporal smoothing, per-track sequences."""

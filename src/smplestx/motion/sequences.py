@@ -1,0 +1,160 @@
+"""From per-frame people to per-person sequences: online id assignment and track-set building.
+
+:class:`FrameTracker` gives every person of each :class:`FrameResult` a ``track_id`` as frames
+stream by (ids from a boxes file are kept). :class:`TrackBuilder` collects the people of tracked
+frames and builds a :class:`TrackSet`; :func:`track` does both for a whole results file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io.results import FrameResult, Person
+from .smoothing import robust_betas, smooth
+from .tracker import Tracker, TrackerConfig
+from .tracks import FRAME_FIELDS, Track, TrackSet
+
+log = logging.getLogger(__name__)
+
+
+def person_position(p: Person) -> np.ndarray:
+    """A person's root translation (3,) in the video's one scene camera when known, else its own camera."""
+    scene = getattr(p, "transl_scene", None)
+    return np.asarray(scene if scene is not None else p.transl, np.float32)
+
+
+def person_joints(p: Person) -> np.ndarray:
+    """A person's 3D joints (137, 3) in the scene camera when known, else its own camera."""
+    scene = getattr(p, "joints_3d_scene", None)
+    return np.asarray(scene if scene is not None else p.joints_3d, np.float32)
+
+
+class FrameTracker:
+    """Assigns ``track_id`` to the people of each frame, in order (boxes, shape and 3D position as cues)."""
+
+    def __init__(self, fps: float = 30.0, config: TrackerConfig | None = None) -> None:
+        self.tracker = Tracker(fps=fps, config=config)
+
+    def update(self, frame: FrameResult) -> FrameResult:
+        """Set ``track_id`` on every person of ``frame`` (in place; -1 for unassigned weak boxes) and return it."""
+        people = frame.people
+        if not people:
+            self.tracker.update(np.zeros((0, 4)), np.zeros(0), frame_index=frame.index)
+            return frame
+        ids = self.tracker.update(
+            np.stack([p.box_xyxy for p in people]),
+            np.array([p.score for p in people]),
+            betas=np.stack([p.betas for p in people]),
+            positions=np.stack([person_position(p) for p in people]),
+            given_ids=np.array([p.track_id for p in people]),
+            frame_index=frame.index,
+        )
+        for p, i in zip(people, ids.tolist()):
+            p.track_id = int(i)
+        return frame
+
+
+class TrackBuilder:
+    """Collects tracked people frame by frame (only what a track needs) and builds the :class:`TrackSet`."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, dict[str, list[Any]]] = {}
+        self._focal: np.ndarray | None = None
+        self._princpt: np.ndarray | None = None
+        self._size: tuple[int, int] | None = None
+
+    def add(self, frame: FrameResult) -> None:
+        """Take the tracked people (``track_id >= 0``) of one frame."""
+        self._size = (frame.width, frame.height)
+        best: dict[int, Person] = {}
+        for p in frame.people:
+            if p.track_id >= 0 and (p.track_id not in best or p.score > best[p.track_id].score):
+                best[p.track_id] = p  # two boxes with one id in a frame: keep the confident one
+        for tid, p in best.items():
+            if self._focal is None:
+                self._focal = np.asarray(getattr(p, "scene_focal", None) if getattr(p, "scene_focal", None) is not None
+                                         else p.focal, np.float32)
+                self._princpt = np.asarray(getattr(p, "scene_princpt", None)
+                                           if getattr(p, "scene_princpt", None) is not None else p.princpt, np.float32)
+            rows = self._rows.setdefault(tid, {k: [] for k in ("frames", "betas", *FRAME_FIELDS)})
+            rows["frames"].append(frame.index)
+            rows["betas"].append(np.asarray(p.betas, np.float32))
+            for name in FRAME_FIELDS:
+                value = person_position(p) if name == "transl" else getattr(p, name)
+                rows[name].append(np.asarray(value, np.float32))
+
+    def build(self, fps: float, source: str = "", min_length: int = 3, smoothing: str = "none",
+              fill_gaps: int = 0, camera: tuple[Any, Any] | None = None) -> TrackSet:
+        """The track set: tracks of at least ``min_length`` frames, one robust shape each, then smoothed."""
+        tracks = []
+        for tid in sorted(self._rows):
+            rows = self._rows[tid]
+            if len(rows["frames"]) < min_length:
+                continue  # a few frames: a false positive far more often than a person
+            tracks.append(Track(
+                track_id=tid,
+                frames=np.asarray(rows["frames"], np.int64),
+                betas=robust_betas(np.stack(rows["betas"])),
+                **{name: np.stack(rows[name]) for name in FRAME_FIELDS},
+            ))
+        focal, princpt = camera if camera is not None else (self._focal, self._princpt)
+        w, h = self._size or (1, 1)
+        ts = TrackSet(
+            tracks=tracks,
+            fps=float(fps),
+            smoothing="none",
+            focal=np.asarray(focal if focal is not None else [max(w, h)] * 2, np.float32).reshape(2),
+            princpt=np.asarray(princpt if princpt is not None else [w / 2, h / 2], np.float32).reshape(2),
+            image_size=np.array([w, h], np.int64),
+            source=source,
+        )
+        return smooth(ts, smoothing, fill_gaps_frames=fill_gaps) if smoothing != "none" or fill_gaps else ts
+
+
+def track(
+    results: Any,
+    fps: float | None = None,
+    *,
+    retrack: bool = False,
+    smoothing: str = "none",
+    fill_gaps: int = 0,
+    min_length: int = 3,
+    config: TrackerConfig | None = None,
+) -> TrackSet:
+    """Per-person sequences from a results file (path or :func:`smplestx.load_results` value) or frames.
+
+    People without ids (``track_id`` -1) are tracked here (``retrack=True`` re-tracks everyone);
+    ids already in the results are kept. Frames must be in order.
+    """
+    from ..io.results import Results, load_results
+
+    source = ""
+    if isinstance(results, (str, os.PathLike)):
+        source = str(results)
+        results = load_results(Path(results))
+    if isinstance(results, Results):
+        fps = fps or results.meta.get("fps") or 30.0
+        source = source or str(results.meta.get("source", ""))
+        fps = float(fps)  # the source's rate: frame numbers count source frames, also with --stride
+        frames: Iterable[FrameResult] = results.frames
+    else:
+        frames = results
+        fps = float(fps or 30.0)
+    frames = list(frames)
+    needs = retrack or any(p.track_id < 0 for f in frames for p in f.people)
+    tracker = FrameTracker(fps, config) if needs else None
+    builder = TrackBuilder()
+    for f in frames:
+        if tracker is not None:
+            if retrack:
+                for p in f.people:
+                    p.track_id = -1
+            tracker.update(f)
+        builder.add(f)
+    return builder.build(fps, source=source, min_length=min_length, smoothing=smoothing, fill_gaps=fill_gaps)

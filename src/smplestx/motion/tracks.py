@@ -1,0 +1,251 @@
+"""Per-track SMPL-X sequences and their file format (``NAME.tracks.npz``).
+
+A :class:`TrackSet` holds one :class:`Track` per tracked person of one video: per-frame SMPL-X
+parameters (axis-angle radians; hand poses WITHOUT the hand mean, as in the results files), one
+shape per track, and the camera they live in. Positions are metres in the (scene) camera frame,
+OpenCV convention: x right, y down, z forward. See ``docs/output-format.md``, "Track files".
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SmplestxError
+from ..io.atomic import atomic_path
+
+FORMAT_NAME = "smplestx-tracks"
+FORMAT_VERSION = 1
+
+#: Per-frame fields of a track: name -> per-frame shape (all float32).
+FRAME_FIELDS: dict[str, tuple[int, ...]] = {
+    "global_orient": (3,),
+    "body_pose": (21, 3),
+    "left_hand_pose": (15, 3),
+    "right_hand_pose": (15, 3),
+    "jaw_pose": (3,),
+    "expression": (10,),
+    "transl": (3,),
+}
+
+# Bounds that no real file exceeds; they keep a corrupt or hostile file from passing as data.
+_MAX_FRAME_INDEX = 1 << 40
+_MAX_IMAGE_SIDE = 1 << 17
+_MAX_ABS_VALUE = 1e6
+
+
+class TracksFileError(SmplestxError, ValueError):
+    """A track file or track set that is inconsistent or unreadable (one line, names the file)."""
+
+
+@dataclass
+class Track:
+    """One person's SMPL-X sequence over the frames where it was seen (or filled in)."""
+
+    track_id: int
+    frames: np.ndarray  # (T,) int64, strictly increasing source frame indices
+    global_orient: np.ndarray  # (T, 3)
+    body_pose: np.ndarray  # (T, 21, 3)
+    left_hand_pose: np.ndarray  # (T, 15, 3) without the hand mean
+    right_hand_pose: np.ndarray  # (T, 15, 3) without the hand mean
+    jaw_pose: np.ndarray  # (T, 3)
+    betas: np.ndarray  # (10,) one shape for the whole track
+    expression: np.ndarray  # (T, 10)
+    transl: np.ndarray  # (T, 3) metres, camera frame
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+
+@dataclass
+class TrackSet:
+    """All tracks of one video, with the frame rate, the filter applied and the camera."""
+
+    tracks: list[Track]
+    fps: float
+    smoothing: str  # "none", "oneeuro(...)", "gaussian(sigma=...)"
+    focal: np.ndarray  # (2,) fx, fy in pixels
+    princpt: np.ndarray  # (2,) cx, cy in pixels
+    image_size: np.ndarray  # (2,) width, height in pixels
+    source: str
+    gender: str = "neutral"
+
+    def track(self, track_id: int) -> Track:
+        """The track with this id (KeyError if absent)."""
+        for t in self.tracks:
+            if t.track_id == track_id:
+                return t
+        raise KeyError(f"no track with id {track_id}")
+
+
+def _check_track(t: Track, where: str) -> None:
+    """Raise ValueError (prefixed by ``where``) when a track's arrays are inconsistent."""
+    frames = np.asarray(t.frames)
+    if frames.ndim != 1 or frames.shape[0] < 1:
+        raise TracksFileError(f"{where}: track {t.track_id} frames have shape {frames.shape}, expected (T,) with T >= 1")
+    if not np.issubdtype(frames.dtype, np.integer):
+        raise TracksFileError(f"{where}: track {t.track_id} frames are {frames.dtype}, expected integers")
+    if (np.diff(frames) <= 0).any():
+        raise TracksFileError(f"{where}: track {t.track_id} frames are not strictly increasing")
+    if frames[0] < 0 or frames[-1] > _MAX_FRAME_INDEX:
+        raise TracksFileError(f"{where}: track {t.track_id} frame indices out of range")
+    n = frames.shape[0]
+    for name, shape in FRAME_FIELDS.items():
+        a = np.asarray(getattr(t, name))
+        if a.shape != (n, *shape):
+            raise TracksFileError(f"{where}: track {t.track_id} {name} has shape {a.shape}, expected {(n, *shape)}")
+        if not np.isfinite(a).all() or (np.abs(a) > _MAX_ABS_VALUE).any():
+            raise TracksFileError(f"{where}: track {t.track_id} {name} has non-finite or absurd values")
+    b = np.asarray(t.betas)
+    if b.shape != (10,) or not np.isfinite(b).all():
+        raise TracksFileError(f"{where}: track {t.track_id} betas have shape {b.shape} or non-finite values, expected (10,)")
+
+
+def _check_camera(fps: float, focal: np.ndarray, princpt: np.ndarray, size: np.ndarray, where: str) -> None:
+    if not (math.isfinite(fps) and 0 < fps <= 10000):
+        raise TracksFileError(f"{where}: fps {fps!r} is not a positive frame rate")
+    for name, a in (("focal", focal), ("princpt", princpt), ("image_size", size)):
+        if np.asarray(a).shape != (2,) or not np.isfinite(np.asarray(a, dtype=np.float64)).all():
+            raise TracksFileError(f"{where}: {name} must be 2 finite numbers, got shape {np.asarray(a).shape}")
+    if (np.asarray(focal) <= 0).any():
+        raise TracksFileError(f"{where}: focal must be positive")
+    if (np.asarray(size) < 1).any() or (np.asarray(size) > _MAX_IMAGE_SIDE).any():
+        raise TracksFileError(f"{where}: image_size {np.asarray(size).tolist()} is not a sane (width, height)")
+
+
+def validate_trackset(ts: TrackSet, where: str = "track set") -> None:
+    """Raise ValueError naming ``where`` if the track set is inconsistent."""
+    _check_camera(float(ts.fps), ts.focal, ts.princpt, ts.image_size, where)
+    ids = [t.track_id for t in ts.tracks]
+    if len(set(ids)) != len(ids):
+        raise TracksFileError(f"{where}: duplicate track ids")
+    for t in ts.tracks:
+        _check_track(t, where)
+
+
+def save_tracks(path: str | os.PathLike[str], trackset: TrackSet) -> Path:
+    """Write ``trackset`` to ``path`` (.npz, atomic) and return the path."""
+    path = Path(path)
+    validate_trackset(trackset, str(path))
+    ts = trackset
+    arrays: dict[str, np.ndarray] = {
+        "format": np.array(FORMAT_NAME),
+        "version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "fps": np.array(float(ts.fps), dtype=np.float64),
+        "smoothing": np.array(str(ts.smoothing)),
+        "source": np.array(str(ts.source)),
+        "gender": np.array(str(ts.gender)),
+        "focal": np.asarray(ts.focal, dtype=np.float32).reshape(2),
+        "princpt": np.asarray(ts.princpt, dtype=np.float32).reshape(2),
+        "image_size": np.asarray(ts.image_size, dtype=np.int64).reshape(2),
+        "track_ids": np.array([t.track_id for t in ts.tracks], dtype=np.int64),
+        "track_lengths": np.array([len(t) for t in ts.tracks], dtype=np.int64),
+        "betas": np.array([np.asarray(t.betas, dtype=np.float32) for t in ts.tracks], dtype=np.float32).reshape(-1, 10),
+        "frames": np.concatenate([np.asarray(t.frames, dtype=np.int64) for t in ts.tracks])
+        if ts.tracks
+        else np.zeros(0, np.int64),
+    }
+    for name, shape in FRAME_FIELDS.items():
+        parts = [np.asarray(getattr(t, name), dtype=np.float32) for t in ts.tracks]
+        arrays[name] = np.concatenate(parts) if parts else np.zeros((0, *shape), np.float32)
+    if path.suffix != ".npz":
+        raise TracksFileError(f"{path}: a track file must end in .npz")
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    return path
+
+
+def _scalar_str(arrays: dict[str, np.ndarray], key: str, path: Path) -> str:
+    a = arrays[key]
+    if a.shape != () or a.dtype.kind != "U":
+        raise TracksFileError(f"{path}: corrupt smplestx track file ({key} is not a string)")
+    return str(a[()])
+
+
+def load_tracks(path: str | os.PathLike[str]) -> TrackSet:
+    """Read and validate a ``.tracks.npz`` file written by :func:`save_tracks`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such track file: {path}")
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise TracksFileError(f"{path} is not a smplestx track file (cannot read it as .npz: {e})") from e
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise TracksFileError(f"{path} is not a smplestx track file (a single .npy array, not an .npz)")
+    with npz:
+        if "format" not in npz.files:
+            raise TracksFileError(f"{path} is not a smplestx track file (no 'format' entry)")
+        try:
+            arrays = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as e:
+            raise TracksFileError(f"{path}: corrupt smplestx track file ({e})") from e
+    try:
+        fmt = _scalar_str(arrays, "format", path)
+        if fmt != FORMAT_NAME:
+            raise TracksFileError(f"{path} is not a smplestx track file (format {fmt!r}, expected {FORMAT_NAME!r})")
+        version = arrays["version"]
+        if version.shape != () or version.dtype.kind not in "iu":
+            raise TracksFileError(f"{path}: corrupt smplestx track file (version is not an integer)")
+        if int(version) < 1 or int(version) > FORMAT_VERSION:
+            raise TracksFileError(
+                f"{path}: smplestx track file version {int(version)} is not one this smplestx reads "
+                f"(1..{FORMAT_VERSION}); upgrade smplestx"
+            )
+        fps = arrays["fps"]
+        if fps.shape != () or fps.dtype.kind not in "fiu":
+            raise TracksFileError(f"{path}: corrupt smplestx track file (fps is not a number)")
+        ids = arrays["track_ids"]
+        lengths = arrays["track_lengths"]
+        k = ids.shape[0] if ids.ndim == 1 else -1
+        if k < 0 or ids.dtype.kind not in "iu" or lengths.shape != (k,) or lengths.dtype.kind not in "iu":
+            raise TracksFileError(f"{path}: corrupt smplestx track file (track_ids/track_lengths not (K,) integers)")
+        if (lengths < 1).any():
+            raise TracksFileError(f"{path}: corrupt smplestx track file (a track has no frames)")
+        n = int(lengths.sum())
+        betas = arrays["betas"]
+        if betas.shape != (k, 10):
+            raise TracksFileError(f"{path}: corrupt smplestx track file (betas have shape {betas.shape}, expected {(k, 10)})")
+        frames = arrays["frames"]
+        if frames.shape != (n,) or frames.dtype.kind not in "iu":
+            raise TracksFileError(f"{path}: corrupt smplestx track file (frames have shape {frames.shape}, expected ({n},))")
+        for name, shape in FRAME_FIELDS.items():
+            if arrays[name].shape != (n, *shape) or arrays[name].dtype.kind != "f":
+                raise TracksFileError(
+                    f"{path}: corrupt smplestx track file ({name} has shape {arrays[name].shape}, expected {(n, *shape)})"
+                )
+        for name in ("focal", "princpt", "image_size"):
+            if arrays[name].shape != (2,) or arrays[name].dtype.kind not in "fiu":
+                raise TracksFileError(f"{path}: corrupt smplestx track file ({name} is not 2 numbers)")
+        starts = np.concatenate([[0], np.cumsum(lengths)])
+        tracks = []
+        for i in range(k):
+            s, e = int(starts[i]), int(starts[i + 1])
+            kw = {name: arrays[name][s:e].astype(np.float32) for name in FRAME_FIELDS}
+            tracks.append(
+                Track(
+                    track_id=int(ids[i]),
+                    frames=frames[s:e].astype(np.int64),
+                    betas=betas[i].astype(np.float32),
+                    **kw,
+                )
+            )
+        ts = TrackSet(
+            tracks=tracks,
+            fps=float(fps),
+            smoothing=_scalar_str(arrays, "smoothing", path),
+            focal=arrays["focal"].astype(np.float32),
+            princpt=arrays["princpt"].astype(np.float32),
+            image_size=arrays["image_size"].astype(np.int64),
+            source=_scalar_str(arrays, "source", path),
+            gender=_scalar_str(arrays, "gender", path),
+        )
+    except KeyError as e:
+        raise TracksFileError(f"{path}: corrupt smplestx track file (array {e.args[0]!r} missing)") from None
+    validate_trackset(ts, str(path))
+    return ts

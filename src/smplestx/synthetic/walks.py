@@ -1,0 +1,269 @@
+"""Synthetic multi-person walks with ground truth, for tracking and smoothing checks.
+
+People walk sideways across the view on crossing paths at different depths, so the nearer one
+hides the farther one for a while; in the ``hard`` scenario a third person leaves the frame and
+comes back, and one is fully hidden for about a second. :func:`walk_truth` gives, per frame and
+person, the true SMPL-X parameters (camera frame, OpenCV axes: x right, y down, z forward, metres),
+the true box, and how much of the person is visible; no rendering is needed for that.
+:func:`write_walk_media` also renders the video and writes the truth sidecar
+(``VIDEO.truth.npz``, see ``docs/motion-capture.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..body import BodyModel
+from ..nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
+from .scene import FACING_CAMERA
+
+SCENARIOS = ("crossing", "hard")
+
+
+@dataclass
+class Walker:
+    """One person's path: x(t) = x0 + vx t at depth z, turned to face the walking direction."""
+
+    person_id: int
+    x0: float
+    vx: float
+    z: float
+    betas: np.ndarray
+    phase: float = 0.0
+    turn_at: float | None = None  # seconds: walks back (vx -> -vx) from then on
+
+    def x(self, t: float) -> float:
+        """Horizontal position (metres) at time t."""
+        if self.turn_at is None or t <= self.turn_at:
+            return self.x0 + self.vx * t
+        return self.x0 + self.vx * self.turn_at - self.vx * (t - self.turn_at)
+
+    def heading(self, t: float) -> float:
+        """+1 walking to +x, -1 to -x."""
+        return float(np.sign(self.vx)) * (1.0 if self.turn_at is None or t <= self.turn_at else -1.0)
+
+
+def walkers(scenario: str, seed: int = 0) -> list[Walker]:
+    """The people of a scenario (``crossing``: two people; ``hard``: three, one leaving and coming back)."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown walk scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+    rng = np.random.default_rng(seed)
+
+    def shape() -> np.ndarray:
+        return rng.normal(0.0, 1.0, 10).astype(np.float64)
+
+    people = [
+        Walker(0, -1.6, 0.8, 5.0, shape(), phase=0.0),
+        Walker(1, 1.6, -0.8, 6.2, shape(), phase=1.3),
+    ]
+    if scenario == "hard":
+        # Walks right out of view (x > ~2.6 m at 5.6 m depth), turns and comes back in.
+        people.append(Walker(2, 0.8, 1.1, 5.6, shape(), phase=2.1, turn_at=2.0))
+    return people
+
+
+def _gait(t: float, phase: float) -> np.ndarray:
+    """Body pose (21, 3) of a walking stride at time t: hips, knees and shoulders swing."""
+    pose = np.zeros((21, 3))
+    s = np.sin(2 * np.pi * 0.9 * t + phase)
+    pose[0, 0], pose[1, 0] = 0.45 * s, -0.45 * s  # hips
+    pose[3, 0], pose[4, 0] = 0.4 * max(-s, 0) + 0.1, 0.4 * max(s, 0) + 0.1  # knees
+    pose[15, 2], pose[16, 2] = -1.1, 1.1  # arms down
+    pose[15, 1], pose[16, 1] = 0.35 * s, 0.35 * s  # arm swing
+    pose[11, 1] = 0.1 * s  # head turn
+    return pose
+
+
+def walk_parameters(people: list[Walker], t: float) -> dict[str, np.ndarray]:
+    """True SMPL-X parameters of every walker at time t (arrays over people, float64)."""
+    facing = axis_angle_to_rotmat(torch.tensor(FACING_CAMERA, dtype=torch.float64))
+    yaws = torch.tensor([[0.0, -np.pi / 2 * p.heading(t), 0.0] for p in people], dtype=torch.float64)
+    orient = rotmat_to_axis_angle(axis_angle_to_rotmat(yaws) @ facing).numpy()
+    return {
+        "global_orient": orient,
+        "body_pose": np.stack([_gait(t, p.phase) for p in people]),
+        "betas": np.stack([p.betas for p in people]),
+        "transl": np.array([[p.x(t), 0.25, p.z] for p in people]),
+    }
+
+
+def _visibility(boxes: np.ndarray, depth: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Fraction of each box neither outside the image nor covered by the box of a nearer person."""
+    vis = inside.copy()
+    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-9)
+    for i in range(len(boxes)):
+        covered = 0.0
+        for j in np.flatnonzero(depth < depth[i]):
+            w = min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0])
+            h = min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1])
+            covered = max(covered, max(w, 0) * max(h, 0) / area[i])
+        vis[i] *= 1.0 - covered
+    return vis
+
+
+def walk_truth(
+    body: BodyModel,
+    scenario: str = "crossing",
+    frames: int = 120,
+    fps: float = 30.0,
+    width: int = 640,
+    height: int = 480,
+    seed: int = 0,
+    with_vertices: bool = False,
+) -> dict[str, np.ndarray]:
+    """Ground truth of a walk scenario, one row per (frame, person) in view.
+
+    Keys: ``frame`` (R,), ``person_id`` (R,), ``box_xyxy`` (R, 4) clipped to the image,
+    ``visible`` (R,) in [0, 1], ``global_orient`` (R, 3), ``body_pose`` (R, 21, 3), ``betas`` (R, 10),
+    ``transl`` (R, 3), and the camera ``focal`` (2,), ``princpt`` (2,), ``image_size`` (2,), ``fps``;
+    with ``with_vertices`` also ``vertices`` (R, V, 3) for rendering.
+    """
+    people = walkers(scenario, seed)
+    focal = 1.2 * max(width, height)
+    princpt = np.array([width / 2.0, height / 2.0])
+    rows: dict[str, list] = {k: [] for k in ("frame", "person_id", "box_xyxy", "visible", "global_orient",
+                                             "body_pose", "betas", "transl", "vertices")}
+    per_frame = [walk_parameters(people, f / fps) for f in range(frames)]
+    stacked = {k: np.concatenate([p[k] for p in per_frame]) for k in per_frame[0]} if frames else {}
+    chunks = []
+    # One batched body pass over all frames (chunked to bound memory): the body model dominates the cost.
+    for s in range(0, frames * len(people), 256):
+        with torch.no_grad():
+            out = body(**{k: torch.as_tensor(v[s:s + 256], dtype=body.dtype) for k, v in stacked.items()})
+        chunks.append(out.vertices.numpy().astype(np.float32))
+    all_verts = np.concatenate(chunks).reshape(frames, len(people), -1, 3) if frames else None
+    for f in range(frames):
+        params = per_frame[f]
+        verts = all_verts[f]
+        uv = verts[..., :2] / verts[..., 2:] * focal + princpt
+        raw = np.concatenate([uv.min(axis=1), uv.max(axis=1)], axis=1)
+        boxes = raw.copy()
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
+        raw_area = (raw[:, 2] - raw[:, 0]) * (raw[:, 3] - raw[:, 1])
+        inside = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) / raw_area
+        vis = _visibility(boxes, params["transl"][:, 2], inside)
+        for k, p in enumerate(people):
+            if inside[k] < 0.25:  # mostly out of view: not in the truth
+                continue
+            rows["frame"].append(f)
+            rows["person_id"].append(p.person_id)
+            rows["box_xyxy"].append(boxes[k])
+            rows["visible"].append(vis[k])
+            for name in ("global_orient", "body_pose", "betas", "transl"):
+                rows[name].append(params[name][k])
+            if with_vertices:
+                rows["vertices"].append(verts[k])
+    out_arrays = {k: np.asarray(v) for k, v in rows.items() if k != "vertices"}
+    out_arrays["frame"] = out_arrays["frame"].astype(np.int64)
+    out_arrays["person_id"] = out_arrays["person_id"].astype(np.int64)
+    for k in ("box_xyxy", "visible", "global_orient", "body_pose", "betas", "transl"):
+        out_arrays[k] = out_arrays[k].astype(np.float32)
+    if with_vertices:
+        out_arrays["vertices"] = np.asarray(rows["vertices"], np.float32)
+    out_arrays.update(focal=np.array([focal, focal], np.float32), princpt=princpt.astype(np.float32),
+                      image_size=np.array([width, height], np.int64), fps=np.array(fps, np.float64))
+    return out_arrays
+
+
+def noisy_detections(
+    truth: dict[str, np.ndarray],
+    seed: int = 0,
+    box_noise: float = 0.03,
+    miss_rate: float = 0.08,
+    false_positives: float = 0.3,
+    hidden_below: float = 0.3,
+    betas_noise: float = 0.15,
+    position_noise: float = 0.05,
+) -> list[dict[str, np.ndarray]]:
+    """Detector-like boxes per frame from the truth: jitter, misses, false positives, plus noisy body cues.
+
+    A person less than ``hidden_below`` visible is not detected; boxes jitter by ``box_noise`` of
+    the box height; ``false_positives`` per frame on average, scored low. Each frame's dict has
+    ``boxes`` (N, 4), ``scores`` (N,), ``betas`` (N, 10), ``positions`` (N, 3) and ``truth_id``
+    (N,), -1 for false positives (for scoring only, never shown to a tracker).
+    """
+    rng = np.random.default_rng(seed)
+    w, h = (float(v) for v in truth["image_size"])
+    n_frames = int(truth["frame"].max()) + 1 if len(truth["frame"]) else 0
+    out = []
+    for f in range(n_frames):
+        rows = np.flatnonzero(truth["frame"] == f)
+        boxes, scores, betas, pos, tid = [], [], [], [], []
+        for r in rows:
+            vis = float(truth["visible"][r])
+            if vis < hidden_below or rng.random() < miss_rate:
+                continue
+            b = truth["box_xyxy"][r].astype(np.float64)
+            bh = b[3] - b[1]
+            b = b + rng.normal(0, box_noise * bh, 4)
+            boxes.append(b)
+            scores.append(rng.uniform(0.7, 1.0) if vis > 0.6 else rng.uniform(0.3, 0.7))
+            betas.append(truth["betas"][r] + rng.normal(0, betas_noise, 10))
+            # Monocular depth is the least certain coordinate: 3x the noise along z.
+            pos.append(truth["transl"][r] + rng.normal(0, position_noise, 3) * [1, 1, 3])
+            tid.append(int(truth["person_id"][r]))
+        for _ in range(rng.poisson(false_positives)):
+            bw, bh = rng.uniform(40, 120), rng.uniform(80, 240)
+            x, y = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
+            boxes.append(np.array([x, y, x + bw, y + bh]))
+            scores.append(rng.uniform(0.2, 0.65))
+            betas.append(rng.normal(0, 1.0, 10))
+            pos.append(np.array([rng.uniform(-2, 2), 0.3, rng.uniform(3, 9)]))
+            tid.append(-1)
+        out.append({
+            "boxes": np.asarray(boxes, np.float64).reshape(-1, 4),
+            "scores": np.asarray(scores, np.float64),
+            "betas": np.asarray(betas, np.float64).reshape(-1, 10),
+            "positions": np.asarray(pos, np.float64).reshape(-1, 3),
+            "truth_id": np.asarray(tid, np.int64),
+        })
+    return out
+
+
+def write_walk_media(
+    path: str | Path,
+    body_models: str | Path,
+    *,
+    scenario: str = "crossing",
+    frames: int = 90,
+    width: int = 640,
+    height: int = 480,
+    fps: float = 30.0,
+    seed: int = 0,
+) -> tuple[Path, Path, Path]:
+    """Render a walk scenario to a video; write its true boxes (``.boxes.json``) and truth (``.truth.npz``)."""
+    import json
+
+    from ..io.atomic import atomic_path
+    from ..io.video import VideoWriter
+    from ..render import Renderer
+    from .scene import background
+
+    path = Path(path)
+    body = BodyModel.from_dir(body_models, dtype=torch.float32)
+    truth = walk_truth(body, scenario, frames, fps, width, height, seed, with_vertices=True)
+    renderer = Renderer(body.faces_np)
+    focal, princpt = truth["focal"], truth["princpt"]
+    boxes: dict[str, list] = {}
+    with VideoWriter(path, fps, width, height) as video:
+        for f in range(frames):
+            rows = np.flatnonzero(truth["frame"] == f)
+            img = background(width, height, seed=f)
+            if len(rows):
+                img = renderer.render(img, list(truth["vertices"][rows]), [focal] * len(rows), [princpt] * len(rows),
+                                      alpha=1.0)
+            video.write(img)
+            boxes[str(f)] = [truth["box_xyxy"][r].tolist() for r in rows if truth["visible"][r] >= 0.3]
+    del truth["vertices"]
+    truth_path = path.with_name(path.name + ".truth.npz")
+    with atomic_path(truth_path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, format=np.array("smplestx-walk-truth"), version=np.array(1), scenario=np.array(scenario), **truth)
+    boxes_path = path.with_name(path.name + ".boxes.json")
+    with atomic_path(boxes_path) as tmp:
+        tmp.write_text(json.dumps({"frames": boxes}))
+    return path, boxes_path, truth_path
