@@ -83,3 +83,166 @@ def test_rotations_match_reference(units, src, dst):
 
     # Batches of 3 give the intended (one-by-one) result, not the reference's torch.cross(dim=0) accident.
     assert _maxdiff(rot6d_to_axis_angle(units[src]), units[dst]) < 1e-5
+
+
+# ---------------------------------------------------------------------------------------------- model
+
+#: The README's accepted tolerances (max-abs) through the public API.
+TOL = {
+    "vertices": 1e-4, "joints": 1e-4, "transl": 1e-4, "betas": 1e-4, "expression": 1e-4,
+    "global_orient": 1e-4, "body_pose": 1e-4, "jaw_pose": 1e-4, "left_hand_pose": 1e-3, "right_hand_pose": 1e-3,
+    "joints_2d": 1e-2, "lhand_box": 1e-2, "rhand_box": 1e-2, "face_box": 1e-2,
+}
+REF = {
+    "vertices": "smplx_mesh_cam", "joints": "smplx_joint_cam", "transl": "cam_trans", "betas": "smplx_shape",
+    "expression": "smplx_expr", "global_orient": "smplx_root_pose", "body_pose": "smplx_body_pose",
+    "jaw_pose": "smplx_jaw_pose", "left_hand_pose": "smplx_lhand_pose", "right_hand_pose": "smplx_rhand_pose",
+    "lhand_box": "lhand_bbox", "rhand_box": "rhand_bbox", "face_box": "face_bbox",
+}
+POSES = ("global_orient", "body_pose", "jaw_pose", "left_hand_pose", "right_hand_pose")
+
+
+@pytest.fixture(scope="module")
+def sx_case() -> dict[str, np.ndarray]:
+    """cases/model_forward.npz of SMPLer-X."""
+    return dict(np.load(_need(SX / "cases" / "model_forward.npz")))
+
+
+@pytest.fixture(scope="module")
+def sx_model(parity_body):
+    """The tiny SMPLer-X through the public loader (family from the checkpoint, sizes from the official config)."""
+    from smplestx import load_model
+
+    return load_model(_need(SX / "smpler_x_tiny.pth.tar"), body_models=parity_body, config=SX / "config_smpler_x_tiny.py")
+
+
+def _mats(aa: torch.Tensor | np.ndarray) -> torch.Tensor:
+    from smplestx.nn.rotations import axis_angle_to_rotmat
+
+    return axis_angle_to_rotmat(torch.as_tensor(aa, dtype=torch.float64).reshape(-1, 3))
+
+
+@pytest.mark.parametrize("prefix", ["", "b2_"])
+def test_predict_crops_matches_reference(sx_model, sx_case, prefix):
+    out = sx_model.predict_crops(torch.from_numpy(sx_case[prefix + "img"]))
+    b = sx_case[prefix + "img"].shape[0]
+    for name in ("lhand_box", "rhand_box", "face_box"):
+        assert getattr(out, name).shape == (b, 4)
+    for name, key in REF.items():
+        ours, ref = getattr(out, name), sx_case[prefix + key]
+        if name in POSES:
+            diff = _maxdiff(_mats(ours), _mats(ref))  # compare rotations, not axis-angle branches
+        else:
+            diff = _maxdiff(ours.reshape(ref.shape), ref)
+        assert diff < TOL[name], f"{name}: max-abs {diff:.3g} > {TOL[name]}"
+    # joints_2d is in 512x384 crop pixels; the reference's smplx_joint_proj is in 16x12 heat-map cells (x32).
+    assert _maxdiff(out.joints_2d, sx_case[prefix + "smplx_joint_proj"] * 32) < TOL["joints_2d"]
+    assert out.network is None
+
+
+@pytest.mark.parametrize("prefix", ["", "b2_"])
+def test_network_intermediates_match_reference(sx_model, sx_case, prefix):
+    out = sx_model.net(torch.from_numpy(sx_case[prefix + "img"]))
+    got = {"img_feat": out.img_feat, "task_tokens": out.task_tokens, "joint_img": out.joint_img, **out.intermediates}
+    # Heat-map joints and RoIs in cells; boxes/centres/sizes in cells; features unitless (abs values up to ~15).
+    tol = {"hand_joint_img_raw": 1e-3, "joint_img": 1e-3, "hand_pose_6d": 1e-3, "lhand_roi": 1e-3, "rhand_roi": 1e-3,
+           "hand_feat": 1e-3, "lhand_roi_feat": 1e-3, "rhand_roi_feat": 1e-3}
+    for key, value in got.items():
+        if key == "body_boxes":
+            continue
+        diff = _maxdiff(value, sx_case[prefix + key])
+        assert diff < tol.get(key, 1e-4), f"{key}: max-abs {diff:.3g}"
+    # Test-mode boxes are 8x the RoIs (RoIs on the 4x feature map, boxes in 512x384 pixels).
+    assert _maxdiff(out.lhand_box, out.intermediates["lhand_roi"][:, 1:] * 8) < 1e-3
+
+
+def test_pseudo_gt_mesh_matches_reference(sx_model, sx_case):
+    """The body layer with the b2 target parameters + translation reproduces smplx_mesh_cam_pseudo_gt."""
+    pose = torch.from_numpy(sx_case["b2_target_smplx_pose"]).reshape(2, 53, 3)
+    mesh = sx_model.body(
+        global_orient=pose[:, 0], body_pose=pose[:, 1:22], left_hand_pose=pose[:, 22:37], right_hand_pose=pose[:, 37:52],
+        jaw_pose=pose[:, 52], betas=torch.from_numpy(sx_case["b2_target_smplx_shape"]),
+        expression=torch.from_numpy(sx_case["b2_target_smplx_expr"]), transl=torch.from_numpy(sx_case["b2_target_smplx_cam_trans"]),
+    )
+    assert _maxdiff(mesh.vertices, sx_case["b2_smplx_mesh_cam_pseudo_gt"]) < 1e-4
+
+
+def test_agora_joint_projection_matches_reference(sx_model, sx_case):
+    """AGORA test mode projects all 144 layer joints; the rest of the output is unchanged."""
+    pred = sx_model.predict_crops(torch.from_numpy(sx_case["img"]))
+    p = {k: getattr(pred, k) for k in ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression", "transl")}
+    joints144 = sx_model.body(**p).joints
+    assert joints144.shape[1] == 144
+    assert _maxdiff(sx_model.project_to_crop(joints144), sx_case["agora_smplx_joint_proj"] * 32) < TOL["joints_2d"]
+
+
+def test_batch_of_three_keeps_root_and_jaw(sx_model, sx_case):
+    """Reference quirk 19 is fixed: a batch of 3 gives the same root and jaw as one crop at a time."""
+    img = torch.from_numpy(sx_case["img"][:3])
+    batch = sx_model.predict_crops(img)
+    for i in range(3):
+        one = sx_model.predict_crops(img[i : i + 1])
+        assert _maxdiff(_mats(batch.global_orient[i]), _mats(one.global_orient[0])) < 1e-4
+        assert _maxdiff(_mats(batch.jaw_pose[i]), _mats(one.jaw_pose[0])) < 1e-4
+
+
+# ---------------------------------------------------------------------------------------------- checkpoint
+
+
+def test_checkpoint_family_and_legacy_names(tmp_path, parity_body, sx_case):
+    """OSX-era names and missing module. prefixes load the same weights; strict loading names what is missing."""
+    from smplestx.checkpoint import CheckpointError, checkpoint_family, load_network, read_checkpoint
+
+    src = _need(SX / "smpler_x_tiny.pth.tar")
+    state, _ = read_checkpoint(src)
+    assert checkpoint_family(state) == "smpler_x"
+    legacy = {}
+    for k, v in state.items():
+        k = k.replace("encoder.", "backbone.", 1) if k.startswith("encoder.") else k
+        k = k.replace("body_regressor", "body_rotation_net").replace("hand_regressor", "hand_rotation_net")
+        legacy[k] = v
+    torch.save({"epoch": 1, "network": legacy}, tmp_path / "legacy.pth.tar")
+    net = load_network(tmp_path / "legacy.pth.tar", SX / "config_smpler_x_tiny.py")
+    ref = load_network(src, SX / "config_smpler_x_tiny.py")
+    for (k, a), (_, b) in zip(sorted(net.state_dict().items()), sorted(ref.state_dict().items())):
+        assert torch.equal(a, b), k
+    del legacy["box_net.face_size.2.bias"]
+    torch.save({"network": legacy}, tmp_path / "broken.pth.tar")
+    with pytest.raises(CheckpointError, match="face_size"):
+        load_network(tmp_path / "broken.pth.tar", SX / "config_smpler_x_tiny.py")
+
+
+def test_tiny_width_needs_config():
+    from smplestx.checkpoint import CheckpointError, load_network
+
+    with pytest.raises(CheckpointError, match="--config"):
+        load_network(_need(SX / "smpler_x_tiny.pth.tar"))
+
+
+def test_convert_to_safetensors_round_trip(tmp_path, parity_body, sx_case):
+    """convert writes the weights and the SMPLer-X config; the converted file loads without --config, same outputs."""
+    from smplestx import load_model
+    from smplestx.checkpoint import convert_checkpoint
+    from smplestx.config_smpler_x import SMPLerXConfig
+
+    dst = tmp_path / "tiny.safetensors"
+    cfg = convert_checkpoint(SX / "smpler_x_tiny.pth.tar", dst, config=SX / "config_smpler_x_tiny.py")
+    assert isinstance(cfg, SMPLerXConfig) and cfg.encoder.task_tokens_num == 31
+    model = load_model(dst, body_models=parity_body)
+    assert isinstance(model.config, SMPLerXConfig)
+    out = model.predict_crops(torch.from_numpy(sx_case["b2_img"]))
+    assert _maxdiff(out.vertices, sx_case["b2_smplx_mesh_cam"]) < 1e-4
+    assert _maxdiff(out.rhand_box, sx_case["b2_rhand_bbox"]) < 1e-2
+
+
+# ---------------------------------------------------------------------------------------------- config
+
+
+def test_official_config_read_as_data():
+    from smplestx.config_smpler_x import load_smpler_x_config
+
+    cfg = load_smpler_x_config(_need(SX / "config_smpler_x_tiny.py"))
+    e = cfg.encoder
+    assert (e.embed_dim, e.depth, e.num_heads, e.task_tokens_num, cfg.feat_dim) == (64, 2, 4, 31, 64)
+    assert cfg.princpt == (96.0, 128.0) and cfg.output_hm_shape == (16, 16, 12) and cfg.upscale == 4
+    assert abs(cfg.camera_depth_scale - 56.3819) < 1e-4

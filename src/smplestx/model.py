@@ -13,6 +13,7 @@ from .body import SMPLX_137, BodyModel
 from .config import ModelConfig
 from .checkpoint import load_network
 from .nn.network import NetworkOutput, SMPLestXNet
+from .nn.smpler_x import SMPLerXNet
 
 
 @dataclass
@@ -36,6 +37,10 @@ class CropPrediction:
     joints_2d: torch.Tensor  # (B, 137, 2) pixels of the 512x384 crop
     joints_cam: torch.Tensor  # (B, 137, 3) crop camera frame (not root-relative)
     network: NetworkOutput | None = None  # raw intermediates, when asked for
+    # SMPLer-X only (None for SMPLest-X): predicted part boxes, x1, y1, x2, y2 in pixels of the 512x384 crop.
+    lhand_box: torch.Tensor | None = None  # (B, 4)
+    rhand_box: torch.Tensor | None = None  # (B, 4)
+    face_box: torch.Tensor | None = None  # (B, 4)
 
     def to(self, device: str | torch.device) -> "CropPrediction":
         """Move every tensor field to ``device``."""
@@ -196,4 +201,29 @@ def load_model(
     """
     body = BodyModel.from_dir(body_models, "neutral", dtype=torch.float64 if dtype == torch.float64 else torch.float32, device=device)
     net = load_network(checkpoint, config, device=device, dtype=dtype, attention=attention)
-    return SMPLestX(net, body).eval()
+    # The family follows the checkpoint (or the config given): SMPLer-X networks get the wrapper with boxes.
+    wrapper = SMPLerX if isinstance(net, SMPLerXNet) else SMPLestX
+    return wrapper(net, body).eval()
+
+
+#: CropPrediction fields that only SMPLer-X fills.
+BOX_FIELDS = ("lhand_box", "rhand_box", "face_box")
+
+
+class SMPLerX(SMPLestX):
+    """SMPLer-X: same body model and crop camera as SMPLest-X; predictions also carry the hand and face boxes."""
+
+    def forward(  # type: ignore[override]
+        self, crops: torch.Tensor, return_intermediates: bool = False, *, train: bool = False
+    ) -> CropPrediction:
+        """Predict SMPL-X and the part boxes for crops (B, 3, 512, 384) in [0, 1]."""
+        if train:
+            raise NotImplementedError("training forward of SMPLer-X is not implemented yet (losses are SMPLest-X only)")
+        pred = super().forward(crops, return_intermediates=True)
+        out = pred.network
+        for name in BOX_FIELDS:
+            setattr(pred, name, getattr(out, name).to(pred.vertices.dtype))
+        if not return_intermediates:
+            pred.network = None
+        return pred
+
