@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from smplestx.export import (
+    PART_BOX_FIELDS,
     FORMAT_NAME,
     PERSON_FIELDS,
     ResultsWriter,
@@ -79,6 +80,8 @@ def assert_same_frames(got: list[FrameResult], want: list[FrameResult], vertices
                 a, b = getattr(gp, f.name), getattr(wp, f.name)
                 if f.name == "vertices" and not vertices:
                     assert a is None
+                elif f.name in PART_BOX_FIELDS and b is None:
+                    assert a is None
                 elif f.name == "track_id":
                     assert type(a) is int and a == b
                 elif f.name == "score":
@@ -89,7 +92,7 @@ def assert_same_frames(got: list[FrameResult], want: list[FrameResult], vertices
 
 
 def test_person_fields_cover_the_record() -> None:
-    assert [*PERSON_FIELDS, "vertices"] == [f.name for f in dataclasses.fields(Person)]
+    assert [*PERSON_FIELDS, "vertices", *PART_BOX_FIELDS] == [f.name for f in dataclasses.fields(Person)]
 
 
 @pytest.mark.parametrize("keep_vertices", [False, True])

@@ -61,6 +61,9 @@ _F8 = np.dtype("<f8")
 _I4 = np.dtype("<i4")
 _I8 = np.dtype("<i8")
 
+#: Optional per-person fields (SMPLer-X part boxes, x1, y1, x2, y2 in image pixels): all people of a file have them or none.
+PART_BOX_FIELDS: dict[str, tuple[tuple[int, ...], np.dtype]] = {"lhand_box": ((4,), _F4), "rhand_box": ((4,), _F4), "face_box": ((4,), _F4)}
+
 #: Per-person fields in ``Person`` order (``vertices`` excepted): name -> (shape per person, dtype).
 PERSON_FIELDS: dict[str, tuple[tuple[int, ...], np.dtype]] = {
     "box_xyxy": ((4,), _F4),
@@ -246,6 +249,7 @@ class ResultsWriter:
         self._num_frames = 0
         self._num_people = 0
         self._num_vertices: int | None = None
+        self._part_boxes: bool | None = None  # decided by the first person: part boxes for all people or none
         self._json_started = False
         self._state = "open"
 
@@ -305,6 +309,17 @@ class ResultsWriter:
             if self._num_vertices is not None and v.shape[0] != self._num_vertices:
                 raise ValueError(f"{where}: {v.shape[0]} vertices, earlier people had {self._num_vertices}")
             out["vertices"] = v
+        has_boxes = all(getattr(p, k) is not None for k in PART_BOX_FIELDS)
+        if not has_boxes and any(getattr(p, k) is not None for k in PART_BOX_FIELDS):
+            raise ValueError(f"{where}: a person needs all of {', '.join(PART_BOX_FIELDS)} or none")
+        if self._part_boxes is not None and has_boxes != self._part_boxes:
+            raise ValueError(f"{where}: part boxes {'missing' if self._part_boxes else 'present'}, unlike earlier people")
+        if has_boxes:
+            for name, (shape, dtype) in PART_BOX_FIELDS.items():
+                a = np.asarray(getattr(p, name), dtype=dtype)
+                if a.size != math.prod(shape):
+                    raise ValueError(f"{where}: field {name!r} has shape {a.shape}, expected {shape}")
+                out[name] = a.reshape(shape)
         return out
 
     def add(self, frame: FrameResult) -> None:
@@ -326,6 +341,8 @@ class ResultsWriter:
             if len(counts) != 1:
                 raise ValueError(f"frame {frame.index}: people have different vertex counts {sorted(counts)}")
             self._num_vertices = counts.pop()
+        if people and self._part_boxes is None:
+            self._part_boxes = "lhand_box" in people[0]
 
         sp = self._spool
         try:
@@ -387,6 +404,8 @@ class ResultsWriter:
         specs += [(k, (p, *shape), d) for k, (shape, d) in PERSON_FIELDS.items()]
         if self.keep_vertices:
             specs.append(("vertices", (p, self._num_vertices or SMPLX_NUM_VERTICES, 3), _F4))
+        if self._part_boxes:
+            specs += [(k, (p, *shape), d) for k, (shape, d) in PART_BOX_FIELDS.items()]
         compression = zipfile.ZIP_DEFLATED if self.compress else zipfile.ZIP_STORED
         with zipfile.ZipFile(target, "w", compression=compression, compresslevel=1 if self.compress else None) as zf:
             for name, shape, dtype in specs:
@@ -512,6 +531,9 @@ def _frames_from_arrays(arrays: dict[str, np.ndarray], image_size: tuple[int, in
     if counts.sum() != p or (counts < 0).any() or not np.array_equal(firsts, expected_firsts):
         raise ValueError(f"{path}: corrupt smplestx results file (frame_num_people/frame_first_person do not add up)")
 
+    boxes = {k: arrays[k] for k in PART_BOX_FIELDS if k in arrays}
+    if boxes and (len(boxes) != len(PART_BOX_FIELDS) or any(b.shape != (p, 4) for b in boxes.values())):
+        raise ValueError(f"{path}: corrupt smplestx results file (part boxes {', '.join(PART_BOX_FIELDS)} incomplete)")
     names = list(PERSON_FIELDS)
     cols = {k: arrays[k] for k in names}
     scores = cols["score"].tolist()
@@ -526,6 +548,7 @@ def _frames_from_arrays(arrays: dict[str, np.ndarray], image_size: tuple[int, in
             kw = {k: cols[k][r] for k in names}
             kw["score"] = scores[r]
             kw["track_id"] = tracks[r]
+            kw.update({k: b[r] for k, b in boxes.items()})
             people.append(Person(**kw, vertices=None if verts is None else verts[r]))
         frames.append(FrameResult(index=index, time_s=time_s, width=width, height=height, people=people))
     return frames
@@ -589,6 +612,9 @@ def _load_json(path: Path) -> Results:
             raise ValueError("only some people have vertices")
         if people_in and with_vertices:
             arrays["vertices"] = np.array([p["vertices"] for p in people_in], dtype=_F4)
+        if people_in and "lhand_box" in people_in[0]:
+            for name, (shape, dtype) in PART_BOX_FIELDS.items():
+                arrays[name] = np.array([p[name] for p in people_in], dtype=dtype).reshape(len(people_in), *shape)
     except (KeyError, TypeError, ValueError) as e:
         what = f"missing key {e}" if isinstance(e, KeyError) else str(e)
         raise ValueError(f"{path}: corrupt smplestx results file ({what})") from e

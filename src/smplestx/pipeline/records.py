@@ -33,6 +33,10 @@ class Person:
     joints_3d: np.ndarray  # (137, 3) metres, camera frame
     joints_2d: np.ndarray  # (137, 2) image pixels
     vertices: np.ndarray | None = None  # (10475, 3) metres, camera frame; only when asked for
+    # SMPLer-X only (None for SMPLest-X): predicted part boxes x1, y1, x2, y2 in image pixels.
+    lhand_box: np.ndarray | None = None  # (4,)
+    rhand_box: np.ndarray | None = None  # (4,)
+    face_box: np.ndarray | None = None  # (4,)
 
 
 @dataclass
