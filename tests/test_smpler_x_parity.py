@@ -246,3 +246,22 @@ def test_official_config_read_as_data():
     assert (e.embed_dim, e.depth, e.num_heads, e.task_tokens_num, cfg.feat_dim) == (64, 2, 4, 31, 64)
     assert cfg.princpt == (96.0, 128.0) and cfg.output_hm_shape == (16, 16, 12) and cfg.upscale == 4
     assert abs(cfg.camera_depth_scale - 56.3819) < 1e-4
+
+
+def test_cli_convert_and_info_name_the_family(tmp_path, capsys):
+    import json
+
+    from smplestx.cli import main
+
+    src, cfg = _need(SX / "smpler_x_tiny.pth.tar"), SX / "config_smpler_x_tiny.py"
+    assert main(["convert", str(src), str(tmp_path / "t.safetensors"), "--config", str(cfg), "--dtype", "fp16"]) == 0
+    assert "smpler_x" in capsys.readouterr().out
+    assert main(["info", str(tmp_path / "t.safetensors")]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["family"] == "smpler_x" and info["config"]["encoder"]["task_tokens_num"] == 31
+    assert info["parameters"] == 7150366 and info["tensors"] == 103  # as the README counts them
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "t.safetensors"), framework="pt") as f:
+        assert f.get_tensor("box_net.deconv.1.num_batches_tracked").dtype == torch.int64  # counters are not cast
+        assert f.get_tensor("box_net.deconv.1.running_var").dtype == torch.float16

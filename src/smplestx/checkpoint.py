@@ -199,7 +199,8 @@ def load_network(
         # Unused by the forward pass: a checkpoint without it is still complete.
         if key in expected:
             state.setdefault(key, torch.zeros(expected[key].shape))
-    net.load_state_dict({k: v.to(dtype) for k, v in state.items()}, strict=True, assign=True)
+    # Only float tensors take the dtype: BatchNorm step counters (SMPLer-X) stay int64.
+    net.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}, strict=True, assign=True)
     return net.to(device=device, dtype=dtype).eval()
 
 
@@ -239,7 +240,9 @@ def convert_checkpoint(
     with torch.device("meta"):
         net = build_network(cfg)
     check_state(net, state, str(src))
-    tensors = {k: v.to(DTYPES[dtype]).contiguous() for k, v in state.items() if k not in IGNORED_KEYS}
+    tensors = {
+        k: (v.to(DTYPES[dtype]) if v.is_floating_point() else v).contiguous() for k, v in state.items() if k not in IGNORED_KEYS
+    }
     meta = {CONFIG_METADATA_KEY: json.dumps(cfg.to_dict()), "format": "pt", "source": Path(src).name, "dtype": dtype}
     _atomic_save_safetensors(tensors, dst, meta)
     log.info("wrote %s (%d tensors, %s)", dst, len(tensors), dtype)
