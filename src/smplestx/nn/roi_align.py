@@ -47,11 +47,12 @@ def roi_align(
         raise ValueError(f"rois must be (R, 5) = (batch index, x1, y1, x2, y2), got {tuple(rois.shape)}")
     ph, pw = output_size
     h, w = feat.shape[2:]
-    rois = rois.to(feat.dtype)
+    # Sample positions in at least float32: a bfloat16 RoI would move the samples by whole cells.
+    rois = rois.to(torch.promote_types(feat.dtype, torch.float32))
     x1, y1 = rois[:, 1] * spatial_scale, rois[:, 2] * spatial_scale
     roi_w = (rois[:, 3] * spatial_scale - x1).clamp(min=1.0)
     roi_h = (rois[:, 4] * spatial_scale - y1).clamp(min=1.0)
     wy = _axis_weights(y1, roi_h, ph, h)
     wx = _axis_weights(x1, roi_w, pw, w)
     maps = feat[rois[:, 0].to(torch.long)]
-    return torch.einsum("rph,rchw,rqw->rcpq", wy, maps, wx)
+    return torch.einsum("rph,rchw,rqw->rcpq", wy.to(feat.dtype), maps, wx.to(feat.dtype))
