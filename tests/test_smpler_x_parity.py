@@ -265,3 +265,84 @@ def test_cli_convert_and_info_name_the_family(tmp_path, capsys):
     with safe_open(str(tmp_path / "t.safetensors"), framework="pt") as f:
         assert f.get_tensor("box_net.deconv.1.num_batches_tracked").dtype == torch.int64  # counters are not cast
         assert f.get_tensor("box_net.deconv.1.running_var").dtype == torch.float16
+
+
+# ---------------------------------------------------------------------------------------------- losses
+
+#: Per-element max-abs tolerances: the x100 3D-joint and x10 pose terms carry float32 noise of ~3e-4 (README).
+LOSS_TOL = {"smplx_pose": 1e-3, "joint_cam": 1e-3, "smplx_joint_cam": 1e-3}
+LOSS_KEYS = ("smplx_pose", "smplx_shape", "smplx_expr", "joint_cam", "smplx_joint_cam", "lhand_bbox", "rhand_bbox",
+             "face_bbox", "joint_proj", "joint_img", "smplx_joint_img")
+
+
+@pytest.fixture(scope="module")
+def loss_case() -> dict[str, np.ndarray]:
+    """cases/train_loss.npz of SMPLer-X."""
+    return dict(np.load(_need(SX / "cases" / "train_loss.npz")))
+
+
+def _loss_inputs(case: dict[str, np.ndarray], rows: slice = slice(None)) -> tuple[dict, dict]:
+    targets = {k[len("target_"):]: torch.from_numpy(v[rows]) for k, v in case.items() if k.startswith("target_")}
+    meta = {k[len("meta_"):]: torch.from_numpy(v[rows]) for k, v in case.items() if k.startswith("meta_")}
+    return targets, meta
+
+
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_losses_match_reference(sx_model, sx_case, loss_case, train):
+    import copy
+
+    from smplestx.train.losses_smpler_x import smpler_x_loss_terms, smpler_x_total_loss
+
+    model = copy.deepcopy(sx_model).train(train)  # train mode updates BatchNorm running stats: never the shared model
+    targets, meta = _loss_inputs(loss_case)
+    before = {k: v.clone() for k, v in targets.items()}
+    terms = smpler_x_loss_terms(model(torch.from_numpy(sx_case["img"]), train=True), targets, meta, model.config)
+    prefix = "loss_" if train else "evalloss_"
+    assert list(terms) == list(LOSS_KEYS)
+    for key, value in terms.items():
+        ref = loss_case[prefix + key]
+        assert value.dtype == torch.from_numpy(ref).dtype, key  # the reference's float64 promotions
+        diff = _maxdiff(value, ref)
+        assert diff < LOSS_TOL.get(key, 1e-4), f"{key}: max-abs {diff:.3g}"
+    total = smpler_x_total_loss(terms)
+    assert abs(float(total.detach()) - float(loss_case[prefix + "sum"])) < 1e-5 * abs(float(loss_case[prefix + "sum"]))
+    total.backward()
+    # Every branch learns: encoder, body heat maps, boxes, hand crops' head, face head.
+    for name in ("encoder.task_tokens", "body_position_net.conv.0.weight", "box_net.lhand_size.2.weight",
+                 "hand_regressor.hand_pose_out.0.weight", "hand_position_net.conv.0.weight", "face_regressor.expr_out.0.weight"):
+        grad = model.net.get_parameter(name).grad
+        assert grad is not None and float(grad.abs().sum()) > 0, name
+    # Unlike the reference (quirk 28), the inputs are left as they were.
+    assert all(torch.equal(before[k], targets[k]) for k in targets)
+
+
+def test_hand_targets_remapped_into_predicted_crops(sx_model, sx_case, loss_case):
+    import copy
+
+    from smplestx.train.losses_smpler_x import remap_hand_targets
+
+    model = copy.deepcopy(sx_model).train()
+    out = model(torch.from_numpy(sx_case["img"]), train=True)
+    assert _maxdiff(out.body_boxes[:, 0], loss_case["train_lhand_bbox"]) < 1e-3
+    assert _maxdiff(out.body_boxes[:, 2], loss_case["train_face_bbox"]) < 1e-3
+    targets, meta = _loss_inputs(loss_case)
+    for coord, trunc in (("joint_img", "joint_trunc"), ("smplx_joint_img", "smplx_joint_trunc")):
+        got, got_trunc = remap_hand_targets(targets[coord], meta[trunc], out.body_boxes, model.config)
+        assert _maxdiff(got, loss_case[f"after_target_{coord}"]) < 1e-3
+        assert _maxdiff(got_trunc, loss_case[f"after_meta_{trunc}"]) == 0
+
+
+def test_losses_one_sample_at_a_time(sx_model, sx_case, loss_case):
+    """Eval mode, each sample alone: box terms exist only for valid boxes; values match the reference's b1_*."""
+    from smplestx.train.losses_smpler_x import smpler_x_loss_terms
+
+    img = torch.from_numpy(sx_case["img"])
+    for i in range(img.shape[0]):
+        targets, meta = _loss_inputs(loss_case, slice(i, i + 1))
+        terms = smpler_x_loss_terms(sx_model(img[i : i + 1], train=True), targets, meta, sx_model.config)
+        for key in LOSS_KEYS:
+            present = bool(loss_case[f"b1_evalloss_{key}_present"][i])
+            assert (key in terms) == present, (i, key)
+            if present:
+                diff = _maxdiff(terms[key][0], loss_case[f"b1_evalloss_{key}"][i])
+                assert diff < LOSS_TOL.get(key, 1e-4), f"sample {i} {key}: max-abs {diff:.3g}"

@@ -218,7 +218,7 @@ class SMPLerX(SMPLestX):
     ) -> CropPrediction:
         """Predict SMPL-X and the part boxes for crops (B, 3, 512, 384) in [0, 1]."""
         if train:
-            raise NotImplementedError("training forward of SMPLer-X is not implemented yet (losses are SMPLest-X only)")
+            return self._smpler_x_train_forward(crops)  # type: ignore[return-value]
         pred = super().forward(crops, return_intermediates=True)
         out = pred.network
         for name in BOX_FIELDS:
@@ -227,3 +227,49 @@ class SMPLerX(SMPLestX):
             pred.network = None
         return pred
 
+
+    def _smpler_x_train_forward(self, crops: torch.Tensor) -> "SMPLerXTrainOutput":
+        """Network + body layer with gradients, in the reference's training conventions (heat-map cells)."""
+        param = next(self.net.parameters())
+        out = self.net(crops.to(device=param.device, dtype=param.dtype))
+        body_dtype = self.body.v_template.dtype
+        cfg = self.config
+        with torch.autocast(device_type=crops.device.type, enabled=False):
+            p = {k: getattr(out, k).to(body_dtype) for k in _PARAMS}
+            joints = self.body(**p).joints[:, self.joint_index]
+            (hb, wb), (_, hh, wh) = cfg.input_body_shape, cfg.output_hm_shape
+            # Crop pixels back to heat-map cells (the reference projects on the body input, then scales).
+            proj = self.project_to_crop(joints)
+            proj = proj * proj.new_tensor([wh / cfg.input_img_shape[1], hh / cfg.input_img_shape[0]])
+            joint_cam = joints - joints[:, SMPLX_137.root, None]
+            parts = ("body_pose", "left_hand_pose", "right_hand_pose")
+            pose = torch.cat((p["global_orient"], *(p[k].flatten(1) for k in parts), p["jaw_pose"]), dim=1)
+            inter = out.intermediates
+            return SMPLerXTrainOutput(
+                pose=pose,
+                betas=p["betas"],
+                expression=p["expression"],
+                joint_cam=joint_cam,
+                smplx_joint_cam=part_relative(joint_cam),
+                joint_proj=proj,
+                joint_img=inter["joint_img_crop_cells"],
+                centers={k: inter[f"{k}_center"] for k in ("lhand", "rhand", "face")},
+                sizes={k: inter[f"{k}_size"] for k in ("lhand", "rhand", "face")},
+                body_boxes=inter["body_boxes"],
+            )
+
+
+@dataclass
+class SMPLerXTrainOutput:
+    """What the SMPLer-X losses read from one training forward (B crops)."""
+
+    pose: torch.Tensor  # (B, 159) axis-angle: root, 21 body, 15 left hand, 15 right hand, jaw
+    betas: torch.Tensor  # (B, 10)
+    expression: torch.Tensor  # (B, 10)
+    joint_cam: torch.Tensor  # (B, 137, 3) pelvis-relative (the reference's joint_cam_wo_ra)
+    smplx_joint_cam: torch.Tensor  # (B, 137, 3) hands wrist-relative, face neck-relative
+    joint_proj: torch.Tensor  # (B, 137, 2) projected joints in body heat-map cells
+    joint_img: torch.Tensor  # (B, 65, 3) heat-map joints: body in body cells, hands in hand-crop cells
+    centers: dict[str, torch.Tensor]  # lhand / rhand / face: (B, 2) box centres in body heat-map cells
+    sizes: dict[str, torch.Tensor]  # (B, 2) box sizes in body heat-map cells
+    body_boxes: torch.Tensor  # (B, 3, 4) lhand, rhand, face boxes in pixels of the 256x192 body input (detached)

@@ -305,6 +305,8 @@ class SMPLerXNet(nn.Module):
                     "lhand_roi_feat": lcrop, "rhand_roi_feat": rcrop,
                     "hand_feat": hand_feat,
                     "hand_joint_img_raw": hand_joint_img,
+                    # Training targets compare against hand joints in hand-crop cells (left un-mirrored).
+                    "joint_img_crop_cells": torch.cat((body_joint_img, left_j, right_j), dim=1),
                     "hand_pose_6d": hand_6d,
                     "jaw_pose_6d": jaw_6d,
                 },
