@@ -148,7 +148,7 @@ def test_network_intermediates_match_reference(sx_model, sx_case, prefix):
     tol = {"hand_joint_img_raw": 1e-3, "joint_img": 1e-3, "hand_pose_6d": 1e-3, "lhand_roi": 1e-3, "rhand_roi": 1e-3,
            "hand_feat": 1e-3, "lhand_roi_feat": 1e-3, "rhand_roi_feat": 1e-3}
     for key, value in got.items():
-        if key == "body_boxes":
+        if key in ("body_boxes", "joint_img_crop_cells"):  # ours only: checked through the losses
             continue
         diff = _maxdiff(value, sx_case[prefix + key])
         assert diff < tol.get(key, 1e-4), f"{key}: max-abs {diff:.3g}"
