@@ -1,10 +1,11 @@
-"""Crops/s of the SMPLest-X forward (network + SMPL-X) per size, batch and dtype; prints a markdown table.
+"""Crops/s of the SMPLest-X / SMPLer-X forward (network + SMPL-X) per size, batch and dtype; prints a markdown table.
 
 Weights are random (speed does not depend on them). The "reference-style" row runs the
 same weights the way the reference implementation does: eager softmax attention and
 the `smplx` package's SMPL-X layer (if installed), to measure what our forward gains.
 
     python benchmarks/bench_model.py --sizes S B --batches 1 8 32 --dtypes fp32 bf16
+    python benchmarks/bench_model.py --families smplest_x smpler_x --sizes S --batches 1 8
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import torch
 
 from smplestx.body import BodyModel
 from smplestx.config import DTYPES, PRESETS
-from smplestx.model import SMPLestX
+from smplestx.config_smpler_x import smpler_x_preset
+from smplestx.model import SMPLerX, SMPLestX
 from smplestx.nn.network import SMPLestXNet
+from smplestx.nn.smpler_x import SMPLerXNet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_style import reference_style  # noqa: E402
@@ -70,6 +73,7 @@ def vertex_error_mm(model: SMPLestX, dtype: torch.dtype, device: str) -> tuple[f
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=["S", "B", "L", "H"])
+    parser.add_argument("--families", nargs="+", default=["smplest_x"], choices=["smplest_x", "smpler_x"])
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32])
     parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=list(DTYPES))
     parser.add_argument("--repeats", type=int, default=3)
@@ -84,15 +88,19 @@ def main() -> int:
     body = BodyModel.from_dir(args.body_models, device=args.device)
     name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}\n")
-    print("| size | params (M) | variant | dtype | batch | ms / batch | crops/s | vertex err vs fp32, absolute / root-relative (mm) |")
-    print("|---|---|---|---|---|---|---|---|")
-    for size in args.sizes:
+    print("| model | size | params (M) | variant | dtype | batch | ms / batch | crops/s | vertex err vs fp32, absolute / root-relative (mm) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for family, size in ((f, s) for f in args.families for s in args.sizes):
         torch.manual_seed(0)
-        net = SMPLestXNet(PRESETS[size]).to(args.device).eval()
+        if family == "smpler_x":
+            label, net = "SMPLer-X", SMPLerXNet(smpler_x_preset(size)).to(args.device).eval()
+            ours: SMPLestX = SMPLerX(net, body).eval()
+        else:
+            label, net = "SMPLest-X", SMPLestXNet(PRESETS[size]).to(args.device).eval()
+            ours = SMPLestX(net, body).eval()
         n_params = sum(p.numel() for p in net.parameters()) / 1e6
-        ours = SMPLestX(net, body).eval()
         variants = [("ours (sdpa)", ours)]
-        if args.reference_style:
+        if args.reference_style and family == "smplest_x":
             variants.append(("reference-style (eager + smplx pkg)", reference_style(ours, args.body_models).to(args.device)))
         for variant, model in variants:
             for dname in args.dtypes:
@@ -101,7 +109,7 @@ def main() -> int:
                 err = "" if dname == "fp32" else "{:.1f} / {:.1f}".format(*vertex_error_mm(model, DTYPES[dname], args.device))
                 for batch in args.batches:
                     sec = time_forward(model, batch, DTYPES[dname], args.device, args.repeats)
-                    print(f"| {size} | {n_params:.0f} | {variant} | {dname} | {batch} | {sec * 1000:.0f} | {batch / sec:.2f} | {err} |")
+                    print(f"| {label} | {size} | {n_params:.0f} | {variant} | {dname} | {batch} | {sec * 1000:.0f} | {batch / sec:.2f} | {err} |")
                     sys.stdout.flush()
     return 0
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from smplestx.io.meshes import write_glb, write_obj, write_ply
-from smplestx.io.results import (FORMAT_NAME, PERSON_FIELDS, SCENE_PERSON_FIELDS, FrameResult, Person, ResultsWriter,
-                                 load_results)
+from smplestx.io.results import (FORMAT_NAME, PART_BOX_FIELDS, PERSON_FIELDS, SCENE_PERSON_FIELDS, FrameResult, Person,
+                                 ResultsWriter, load_results)
 
 W, H = 640, 480
 META = {"source": "clip.mp4", "checkpoint": "smplest_x_h.safetensors", "fps": 25.0, "joint_names": ["a", "b"]}
@@ -96,7 +96,8 @@ def assert_same_frames(got: list[FrameResult], want: list[FrameResult], vertices
 
 
 def test_person_fields_cover_the_record() -> None:
-    assert [*PERSON_FIELDS, "vertices", *SCENE_PERSON_FIELDS, "vertices_scene"] == [f.name for f in dataclasses.fields(Person)]
+    assert [*PERSON_FIELDS, "vertices", *SCENE_PERSON_FIELDS, "vertices_scene", *PART_BOX_FIELDS] == \
+        [f.name for f in dataclasses.fields(Person)]
 
 
 @pytest.mark.parametrize("keep_vertices", [False, True])

@@ -10,10 +10,15 @@ from pathlib import Path
 
 import torch
 
-from .errors import SmplestxError
 from .config import DTYPES, PRESETS, ConfigError, DecoderConfig, EncoderConfig, ModelConfig, load_official_config
-from .nn.network import SMPLestXNet
+from .config_smpler_x import FAMILY as SMPLER_X, SMPLER_X_PRESETS, SMPLerXConfig, is_smpler_x_config, load_smpler_x_config
+from .errors import SmplestxError
 from .io.atomic import atomic_path
+from .nn.network import SMPLestXNet
+from .nn.smpler_x import SMPLerXNet
+
+#: A model config of either family.
+AnyConfig = ModelConfig | SMPLerXConfig
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +70,7 @@ def map_official_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return out
 
 
-def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], ModelConfig | None]:
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], AnyConfig | None]:
     """Read network weights (mapped keys) and the stored config (safetensors metadata, our snapshots' entry)."""
     path = Path(path)
     if not path.is_file():
@@ -82,7 +87,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], ModelCon
         config = None
         if CONFIG_METADATA_KEY in meta:
             try:
-                config = ModelConfig.from_dict(json.loads(meta[CONFIG_METADATA_KEY]))
+                config = config_from_dict(json.loads(meta[CONFIG_METADATA_KEY]))
             except (json.JSONDecodeError, ConfigError) as exc:
                 raise CheckpointError(f"{path}: corrupt model config in metadata ({exc})") from None
         return map_official_keys(state), config
@@ -101,14 +106,16 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], ModelCon
     config = None
     if isinstance(obj, dict) and isinstance(obj.get("model_config"), str):  # our trainer's snapshots carry it
         try:
-            config = ModelConfig.from_dict(json.loads(obj["model_config"]))
+            config = config_from_dict(json.loads(obj["model_config"]))
         except (json.JSONDecodeError, ConfigError) as exc:
             raise CheckpointError(f"{path}: corrupt model_config entry ({exc})") from None
     return map_official_keys(state), config
 
 
-def infer_config(state: dict[str, torch.Tensor], source: str = "checkpoint") -> ModelConfig:
-    """Work out the model size from tensor shapes; heads come from the matching preset."""
+def infer_config(state: dict[str, torch.Tensor], source: str = "checkpoint") -> AnyConfig:
+    """Work out the family and model size from tensor shapes; heads come from the matching preset."""
+    if checkpoint_family(state) == SMPLER_X:
+        return infer_smpler_x_config(state, source)
     try:
         dim = state["encoder.pos_embed"].shape[-1]
         tokens = state["encoder.task_tokens"].shape[1]
@@ -159,13 +166,13 @@ def check_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: 
 
 
 def resolve_config(
-    state: dict[str, torch.Tensor], stored: ModelConfig | None, config: str | Path | ModelConfig | None, source: str
-) -> ModelConfig:
+    state: dict[str, torch.Tensor], stored: AnyConfig | None, config: str | Path | AnyConfig | None, source: str
+) -> AnyConfig:
     """Pick the config: an explicit one, else the stored one, else inferred from shapes."""
-    if isinstance(config, ModelConfig):
+    if isinstance(config, (ModelConfig, SMPLerXConfig)):
         return config
     if config is not None:
-        return load_official_config(config)
+        return load_any_config(config)
     if stored is not None:
         return stored
     return infer_config(state, source)
@@ -173,23 +180,25 @@ def resolve_config(
 
 def load_network(
     checkpoint: str | Path,
-    config: str | Path | ModelConfig | None = None,
+    config: str | Path | AnyConfig | None = None,
     *,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
-) -> SMPLestXNet:
+) -> SMPLestXNet | SMPLerXNet:
     """Build the network for a checkpoint and load its weights strictly; eval mode."""
     state, stored = read_checkpoint(checkpoint)
     cfg = resolve_config(state, stored, config, str(checkpoint))
     with torch.device("meta"):
-        net = SMPLestXNet(cfg)
+        net = build_network(cfg)
     check_state(net, state, str(checkpoint))
     expected = net.state_dict()
     state = {k: v for k, v in state.items() if k in expected}
     for key in IGNORED_KEYS:
         # Unused by the forward pass: a checkpoint without it is still complete.
-        state.setdefault(key, torch.zeros(expected[key].shape))
-    net.load_state_dict({k: v.to(dtype) for k, v in state.items()}, strict=True, assign=True)
+        if key in expected:
+            state.setdefault(key, torch.zeros(expected[key].shape))
+    # Only float tensors take the dtype: BatchNorm step counters (SMPLer-X) stay int64.
+    net.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}, strict=True, assign=True)
     return net.to(device=device, dtype=dtype).eval()
 
 
@@ -201,8 +210,8 @@ def _atomic_save_safetensors(tensors: dict[str, torch.Tensor], out: Path, metada
 
 
 def convert_checkpoint(
-    src: str | Path, dst: str | Path, *, config: str | Path | ModelConfig | None = None, dtype: str = "fp32"
-) -> ModelConfig:
+    src: str | Path, dst: str | Path, *, config: str | Path | AnyConfig | None = None, dtype: str = "fp32"
+) -> AnyConfig:
     """Write the network weights of ``src`` to ``dst`` (safetensors) with the config in its metadata."""
     if dtype not in DTYPES:
         raise CheckpointError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
@@ -212,10 +221,62 @@ def convert_checkpoint(
     state, stored = read_checkpoint(src)
     cfg = resolve_config(state, stored, config, str(src))
     with torch.device("meta"):
-        net = SMPLestXNet(cfg)
+        net = build_network(cfg)
     check_state(net, state, str(src))
-    tensors = {k: v.to(DTYPES[dtype]).contiguous() for k, v in state.items() if k not in IGNORED_KEYS}
+    tensors = {
+        k: (v.to(DTYPES[dtype]) if v.is_floating_point() else v).contiguous() for k, v in state.items() if k not in IGNORED_KEYS
+    }
     meta = {CONFIG_METADATA_KEY: json.dumps(cfg.to_dict()), "format": "pt", "source": Path(src).name, "dtype": dtype}
     _atomic_save_safetensors(tensors, dst, meta)
     log.info("wrote %s (%d tensors, %s)", dst, len(tensors), dtype)
     return cfg
+
+
+# ---------------------------------------------------------------------------
+# Both families: SMPLest-X (decoder head) and SMPLer-X (heat-map body, boxes, RoI hands).
+
+
+def checkpoint_family(state: dict[str, torch.Tensor]) -> str:
+    """``"smpler_x"`` when the (mapped) state dict has SMPLer-X's heads, else ``"smplest_x"``."""
+    return SMPLER_X if any(k.startswith(("body_position_net.", "box_net.")) for k in state) else "smplest_x"
+
+
+def config_from_dict(data: dict[str, object]) -> AnyConfig:
+    """Inverse of either family's ``to_dict`` (SMPLer-X dicts carry ``family``)."""
+    if data.get("family") == SMPLER_X:
+        return SMPLerXConfig.from_dict(data)  # type: ignore[arg-type]
+    return ModelConfig.from_dict(data)  # type: ignore[arg-type]
+
+
+def load_any_config(path: str | Path) -> AnyConfig:
+    """Read an official config of either family as data (SMPLer-X files name an ``encoder_config_file``)."""
+    return load_smpler_x_config(path) if is_smpler_x_config(path) else load_official_config(path)
+
+
+def build_network(cfg: AnyConfig) -> SMPLestXNet | SMPLerXNet:
+    """The network class of the config's family (attention and checkpointing are set on it afterwards)."""
+    return SMPLerXNet(cfg) if isinstance(cfg, SMPLerXConfig) else SMPLestXNet(cfg)
+
+
+def infer_smpler_x_config(state: dict[str, torch.Tensor], source: str = "checkpoint") -> SMPLerXConfig:
+    """Work out an SMPLer-X size from tensor shapes; heads come from the preset of that width."""
+    try:
+        dim = state["encoder.pos_embed"].shape[-1]
+        tokens = state["encoder.task_tokens"].shape[1]
+        fc1 = state["encoder.blocks.0.mlp.fc1.weight"].shape[0]
+        feat_dim = state["body_position_net.conv.0.weight"].shape[1]
+    except KeyError as exc:
+        raise CheckpointError(f"{source}: not an SMPLer-X checkpoint (missing {exc.args[0]})") from None
+    depth = len({k.split(".")[2] for k in state if k.startswith("encoder.blocks.")})
+    heads = {p.encoder.embed_dim: p.encoder.num_heads for p in SMPLER_X_PRESETS.values()}.get(dim)
+    if heads is None:
+        raise CheckpointError(
+            f"{source}: SMPLer-X encoder width {dim} matches no released size (S32/B32/L32/H32), so the number of "
+            "attention heads cannot be inferred; pass the model's config file (--config)"
+        )
+    deconvs = sum(1 for k, v in state.items() if k.startswith("hand_roi_net.deconv.") and k.endswith(".weight") and v.ndim == 4)
+    encoder = EncoderConfig(
+        embed_dim=dim, depth=depth, num_heads=heads, mlp_ratio=fc1 / dim,
+        qkv_bias="encoder.blocks.0.attn.qkv.bias" in state, task_tokens_num=tokens,
+    )
+    return SMPLerXConfig(encoder=encoder, feat_dim=feat_dim, upscale=2**deconvs)

@@ -29,8 +29,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     cfg = convert_checkpoint(args.input, args.output, config=args.config, dtype=args.dtype)
     e = cfg.encoder
+    family = getattr(cfg, "family", "smplest_x")
     print(
-        f"wrote {args.output} ({args.dtype}; encoder {e.embed_dim}x{e.depth}, {e.num_heads} heads) "
+        f"wrote {args.output} ({family}, {args.dtype}; encoder {e.embed_dim}x{e.depth}, {e.num_heads} heads) "
         f"in {time.perf_counter() - start:.1f} s"
     )
     return 0
@@ -76,12 +77,13 @@ def _cmd_synthetic_data(args: argparse.Namespace) -> int:
 def _cmd_info(args: argparse.Namespace) -> int:
     import json
 
-    from .checkpoint import read_checkpoint, resolve_config
+    from .checkpoint import checkpoint_family, read_checkpoint, resolve_config
 
     state, stored = read_checkpoint(args.checkpoint)
     cfg = resolve_config(state, stored, args.config, args.checkpoint)
     n = sum(v.numel() for v in state.values())
-    print(json.dumps({"parameters": n, "tensors": len(state), "config": cfg.to_dict()}, indent=2))
+    info = {"family": checkpoint_family(state), "parameters": n, "tensors": len(state), "config": cfg.to_dict()}
+    print(json.dumps(info, indent=2))
     return 0
 
 
@@ -363,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("infer", help="estimate SMPL-X for everyone in images, folders and videos")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, or video files")
     p.add_argument("--checkpoint", required=True, help="official .pth.tar or converted .safetensors")
-    p.add_argument("--config", help="official config_base.py (read as data)")
+    p.add_argument("--config", help="official config (SMPLest-X config_base.py or SMPLer-X config_smpler_x_*.py; read as data)")
     p.add_argument("--body-models", required=True, help="folder holding smplx/SMPLX_NEUTRAL.npz (or the smplx/ folder)")
     p.add_argument("--output", default="smplestx_out", help="output folder (default: ./smplestx_out)")
     p.add_argument("--detector", default="auto", help="auto | full | boxes:FILE | torchvision[:WEIGHTS] | yolo:WEIGHTS")
@@ -387,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-mesh", choices=("obj", "ply", "glb"), help="write meshes (a file per person, or a GLB scene per frame)")
     p.add_argument("--no-render", action="store_true", help="skip the overlay images/videos")
     p.add_argument("--draw-keypoints", action="store_true", help="draw 2D joints on the overlay")
-    p.add_argument("--draw-boxes", action="store_true", help="draw detector boxes on the overlay")
+    p.add_argument("--draw-boxes", action="store_true", help="draw detector boxes (and SMPLer-X hand/face boxes) on the overlay")
     p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime"),
                    help="network runtime; onnxruntime runs a .onnx file from `smplestx export-onnx` (auto: by suffix)")
     p.add_argument("--shard", metavar="I/N", help="process share I (0-based) of N of the inputs; default: from "
@@ -417,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert an official .pth.tar checkpoint to safetensors")
     p.add_argument("input", help="official checkpoint (.pth.tar) or safetensors")
     p.add_argument("output", help="output .safetensors path")
-    p.add_argument("--config", help="official config_base.py (read as data); default: inferred from tensor shapes")
+    p.add_argument("--config", help="official config of either family (read as data); default: inferred from tensor shapes")
     p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp32", help="stored weight dtype")
     p.set_defaults(func=_cmd_convert)
 
@@ -443,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmark", help="benchmark name (see --list)")
     p.add_argument("--data-dir", help="data folder holding annot/ and img/ (the reference layout)")
     p.add_argument("--checkpoint", help="official .pth.tar or converted .safetensors")
-    p.add_argument("--config", help="official config_base.py (read as data)")
+    p.add_argument("--config", help="official config (SMPLest-X config_base.py or SMPLer-X config_smpler_x_*.py; read as data)")
     p.add_argument("--body-models", help="folder holding smplx/ (and smpl/ for 3DPW) with the evaluation assets")
     p.add_argument("--output", help="results folder (default: ./smplestx_eval/BENCHMARK); a rerun resumes it")
     p.add_argument("--batch-size", type=_POSITIVE_INT, default=16, help="crops per network batch")
@@ -488,7 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="print a checkpoint's size and model config")
     p.add_argument("checkpoint")
-    p.add_argument("--config", help="official config_base.py")
+    p.add_argument("--config", help="official config of either family (read as data)")
     p.set_defaults(func=_cmd_info)
     return parser
 

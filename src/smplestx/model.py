@@ -15,6 +15,7 @@ from .errors import UsageError
 from .geometry import project_points
 from .checkpoint import load_network
 from .nn.network import NetworkOutput, SMPLestXNet
+from .nn.smpler_x import SMPLerXNet
 
 
 @dataclass
@@ -38,6 +39,10 @@ class CropPrediction:
     joints_2d: torch.Tensor  # (B, 137, 2) pixels of the 512x384 crop
     joints_cam: torch.Tensor  # (B, 137, 3) crop camera frame (not root-relative)
     network: NetworkOutput | None = None  # raw intermediates, when asked for
+    # SMPLer-X only (None for SMPLest-X): predicted part boxes, x1, y1, x2, y2 in pixels of the 512x384 crop.
+    lhand_box: torch.Tensor | None = None  # (B, 4)
+    rhand_box: torch.Tensor | None = None  # (B, 4)
+    face_box: torch.Tensor | None = None  # (B, 4)
 
     def to(self, device: str | torch.device) -> "CropPrediction":
         """Move every tensor field to ``device``."""
@@ -208,7 +213,77 @@ def load_model(
     if is_onnx:
         from .onnx_export import OnnxNetwork
 
-        net = OnnxNetwork(checkpoint, device=device)
-    else:
-        net = load_network(checkpoint, config, device=device, dtype=dtype)
-    return SMPLestX(net, body).set_attention(attention).eval()
+        return SMPLestX(OnnxNetwork(checkpoint, device=device), body).eval()
+    net = load_network(checkpoint, config, device=device, dtype=dtype)
+    # The family follows the checkpoint (or the config given): SMPLer-X networks get the wrapper with boxes.
+    wrapper = SMPLerX if isinstance(net, SMPLerXNet) else SMPLestX
+    return wrapper(net, body).set_attention(attention).eval()
+
+
+#: CropPrediction fields that only SMPLer-X fills.
+BOX_FIELDS = ("lhand_box", "rhand_box", "face_box")
+
+
+class SMPLerX(SMPLestX):
+    """SMPLer-X: same body model and crop camera as SMPLest-X; predictions also carry the hand and face boxes."""
+
+    def forward(  # type: ignore[override]
+        self, crops: torch.Tensor, return_intermediates: bool = False, *, train: bool = False
+    ) -> CropPrediction:
+        """Predict SMPL-X and the part boxes for crops (B, 3, 512, 384) in [0, 1]."""
+        if train:
+            return self._smpler_x_train_forward(crops)  # type: ignore[return-value]
+        pred = super().forward(crops, return_intermediates=True)
+        out = pred.network
+        for name in BOX_FIELDS:
+            setattr(pred, name, getattr(out, name).to(pred.vertices.dtype))
+        if not return_intermediates:
+            pred.network = None
+        return pred
+
+
+    def _smpler_x_train_forward(self, crops: torch.Tensor) -> "SMPLerXTrainOutput":
+        """Network + body layer with gradients, in the reference's training conventions (heat-map cells)."""
+        param = next(self.net.parameters())
+        out = self.net(crops.to(device=param.device, dtype=param.dtype))
+        body_dtype = self.body.v_template.dtype
+        cfg = self.config
+        with torch.autocast(device_type=crops.device.type, enabled=False):
+            p = {k: getattr(out, k).to(body_dtype) for k in SMPLX_PARAM_NAMES}
+            joints = self.body(**p).joints[:, self.joint_index]
+            (hb, wb), (_, hh, wh) = cfg.input_body_shape, cfg.output_hm_shape
+            # Crop pixels back to heat-map cells (the reference projects on the body input, then scales).
+            proj = self.project_to_crop(joints)
+            proj = proj * proj.new_tensor([wh / cfg.input_img_shape[1], hh / cfg.input_img_shape[0]])
+            joints_rel = joints - joints[:, SMPLX_137.root, None]
+            parts = ("body_pose", "left_hand_pose", "right_hand_pose")
+            pose = torch.cat((p["global_orient"], *(p[k].flatten(1) for k in parts), p["jaw_pose"]), dim=1)
+            inter = out.intermediates
+            return SMPLerXTrainOutput(
+                pose=pose,
+                betas=p["betas"],
+                expression=p["expression"],
+                joints_rel=joints_rel,
+                joints_part_rel=part_relative(joints_rel),
+                joints_hm=proj,
+                joint_img=inter["joint_img_crop_cells"],
+                centers={k: inter[f"{k}_center"] for k in ("lhand", "rhand", "face")},
+                sizes={k: inter[f"{k}_size"] for k in ("lhand", "rhand", "face")},
+                body_boxes=inter["body_boxes"],
+            )
+
+
+@dataclass
+class SMPLerXTrainOutput:
+    """What the SMPLer-X losses read from one training forward (B crops)."""
+
+    pose: torch.Tensor  # (B, 159) axis-angle: root, 21 body, 15 left hand, 15 right hand, jaw
+    betas: torch.Tensor  # (B, 10)
+    expression: torch.Tensor  # (B, 10)
+    joints_rel: torch.Tensor  # (B, 137, 3) pelvis-relative (the reference's joint_cam_wo_ra)
+    joints_part_rel: torch.Tensor  # (B, 137, 3) hands wrist-relative, face neck-relative (smplx_joint_cam)
+    joints_hm: torch.Tensor  # (B, 137, 2) projected joints in body heat-map cells (joint_proj)
+    joint_img: torch.Tensor  # (B, 65, 3) heat-map joints: body in body cells, hands in hand-crop cells
+    centers: dict[str, torch.Tensor]  # lhand / rhand / face: (B, 2) box centres in body heat-map cells
+    sizes: dict[str, torch.Tensor]  # (B, 2) box sizes in body heat-map cells
+    body_boxes: torch.Tensor  # (B, 3, 4) lhand, rhand, face boxes in pixels of the 256x192 body input (detached)

@@ -58,6 +58,9 @@ _F8 = np.dtype("<f8")
 _I4 = np.dtype("<i4")
 _I8 = np.dtype("<i8")
 
+#: Optional per-person fields (SMPLer-X part boxes, x1, y1, x2, y2 in image pixels): all people of a file have them or none.
+PART_BOX_FIELDS: dict[str, tuple[tuple[int, ...], np.dtype]] = {"lhand_box": ((4,), _F4), "rhand_box": ((4,), _F4), "face_box": ((4,), _F4)}
+
 #: Per-person fields in ``Person`` order (``vertices`` excepted): name -> (shape per person, dtype).
 PERSON_FIELDS: dict[str, tuple[tuple[int, ...], np.dtype]] = {
     "box_xyxy": ((4,), _F4),
@@ -139,6 +142,10 @@ class Person:
     transl_scene: np.ndarray | None = None  # (3,) metres, scene camera frame
     joints_3d_scene: np.ndarray | None = None  # (137, 3) metres, scene camera frame
     vertices_scene: np.ndarray | None = None  # (10475, 3) metres, scene camera frame; with vertices
+    # SMPLer-X only (None for SMPLest-X): predicted part boxes x1, y1, x2, y2 in image pixels.
+    lhand_box: np.ndarray | None = None  # (4,)
+    rhand_box: np.ndarray | None = None  # (4,)
+    face_box: np.ndarray | None = None  # (4,)
 
 
 @dataclass
@@ -286,6 +293,7 @@ class ResultsWriter:
         self._num_vertices: int | None = None
         # The scene camera (focal, princpt), fixed by the first frame; None: frames carry none.
         self._scene: tuple[np.ndarray, np.ndarray] | None = None
+        self._part_boxes: bool | None = None  # decided by the first person: part boxes for all people or none
         self._json_started = False
         self._state = "open"
 
@@ -353,6 +361,17 @@ class ResultsWriter:
                     found = None if vs is None else vs.shape
                     raise ValueError(f"{where}: vertices_scene has shape {found}, expected {v.shape}")
                 out["vertices_scene"] = vs
+        has_boxes = all(getattr(p, k) is not None for k in PART_BOX_FIELDS)
+        if not has_boxes and any(getattr(p, k) is not None for k in PART_BOX_FIELDS):
+            raise ValueError(f"{where}: a person needs all of {', '.join(PART_BOX_FIELDS)} or none")
+        if self._part_boxes is not None and has_boxes != self._part_boxes:
+            raise ValueError(f"{where}: part boxes {'missing' if self._part_boxes else 'present'}, unlike earlier people")
+        if has_boxes:
+            for name, (shape, dtype) in PART_BOX_FIELDS.items():
+                a = np.asarray(getattr(p, name), dtype=dtype)
+                if a.size != math.prod(shape):
+                    raise ValueError(f"{where}: field {name!r} has shape {a.shape}, expected {shape}")
+                out[name] = a.reshape(shape)
         return out
 
     def _check_scene(self, frame: FrameResult) -> bool:
@@ -394,6 +413,8 @@ class ResultsWriter:
             if len(counts) != 1:
                 raise ValueError(f"frame {frame.index}: people have different vertex counts {sorted(counts)}")
             self._num_vertices = counts.pop()
+        if people and self._part_boxes is None:
+            self._part_boxes = "lhand_box" in people[0]
 
         sp = self._spool
         try:
@@ -462,6 +483,8 @@ class ResultsWriter:
             specs += [(k, (p, *shape), d) for k, (shape, d) in SCENE_PERSON_FIELDS.items()]
             if self.keep_vertices:
                 specs.append(("vertices_scene", (p, self._num_vertices or SMPLX_NUM_VERTICES, 3), _F4))
+        if self._part_boxes:
+            specs += [(k, (p, *shape), d) for k, (shape, d) in PART_BOX_FIELDS.items()]
         compression = zipfile.ZIP_DEFLATED if self.compress else zipfile.ZIP_STORED
         with zipfile.ZipFile(target, "w", compression=compression, compresslevel=1 if self.compress else None) as zf:
             for name, shape, dtype in specs:
@@ -608,6 +631,9 @@ def _frames_from_arrays(arrays: dict[str, np.ndarray], image_size: tuple[int, in
     if counts.sum() != p or (counts < 0).any() or not np.array_equal(firsts, expected_firsts):
         raise ResultsFileError(f"{path}: corrupt smplestx results file (frame_num_people/frame_first_person do not add up)")
 
+    boxes = {k: arrays[k] for k in PART_BOX_FIELDS if k in arrays}
+    if boxes and (len(boxes) != len(PART_BOX_FIELDS) or any(b.shape != (p, 4) for b in boxes.values())):
+        raise ValueError(f"{path}: corrupt smplestx results file (part boxes {', '.join(PART_BOX_FIELDS)} incomplete)")
     names = list(PERSON_FIELDS)
     cols = {k: arrays[k] for k in names}
     scores = cols["score"].tolist()
@@ -626,6 +652,7 @@ def _frames_from_arrays(arrays: dict[str, np.ndarray], image_size: tuple[int, in
                 kw["transl_scene"] = arrays["transl_scene"][r]
                 kw["joints_3d_scene"] = arrays["joints_3d_scene"][r]
                 kw["vertices_scene"] = None if verts is None else arrays["vertices_scene"][r]
+            kw.update({k: b[r] for k, b in boxes.items()})
             people.append(Person(**kw, vertices=None if verts is None else verts[r]))
         frame = FrameResult(index=index, time_s=time_s, width=width, height=height, people=people)
         if scene_cam is not None:
@@ -713,6 +740,9 @@ def _load_json(path: Path) -> Results:
                 arrays[name] = np.array([p[name] for p in people_in], dtype=dtype).reshape(len(people_in), *shape)
             if people_in and with_vertices:
                 arrays["vertices_scene"] = np.array([p["vertices_scene"] for p in people_in], dtype=_F4)
+        if people_in and "lhand_box" in people_in[0]:
+            for name, (shape, dtype) in PART_BOX_FIELDS.items():
+                arrays[name] = np.array([p[name] for p in people_in], dtype=dtype).reshape(len(people_in), *shape)
     except (KeyError, TypeError, ValueError) as e:
         what = f"missing key {e}" if isinstance(e, KeyError) else str(e)
         raise ResultsFileError(f"{path}: corrupt smplestx results file ({what})") from e

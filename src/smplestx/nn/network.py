@@ -35,7 +35,28 @@ class NetworkOutput:
     decoder: DecoderOutput
 
 
-class SMPLestXNet(nn.Module):
+class PoseNetwork(nn.Module):
+    """What both families' networks share over a ViT ``encoder``: the attention switch, checkpointing, camera map."""
+
+    config: ModelConfig
+    encoder: ViTEncoder
+
+    def set_attention(self, kind: str) -> "PoseNetwork":
+        """Attention kernel of every block: "sdpa" (fused, default) or "eager" (the reference's softmax(QK^T)V)."""
+        set_attention(self, kind)
+        return self
+
+    def set_grad_checkpointing(self, enable: bool = True) -> "PoseNetwork":
+        """Training only: recompute each encoder block's activations in the backward pass instead of storing them."""
+        self.encoder.grad_checkpointing = enable
+        return self
+
+    def camera_translation(self, cam: torch.Tensor) -> torch.Tensor:
+        """(tx, ty, c_z) -> (tx, ty, k * sigmoid(c_z))."""
+        return torch.cat((cam[:, :2], self.config.camera_depth_scale * torch.sigmoid(cam[:, 2:3])), dim=1)
+
+
+class SMPLestXNet(PoseNetwork):
     """ViT encoder + decoder head, with the rot6d and camera maps of SMPLest-X."""
 
     def __init__(self, config: ModelConfig) -> None:
@@ -55,19 +76,6 @@ class SMPLestXNet(nn.Module):
         )
         self.decoder = DecoderHead(d.feat_dim, d.dim_out, d.task_tokens_num)
 
-    def set_attention(self, kind: str) -> "SMPLestXNet":
-        """Attention kernel of every block: "sdpa" (fused, default) or "eager" (the reference's softmax(QK^T)V)."""
-        set_attention(self, kind)
-        return self
-
-    def set_grad_checkpointing(self, enable: bool = True) -> "SMPLestXNet":
-        """Training only: recompute each encoder block's activations in the backward pass instead of storing them."""
-        self.encoder.grad_checkpointing = enable
-        return self
-
-    def camera_translation(self, cam: torch.Tensor) -> torch.Tensor:
-        """(tx, ty, c_z) -> (tx, ty, k * sigmoid(c_z))."""
-        return torch.cat((cam[:, :2], self.config.camera_depth_scale * torch.sigmoid(cam[:, 2:3])), dim=1)
 
     def forward(self, crops: torch.Tensor) -> NetworkOutput:
         """Run the network on crops (B, 3, 512, 384) in [0, 1]."""

@@ -14,7 +14,7 @@ import torch
 from ..body import SMPLX_PARAM_NAMES
 from ..config import DTYPES, ModelConfig
 from ..errors import UsageError
-from ..geometry import crop_camera, crop_image, process_box, project_points
+from ..geometry import box_to_crop_affine, crop_camera, crop_image, process_box, project_points
 from ..io.results import FrameResult, Person
 from ..model import SMPLestX, load_model
 from ..scene_camera import SceneCamera, express_in_scene, load_intrinsics
@@ -192,7 +192,8 @@ class Estimator:
             batch = np.stack(crops[start : start + self.batch_size])
             x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
             pred = self.model.predict_crops(x)
-            arrays = {k: getattr(pred, k).float().cpu().numpy() for k in names}
+            # SMPLer-X also predicts hand and face boxes (crop pixels); SMPLest-X leaves them None.
+            arrays = {k: v.float().cpu().numpy() for k in (*names, *_PART_BOXES) if (v := getattr(pred, k, None)) is not None}
             outputs.extend({k: v[i] for k, v in arrays.items()} for i in range(len(batch)))
         it = iter(outputs)
         for p in items:
@@ -223,7 +224,21 @@ class Estimator:
             joints_3d=joints,
             joints_2d=project_points(joints.astype(np.float64), focal, princpt).astype(np.float32),
             vertices=out.get("vertices"),
+            **{k: _crop_box_to_image(out[k], box, cfg.input_img_shape) for k in _PART_BOXES if k in out},
         )
+
+
+#: Optional CropPrediction fields carried to Person in image pixels.
+_PART_BOXES = ("lhand_box", "rhand_box", "face_box")
+
+
+def _crop_box_to_image(box_crop: np.ndarray, crop_box_xywh: np.ndarray, crop_shape: tuple[int, int]) -> np.ndarray:
+    """x1, y1, x2, y2 in crop pixels -> image pixels, through the inverse of the affine the crop was cut with."""
+    x, y, w, h = (float(v) for v in crop_box_xywh)
+    inv = box_to_crop_affine((x + 0.5 * w, y + 0.5 * h), (w, h), crop_shape, inverse=True).astype(np.float64)
+    corners = np.asarray(box_crop, np.float64).reshape(2, 2)
+    return (corners @ inv[:, :2].T + inv[:, 2]).reshape(4).astype(np.float32)
+
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:
     """Validate an in-memory image: (H, W) grey or (H, W, 3|4) RGB(A), uint8 or uint16."""

@@ -108,6 +108,10 @@ class RunSummary:
         return asdict(self)
 
 
+#: Part boxes drawn with --draw-boxes (SMPLer-X) and their labels.
+_PART_LABELS = (("lhand_box", "L hand"), ("rhand_box", "R hand"), ("face_box", "face"))
+
+
 def check_output_dir(path: Path) -> Path:
     """Create the output folder and prove it is writable, before any work starts."""
     try:
@@ -439,6 +443,10 @@ class InferenceRun:
                                 [f"{p.score:.2f}" if p.track_id < 0 else f"#{p.track_id} {p.score:.2f}" for p in result.people],
                                 colors=[track_color(p.track_id) for p in result.people] if tracked else None,
                                 labels_only=not self.opt.draw_boxes)
+            # SMPLer-X people also carry their predicted hand and face boxes.
+            parts = [(getattr(p, k), label) for p in result.people for k, label in _PART_LABELS if getattr(p, k) is not None]
+            if parts and self.opt.draw_boxes:
+                canvas = draw_boxes(canvas, np.stack([b for b, _ in parts]), [label for _, label in parts], color=(240, 160, 40), thickness=1)
         if self.opt.draw_keypoints:
             for p in result.people:
                 canvas = draw_keypoints(canvas, p.joints_2d)
