@@ -32,6 +32,7 @@ _EXPORTS = {
     "load_tracks": "motion.tracks",
     "save_tracks": "motion.tracks",
     "render_meshes": "render",
+    "export_animation": "animation",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
