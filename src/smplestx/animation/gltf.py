@@ -51,14 +51,13 @@ def top_influences(weights: np.ndarray, k: int = MAX_INFLUENCES) -> tuple[np.nda
 
 
 def _skin(rest: np.ndarray, g_rot: np.ndarray, g_pos: np.ndarray, rest_joints: np.ndarray,
-          w: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Linear blend skinning of ``rest`` (V, 3) with sparse weights (V, k) over joints idx (V, k)."""
-    out = np.zeros_like(rest)
-    for c in range(w.shape[1]):
-        j = idx[:, c]
-        local = rest - rest_joints[j]
-        out += w[:, c:c + 1] * (np.einsum("vij,vj->vi", g_rot[j], local) + g_pos[j])
-    return out
+          weights: np.ndarray) -> np.ndarray:
+    """Linear blend skinning of ``rest`` (V, 3) by dense weights (V, J) with global bone transforms."""
+    # Per-joint transform x -> R x + (p - R J), blended per vertex: one (V, J) @ (J, 12) product.
+    offset = g_pos - np.einsum("jik,jk->ji", g_rot, rest_joints)
+    blended = (weights @ np.concatenate([g_rot.reshape(-1, 9), offset], axis=1)).reshape(-1, 12)
+    rot, off = blended[:, :9].reshape(-1, 3, 3), blended[:, 9:]
+    return np.einsum("vij,vj->vi", rot, rest) + off
 
 
 def skinning_error(skel: Skeleton, max_frames: int = 8) -> dict[str, float]:
@@ -69,7 +68,8 @@ def skinning_error(skel: Skeleton, max_frames: int = 8) -> dict[str, float]:
     """
     frames = np.unique(np.linspace(0, len(skel) - 1, min(max_frames, len(skel))).round().astype(int))
     w4, idx4 = top_influences(skel.weights)
-    all_idx = np.broadcast_to(np.arange(skel.weights.shape[1]), skel.weights.shape)
+    dense4 = np.zeros_like(skel.weights)
+    np.add.at(dense4, (np.arange(len(w4))[:, None], idx4), w4)
     errs = []
     for t in frames:
         g_rot = np.empty((len(skel.names), 3, 3))
@@ -79,22 +79,22 @@ def skinning_error(skel: Skeleton, max_frames: int = 8) -> dict[str, float]:
             p = skel.parents[j]
             g_rot[j] = g_rot[p] @ skel.local_rot[t, j]
             g_pos[j] = g_pos[p] + g_rot[p] @ (skel.rest_joints[j] - skel.rest_joints[p])
-        full = _skin(skel.rest_vertices, g_rot, g_pos, skel.rest_joints, skel.weights, all_idx)
-        four = _skin(skel.rest_vertices, g_rot, g_pos, skel.rest_joints, w4, idx4)
+        full = _skin(skel.rest_vertices, g_rot, g_pos, skel.rest_joints, skel.weights)
+        four = _skin(skel.rest_vertices, g_rot, g_pos, skel.rest_joints, dense4)
         errs.append(np.linalg.norm(full - four, axis=1))
     e = np.concatenate(errs)
     return {"max_m": float(e.max()), "mean_m": float(e.mean()), "frames": int(len(frames))}
 
 
 def _quaternions_xyzw(r: np.ndarray) -> np.ndarray:
-    """(T, 3, 3) -> (T, 4) unit quaternions (x, y, z, w), signs chosen for a continuous path over time."""
+    """(T, ..., 3, 3) -> (T, ..., 4) unit quaternions (x, y, z, w), signs chosen for a continuous path over time."""
     q = rotmat_to_quaternion(torch.as_tensor(r, dtype=torch.float64)).numpy()  # (w, x, y, z)
-    # q and -q are the same rotation; flip so consecutive keys are in one hemisphere (short slerp arcs).
-    for t in range(1, len(q)):
-        if np.dot(q[t], q[t - 1]) < 0:
-            q[t] = -q[t]
-    q = q / np.linalg.norm(q, axis=1, keepdims=True)
-    return q[:, [1, 2, 3, 0]]
+    # q and -q are the same rotation: flip so consecutive keys share a hemisphere (short interpolation arcs).
+    if len(q) > 1:
+        step = np.where((q[1:] * q[:-1]).sum(-1) < 0, -1.0, 1.0)
+        q[1:] *= np.cumprod(step, axis=0)[..., None]
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    return q[..., [1, 2, 3, 0]]
 
 
 class _Blob:
@@ -188,10 +188,12 @@ def write_gltf_animation(path: str | os.PathLike[str], skel: Skeleton, fps: floa
                                                  target=gl.AnimationChannelTarget(node=node, path=prop)))
 
     root_rot, root_pos = skel.root_motion(world)
+    rots = skel.local_rot.copy()
+    rots[:, 0] = root_rot
+    quats = _quaternions_xyzw(rots)  # (T, 55, 4)
     channel(0, "translation", root_pos, gl.VEC3)
-    channel(0, "rotation", _quaternions_xyzw(root_rot), gl.VEC4)
-    for j in range(1, n_joints):
-        channel(j, "rotation", _quaternions_xyzw(skel.local_rot[:, j]), gl.VEC4)
+    for j in range(n_joints):
+        channel(j, "rotation", quats[:, j], gl.VEC4)
         off = skel.offsets[:, j]
         if np.abs(off - (skel.rest_joints[j] - skel.rest_joints[skel.parents[j]])).max() > OFFSET_TOLERANCE:
             channel(j, "translation", off, gl.VEC3)
