@@ -195,7 +195,7 @@ def write_gltf_animation(path: str | os.PathLike[str], skel: Skeleton, fps: floa
     for j in range(n_joints):
         channel(j, "rotation", quats[:, j], gl.VEC4)
         off = skel.offsets[:, j]
-        if np.abs(off - (skel.rest_joints[j] - skel.rest_joints[skel.parents[j]])).max() > OFFSET_TOLERANCE:
+        if j > 0 and np.abs(off - (skel.rest_joints[j] - skel.rest_joints[skel.parents[j]])).max() > OFFSET_TOLERANCE:
             channel(j, "translation", off, gl.VEC3)
     if n_expr:
         # Output of a weights channel: one block of n_expr weights per key.
