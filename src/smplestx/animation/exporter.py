@@ -52,6 +52,15 @@ def parse_formats(formats: str | Sequence[str]) -> list[str]:
     return out
 
 
+def _stem(path: Path) -> str:
+    """``clip.tracks.npz`` -> ``clip``; ``a.b.npz`` -> ``a.b`` (only the known suffixes go)."""
+    name = path.name
+    for suffix in (".tracks.npz", ".npz", ".json"):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
 def _smooth(ts: TrackSet, method: str) -> TrackSet:
     """Apply the motion package's smoothing if this build has it."""
     try:
@@ -98,7 +107,7 @@ def export_animation(
         path = Path(tracks_or_path)
         ts = load_animation_input(path, fps)
         if stem is None:
-            stem = path.name.split(".")[0]
+            stem = _stem(path)
     rate = float(fps if fps is not None else ts.fps)
     if not rate > 0:
         raise ValueError(f"fps must be positive, got {rate}")
