@@ -60,7 +60,7 @@ def body(synthetic_body: Path) -> BodyModel:
     return BodyModel.from_dir(synthetic_body, dtype=torch.float64)
 
 
-def posed_joints(body: BodyModel, track: Track, flat_hand_mean_body: BodyModel | None = None) -> np.ndarray:
+def posed_joints(body: BodyModel, track: Track) -> np.ndarray:
     """Body model joints (T, 55, 3), camera frame."""
     with torch.no_grad():
         out = body(**{k: torch.as_tensor(np.asarray(getattr(track, k)), dtype=torch.float64) for k in POSE_KEYS})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,6 @@ DEFAULT_FPS = 30.0
 
 def _is_tracks_file(path: Path) -> bool:
     """True when ``path`` is an .npz holding a ``format`` entry (track files; results files have meta_json)."""
-    import zipfile
-
     try:
         with zipfile.ZipFile(path) as z:
             return "format.npy" in z.namelist()

@@ -52,7 +52,6 @@ class Skeleton:
     expression_dirs: np.ndarray  # (E, V, 3) vertex offsets per unit expression coefficient
     faces: np.ndarray  # (F, 3)
     weights: np.ndarray  # (V, 55) skinning weights
-    pose: dict[str, np.ndarray]  # the track's axis-angle pose fields (hands without the mean), float64
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -161,5 +160,4 @@ def build_skeleton(track: Track, body: BodyModel) -> Skeleton:
         expression_dirs=expression_dirs,
         faces=body.faces_np.astype(np.int64),
         weights=body.lbs_weights.to(f64).cpu().numpy(),
-        pose=pose,
     )
