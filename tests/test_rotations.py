@@ -100,3 +100,20 @@ def test_slerp_follows_the_short_arc_at_constant_speed():
         np.testing.assert_allclose(aa.numpy(), [0.0, 0.0, 0.2 + 0.8 * t], atol=1e-12)
     same = quaternion_slerp(q0, q0, 0.3)
     np.testing.assert_allclose(same.numpy(), q0.numpy(), atol=1e-12)
+
+
+def test_euler_zxy_round_trip_including_gimbal_lock():
+    from smplestx.nn.rotations import euler_zxy_to_rotmat, rotmat_to_euler_zxy
+
+    g = torch.Generator().manual_seed(3)
+    r = axis_angle_to_rotmat(torch.randn(2000, 3, generator=g, dtype=torch.float64) * 1.5)
+    # Exactly at the lock (x = +-90 deg) and at identity.
+    locked = euler_zxy_to_rotmat(torch.tensor([[0.3, np.pi / 2, -0.4], [1.0, -np.pi / 2, 0.2], [0, 0, 0]],
+                                              dtype=torch.float64))
+    r = torch.cat([r, locked])
+    e = rotmat_to_euler_zxy(r)
+    assert (e[:, 1].abs() <= np.pi / 2 + 1e-12).all()
+    assert torch.allclose(euler_zxy_to_rotmat(e), r, atol=1e-9)
+    # The convention itself: R = Rz Rx Ry, i.e. a pure z angle is a rotation about z.
+    rz = euler_zxy_to_rotmat(torch.tensor([0.5, 0.0, 0.0], dtype=torch.float64))
+    assert torch.allclose(rz, axis_angle_to_rotmat(torch.tensor([0.0, 0.0, 0.5], dtype=torch.float64)), atol=1e-9)

@@ -40,6 +40,7 @@ _EXPORTS = {
     "track": "motion.sequences",
     "smooth": "motion.smoothing",
     "render_meshes": "render",
+    "export_animation": "export",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

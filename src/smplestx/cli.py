@@ -331,6 +331,34 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 128 + result.signal if result.signal else 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_animation
+
+    track_ids = None
+    if args.track:
+        try:
+            track_ids = [int(x) for x in args.track]
+        except ValueError:
+            raise UsageError(f"--track takes integer track ids, got {' '.join(args.track)}") from None
+    try:
+        report = export_animation(args.input, args.format, args.body_models,
+                                  args.output if args.output else _default_output(args.input),
+                                  track_ids=track_ids, fps=args.fps, gender=args.gender, smooth=args.smooth)
+    except RuntimeError as exc:  # Blender missing or failing while converting to FBX: one line, not a traceback
+        raise SmplestxError(str(exc)) from exc
+    for tid, files in report.files.items():
+        names = ", ".join(str(p) for p in files.values())
+        err = report.skinning_error.get(tid)
+        skin = f" (4-influence skin: max {err['max_m'] * 1000:.2f} mm from full LBS)" if err else ""
+        print(f"track {tid}: {names}{skin}")
+    print(f"exported {len(report.files)} track(s) in {report.seconds:.1f} s")
+    return 0
+
+
+def _default_output(path: str) -> str:
+    from pathlib import Path
+
+    return str(Path(path).resolve().parent)
 def _number(kind: type, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False):
     """An argparse type: a finite ``kind`` within [lo, hi] (lo excluded when ``lo_open``), else a one-line error."""
 
@@ -487,6 +515,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-people", type=_number(int, 1, 64), default=2, help="people per image, at most")
     p.add_argument("--genders", default="neutral", help="comma-separated genders to draw from")
     p.set_defaults(func=_cmd_synthetic_data)
+
+    p = sub.add_parser("export", help="export tracked people as animations: glTF (.glb), BVH, AMASS-style npz, FBX")
+    p.add_argument("input", metavar="INPUT", help="a results file of `smplestx infer` (.npz/.json) or a .tracks.npz")
+    p.add_argument("--format", default="glb,bvh,amass", help="comma-separated: glb, bvh, amass, fbx (default glb,bvh,amass)")
+    p.add_argument("--body-models", required=True, help="folder holding smplx/SMPLX_NEUTRAL.npz (or the smplx/ folder)")
+    p.add_argument("--output", help="output folder (default: the input's folder)")
+    p.add_argument("--track", action="append", metavar="ID", help="export only this track id (repeatable)")
+    p.add_argument("--fps", type=float, help="frame rate (default: the input's, else 30)")
+    p.add_argument("--gender", choices=("neutral", "male", "female"), help="body model (default: the input's)")
+    p.add_argument("--smooth", metavar="METHOD", help="temporal smoothing before export (smplestx.motion), e.g. gaussian")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("info", help="print a checkpoint's size and model config")
     p.add_argument("checkpoint")

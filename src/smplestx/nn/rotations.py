@@ -151,3 +151,36 @@ def quaternion_slerp(q0: torch.Tensor, q1: torch.Tensor, t: torch.Tensor | float
     w0 = torch.where(near, 1.0 - t, torch.sin((1.0 - t) * theta) / safe)
     w1 = torch.where(near, t, torch.sin(t * theta) / safe)
     return F.normalize(w0 * q0 + w1 * q1, dim=-1)
+
+
+def rotmat_to_euler_zxy(r: torch.Tensor) -> torch.Tensor:
+    """Convert (..., 3, 3) rotation matrices to Euler angles (..., 3) as (z, x, y) radians with R = Rz(z) Rx(x) Ry(y).
+
+    This is BVH's ``Zrotation Xrotation Yrotation`` channel order (the rotation listed first is the outermost
+    factor). The middle angle x is in [-pi/2, pi/2]; at gimbal lock (|x| = pi/2) y is set to 0.
+    """
+    sx = r[..., 2, 1].clamp(-1.0, 1.0)
+    x = torch.asin(sx)
+    cx = torch.sqrt((r[..., 2, 0] ** 2 + r[..., 2, 2] ** 2).clamp(min=0.0))
+    # Away from the lock: R20 = -cx sy, R22 = cx cy, R01 = -sz cx, R11 = cz cx.
+    y = torch.atan2(-r[..., 2, 0], r[..., 2, 2])
+    z = torch.atan2(-r[..., 0, 1], r[..., 1, 1])
+    # At the lock only z + y (or z - y) is defined: put it all in z (R00 = cz, R10 = sz when y = 0).
+    locked = cx < 1e-7
+    z = torch.where(locked, torch.atan2(r[..., 1, 0], r[..., 0, 0]), z)
+    y = torch.where(locked, torch.zeros_like(y), y)
+    return torch.stack((z, x, y), dim=-1)
+
+
+def euler_zxy_to_rotmat(e: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`rotmat_to_euler_zxy`: (..., 3) angles (z, x, y) radians to Rz(z) Rx(x) Ry(y)."""
+    z, x, y = e.unbind(-1)
+    one, zero = torch.ones_like(z), torch.zeros_like(z)
+
+    def mat(*rows: torch.Tensor) -> torch.Tensor:
+        return torch.stack(rows, -1).reshape(*z.shape, 3, 3)
+
+    rz = mat(torch.cos(z), -torch.sin(z), zero, torch.sin(z), torch.cos(z), zero, zero, zero, one)
+    rx = mat(one, zero, zero, zero, torch.cos(x), -torch.sin(x), zero, torch.sin(x), torch.cos(x))
+    ry = mat(torch.cos(y), zero, torch.sin(y), zero, one, zero, -torch.sin(y), zero, torch.cos(y))
+    return rz @ rx @ ry

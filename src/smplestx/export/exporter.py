@@ -1,0 +1,165 @@
+"""``export_animation``: tracks (or a results / tracks file) to glTF, BVH, AMASS-style npz and FBX, one file per track."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from ..body import BodyModel
+from ..errors import UsageError
+from ..motion.tracks import TrackSet
+from .amass import write_amass
+from .bvh import write_bvh
+from .fbx import HOW_TO_GET_BPY, find_bpy_python, glb_to_fbx
+from .gltf import skinning_error, write_gltf_animation
+from .inputs import load_animation_input
+from .skeleton import build_skeleton, densify
+
+log = logging.getLogger(__name__)
+
+#: Format name -> file name suffix after ``<stem>_track<ID>``.
+FORMATS: dict[str, str] = {"glb": ".glb", "bvh": ".bvh", "amass": ".amass.npz", "fbx": ".fbx"}
+
+
+@dataclass
+class ExportReport:
+    """What :func:`export_animation` wrote: paths per track and format, and the skinning error per track."""
+
+    files: dict[int, dict[str, Path]] = field(default_factory=dict)
+    skinning_error: dict[int, dict[str, float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def parse_formats(formats: str | Sequence[str]) -> list[str]:
+    """``"glb,bvh"`` or a sequence of names -> validated, de-duplicated list (ValueError for unknown names)."""
+    names = formats.split(",") if isinstance(formats, str) else list(formats)
+    out: list[str] = []
+    for n in (x.strip().lower() for x in names):
+        if not n:
+            continue
+        if n not in FORMATS:
+            raise UsageError(f"unknown animation format {n!r}; choose from {', '.join(FORMATS)}")
+        if n not in out:
+            out.append(n)
+    if not out:
+        raise UsageError(f"no animation format given; choose from {', '.join(FORMATS)}")
+    return out
+
+
+def _stem(path: Path) -> str:
+    """``clip.tracks.npz`` -> ``clip``; ``a.b.npz`` -> ``a.b`` (only the known suffixes go)."""
+    name = path.name
+    for suffix in (".tracks.npz", ".npz", ".json"):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def _smooth(ts: TrackSet, method: str) -> TrackSet:
+    """Apply the motion package's smoothing if this build has it."""
+    try:
+        from ..motion.smoothing import smooth  # type: ignore[import-not-found]
+    except ImportError:
+        raise UsageError("smoothing is not available in this build of smplestx (no smplestx.motion.smoothing)") from None
+    return smooth(ts, method)
+
+
+def export_animation(
+    tracks_or_path: TrackSet | str | os.PathLike[str],
+    formats: str | Sequence[str],
+    body_models: str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
+    *,
+    track_ids: Sequence[int] | None = None,
+    fps: float | None = None,
+    stem: str | None = None,
+    gender: str | None = None,
+    smooth: str | None = None,
+    expressions: bool = True,
+    device: str | torch.device = "cpu",
+) -> ExportReport:
+    """Export every (or the chosen) track as ``<stem>_track<ID>.<format>`` files in ``output_dir``.
+
+    ``tracks_or_path``: a :class:`~smplestx.motion.tracks.TrackSet`, a ``.tracks.npz`` or a results file of
+    ``smplestx infer``. ``formats``: any of ``glb``, ``bvh``, ``amass``, ``fbx`` (FBX needs Blender's ``bpy``,
+    see :mod:`.fbx`). ``body_models``: the folder with ``smplx/SMPLX_<GENDER>.npz``. ``fps`` overrides the
+    input's frame rate; ``gender`` the track set's. Every check (formats, ids, bpy, body model) runs before
+    the first write, and every write is atomic. See ``docs/animation-export.md``.
+    """
+    start = time.perf_counter()
+    names = parse_formats(formats)
+    bpy_python = None
+    if "fbx" in names:
+        bpy_python = find_bpy_python()
+        if bpy_python is None:
+            raise UsageError(HOW_TO_GET_BPY)
+    if isinstance(tracks_or_path, TrackSet):
+        ts = tracks_or_path
+        if stem is None:
+            stem = "animation"
+    else:
+        path = Path(tracks_or_path)
+        ts = load_animation_input(path, fps)
+        if stem is None:
+            stem = _stem(path)
+    rate = float(fps if fps is not None else ts.fps)
+    if not rate > 0:
+        raise UsageError(f"fps must be positive, got {rate}")
+    if track_ids is not None:
+        known = {t.track_id for t in ts.tracks}
+        missing = [i for i in track_ids if i not in known]
+        if missing:
+            raise UsageError(f"no track with id {missing[0]}; this input has tracks {sorted(known)}")
+        chosen = [ts.track(i) for i in track_ids]
+    else:
+        chosen = list(ts.tracks)
+    if not chosen:
+        raise UsageError("the input has no tracks to export")
+    if smooth:
+        ts = _smooth(TrackSet(tracks=chosen, fps=rate, smoothing=ts.smoothing, focal=ts.focal, princpt=ts.princpt,
+                              image_size=ts.image_size, source=ts.source, gender=ts.gender), smooth)
+        chosen = list(ts.tracks)
+    sex = (gender or ts.gender or "neutral").lower()
+    body = BodyModel.from_dir(body_models, sex, dtype=torch.float64, device=device)
+
+    out_dir = Path(output_dir)
+    report = ExportReport()
+    for track in chosen:
+        skel = build_skeleton(densify(track), body)
+        files: dict[str, Path] = {}
+        base = out_dir / f"{stem}_track{track.track_id}"
+        glb = base.with_name(base.name + FORMATS["glb"])
+        scratch = None
+        if "glb" not in names and "fbx" in names:
+            # FBX alone: the intermediate .glb goes to a private folder, never over a user's file.
+            scratch = tempfile.TemporaryDirectory(prefix="smplestx-fbx-")
+            glb = Path(scratch.name) / glb.name
+        if "glb" in names or "fbx" in names:
+            report.skinning_error[track.track_id] = err = skinning_error(skel)
+            log.info("track %d: 4-influence skin vs full LBS: max %.2e m, mean %.2e m",
+                     track.track_id, err["max_m"], err["mean_m"])
+            extras = {"source": ts.source, "gender": sex, "smoothing": ts.smoothing,
+                      "skin_4_influence_error_max_m": err["max_m"]}
+            write_gltf_animation(glb, skel, rate, expressions=expressions, extras=extras)
+            files["glb"] = glb
+        if "bvh" in names:
+            files["bvh"] = write_bvh(base.with_name(base.name + FORMATS["bvh"]), skel, rate)
+        if "amass" in names:
+            files["amass"] = write_amass(base.with_name(base.name + FORMATS["amass"]), skel, rate, sex)
+        if "fbx" in names:
+            try:
+                files["fbx"] = glb_to_fbx(glb, base.with_name(base.name + FORMATS["fbx"]), bpy_python)
+            finally:
+                if scratch is not None:
+                    files.pop("glb", None)
+                    scratch.cleanup()
+        report.files[track.track_id] = files
+    report.seconds = time.perf_counter() - start
+    return report
