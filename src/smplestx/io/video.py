@@ -1,4 +1,7 @@
-"""Video and image output for ``smplestx infer``: atomic, in-process, exact frame size.
+"""Video reading and writing, and image output: in-process (PyAV), atomic, exact frame size.
+
+:class:`VideoSource` reads a video as a lazy stream of upright RGB :class:`Frame` objects (constant memory
+whatever the length; start/end/stride; display-matrix rotations and flips applied).
 
 :class:`VideoWriter` encodes RGB ``uint8`` frames with PyAV (FFmpeg) in the same process:
 
