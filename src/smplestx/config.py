@@ -55,11 +55,9 @@ class DecoderConfig:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """Everything needed to build the network and map its outputs to a camera."""
+class CropCamera:
+    """What both families share: the crop and body-input shapes, the heat-map grid, the virtual camera, the box ratio."""
 
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    decoder: DecoderConfig = field(default_factory=DecoderConfig)
     input_img_shape: tuple[int, int] = INPUT_IMG_SHAPE
     input_body_shape: tuple[int, int] = INPUT_BODY_SHAPE
     output_hm_shape: tuple[int, int, int] = OUTPUT_HM_SHAPE
@@ -77,6 +75,14 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (JSON-safe) for safetensors metadata."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelConfig(CropCamera):
+    """Everything needed to build the SMPLest-X network and map its outputs to a camera."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":

@@ -8,48 +8,30 @@ evaluated by a small literal evaluator. Nothing in them is executed.
 from __future__ import annotations
 
 import ast
-import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .config import _BINOPS, _UNARY, ConfigError, EncoderConfig
+from .config import _BINOPS, _UNARY, ConfigError, CropCamera, EncoderConfig
 
 #: Name of this family in configs, safetensors metadata and ``smplestx info``.
 FAMILY = "smpler_x"
 
 
 @dataclass(frozen=True)
-class SMPLerXConfig:
+class SMPLerXConfig(CropCamera):
     """Everything needed to build the SMPLer-X network and map its outputs to the crop camera.
 
-    Shapes are (H, W) or (D, H, W) as in the reference config.
+    Shapes are (H, W) or (D, H, W) as in the reference config; the crop camera is SMPLest-X's (``CropCamera``).
     """
 
     encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(task_tokens_num=31))
     feat_dim: int = 1280
     upscale: int = 4
-    input_img_shape: tuple[int, int] = (512, 384)
-    input_body_shape: tuple[int, int] = (256, 192)
-    output_hm_shape: tuple[int, int, int] = (16, 16, 12)
     output_hand_hm_shape: tuple[int, int, int] = (16, 16, 16)
     input_hand_shape: tuple[int, int] = (256, 256)
     input_face_shape: tuple[int, int] = (192, 192)
-    focal: tuple[float, float] = (5000.0, 5000.0)
-    princpt: tuple[float, float] = (96.0, 128.0)
-    camera_3d_size: float = 2.5
-    bbox_ratio: float = 1.2
     family: str = FAMILY
-
-    @property
-    def camera_depth_scale(self) -> float:
-        """k in t_z = k * sigmoid(c_z): sqrt(fx * fy * s^2 / (H * W))."""
-        h, w = self.input_body_shape
-        return math.sqrt(self.focal[0] * self.focal[1] * self.camera_3d_size**2 / (h * w))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form (JSON-safe) for safetensors metadata; carries ``family``."""
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SMPLerXConfig":
