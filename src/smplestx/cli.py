@@ -112,7 +112,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     # Everything a user can get wrong about the setup fails here, before any frame is read.
     check_output_dir(options.output)
     estimator = Estimator(
-        args.checkpoint,
+        _model_arg(args),
         args.body_models,
         config=args.config,
         detector=args.detector,
@@ -184,8 +184,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         for b in benchmarks():
             print(f"{b.name:14s} {b.title}")
         return 0
-    if not (args.benchmark and args.checkpoint and args.body_models):
-        raise ValueError("eval needs --benchmark, --data-dir, --checkpoint and --body-models (see --list)")
+    if not (args.benchmark and (args.checkpoint or args.model)):
+        raise ValueError("eval needs --benchmark, --data-dir and --model NAME or --checkpoint FILE (see --list)")
+    from .user_config import find_body_models
+
+    args.body_models = find_body_models(args.body_models)
     from dataclasses import replace
 
     from .evaluate.runner import EvalOptions, EvalRun, format_table
@@ -208,9 +211,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     bench.open(args.data_dir).close()  # a missing annotation / image folder fails before the model loads
     output = Path(args.output or f"smplestx_eval/{bench.name}")
     device = pick_device(args.device)
-    model = load_model(args.checkpoint, body_models=args.body_models, config=args.config, device=device,
+    model = load_model(_model_arg(args), body_models=args.body_models, config=args.config, device=device,
                        dtype=pick_dtype(args.dtype))
-    identity = {"checkpoint": str(Path(args.checkpoint).resolve()),
+    identity = {"checkpoint": args.model or str(Path(args.checkpoint).resolve()),
                 "annotation": str(bench.annotation_path(args.data_dir).resolve()),
                 "interval": bench.rules.interval, "dtype": args.dtype}
     options = EvalOptions(batch_size=args.batch_size, limit=args.limit, mode=args.mode, workers=args.workers)
@@ -246,6 +249,34 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 128 + result.signal if result.signal else 0
 
 
+def _add_model_args(p: argparse.ArgumentParser, default_note: str) -> None:
+    """--model NAME and --checkpoint FILE: two spellings of one choice."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--model", help=f"model name, downloaded on first use (see `smplestx models`; {default_note})")
+    g.add_argument("--checkpoint", help="official .pth.tar or converted .safetensors (a model name works too)")
+
+
+def _model_arg(args: argparse.Namespace) -> str:
+    """The model name or checkpoint path given on the command line, else the default model."""
+    from .zoo import DEFAULT_MODEL
+
+    return args.model or args.checkpoint or DEFAULT_MODEL
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .zoo import MODELS, hub_cache_dir
+
+    print(f"{'name':22s} {'size':>9s}  {'sha256':9s} source")
+    for m in MODELS.values():
+        size = f"~{m.approx_bytes / 2**30:.1f} GiB" if m.approx_bytes else "?"
+        print(f"{m.name:22s} {size:>9s}  {'yes' if m.sha256 else 'not yet':9s} hf://{m.repo}/{m.filename}")
+    print(f"downloads go to the Hugging Face cache: {hub_cache_dir()}; licences: `smplestx models --licences`")
+    if args.licences:
+        for m in MODELS.values():
+            print(f"{m.name}: {m.licence}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
     parser = argparse.ArgumentParser(prog="smplestx", description="SMPLest-X whole-body human pose and shape estimation")
@@ -255,9 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("infer", help="estimate SMPL-X for everyone in images, folders and videos")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, or video files")
-    p.add_argument("--checkpoint", required=True, help="official .pth.tar or converted .safetensors")
+    _add_model_args(p, default_note="default: smplest-x-h")
     p.add_argument("--config", help="official config_base.py (read as data)")
-    p.add_argument("--body-models", required=True, help="folder holding smplx/SMPLX_NEUTRAL.npz (or the smplx/ folder)")
+    p.add_argument("--body-models", help="folder holding smplx/SMPLX_NEUTRAL.npz (default: $SMPLESTX_BODY_MODELS "
+                   "or body_models in the user config file)")
     p.add_argument("--output", default="smplestx_out", help="output folder (default: ./smplestx_out)")
     p.add_argument("--detector", default="auto", help="auto | full | boxes:FILE | torchvision[:WEIGHTS] | yolo:WEIGHTS")
     p.add_argument("--recursive", action="store_true", help="descend into subfolders of folder inputs")
@@ -305,9 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a checkpoint on one of the paper's benchmarks (HumanData test sets)")
     p.add_argument("--benchmark", help="benchmark name (see --list)")
     p.add_argument("--data-dir", help="data folder holding annot/ and img/ (the reference layout)")
-    p.add_argument("--checkpoint", help="official .pth.tar or converted .safetensors")
+    _add_model_args(p, default_note="required")
     p.add_argument("--config", help="official config_base.py (read as data)")
-    p.add_argument("--body-models", help="folder holding smplx/ (and smpl/ for 3DPW) with the evaluation assets")
+    p.add_argument("--body-models", help="folder holding smplx/ (and smpl/ for 3DPW) with the evaluation assets "
+                   "(default: $SMPLESTX_BODY_MODELS or the user config file)")
     p.add_argument("--output", help="results folder (default: ./smplestx_eval/BENCHMARK); a rerun resumes it")
     p.add_argument("--batch-size", type=int, default=16, help="crops per network batch")
     p.add_argument("--limit", type=int, help="evaluate only the first N test samples")
@@ -343,6 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-people", type=int, default=2, help="people per image, at most")
     p.add_argument("--genders", default="neutral", help="comma-separated genders to draw from")
     p.set_defaults(func=_cmd_synthetic_data)
+
+    p = sub.add_parser("models", help="list the models that --model NAME downloads on first use")
+    p.add_argument("-l", "--licences", action="store_true", help="also print each model's licence")
+    p.set_defaults(func=_cmd_models)
 
     p = sub.add_parser("info", help="print a checkpoint's size and model config")
     p.add_argument("checkpoint")

@@ -184,16 +184,25 @@ class SMPLestX(nn.Module):
 def load_model(
     checkpoint: str | Path,
     *,
-    body_models: str | Path,
+    body_models: str | Path | None = None,
     config: str | Path | ModelConfig | None = None,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     attention: str = "sdpa",
 ) -> SMPLestX:
-    """Load an SMPLest-X checkpoint (official .pth.tar or safetensors) with the neutral SMPL-X model.
+    """Load a model by name (``smplest-x-h``, downloaded once; see ``smplestx.zoo``) or checkpoint path.
 
+    ``body_models`` defaults to ``$SMPLESTX_BODY_MODELS`` or the user config file's ``body_models``.
     ``dtype`` is the network's dtype; the body model runs in float32 (float64 if asked).
     """
+    from .user_config import find_body_models
+    from .zoo import resolve_model
+
+    body_models = find_body_models(body_models)
+    resolved = resolve_model(checkpoint, None if isinstance(config, ModelConfig) else config)
+    checkpoint = resolved.checkpoint
+    if not isinstance(config, ModelConfig):
+        config = resolved.config
     body = BodyModel.from_dir(body_models, "neutral", dtype=torch.float64 if dtype == torch.float64 else torch.float32, device=device)
     net = load_network(checkpoint, config, device=device, dtype=dtype, attention=attention)
     return SMPLestX(net, body).eval()

@@ -86,8 +86,8 @@ class Estimator:
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype)
         if model is None:
-            if checkpoint is None or body_models is None:
-                raise ValueError("give checkpoint= and body_models= (or an already loaded model=)")
+            if checkpoint is None:
+                raise ValueError("give checkpoint= (a model name or a file; or an already loaded model=)")
             model = load_model(checkpoint, body_models=body_models, config=config, device=self.device, dtype=self.dtype)
         self.model = model
         self.detector = make_detector(detector, self.device) if isinstance(detector, str) else detector
