@@ -57,6 +57,23 @@ def _cmd_synthetic_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    print("smplestx demo: synthetic body, synthetic video and a RANDOM-WEIGHT tiny model, all generated here "
+          "(no network, no licensed file); the poses are meaningless, the outputs are real.", file=sys.stderr)
+    out = run_demo(args.output, frames=args.frames, people=args.people, device=args.device, seed=args.seed)
+    print(f"{out.frames} frames, {out.people} person detections -> {out.folder}/")
+    print(f"  results:  {out.results}   (python: smplestx.load_results('{out.results}'))")
+    if out.overlay:
+        print(f"  overlay:  {out.overlay}")
+    print(f"  inputs:   {out.video} (+ true boxes {out.boxes}), body models {out.body_models}")
+    print(f"view it in 3D:  smplestx view {out.results}   (opens a local web page)")
+    print("real weights:   smplestx infer photo.jpg --model smplest-x-h   (downloads ~8 GB once; needs the SMPL-X "
+          "files, see README)")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     import json
 
@@ -376,6 +393,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-people", type=int, default=2, help="people per image, at most")
     p.add_argument("--genders", default="neutral", help="comma-separated genders to draw from")
     p.set_defaults(func=_cmd_synthetic_data)
+
+    p = sub.add_parser("demo", help="run the whole pipeline offline on generated inputs (random weights)")
+    p.add_argument("output", nargs="?", default="smplestx_demo", help="folder to create (default: ./smplestx_demo)")
+    p.add_argument("--frames", type=int, default=12, help="video frames")
+    p.add_argument("--people", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | mps | auto")
+    p.add_argument("--seed", type=int, default=0, help="seed of the body, the scene and the random weights")
+    p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("models", help="list the models that --model NAME downloads on first use")
     p.add_argument("-l", "--licences", action="store_true", help="also print each model's licence")
