@@ -74,6 +74,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import format_report, run_checks
+
+    checks = run_checks()
+    print(format_report(checks))
+    missing = [c.name for c in checks if not c.ok]
+    if missing:
+        print(f"smplestx doctor: missing {', '.join(missing)} (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     import json
 
@@ -401,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | mps | auto")
     p.add_argument("--seed", type=int, default=0, help="seed of the body, the scene and the random weights")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("doctor", help="check the installation: torch, device, body models, caches, detectors")
+    p.set_defaults(func=_cmd_doctor)
 
     p = sub.add_parser("models", help="list the models that --model NAME downloads on first use")
     p.add_argument("-l", "--licences", action="store_true", help="also print each model's licence")
