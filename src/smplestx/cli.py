@@ -86,6 +86,23 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_view(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from .viewer import make_server, url_of
+
+    server = make_server(args.output, port=args.port, host=args.host, body_models=args.body_models)
+    url = url_of(server)
+    print(f"smplestx view: {url}  (Ctrl-C to stop)", file=sys.stderr)
+    if not args.no_browser:
+        webbrowser.open(url)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     import json
 
@@ -413,6 +430,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | mps | auto")
     p.add_argument("--seed", type=int, default=0, help="seed of the body, the scene and the random weights")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("view", help="open a results file (or output folder) in a local 3D web viewer")
+    p.add_argument("output", help="a results .npz/.json, or an output folder holding one")
+    p.add_argument("--port", type=int, default=8080, help="local port (default 8080; 0 = any free port)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    p.add_argument("--body-models", help="SMPL-X folder for the mesh faces (default: as for infer)")
+    p.add_argument("--no-browser", action="store_true", help="only print the address")
+    p.set_defaults(func=_cmd_view)
 
     p = sub.add_parser("doctor", help="check the installation: torch, device, body models, caches, detectors")
     p.set_defaults(func=_cmd_doctor)
