@@ -63,6 +63,18 @@ MODELS: dict[str, ZooModel] = {
 
 DEFAULT_MODEL = "smplest-x-h"
 
+#: Person detectors downloaded on first use (transformers format: config.json + model.safetensors).
+DETECTORS: dict[str, ZooModel] = {
+    m.name: m
+    for m in (
+        ZooModel("rtdetr-r18", "detector", "PekingU/rtdetr_r18vd", "model.safetensors", "config.json", "-", "",
+                 int(80 * 2**20), "Apache-2.0 (RT-DETR, github.com/lyuwenyu/RT-DETR)"),
+        ZooModel("rtdetr-r50", "detector", "PekingU/rtdetr_r50vd", "model.safetensors", "config.json", "-", "",
+                 int(170 * 2**20), "Apache-2.0 (RT-DETR, github.com/lyuwenyu/RT-DETR)"),
+    )
+}
+DEFAULT_DETECTOR = "rtdetr-r18"
+
 
 class ModelDownloadError(OSError):
     """A model that cannot be fetched (offline without a cached copy, network or hub error)."""
@@ -162,7 +174,8 @@ def _download(entry: ZooModel, filename: str, announce: bool) -> Path:
     except huggingface_hub.errors.LocalEntryNotFoundError as exc:
         raise ModelDownloadError(
             f"model {entry.name}: {where} is not in the Hugging Face cache and cannot be downloaded "
-            f"({'HF_HUB_OFFLINE is set' if os.environ.get('HF_HUB_OFFLINE') else exc}); connect once to download it, "
+            f"({'HF_HUB_OFFLINE is set' if huggingface_hub.constants.HF_HUB_OFFLINE else exc}); connect once to "
+            "download it, "
             "or pass a local checkpoint path instead of the name"
         ) from None
     except (huggingface_hub.errors.HfHubHTTPError, OSError) as exc:
@@ -187,6 +200,19 @@ def resolve_model(name_or_path: str | os.PathLike[str], config: str | os.PathLik
     if cfg is None and entry.config_file:
         cfg = _download(entry, entry.config_file, announce=False)
     return ResolvedModel(checkpoint, cfg, entry)
+
+
+def resolve_detector(name: str) -> ResolvedModel:
+    """A detector name of :data:`DETECTORS` -> its local weights and config (downloaded on first use)."""
+    try:
+        entry = DETECTORS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown detector model {name!r}; known: {', '.join(DETECTORS)}") from None
+    weights = _download(entry, entry.filename, announce=True)
+    if entry.sha256:
+        _verify(weights, entry.sha256, f"detector {entry.name} ({weights})")
+    assert entry.config_file is not None
+    return ResolvedModel(weights, _download(entry, entry.config_file, announce=False), entry)
 
 
 def hub_cache_dir() -> Path:
