@@ -337,7 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--body-models", help="folder holding smplx/SMPLX_NEUTRAL.npz (default: $SMPLESTX_BODY_MODELS "
                    "or body_models in the user config file)")
     p.add_argument("--output", default="smplestx_out", help="output folder (default: ./smplestx_out)")
-    p.add_argument("--detector", default="auto", help="auto | full | boxes:FILE | torchvision[:WEIGHTS] | yolo:WEIGHTS")
+    p.add_argument("--detector", default="auto", help="auto (RT-DETR, downloaded once) | full | boxes:FILE | rtdetr[:NAME|FOLDER] | "
+                   "torchvision[:WEIGHTS] | yolo:WEIGHTS")
     p.add_argument("--recursive", action="store_true", help="descend into subfolders of folder inputs")
     p.add_argument("--start", type=float, help="video start time in seconds")
     p.add_argument("--end", type=float, help="video end time in seconds")
