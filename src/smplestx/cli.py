@@ -232,9 +232,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         return 0
     if not (args.benchmark and (args.checkpoint or args.model)):
         raise ValueError("eval needs --benchmark, --data-dir and --model NAME or --checkpoint FILE (see --list)")
-    from .user_config import find_body_models
-
-    args.body_models = find_body_models(args.body_models)
     from dataclasses import replace
 
     from .evaluate.runner import EvalOptions, EvalRun, format_table
@@ -255,6 +252,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.interval:
         bench = replace(bench, rules=replace(bench.rules, interval=args.interval))
     bench.open(args.data_dir).close()  # a missing annotation / image folder fails before the model loads
+    from .user_config import find_body_models
+
+    args.body_models = find_body_models(args.body_models)
     output = Path(args.output or f"smplestx_eval/{bench.name}")
     device = pick_device(args.device)
     model = load_model(_model_arg(args), body_models=args.body_models, config=args.config, device=device,
