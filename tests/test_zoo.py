@@ -113,3 +113,14 @@ def test_table_rows_are_complete():
         assert m.filename.endswith(".pth.tar") and "/" in m.repo and m.licence
         assert m.sha256 == "" or len(m.sha256) == 64
     assert {"smpler-x-s32", "smpler-x-b32", "smpler-x-l32", "smpler-x-h32", "smpler-x-h32-correct"} <= set(zoo.MODELS)
+
+
+def test_cli_lists_models_and_rejects_unknown_names(capsys):
+    from smplestx.cli import main
+
+    assert main(["models", "--licences"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in zoo.MODELS) and "hf://waanqii/SMPLest-X/smplest_x_h.pth.tar" in out
+    assert "S-Lab License" in out
+    assert main(["info", "smplest-x-q"]) == 2
+    assert "known models: smplest-x-h" in capsys.readouterr().err

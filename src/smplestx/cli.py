@@ -107,9 +107,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
     import json
 
     from .checkpoint import read_checkpoint, resolve_config
+    from .zoo import resolve_model
 
-    state, stored = read_checkpoint(args.checkpoint)
-    cfg = resolve_config(state, stored, args.config, args.checkpoint)
+    model = resolve_model(args.checkpoint, args.config)  # a model name works too (downloaded once)
+    state, stored = read_checkpoint(model.checkpoint)
+    cfg = resolve_config(state, stored, model.config, str(model.checkpoint))
     n = sum(v.numel() for v in state.values())
     print(json.dumps({"parameters": n, "tensors": len(state), "config": cfg.to_dict()}, indent=2))
     return 0
@@ -448,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_models)
 
     p = sub.add_parser("info", help="print a checkpoint's size and model config")
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", help="a checkpoint file or a model name (see `smplestx models`)")
     p.add_argument("--config", help="official config_base.py")
     p.set_defaults(func=_cmd_info)
     return parser
