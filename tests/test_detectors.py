@@ -111,11 +111,47 @@ def test_specs_and_their_errors(tmp_path: Path):
         make_detector("magic")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torchvision") is not None, reason="torchvision is installed here")
-def test_auto_without_any_detector_lists_the_choices():
+@pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers is not installed here")
+def test_auto_offline_without_cached_weights_is_one_clear_line(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.raises(DetectorError) as err:
         make_detector("auto")
     msg = str(err.value)
-    assert "full" in msg and "boxes:FILE" in msg and "torchvision" in msg and len(msg.splitlines()) == 1
+    assert "rtdetr-r18" in msg and "HF_HUB_OFFLINE" in msg and "--detector full" in msg and "boxes:FILE" in msg
+    assert len(msg.splitlines()) == 1
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torchvision") is not None, reason="torchvision is installed here")
+def test_torchvision_missing_says_how_to_install():
     with pytest.raises(DetectorError, match="pip install torchvision"):
         make_detector("torchvision")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers is not installed here")
+def test_rtdetr_keeps_the_person_class_in_image_pixels():
+    import types
+
+    import torch
+
+    from smplestx.pipeline.rtdetr import RTDetrDetector
+
+    class Fake(torch.nn.Module):
+        config = types.SimpleNamespace(id2label={0: "bicycle", 1: "person"})
+
+        def forward(self, pixel_values):
+            assert pixel_values.shape == (1, 3, 640, 640) and 0 <= pixel_values.min() and pixel_values.max() <= 1
+            logits = torch.full((1, 3, 2), -10.0)
+            logits[0, 0, 1] = 2.0  # a person
+            logits[0, 1, 0] = 5.0  # a bicycle: not a person
+            logits[0, 2, 1] = -1.0  # a doubtful person
+            boxes = torch.tensor([[[0.5, 0.5, 0.2, 0.4], [0.1, 0.1, 0.1, 0.1], [0.25, 0.75, 0.5, 0.5]]])
+            return types.SimpleNamespace(logits=logits, pred_boxes=boxes)
+
+    det = RTDetrDetector(Fake())
+    out = det.detect(np.zeros((480, 320, 3), np.uint8), 0, None)
+    np.testing.assert_allclose(out.boxes_xyxy, [[128, 144, 192, 336], [0, 240, 160, 480]], atol=1e-4)
+    np.testing.assert_allclose(out.scores, [1 / (1 + np.exp(-2.0)), 1 / (1 + np.exp(1.0))], rtol=1e-6)
+    assert out.track_ids.tolist() == [-1, -1]

@@ -280,3 +280,13 @@ def infer_smpler_x_config(state: dict[str, torch.Tensor], source: str = "checkpo
         qkv_bias="encoder.blocks.0.attn.qkv.bias" in state, task_tokens_num=tokens,
     )
     return SMPLerXConfig(encoder=encoder, feat_dim=feat_dim, upscale=2**deconvs)
+def save_network(net: SMPLestXNet, dst: str | Path, *, source: str = "smplestx") -> Path:
+    """Write a built network's weights and config as safetensors, the same file `convert` writes."""
+    dst = Path(dst)
+    if dst.suffix != ".safetensors":
+        raise CheckpointError(f"{dst}: output must end in .safetensors")
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()
+               if k not in IGNORED_KEYS}
+    meta = {CONFIG_METADATA_KEY: json.dumps(net.config.to_dict()), "format": "pt", "source": source, "dtype": "fp32"}
+    _atomic_save_safetensors(tensors, dst, meta)
+    return dst

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import signal
@@ -74,13 +73,61 @@ def _cmd_synthetic_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    print("smplestx demo: synthetic body, synthetic video and a RANDOM-WEIGHT tiny model, all generated here "
+          "(no network, no licensed file); the poses are meaningless, the outputs are real.", file=sys.stderr)
+    out = run_demo(args.output, frames=args.frames, people=args.people, device=args.device, seed=args.seed)
+    print(f"{out.frames} frames, {out.people} person detections -> {out.folder}/")
+    print(f"  results:  {out.results}   (python: smplestx.load_results('{out.results}'))")
+    if out.overlay:
+        print(f"  overlay:  {out.overlay}")
+    print(f"  inputs:   {out.video} (+ true boxes {out.boxes}), body models {out.body_models}")
+    print(f"view it in 3D:  smplestx view {out.results}   (opens a local web page)")
+    print("real weights:   smplestx infer photo.jpg --model smplest-x-h   (downloads ~8 GB once; needs the SMPL-X "
+          "files, see README)")
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import format_report, run_checks
+
+    checks = run_checks()
+    print(format_report(checks))
+    missing = [c.name for c in checks if not c.ok]
+    if missing:
+        print(f"smplestx doctor: missing {', '.join(missing)} (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_view(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from .viewer import make_server, url_of
+
+    server = make_server(args.output, port=args.port, host=args.host, body_models=args.body_models)
+    url = url_of(server)
+    print(f"smplestx view: {url}  (Ctrl-C to stop)", file=sys.stderr)
+    if not args.no_browser:
+        webbrowser.open(url)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     import json
 
     from .checkpoint import checkpoint_family, read_checkpoint, resolve_config
+    from .zoo import resolve_model
 
-    state, stored = read_checkpoint(args.checkpoint)
-    cfg = resolve_config(state, stored, args.config, args.checkpoint)
+    model = resolve_model(args.checkpoint, args.config)  # a model name works too (downloaded once)
+    state, stored = read_checkpoint(model.checkpoint)
+    cfg = resolve_config(state, stored, model.config, str(model.checkpoint))
     n = sum(v.numel() for v in state.values())
     info = {"family": checkpoint_family(state), "parameters": n, "tensors": len(state), "config": cfg.to_dict()}
     print(json.dumps(info, indent=2))
@@ -166,7 +213,6 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     from .pipeline.estimator import Estimator
     from .pipeline.run import InferenceRun, InferOptions, check_output_dir
     from .scene_camera import scene_camera_from_options
-
     from .sharding import resolve_shard
 
     if args.start is not None and args.end is not None and args.end <= args.start:
@@ -188,9 +234,9 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         shard=shard,
         overwrite=args.overwrite,
         identity={
-            "checkpoint": _file_identity(args.checkpoint),
+            "checkpoint": _file_identity(args.checkpoint) if args.checkpoint else _model_arg(args),
             "config": _file_identity(args.config) if args.config else None,
-            "body_models": str(Path(args.body_models).resolve()),
+            "body_models": str(Path(args.body_models).resolve()) if args.body_models else None,
             "detector": args.detector,
             "dtype": args.dtype,
             "score_threshold": args.score_threshold,
@@ -206,15 +252,13 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         smooth=args.smooth,
         fill_gaps=args.fill_gaps,
     )
-    if args.fill_gaps < 0:
-        raise ValueError("--fill-gaps must be >= 0")
     from .motion.smoothing import parse_method
 
     parse_method(args.smooth)  # a typo fails now, not after the whole video
     # Everything a user can get wrong about the setup fails here, before any frame is read.
     check_output_dir(options.output)
     estimator = Estimator(
-        args.checkpoint,
+        _model_arg(args),
         args.body_models,
         config=args.config,
         detector=args.detector,
@@ -258,8 +302,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         for b in benchmarks():
             print(f"{b.name:14s} {b.title}")
         return 0
-    if not (args.benchmark and args.checkpoint and args.body_models):
-        raise UsageError("eval needs --benchmark, --data-dir, --checkpoint and --body-models (see --list)")
+    if not (args.benchmark and (args.checkpoint or args.model)):
+        raise UsageError("eval needs --benchmark, --data-dir and --model NAME or --checkpoint FILE (see --list)")
     from dataclasses import replace
 
     from .evaluate.runner import EvalOptions, EvalRun, format_table
@@ -280,20 +324,24 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.interval:
         bench = replace(bench, rules=replace(bench.rules, interval=args.interval))
     bench.open(args.data_dir).close()  # a missing annotation / image folder fails before the model loads
+    from .user_config import find_body_models
+
+    args.body_models = find_body_models(args.body_models)
     output = Path(args.output or f"smplestx_eval/{bench.name}")
     device = pick_device(args.device)
-    model = load_model(args.checkpoint, body_models=args.body_models, config=args.config, device=device,
+    model = load_model(_model_arg(args), body_models=args.body_models, config=args.config, device=device,
                        dtype=pick_dtype(args.dtype), backend=args.backend)
     from .fingerprint import file_fingerprint, folder_fingerprint, weights_fingerprint
+    from .user_config import find_body_models
     from .sharding import resolve_shard
 
     annotation = bench.annotation_path(args.data_dir).resolve()
     # Content, not paths: a checkpoint replaced at the same path must not be averaged with the old one's rows.
-    weights = (file_fingerprint(args.checkpoint) if Path(args.checkpoint).suffix.lower() == ".onnx"
-               else weights_fingerprint(model.net))
-    identity = {"checkpoint": str(Path(args.checkpoint).resolve()), "weights": weights,
+    onnx_file = args.checkpoint and Path(args.checkpoint).suffix.lower() == ".onnx"
+    weights = file_fingerprint(args.checkpoint) if onnx_file else weights_fingerprint(model.net)
+    identity = {"checkpoint": args.model or str(Path(args.checkpoint).resolve()), "weights": weights,
                 "model_config": model.config.to_dict(),
-                "body_models": folder_fingerprint(Path(args.body_models)),
+                "body_models": folder_fingerprint(find_body_models(args.body_models)),
                 "annotation": str(annotation), "annotation_data": file_fingerprint(annotation),
                 "interval": bench.rules.interval, "dtype": args.dtype}
     options = EvalOptions(batch_size=args.batch_size, limit=args.limit, mode=args.mode, workers=args.workers,
@@ -383,6 +431,34 @@ _SECONDS = _number(float, 0.0)
 _FRACTION = _number(float, 0.0, 1.0)
 
 
+def _add_model_args(p: argparse.ArgumentParser, default_note: str) -> None:
+    """--model NAME and --checkpoint FILE: two spellings of one choice."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--model", help=f"model name, downloaded on first use (see `smplestx models`; {default_note})")
+    g.add_argument("--checkpoint", help="official .pth.tar or converted .safetensors (a model name works too)")
+
+
+def _model_arg(args: argparse.Namespace) -> str:
+    """The model name or checkpoint path given on the command line, else the default model."""
+    from .zoo import DEFAULT_MODEL
+
+    return args.model or args.checkpoint or DEFAULT_MODEL
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .zoo import MODELS, hub_cache_dir
+
+    print(f"{'name':22s} {'size':>9s}  {'sha256':9s} source")
+    for m in MODELS.values():
+        size = f"~{m.approx_bytes / 2**30:.1f} GiB" if m.approx_bytes else "?"
+        print(f"{m.name:22s} {size:>9s}  {'yes' if m.sha256 else 'not yet':9s} hf://{m.repo}/{m.filename}")
+    print(f"downloads go to the Hugging Face cache: {hub_cache_dir()}; licences: `smplestx models --licences`")
+    if args.licences:
+        for m in MODELS.values():
+            print(f"{m.name}: {m.licence}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
     parser = _Parser(prog="smplestx", description="SMPLest-X whole-body human pose and shape estimation")
@@ -392,11 +468,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("infer", help="estimate SMPL-X for everyone in images, folders and videos")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, or video files")
-    p.add_argument("--checkpoint", required=True, help="official .pth.tar or converted .safetensors")
+    _add_model_args(p, default_note="default: smplest-x-h")
     p.add_argument("--config", help="official config (SMPLest-X config_base.py or SMPLer-X config_smpler_x_*.py; read as data)")
-    p.add_argument("--body-models", required=True, help="folder holding smplx/SMPLX_NEUTRAL.npz (or the smplx/ folder)")
+    p.add_argument("--body-models", help="folder holding smplx/SMPLX_NEUTRAL.npz (default: $SMPLESTX_BODY_MODELS "
+                   "or body_models in the user config file)")
     p.add_argument("--output", default="smplestx_out", help="output folder (default: ./smplestx_out)")
-    p.add_argument("--detector", default="auto", help="auto | full | boxes:FILE | torchvision[:WEIGHTS] | yolo:WEIGHTS")
+    p.add_argument("--detector", default="auto", help="auto (RT-DETR, downloaded once) | full | boxes:FILE | rtdetr[:NAME|FOLDER] | "
+                   "torchvision[:WEIGHTS] | yolo:WEIGHTS")
     p.add_argument("--recursive", action="store_true", help="descend into subfolders of folder inputs")
     p.add_argument("--start", type=_SECONDS, help="video start time in seconds")
     p.add_argument("--end", type=_SECONDS, help="video end time in seconds")
@@ -472,9 +550,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a checkpoint on one of the paper's benchmarks (HumanData test sets)")
     p.add_argument("--benchmark", help="benchmark name (see --list)")
     p.add_argument("--data-dir", help="data folder holding annot/ and img/ (the reference layout)")
-    p.add_argument("--checkpoint", help="official .pth.tar or converted .safetensors")
+    _add_model_args(p, default_note="required")
     p.add_argument("--config", help="official config (SMPLest-X config_base.py or SMPLer-X config_smpler_x_*.py; read as data)")
-    p.add_argument("--body-models", help="folder holding smplx/ (and smpl/ for 3DPW) with the evaluation assets")
+    p.add_argument("--body-models", help="folder holding smplx/ (and smpl/ for 3DPW) with the evaluation assets "
+                   "(default: $SMPLESTX_BODY_MODELS or the user config file)")
     p.add_argument("--output", help="results folder (default: ./smplestx_eval/BENCHMARK); a rerun resumes it")
     p.add_argument("--batch-size", type=_POSITIVE_INT, default=16, help="crops per network batch")
     p.add_argument("--limit", type=_POSITIVE_INT, help="evaluate only the first N test samples")
@@ -527,8 +606,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smooth", metavar="METHOD", help="temporal smoothing before export (smplestx.motion), e.g. gaussian")
     p.set_defaults(func=_cmd_export)
 
+    p = sub.add_parser("demo", help="run the whole pipeline offline on generated inputs (random weights)")
+    p.add_argument("output", nargs="?", default="smplestx_demo", help="folder to create (default: ./smplestx_demo)")
+    p.add_argument("--frames", type=int, default=12, help="video frames")
+    p.add_argument("--people", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | mps | auto")
+    p.add_argument("--seed", type=int, default=0, help="seed of the body, the scene and the random weights")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("view", help="open a results file (or output folder) in a local 3D web viewer")
+    p.add_argument("output", help="a results .npz/.json, or an output folder holding one")
+    p.add_argument("--port", type=int, default=8080, help="local port (default 8080; 0 = any free port)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    p.add_argument("--body-models", help="SMPL-X folder for the mesh faces (default: as for infer)")
+    p.add_argument("--no-browser", action="store_true", help="only print the address")
+    p.set_defaults(func=_cmd_view)
+
+    p = sub.add_parser("doctor", help="check the installation: torch, device, body models, caches, detectors")
+    p.set_defaults(func=_cmd_doctor)
+
+    p = sub.add_parser("models", help="list the models that --model NAME downloads on first use")
+    p.add_argument("-l", "--licences", action="store_true", help="also print each model's licence")
+    p.set_defaults(func=_cmd_models)
+
     p = sub.add_parser("info", help="print a checkpoint's size and model config")
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", help="a checkpoint file or a model name (see `smplestx models`)")
     p.add_argument("--config", help="official config of either family (read as data)")
     p.set_defaults(func=_cmd_info)
     return parser

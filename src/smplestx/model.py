@@ -187,18 +187,27 @@ class SMPLestX(nn.Module):
 def load_model(
     checkpoint: str | Path,
     *,
-    body_models: str | Path,
+    body_models: str | Path | None = None,
     config: str | Path | ModelConfig | None = None,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     attention: str = "sdpa",
     backend: str = "auto",
 ) -> SMPLestX:
-    """Load an SMPLest-X checkpoint (official .pth.tar, safetensors or exported .onnx) with the neutral SMPL-X model.
+    """Load a model by name (``smplest-x-h``, downloaded once; see ``smplestx.zoo``) or checkpoint path.
 
+    ``body_models`` defaults to ``$SMPLESTX_BODY_MODELS`` or the user config file's ``body_models``.
     ``dtype`` is the network's dtype; the body model runs in float32 (float64 if asked). ``backend``:
     ``torch``, ``onnxruntime`` (an ``.onnx`` file from ``smplestx export-onnx``), or ``auto`` (by the suffix).
     """
+    from .user_config import find_body_models
+    from .zoo import resolve_model
+
+    body_models = find_body_models(body_models)
+    resolved = resolve_model(checkpoint, None if isinstance(config, ModelConfig) else config)
+    checkpoint = resolved.checkpoint
+    if not isinstance(config, ModelConfig):
+        config = resolved.config
     is_onnx = Path(checkpoint).suffix.lower() == ".onnx"
     if backend not in ("auto", "torch", "onnxruntime"):
         raise UsageError(f"backend {backend!r}: expected auto, torch or onnxruntime")
@@ -251,7 +260,7 @@ class SMPLerX(SMPLestX):
         with torch.autocast(device_type=crops.device.type, enabled=False):
             p = {k: getattr(out, k).to(body_dtype) for k in SMPLX_PARAM_NAMES}
             joints = self.body(**p).joints[:, self.joint_index]
-            (hb, wb), (_, hh, wh) = cfg.input_body_shape, cfg.output_hm_shape
+            _, hh, wh = cfg.output_hm_shape
             # Crop pixels back to heat-map cells (the reference projects on the body input, then scales).
             proj = self.project_to_crop(joints)
             proj = proj * proj.new_tensor([wh / cfg.input_img_shape[1], hh / cfg.input_img_shape[0]])

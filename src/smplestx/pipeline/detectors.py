@@ -4,7 +4,8 @@
 - ``full``         the whole frame is one person
 - ``torchvision[:WEIGHTS]``  a torchvision COCO person detector (optional extra)
 - ``yolo:WEIGHTS`` ultralytics YOLO, if the user installed it (AGPL; weights always a local path)
-- ``auto``         the first available of the above that needs no arguments
+- ``rtdetr[:NAME|FOLDER]`` RT-DETR (Apache-2.0) via transformers; weights downloaded once (rtdetr-r18)
+- ``auto``         RT-DETR (the default), downloaded on first use
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..errors import SmplestxError
 
 log = logging.getLogger(__name__)
 
-DETECTOR_CHOICES = "auto, full, boxes:FILE, torchvision[:WEIGHTS], yolo:WEIGHTS"
+DETECTOR_CHOICES = "auto, full, boxes:FILE, rtdetr[:NAME|FOLDER], torchvision[:WEIGHTS], yolo:WEIGHTS"
 
 
 class DetectorError(SmplestxError, ValueError):
@@ -289,12 +290,13 @@ def make_detector(spec: str, device: str = "cpu") -> Detector:
         if not arg:
             raise DetectorError("yolo detector needs local weights: --detector yolo:WEIGHTS.pt")
         return YoloDetector(arg, device)
-    if kind == "auto" and not arg:
-        if importlib.util.find_spec("torchvision") is not None:
-            log.warning("detector: auto picked torchvision")
-            return TorchvisionDetector(None, device)
-        raise DetectorError(
-            "no person detector is available: install torchvision, or choose one of "
-            f"{DETECTOR_CHOICES} (e.g. --detector full for single-person crops)"
-        )
+    if kind == "rtdetr" or (kind == "auto" and not arg):
+        from .rtdetr import RTDetrDetector
+
+        if kind == "auto" and importlib.util.find_spec("transformers") is None:
+            raise DetectorError(
+                "the default detector (RT-DETR) needs `pip install transformers`; or choose one of "
+                f"{DETECTOR_CHOICES} (e.g. --detector full for single-person crops)"
+            )
+        return RTDetrDetector(arg or "rtdetr-r18", device)
     raise DetectorError(f"unknown detector {spec!r}; choose one of {DETECTOR_CHOICES}")

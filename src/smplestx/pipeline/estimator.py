@@ -90,8 +90,8 @@ class Estimator:
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype)
         if model is None:
-            if checkpoint is None or body_models is None:
-                raise UsageError("give checkpoint= and body_models= (or an already loaded model=)")
+            if checkpoint is None:
+                raise UsageError("give checkpoint= (a model name or a file; or an already loaded model=)")
             model = load_model(checkpoint, body_models=body_models, config=config, device=self.device, dtype=self.dtype,
                                backend=backend)
         self.model = model

@@ -8,7 +8,6 @@ import fcntl
 import json
 import logging
 import math
-import os
 import re
 import shutil
 import tempfile
@@ -21,6 +20,7 @@ import numpy as np
 
 from .. import __version__
 from ..body.joint_sets import SMPLX_137
+from ..errors import UsageError
 from ..io.atomic import TEMP_MARKER, remove_stale_temporaries, write_text
 from ..io.meshes import write_glb, write_obj, write_ply
 from ..io.results import FrameResult, ResultsWriter

@@ -1,0 +1,143 @@
+"""``smplestx doctor``: what this installation has and lacks, on one screen."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report; ``ok`` False means something needed is missing (``fix`` says what to do)."""
+
+    name: str
+    value: str
+    ok: bool = True
+    fix: str = ""
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def folder_size(path: Path) -> int:
+    """Bytes under ``path`` (files counted once; links not followed)."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**28 else f"{n / 2**20:.1f} MiB"
+
+
+def _torch_checks() -> list[Check]:
+    try:
+        import torch
+    except ImportError as exc:
+        return [Check("torch", f"not importable ({exc})", False, "pip install torch (see pytorch.org for your platform)")]
+    out = [Check("torch", f"{torch.__version__} (CUDA build {torch.version.cuda or 'none'})")]
+    if torch.cuda.is_available():
+        names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+        out.append(Check("device", f"cuda ({names})"))
+        out.append(Check("bf16", "yes" if torch.cuda.is_bf16_supported() else "no (use --dtype fp16 or fp32)"))
+    else:
+        mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+        out.append(Check("device", "mps" if mps else f"cpu only ({os.cpu_count()} cores)"))
+        try:
+            # Some CPU builds lack bf16 kernels; a tiny matmul is the honest test.
+            a = torch.ones(4, 4, dtype=torch.bfloat16)
+            ok = bool(torch.isfinite((a @ a).float()).all())
+        except RuntimeError:
+            ok = False
+        out.append(Check("bf16", "yes (on CPU: supported, not faster)" if ok else "no (use --dtype fp32)"))
+    return out
+
+
+def _body_models_check() -> Check:
+    from .user_config import BodyModelsNotFoundError, UserConfigError, body_models_setting, find_body_models
+
+    try:
+        folder = find_body_models()
+    except (BodyModelsNotFoundError, UserConfigError) as exc:
+        return Check("body models", "not found", False, str(exc))
+    _, source = body_models_setting()
+    return Check("body models", f"{folder} (from {source})")
+
+
+def _cache_checks() -> list[Check]:
+    from .user_config import cache_dir
+    from .zoo import MODELS
+
+    out = []
+    try:
+        from huggingface_hub import constants, try_to_load_from_cache
+    except ImportError:
+        return [Check("huggingface_hub", "missing", False, "pip install huggingface_hub (needed for --model NAME)")]
+    hub = Path(constants.HF_HUB_CACHE)
+    repos = sorted({m.repo for m in MODELS.values()})
+    size = sum(folder_size(hub / f"models--{r.replace('/', '--')}") for r in repos)
+    cached = [m.name for m in MODELS.values()
+              if isinstance(try_to_load_from_cache(m.repo, m.filename, revision=m.revision), str)]
+    offline = " (HF_HUB_OFFLINE=1)" if constants.HF_HUB_OFFLINE else ""
+    out.append(Check("model cache", f"{hub}: {_gib(size)} of smplestx models{offline}"))
+    out.append(Check("cached models", ", ".join(cached) or "none yet (downloaded on first use of --model NAME)"))
+    own = cache_dir()
+    out.append(Check("smplestx cache", f"{own}: {_gib(folder_size(own)) if own.is_dir() else 'empty'}"))
+    return out
+
+
+def _detector_check() -> Check:
+    have = ["full", "boxes:FILE"]
+    for module, name in (("torchvision", "torchvision"), ("ultralytics", "yolo (AGPL)"), ("onnxruntime", "onnxruntime"),
+                         ("transformers", "transformers")):
+        if importlib.util.find_spec(module) is not None:
+            have.append(name)
+    return Check("detectors", ", ".join(have))
+
+
+def run_checks() -> list[Check]:
+    """Every check, in display order."""
+    from . import __version__
+
+    checks = [
+        Check("smplestx", f"{__version__} ({Path(__file__).parent})"),
+        Check("python", f"{platform.python_version()} ({sys.executable}) on {platform.platform(terse=True)}"),
+    ]
+    checks += _torch_checks()
+    checks.append(_body_models_check())
+    checks += _cache_checks()
+    checks.append(_detector_check())
+    versions = []
+    for dist in ("numpy", "safetensors", "opencv-python-headless", "av", "huggingface_hub", "pygltflib"):
+        v = _version(dist)
+        versions.append(f"{dist} {v or 'MISSING'}")
+        if v is None and dist != "opencv-python-headless":
+            checks.append(Check(dist, "missing", False, f"pip install {dist}"))
+    if _version("opencv-python-headless") is None and importlib.util.find_spec("cv2") is None:
+        checks.append(Check("opencv", "missing", False, "pip install opencv-python-headless"))
+    checks.append(Check("versions", ", ".join(versions)))
+    return checks
+
+
+def format_report(checks: list[Check]) -> str:
+    """The report as text: one line per check, then the fixes of what is missing."""
+    width = max(len(c.name) for c in checks)
+    lines = [f"{'ok ' if c.ok else 'NO '} {c.name:<{width}}  {c.value}" for c in checks]
+    for c in checks:
+        if not c.ok:
+            lines.append(f"\n{c.name}: {c.fix}")
+    return "\n".join(lines)

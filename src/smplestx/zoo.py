@@ -1,0 +1,222 @@
+"""Model names -> hub repository, file, config, checksum and licence; downloaded on first use.
+
+The table is data: add a row to :data:`MODELS` to add a model. Downloads go through
+``huggingface_hub`` (its cache under ``$HF_HOME``, its progress bar, resumable, ``HF_HUB_OFFLINE``
+and ``HF_ENDPOINT`` respected). A row with an empty ``sha256`` is "not verified": nobody has
+checked its digest yet, so only the hub's own transfer checks apply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .user_config import cache_dir
+
+log = logging.getLogger(__name__)
+
+#: Downloads above this size are announced (size and licence) before they start.
+ANNOUNCE_BYTES = 100 * 2**20
+
+_SMPLEST_X_LICENCE = "S-Lab License 1.0: non-commercial use only (see github.com/wqyin/SMPLest-X)"
+_SMPLER_X_LICENCE = "S-Lab License 1.0: non-commercial use only (see github.com/caizhongang/SMPLer-X)"
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    """One downloadable model: where it lives on the hub and what it is."""
+
+    name: str
+    family: str  # "smplest_x" or "smpler_x"
+    repo: str
+    filename: str
+    config_file: str | None  # official config_base.py in the same repo, when the release has one
+    size: str  # "H" etc: the encoder preset, used when there is no config file
+    sha256: str  # "" = not verified
+    approx_bytes: int  # 0 = unknown; only for the announcement
+    licence: str
+    revision: str = "main"
+
+
+#: The released models. Sizes are approximate (from the projects' READMEs, not checked against the hub).
+MODELS: dict[str, ZooModel] = {
+    m.name: m
+    for m in (
+        ZooModel("smplest-x-h", "smplest_x", "waanqii/SMPLest-X", "smplest_x_h.pth.tar", "config_base.py",
+                 "H", "", int(8.2 * 2**30), _SMPLEST_X_LICENCE),
+        ZooModel("smpler-x-s32", "smpler_x", "caizhongang/SMPLer-X", "smpler_x_s32.pth.tar", None,
+                 "S", "", int(0.2 * 2**30), _SMPLER_X_LICENCE),
+        ZooModel("smpler-x-b32", "smpler_x", "caizhongang/SMPLer-X", "smpler_x_b32.pth.tar", None,
+                 "B", "", 0, _SMPLER_X_LICENCE),
+        ZooModel("smpler-x-l32", "smpler_x", "caizhongang/SMPLer-X", "smpler_x_l32.pth.tar", None,
+                 "L", "", int(1.3 * 2**30), _SMPLER_X_LICENCE),
+        ZooModel("smpler-x-h32", "smpler_x", "caizhongang/SMPLer-X", "smpler_x_h32.pth.tar", None,
+                 "H", "", int(2.6 * 2**30), _SMPLER_X_LICENCE),
+        ZooModel("smpler-x-h32-correct", "smpler_x", "caizhongang/SMPLer-X", "smpler_x_h32_correct.pth.tar", None,
+                 "H", "", int(2.6 * 2**30), _SMPLER_X_LICENCE),
+    )
+}
+
+DEFAULT_MODEL = "smplest-x-h"
+
+#: Person detectors downloaded on first use (transformers format: config.json + model.safetensors).
+DETECTORS: dict[str, ZooModel] = {
+    m.name: m
+    for m in (
+        ZooModel("rtdetr-r18", "detector", "PekingU/rtdetr_r18vd", "model.safetensors", "config.json", "-", "",
+                 int(80 * 2**20), "Apache-2.0 (RT-DETR, github.com/lyuwenyu/RT-DETR)"),
+        ZooModel("rtdetr-r50", "detector", "PekingU/rtdetr_r50vd", "model.safetensors", "config.json", "-", "",
+                 int(170 * 2**20), "Apache-2.0 (RT-DETR, github.com/lyuwenyu/RT-DETR)"),
+    )
+}
+DEFAULT_DETECTOR = "rtdetr-r18"
+
+
+class ModelDownloadError(OSError):
+    """A model that cannot be fetched (offline without a cached copy, network or hub error)."""
+
+
+class ChecksumError(OSError):
+    """A downloaded file whose SHA-256 is not the table's; the file is removed, never used."""
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Local files of a model: the checkpoint and, when the release has one, its official config."""
+
+    checkpoint: Path
+    config: Path | None
+    entry: ZooModel | None
+
+
+def is_model_name(value: str | os.PathLike[str]) -> bool:
+    """True when ``value`` names a row of the table rather than an existing local path."""
+    return isinstance(value, str) and value.lower() in MODELS and not Path(value).exists()
+
+
+def get_model(name: str) -> ZooModel:
+    """The table row for ``name`` (case-insensitive), or a clear error listing the names."""
+    try:
+        return MODELS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)} (or give a local file path)") from None
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def sha256_file(path: Path, chunk: int = 16 * 2**20) -> str:
+    """Hex SHA-256 of a file, read in chunks (constant memory for multi-GB checkpoints)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _record_path(digest: str) -> Path:
+    return cache_dir() / "verified" / f"{digest}.json"
+
+
+def _verify(path: Path, expected: str, what: str) -> None:
+    """Check ``path`` against ``expected`` once; a record (size, mtime) spares rehashing GBs on every load."""
+    real = path.resolve()
+    st = real.stat()
+    stamp = {"path": str(real), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    record = _record_path(expected)
+    try:
+        if json.loads(record.read_text()) == stamp:
+            return
+    except (OSError, ValueError):
+        pass
+    actual = sha256_file(real)
+    if actual != expected.lower():
+        # Remove the bad copy (blob and its snapshot link) so it is never used and a rerun fetches it again.
+        for p in (path, real):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+        raise ChecksumError(
+            f"{what}: SHA-256 {actual} does not match the expected {expected}; the download was corrupt or the "
+            f"file changed on the hub. It was deleted; run again to re-download, or report it if this repeats."
+        )
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        tmp = record.with_suffix(".tmp")
+        tmp.write_text(json.dumps(stamp))
+        os.replace(tmp, record)
+    except OSError as exc:  # a read-only cache costs a rehash next time, nothing else
+        log.debug("could not record the verification of %s: %s", real, exc)
+
+
+def _download(entry: ZooModel, filename: str, announce: bool) -> Path:
+    """Fetch one file of ``entry`` through the hub cache, with a clear error when that is impossible."""
+    import huggingface_hub
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    where = f"{entry.repo}/{filename}@{entry.revision}"
+    cached = try_to_load_from_cache(entry.repo, filename, revision=entry.revision)
+    if announce and not isinstance(cached, str) and entry.approx_bytes >= ANNOUNCE_BYTES:
+        log.warning("downloading model %s (%s, about %s) once into the Hugging Face cache; licence: %s",
+                    entry.name, where, _human(entry.approx_bytes), entry.licence)
+    try:
+        return Path(hf_hub_download(entry.repo, filename, revision=entry.revision))
+    except huggingface_hub.errors.LocalEntryNotFoundError as exc:
+        raise ModelDownloadError(
+            f"model {entry.name}: {where} is not in the Hugging Face cache and cannot be downloaded "
+            f"({'HF_HUB_OFFLINE is set' if huggingface_hub.constants.HF_HUB_OFFLINE else exc}); connect once to "
+            "download it, "
+            "or pass a local checkpoint path instead of the name"
+        ) from None
+    except (huggingface_hub.errors.HfHubHTTPError, OSError) as exc:
+        raise ModelDownloadError(f"model {entry.name}: downloading {where} failed: {exc}") from None
+
+
+def resolve_model(name_or_path: str | os.PathLike[str], config: str | os.PathLike[str] | None = None) -> ResolvedModel:
+    """A model name (downloaded on first use) or a local checkpoint path -> local checkpoint and config files."""
+    if not is_model_name(name_or_path):
+        path = Path(name_or_path).expanduser()
+        if isinstance(name_or_path, str) and not path.exists() and "/" not in name_or_path and "." not in path.name:
+            # Looks like a name, not a path: say which names exist rather than "file not found".
+            get_model(name_or_path)
+        return ResolvedModel(path, Path(config) if config else None, None)
+    entry = get_model(str(name_or_path))
+    checkpoint = _download(entry, entry.filename, announce=True)
+    if entry.sha256:
+        _verify(checkpoint, entry.sha256, f"model {entry.name} ({checkpoint})")
+    else:
+        log.info("model %s: no SHA-256 on record; relying on the hub's transfer checks", entry.name)
+    cfg: Path | None = Path(config) if config else None
+    if cfg is None and entry.config_file:
+        cfg = _download(entry, entry.config_file, announce=False)
+    return ResolvedModel(checkpoint, cfg, entry)
+
+
+def resolve_detector(name: str) -> ResolvedModel:
+    """A detector name of :data:`DETECTORS` -> its local weights and config (downloaded on first use)."""
+    try:
+        entry = DETECTORS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown detector model {name!r}; known: {', '.join(DETECTORS)}") from None
+    weights = _download(entry, entry.filename, announce=True)
+    if entry.sha256:
+        _verify(weights, entry.sha256, f"detector {entry.name} ({weights})")
+    assert entry.config_file is not None
+    return ResolvedModel(weights, _download(entry, entry.config_file, announce=False), entry)
+
+
+def hub_cache_dir() -> Path:
+    """The Hugging Face hub cache folder in use (``$HF_HUB_CACHE`` / ``$HF_HOME/hub``)."""
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
