@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import UsageError
 from .user_config import cache_dir
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def get_model(name: str) -> ZooModel:
     try:
         return MODELS[name.lower()]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)} (or give a local file path)") from None
+        raise UsageError(f"unknown model {name!r}; known models: {', '.join(MODELS)} (or give a local file path)") from None
 
 
 def _human(n: int) -> str:
@@ -207,7 +208,7 @@ def resolve_detector(name: str) -> ResolvedModel:
     try:
         entry = DETECTORS[name.lower()]
     except KeyError:
-        raise ValueError(f"unknown detector model {name!r}; known: {', '.join(DETECTORS)}") from None
+        raise UsageError(f"unknown detector model {name!r}; known: {', '.join(DETECTORS)}") from None
     weights = _download(entry, entry.filename, announce=True)
     if entry.sha256:
         _verify(weights, entry.sha256, f"detector {entry.name} ({weights})")
