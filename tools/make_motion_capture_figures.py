@@ -35,7 +35,7 @@ from smplestx.synthetic.smplx_model import write_synthetic_body
 from smplestx.synthetic.walks import noisy_detections, write_walk_media
 
 FRAMES, FPS = 90, 30.0
-BEFORE, AFTER = 8, 36  # frames before and after the two walkers cross (the nearer hides the farther near frame 20)
+BEFORE, AFTER = 8, 76  # frames before and after the walkers cross (the nearer hides the farther in frames 53-73)
 BLENDER_FRAME = 20  # a frame of the exported clip where the mannequin is mid-stride
 ANKLE = 7  # SMPL-X joint index of the left ankle
 log = logging.getLogger("make_motion_capture_figures")
