@@ -183,3 +183,81 @@ def test_sigterm_is_handled_like_ctrl_c(tiny_ckpt, tiny_config, parity_body, tmp
     summary = json.loads((out / "summary.json").read_text())
     assert summary["interrupted"] is True
     assert sorted(p.name for p in out.iterdir()) == ["summary.json"]  # nothing half-written left
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def _tiny_safetensors(tiny_ckpt: Path, tiny_config: Path, out: Path, *, config_edit=None, tensor_edit=None) -> Path:
+    """The tiny model converted to safetensors, with its stored config and tensors optionally edited."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from smplestx.checkpoint import CONFIG_METADATA_KEY, convert_checkpoint
+
+    convert_checkpoint(tiny_ckpt, out, config=tiny_config)
+    with safe_open(str(out), framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    cfg = json.loads(meta[CONFIG_METADATA_KEY])
+    if config_edit:
+        config_edit(cfg)
+    if tensor_edit:
+        tensor_edit(tensors)
+    save_file(tensors, str(out), metadata={**meta, CONFIG_METADATA_KEY: json.dumps(cfg)})
+    return out
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("depth", 100000, "depth = 100000 must be between 1 and 256"),
+    ("embed_dim", -64, "embed_dim = -64 must be between 1 and 8192"),
+    ("num_heads", 5, "embed_dim = 64 must be divisible by num_heads = 5"),
+    ("depth", 3, "depth 3 but 2 encoder blocks"),  # in range, but not what the tensors hold
+])
+def test_checkpoint_config_is_checked_before_anything_is_built(key, value, words, tiny_ckpt, tiny_config,
+                                                               parity_body, tmp_path, capsys):
+    """DoS 2: a small file declaring a huge network is refused at once, in one line naming the file."""
+    ckpt = _tiny_safetensors(tiny_ckpt, tiny_config, tmp_path / "m.safetensors",
+                             config_edit=lambda c: c["encoder"].__setitem__(key, value))
+    (tmp_path / "in").mkdir()
+    code = main(["infer", str(tmp_path / "in"), "--checkpoint", str(ckpt), "--body-models", str(parity_body),
+                 "--output", str(tmp_path / "out"), "-q"])
+    err = _one_line_error(capsys)
+    assert code == 2 and words in err and str(ckpt) in err, err
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_nan_weights_are_refused_at_load(tiny_ckpt, tiny_config, parity_body, tmp_path, capsys):
+    """Bad values 4: a NaN in the weights would give NaN results with exit 0."""
+    def poison(t: dict) -> None:
+        t["decoder.token_conv.weight"][0, 0] = float("nan")
+
+    ckpt = _tiny_safetensors(tiny_ckpt, tiny_config, tmp_path / "m.safetensors", tensor_edit=poison)
+    (tmp_path / "in").mkdir()
+    code = main(["infer", str(tmp_path / "in"), "--checkpoint", str(ckpt), "--body-models", str(parity_body),
+                 "--output", str(tmp_path / "out"), "-q"])
+    err = _one_line_error(capsys)
+    assert code == 2 and "NaN or infinite values in decoder.token_conv.weight" in err and str(ckpt) in err, err
+
+
+@pytest.mark.parametrize("old, new, words", [
+    ("'bbox_ratio': 1.2,", "'bbox_ratio': 1/0,", "cannot compute 1 / 0 (division by zero)"),
+    ("'bbox_ratio': 1.2,", "'bbox_ratio': " + "+".join(["1"] * 30000) + ",", "nested"),
+    ("'embed_dim': 64,", "'embed_dim': -64,", "embed_dim = -64 must be between 1 and 8192"),
+    ("'bbox_ratio': 1.2,", "'bbox_ratio': float('nan'),", "only literal values"),
+    ("'bbox_ratio': 1.2,", "'bbox_ratio': 1e308*10,", "bbox_ratio = inf must be a finite number"),
+])
+def test_hostile_config_file_is_one_line(old, new, words, tiny_ckpt, tiny_config, parity_body, tmp_path, capsys):
+    """Tracebacks 3: division by zero, a 30,000-term sum, a negative width in config_base.py."""
+    text = tiny_config.read_text()
+    assert old in text
+    cfg = tmp_path / "config_base.py"
+    cfg.write_text(text.replace(old, new, 1))
+    (tmp_path / "in").mkdir()
+    code = main(["infer", str(tmp_path / "in"), "--checkpoint", str(tiny_ckpt), "--config", str(cfg),
+                 "--body-models", str(parity_body), "--output", str(tmp_path / "out"), "-q"])
+    err = _one_line_error(capsys)
+    assert code == 2 and words in err and str(cfg) in err, err
