@@ -261,3 +261,66 @@ def test_hostile_config_file_is_one_line(old, new, words, tiny_ckpt, tiny_config
                  "--body-models", str(parity_body), "--output", str(tmp_path / "out"), "-q"])
     err = _one_line_error(capsys)
     assert code == 2 and words in err and str(cfg) in err, err
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A small PNG whose header declares width x height grey pixels (its pixel data is a token)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 4096)) + chunk(b"IEND", b"")
+
+
+def test_huge_declared_image_is_refused_before_decoding(tiny_ckpt, tiny_config, parity_body, tmp_path, capsys):
+    """DoS 1: 20000 x 20000 is refused from the header (no 3.9 GB decode, no `libpng error:` line)."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "big.png").write_bytes(_png_declaring(20000, 20000))
+    before = _digest(inputs)
+    out = tmp_path / "out"
+    assert main(_run_args(inputs, out, tiny_ckpt, tiny_config, parity_body)) == 1
+    err = capsys.readouterr().err
+    assert "libpng" not in err and "Traceback" not in err, err
+    line = next(ln for ln in err.splitlines() if "big.png" in ln)
+    assert "20000 x 20000 pixels exceeds the limit of 100000000 pixels" in line and "SMPLESTX_MAX_IMAGE_PIXELS" in line
+    assert line.count("big.png") == 1
+    assert _digest(inputs) == before
+    assert not [p.name for p in out.iterdir() if "partial" in p.name or p.name.startswith(".")]
+
+
+def test_image_pixel_limit_is_settable_and_checked_for_every_format(tmp_path, monkeypatch):
+    import cv2
+
+    from smplestx.io.images import MediaError, decode_image, header_size, read_image
+
+    picture = _picture(5)  # 72 x 96
+    for ext in (".png", ".jpg", ".bmp", ".webp", ".tiff"):
+        ok, data = cv2.imencode(ext, picture)
+        assert ok
+        if ext != ".tiff":
+            assert header_size(data.tobytes()) == (72, 96), ext
+        assert decode_image(data.tobytes(), "x" + ext, max_pixels=72 * 96).shape == (96, 72, 3)
+        with pytest.raises(MediaError, match=rf"^x\{ext}: 72 x 96 pixels exceeds the limit of 6911 pixels"):
+            decode_image(data.tobytes(), "x" + ext, max_pixels=72 * 96 - 1)
+    path = tmp_path / "a.png"
+    path.write_bytes(cv2.imencode(".png", picture)[1].tobytes())
+    monkeypatch.setenv("SMPLESTX_MAX_IMAGE_PIXELS", "1000")
+    with pytest.raises(MediaError, match="exceeds the limit of 1000 pixels"):
+        read_image(path)
+    monkeypatch.setenv("SMPLESTX_MAX_IMAGE_PIXELS", "lots")
+    with pytest.raises(MediaError, match="SMPLESTX_MAX_IMAGE_PIXELS='lots': must be a positive whole number"):
+        read_image(path)
+
+
+def test_zero_byte_file_is_named_once(tiny_ckpt, tiny_config, parity_body, tmp_path, capsys):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "zero.jpg").write_bytes(b"")
+    assert main(_run_args(inputs, tmp_path / "out", tiny_ckpt, tiny_config, parity_body)) == 1
+    err = capsys.readouterr().err
+    assert f"{inputs / 'zero.jpg'}: empty file" in err
+    assert all(line.count("zero.jpg") <= 1 for line in err.splitlines()), err
