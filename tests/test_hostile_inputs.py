@@ -324,3 +324,93 @@ def test_zero_byte_file_is_named_once(tiny_ckpt, tiny_config, parity_body, tmp_p
     err = capsys.readouterr().err
     assert f"{inputs / 'zero.jpg'}: empty file" in err
     assert all(line.count("zero.jpg") <= 1 for line in err.splitlines()), err
+
+
+def _body_copy(parity_body: Path, tmp_path: Path, edit=None, raw: bytes | None = None) -> Path:
+    """A copy of the parity body-model folder with SMPLX_NEUTRAL.npz edited (arrays) or replaced (bytes)."""
+    import shutil
+
+    body = tmp_path / "body"
+    shutil.copytree(parity_body, body)
+    npz = body / "SMPLX_NEUTRAL.npz"
+    if raw is not None:
+        npz.write_bytes(raw)
+    if edit is not None:
+        with np.load(npz) as f:
+            arrays = {k: f[k] for k in f.files}
+        edit(arrays)
+        np.savez(npz, **arrays)
+    return body
+
+
+def _nan_vertex(a: dict) -> None:
+    a["v_template"] = a["v_template"].copy()
+    a["v_template"][5, 1] = np.nan
+
+
+@pytest.mark.parametrize("case, words", [
+    ("truncated", "truncated or corrupt .npz"),
+    ("text", "not an .npz file (it is not a zip archive)"),
+    ("short_v_template", "array 'v_template' has shape"),
+    ("nan_v_template", "array 'v_template' holds NaN or infinite values"),
+])
+def test_bad_body_model_file_is_one_line(case, words, tiny_ckpt, tiny_config, parity_body, tmp_path, capsys):
+    """Tracebacks 3 / bad values 4 / weak messages 5: the right file and the right array are named."""
+    data = (parity_body / "SMPLX_NEUTRAL.npz").read_bytes()
+    if case == "truncated":
+        body = _body_copy(parity_body, tmp_path, raw=data[: len(data) // 2])
+    elif case == "text":
+        body = _body_copy(parity_body, tmp_path, raw=b"this is not a model\n")
+    elif case == "short_v_template":
+        body = _body_copy(parity_body, tmp_path, edit=lambda a: a.__setitem__("v_template", a["v_template"][:-7]))
+    else:
+        body = _body_copy(parity_body, tmp_path, edit=_nan_vertex)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    from smplestx.io.video import write_image
+
+    write_image(inputs / "a.png", _picture(0))
+    out = tmp_path / "out"
+    code = main(_run_args(inputs, out, tiny_ckpt, tiny_config, body))
+    err = _one_line_error(capsys)
+    assert code == 2 and words in err and str(body / "SMPLX_NEUTRAL.npz") in err, err
+    assert "pickled" not in err and "J_regressor" not in err.split("like")[0]
+    assert not out.exists() or not [p for p in out.iterdir() if p.name != "summary.json"]
+
+
+def test_pickle_refusal_never_suggests_disabling_the_check(tmp_path):
+    """Weak messages 5: torch's advice to re-run with weights_only=False is not repeated."""
+    import os
+
+    import torch
+
+    from smplestx.checkpoint import CheckpointError, read_checkpoint
+
+    class Payload:
+        def __reduce__(self):
+            return (os.getcwd, ())
+
+    path = tmp_path / "evil.pth.tar"
+    torch.save({"network": {"a": torch.zeros(1)}, "x": Payload()}, path)
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(path)
+    msg = str(info.value)
+    assert "weights_only" not in msg and "False" not in msg and "\n" not in msg
+    assert str(path) in msg and "posix.getcwd" in msg
+
+
+def test_unsafe_pickle_in_an_eval_asset_is_a_user_error(tmp_path):
+    """Tracebacks 3: a pickle payload in SMPLX_to_J14.pkl is a SmplestxError (the CLI prints one line)."""
+    import pickle
+
+    from smplestx.body.model_files import read_array_pickle
+    from smplestx.errors import SmplestxError
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    path = tmp_path / "SMPLX_to_J14.pkl"
+    path.write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(SmplestxError, match=r"SMPLX_to_J14.pkl: refused to load: the pickle references builtins.print"):
+        read_array_pickle(path)

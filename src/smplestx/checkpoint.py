@@ -34,6 +34,15 @@ class CheckpointError(SmplestxError, ValueError):
     """A checkpoint that cannot be loaded safely or does not fit the model."""
 
 
+def _pickle_detail(exc: BaseException) -> str:
+    """The line of torch's refusal that says what was refused, without its advice to disable the check."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    # torch leads with "Re-running torch.load with weights_only set to False will likely succeed": never
+    # pass that on (it runs the file's code); the specific reason is on a later line.
+    useful = [ln for ln in lines if "weights_only" not in ln and not ln.startswith(("Weights only load failed", "Check the documentation"))]
+    return useful[0] if useful else "unsupported content"
+
+
 def _torch_load(path: Path) -> object:
     """torch.load restricted to tensors and plain containers; memory-mapped when possible."""
     try:
@@ -41,7 +50,7 @@ def _torch_load(path: Path) -> object:
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{path}: refused to load: the file contains objects other than tensors and plain data "
-            f"(only weights are read, no code is run). Details: {str(exc).splitlines()[0]}"
+            f"(only weights are read, no code is run): {_pickle_detail(exc)}"
         ) from None
     except RuntimeError as exc:
         if "mmap" in str(exc) or "zip" in str(exc).lower():
@@ -49,7 +58,7 @@ def _torch_load(path: Path) -> object:
             try:
                 return torch.load(path, map_location="cpu", weights_only=True)
             except pickle.UnpicklingError as exc2:
-                raise CheckpointError(f"{path}: refused to load: not a plain weights file ({str(exc2).splitlines()[0]})") from None
+                raise CheckpointError(f"{path}: refused to load: not a plain weights file ({_pickle_detail(exc2)})") from None
             except Exception as exc2:  # noqa: BLE001 - any failure here means an unreadable file
                 raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({exc2})") from None
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({exc})") from None
