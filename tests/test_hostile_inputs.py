@@ -414,3 +414,33 @@ def test_unsafe_pickle_in_an_eval_asset_is_a_user_error(tmp_path):
     path.write_bytes(pickle.dumps(Payload()))
     with pytest.raises(SmplestxError, match=r"SMPLX_to_J14.pkl: refused to load: the pickle references builtins.print"):
         read_array_pickle(path)
+
+
+def test_predict_crops_on_no_crops_gives_empty_outputs(tiny_ckpt, tiny_config, parity_body):
+    """Weak messages 5: zero crops is an empty result of the right shapes, not a reshape error."""
+    import torch
+
+    from smplestx.model import load_model
+
+    model = load_model(tiny_ckpt, body_models=parity_body, config=tiny_config)
+    h, w = model.config.input_img_shape
+    empty = model.predict_crops(torch.zeros(0, 3, h, w))
+    one = model.predict_crops(torch.zeros(1, 3, h, w))
+    assert empty.vertices.shape == (0, *one.vertices.shape[1:]) and empty.betas.shape == (0, 10)
+    assert empty.joints_2d.shape == (0, 137, 2) and empty.vertices.dtype == one.vertices.dtype
+
+
+def test_load_model_dtype_names_and_missing_cuda(tiny_ckpt, tiny_config, parity_body, monkeypatch):
+    """Weak messages 5: dtype="fp16" is accepted; a bad name and CUDA without a GPU say what to do."""
+    import torch
+
+    from smplestx.errors import UsageError
+    from smplestx.model import load_model
+
+    model = load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, dtype="bf16")
+    assert next(model.net.parameters()).dtype == torch.bfloat16
+    with pytest.raises(UsageError, match="unknown dtype 'half'; choose one of fp32, bf16, fp16"):
+        load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, dtype="half")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UsageError, match="device 'cuda' requested but CUDA is not available"):
+        load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, device="cuda")
