@@ -444,3 +444,35 @@ def test_load_model_dtype_names_and_missing_cuda(tiny_ckpt, tiny_config, parity_
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(UsageError, match="device 'cuda' requested but CUDA is not available"):
         load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, device="cuda")
+
+
+def test_long_and_non_utf8_file_names(tiny_ckpt, tiny_config, parity_body, tmp_path, capsys):
+    """Weak messages 5: a 250-character name gets a short unique output name; a non-UTF-8 name works with --json."""
+    import os
+
+    import cv2
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    png = cv2.imencode(".png", _picture(7))[1].tobytes()
+    long_a, long_b = "a" * 246 + "1", "a" * 246 + "2"  # 250 characters with .png, same first 246
+    for stem in (long_a, long_b):
+        (inputs / f"{stem}.png").write_bytes(png)
+    raw = os.path.join(os.fsencode(inputs), b"caf\xe9.png")  # Latin-1 bytes: not valid UTF-8
+    with open(raw, "wb") as fh:
+        fh.write(png)
+    out = tmp_path / "out"
+    assert main(_run_args(inputs, out, tiny_ckpt, tiny_config, parity_body, "--json", "--no-render")) == 0, \
+        capsys.readouterr().err
+    names = sorted(os.listdir(os.fsencode(out)))
+    assert all(len(n) <= 255 - 60 for n in names), names
+    npz = [n for n in names if n.endswith(b".npz")]
+    assert len(npz) == 3 and len([n for n in names if n.endswith(b".json") and n != b"summary.json"]) == 3
+    assert b"caf_.npz" in npz or b"caf\xe9.npz" in npz
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert sorted(Path(i["path"]).name for i in summary["inputs"]) == sorted(
+        [f"{long_a}.png", f"{long_b}.png", os.fsdecode(b"caf\xe9.png")])
+    for name in names:
+        if name.endswith(b".json"):
+            json.loads((Path(os.fsdecode(out)) / os.fsdecode(name)).read_text(encoding="utf-8"))
+    assert not [n for n in names if n.startswith(b".")]
