@@ -476,3 +476,19 @@ def test_long_and_non_utf8_file_names(tiny_ckpt, tiny_config, parity_body, tmp_p
         if name.endswith(b".json"):
             json.loads((Path(os.fsdecode(out)) / os.fsdecode(name)).read_text(encoding="utf-8"))
     assert not [n for n in names if n.startswith(b".")]
+
+
+@pytest.mark.parametrize("text, override", [
+    ("[train]\nlr = nan\n", None),
+    ("[train]\nlr = inf\n", None),
+    ("", "train.lr=nan"),
+])
+def test_nan_learning_rate_is_refused_when_the_config_is_read(text, override, tmp_path, capsys):
+    """Bad values 4: `lr = nan` is refused before any data loads (the data folder does not even exist)."""
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(text + f'[data]\ndata_dir = "{tmp_path / "nowhere"}"\n')
+    out = tmp_path / "out"
+    code = main(["train", str(cfg), "--output", str(out), "-q", *(["--set", override] if override else [])])
+    err = _one_line_error(capsys)
+    assert code == 2 and "train.lr: expected a finite number" in err and str(cfg) in err, err
+    assert not out.exists()
