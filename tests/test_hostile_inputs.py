@@ -214,7 +214,7 @@ def _tiny_safetensors(tiny_ckpt: Path, tiny_config: Path, out: Path, *, config_e
 @pytest.mark.parametrize("key, value, words", [
     ("depth", 100000, "depth = 100000 must be between 1 and 256"),
     ("embed_dim", -64, "embed_dim = -64 must be between 1 and 8192"),
-    ("num_heads", 5, "embed_dim = 64 must be divisible by num_heads = 5"),
+    ("num_heads", 5, "embed_dim = 64 is not divisible by num_heads = 5"),
     ("depth", 3, "depth 3 but 2 encoder blocks"),  # in range, but not what the tensors hold
 ])
 def test_checkpoint_config_is_checked_before_anything_is_built(key, value, words, tiny_ckpt, tiny_config,

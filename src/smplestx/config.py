@@ -95,7 +95,7 @@ class EncoderConfig:
         for name in ("embed_dim", "depth", "num_heads", "task_tokens_num", "patch_size"):
             check_int(name, getattr(self, name))
         if self.embed_dim % self.num_heads:
-            raise ConfigError(f"embed_dim = {self.embed_dim} must be divisible by num_heads = {self.num_heads}")
+            raise ConfigError(f"embed_dim = {self.embed_dim} is not divisible by num_heads = {self.num_heads}")
         check_number("mlp_ratio", self.mlp_ratio, high=64.0)
         check_number("drop_path_rate", self.drop_path_rate, high=1.0, strict=False)
         check_shape("img_size", self.img_size, 2)
