@@ -492,3 +492,47 @@ def test_nan_learning_rate_is_refused_when_the_config_is_read(text, override, tm
     err = _one_line_error(capsys)
     assert code == 2 and "train.lr: expected a finite number" in err and str(cfg) in err, err
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def eval_data(tmp_path_factory) -> Path:
+    from smplestx.synthetic.dataset import write_synthetic_dataset
+
+    out = tmp_path_factory.mktemp("evaldata")
+    write_synthetic_dataset(out, 2, seed=3, split="test", image_size=(160, 120))
+    return out
+
+
+@pytest.mark.parametrize("case", ["traversal", "absolute"])
+def test_image_path_leaving_the_data_folder_is_refused(case, eval_data, tiny_ckpt, tiny_config, tmp_path, capsys):
+    """Weak messages 5: a HumanData image_path of ../../../../x is refused, not read outside the data folder."""
+    import shutil
+
+    from smplestx.evaluate.benchmarks import get_benchmark
+
+    data = tmp_path / "data"
+    shutil.copytree(eval_data, data)
+    annot = get_benchmark("synthetic").annotation_path(data)
+    with np.load(annot, allow_pickle=True) as f:  # our own test file
+        arrays = {k: f[k] for k in f.files}
+    secret = tmp_path / "secret.jpg"
+    shutil.copy(next((data / "images").rglob("*.jpg")), secret)  # readable if the loader escaped
+    if case == "traversal":
+        paths = arrays["image_path"].astype(object)
+        paths[1] = "../" * 8 + str(secret).lstrip("/")
+        arrays["image_path"] = paths.astype(str)
+        words = "leaves the image folder"
+    elif case == "absolute":  # leading slashes are stripped (reference quirk), then it is relative
+        paths = arrays["image_path"].astype(object)
+        paths[1] = "/../../../../../../../.." + str(secret)
+        arrays["image_path"] = paths.astype(str)
+        words = "leaves the image folder"
+    np.savez(annot, **arrays)
+    before = _digest(data / "images")
+    out = tmp_path / "out"
+    code = main(["eval", "--benchmark", "synthetic", "--data-dir", str(data), "--checkpoint", str(tiny_ckpt),
+                 "--config", str(tiny_config), "--body-models", str(data / "body_models"), "--output", str(out), "-q"])
+    err = _one_line_error(capsys)
+    assert code == 2 and words in err, err
+    assert str(annot) in err and "instance 1" in err, err
+    assert _digest(data / "images") == before
