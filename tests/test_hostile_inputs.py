@@ -536,3 +536,25 @@ def test_image_path_leaving_the_data_folder_is_refused(case, eval_data, tiny_ckp
     assert code == 2 and words in err, err
     assert str(annot) in err and "instance 1" in err, err
     assert _digest(data / "images") == before
+
+
+def test_corrupt_png_gives_no_stray_libpng_line(capfd):
+    """Weak messages 5: libpng's own `libpng error:` line (written to fd 2) is held back; the MediaError says it."""
+    import struct
+    import sys
+    import zlib
+
+    from smplestx.io.images import MediaError, decode_image
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    bad_filters = zlib.compress(b"\x09" * (101 * 100))  # filter type 9 does not exist
+    data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100, 100, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", bad_filters) + chunk(b"IEND", b""))
+    print("before", file=sys.stderr)
+    with pytest.raises(MediaError, match="^bad.png: cannot decode image"):
+        decode_image(data, "bad.png")
+    print("after", file=sys.stderr)
+    err = capfd.readouterr().err
+    assert "libpng" not in err and err.splitlines() == ["before", "after"], err

@@ -22,8 +22,13 @@ huge picture costs nothing; other formats are checked after decoding.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -125,6 +130,38 @@ def _check_pixels(name: str | os.PathLike[str], width: int, height: int, limit: 
                           f"(set {MAX_PIXELS_ENV} to allow larger images)")
 
 
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_libpng_messages() -> Iterator[None]:
+    """Hold back libpng's own ``libpng error: ...`` lines, which it writes straight to file descriptor 2.
+
+    The failure is reported as a MediaError naming the file; a second, bare line from the C library only
+    confuses. Other output written meanwhile (any thread) is passed on unchanged afterwards.
+    """
+    with _STDERR_LOCK:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):  # no usable stderr: nothing to protect
+            yield
+            return
+        with tempfile.TemporaryFile() as held:
+            os.dup2(held.fileno(), 2)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                held.seek(0)
+                rest = b"".join(ln for ln in held.read().splitlines(keepends=True) if not ln.startswith(b"libpng "))
+                if rest:
+                    os.write(2, rest)
+
+
 _DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR  # keeps 16 bit, applies EXIF orientation
 # The reference's flags: 8-bit BGR in stored pixel order (EXIF orientation ignored).
 _REFERENCE_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
@@ -161,8 +198,10 @@ def decode_image(data: bytes | bytearray | memoryview | np.ndarray, name: str = 
     if declared is not None:
         # Before decoding: a 1 MB PNG may declare 20000 x 20000 pixels (1.2 GB decoded, 3.9 GB peak).
         _check_pixels(name, *declared, limit)
+    is_png = buf[:8].tobytes() == b"\x89PNG\r\n\x1a\n"
     try:
-        img = cv2.imdecode(buf, _REFERENCE_FLAGS if reference else _DECODE_FLAGS)
+        with _without_libpng_messages() if is_png else contextlib.nullcontext():
+            img = cv2.imdecode(buf, _REFERENCE_FLAGS if reference else _DECODE_FLAGS)
     except cv2.error:
         img = None
     if img is None or img.size == 0:
