@@ -34,6 +34,15 @@ class CheckpointError(SmplestxError, ValueError):
     """A checkpoint that cannot be loaded safely or does not fit the model."""
 
 
+def _pickle_detail(exc: BaseException) -> str:
+    """The line of torch's refusal that says what was refused, without its advice to disable the check."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    # torch leads with "Re-running torch.load with weights_only set to False will likely succeed": never
+    # pass that on (it runs the file's code); the specific reason is on a later line.
+    useful = [ln for ln in lines if "weights_only" not in ln and not ln.startswith(("Weights only load failed", "Check the documentation"))]
+    return useful[0] if useful else "unsupported content"
+
+
 def _torch_load(path: Path) -> object:
     """torch.load restricted to tensors and plain containers; memory-mapped when possible."""
     try:
@@ -41,7 +50,7 @@ def _torch_load(path: Path) -> object:
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{path}: refused to load: the file contains objects other than tensors and plain data "
-            f"(only weights are read, no code is run). Details: {str(exc).splitlines()[0]}"
+            f"(only weights are read, no code is run): {_pickle_detail(exc)}"
         ) from None
     except RuntimeError as exc:
         if "mmap" in str(exc) or "zip" in str(exc).lower():
@@ -49,7 +58,7 @@ def _torch_load(path: Path) -> object:
             try:
                 return torch.load(path, map_location="cpu", weights_only=True)
             except pickle.UnpicklingError as exc2:
-                raise CheckpointError(f"{path}: refused to load: not a plain weights file ({str(exc2).splitlines()[0]})") from None
+                raise CheckpointError(f"{path}: refused to load: not a plain weights file ({_pickle_detail(exc2)})") from None
             except Exception as exc2:  # noqa: BLE001 - any failure here means an unreadable file
                 raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({exc2})") from None
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({exc})") from None
@@ -141,6 +150,35 @@ def infer_config(state: dict[str, torch.Tensor], source: str = "checkpoint") -> 
     return ModelConfig(encoder=encoder, decoder=DecoderConfig(feat_dim=feat_dim, dim_out=dim_out, task_tokens_num=tokens))
 
 
+def check_config_fits(cfg: AnyConfig, state: dict[str, torch.Tensor], source: str) -> None:
+    """Compare a declared config's encoder sizes with the tensors before building anything.
+
+    Building first would let a small file declare a network of any size (``depth: 100000`` takes
+    minutes and gigabytes even on the meta device); the tensors bound what can be real.
+    """
+    enc = cfg.encoder
+    blocks = {k.split(".")[2] for k in state if k.startswith("encoder.blocks.") and k.count(".") >= 3}
+    pos = state.get("encoder.pos_embed")
+    problems = []
+    if len(blocks) != enc.depth:
+        problems.append(f"depth {enc.depth} but {len(blocks)} encoder blocks")
+    if pos is not None and pos.shape[-1] != enc.embed_dim:
+        problems.append(f"embed_dim {enc.embed_dim} but encoder.pos_embed width {pos.shape[-1]}")
+    if problems:
+        raise CheckpointError(
+            f"{source}: the model config does not match the weights ({'; '.join(problems)}). "
+            "Is the config (--config) the one this checkpoint was trained with?"
+        )
+
+
+def check_finite(state: dict[str, torch.Tensor], source: str) -> None:
+    """Raise CheckpointError naming the first tensors holding NaN or infinity (they would give NaN results)."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise CheckpointError(f"{source}: corrupt weights: NaN or infinite values in {', '.join(bad[:3])}{more}")
+
+
 def check_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """Raise CheckpointError listing every missing, unexpected and mis-shaped tensor."""
     expected = model.state_dict()
@@ -188,9 +226,11 @@ def load_network(
     """Build the network for a checkpoint and load its weights strictly; eval mode."""
     state, stored = read_checkpoint(checkpoint)
     cfg = resolve_config(state, stored, config, str(checkpoint))
+    check_config_fits(cfg, state, str(checkpoint))
     with torch.device("meta"):
         net = build_network(cfg)
     check_state(net, state, str(checkpoint))
+    check_finite(state, str(checkpoint))
     expected = net.state_dict()
     state = {k: v for k, v in state.items() if k in expected}
     for key in IGNORED_KEYS:
@@ -220,9 +260,11 @@ def convert_checkpoint(
         raise CheckpointError(f"{dst}: output must end in .safetensors")
     state, stored = read_checkpoint(src)
     cfg = resolve_config(state, stored, config, str(src))
+    check_config_fits(cfg, state, str(src))
     with torch.device("meta"):
         net = build_network(cfg)
     check_state(net, state, str(src))
+    check_finite(state, str(src))
     tensors = {
         k: (v.to(DTYPES[dtype]) if v.is_floating_point() else v).contiguous() for k, v in state.items() if k not in IGNORED_KEYS
     }
@@ -243,6 +285,8 @@ def checkpoint_family(state: dict[str, torch.Tensor]) -> str:
 
 def config_from_dict(data: dict[str, object]) -> AnyConfig:
     """Inverse of either family's ``to_dict`` (SMPLer-X dicts carry ``family``)."""
+    if not isinstance(data, dict) or not all(isinstance(data.get(k, {}), dict) for k in ("encoder", "decoder")):
+        raise ConfigError("the model config must be a JSON object with 'encoder' / 'decoder' objects")
     if data.get("family") == SMPLER_X:
         return SMPLerXConfig.from_dict(data)  # type: ignore[arg-type]
     return ModelConfig.from_dict(data)  # type: ignore[arg-type]

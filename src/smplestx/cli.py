@@ -308,7 +308,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     from .evaluate.runner import EvalOptions, EvalRun, format_table
     from .model import load_model
-    from .pipeline.estimator import pick_device, pick_dtype
+    from .model import pick_device, pick_dtype
 
     bench = get_benchmark(args.benchmark)
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1) or (args.interval or 1) < 1:

@@ -30,6 +30,52 @@ class ConfigError(SmplestxError, ValueError):
     """A config file or value that cannot be used."""
 
 
+#: Upper bounds of a sane model config: a hostile file cannot make the network allocate without bound.
+#: The largest released size is H (1280 wide, 32 deep, 16 heads); these leave ample room above it.
+CONFIG_LIMITS: dict[str, int] = {"embed_dim": 8192, "depth": 256, "num_heads": 256, "task_tokens_num": 4096,
+                                 "patch_size": 256, "img_size": 8192, "feat_dim": 8192, "dim_out": 8192}
+
+
+def check_int(name: str, value: Any, low: int = 1, high: int | None = None) -> None:
+    """Raise ConfigError unless value is an int in [low, high] (high defaults to CONFIG_LIMITS[name])."""
+    high = CONFIG_LIMITS.get(name, 1 << 20) if high is None else high
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} = {value!r} must be an integer")
+    if not low <= value <= high:
+        raise ConfigError(f"{name} = {value} must be between {low} and {high}")
+
+
+def check_number(name: str, value: Any, low: float = 0.0, high: float = 1e9, *, strict: bool = True) -> None:
+    """Raise ConfigError unless value is a finite number above low (or equal when not strict) and <= high."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name} = {value!r} must be a finite number")
+    if value < low or (strict and value == low) or value > high:
+        raise ConfigError(f"{name} = {value} must be {'>' if strict else '>='} {low} and <= {high}")
+
+
+def check_shape(name: str, value: Any, n: int, high: int = 8192) -> None:
+    """Raise ConfigError unless value is a tuple of n integers in [1, high]."""
+    if not isinstance(value, tuple) or len(value) != n:
+        raise ConfigError(f"{name} = {value!r} must be {n} integers")
+    for v in value:
+        check_int(name, v, 1, high)
+
+
+def check_geometry(cfg: Any) -> None:
+    """Validate the camera and crop geometry shared by both families' configs."""
+    check_shape("input_img_shape", cfg.input_img_shape, 2)
+    check_shape("input_body_shape", cfg.input_body_shape, 2)
+    check_shape("output_hm_shape", cfg.output_hm_shape, 3, 1024)
+    for name in ("focal", "princpt"):
+        value = getattr(cfg, name)
+        if not isinstance(value, tuple) or len(value) != 2:
+            raise ConfigError(f"{name} = {value!r} must be 2 numbers")
+        for v in value:
+            check_number(name, v, 0.0, strict=name == "focal")
+    check_number("camera_3d_size", cfg.camera_3d_size)
+    check_number("bbox_ratio", cfg.bbox_ratio, high=100.0)
+
+
 @dataclass(frozen=True)
 class EncoderConfig:
     """ViT encoder sizes (ViTPose naming)."""
@@ -44,6 +90,16 @@ class EncoderConfig:
     patch_size: int = 16
     drop_path_rate: float = 0.0
 
+    def __post_init__(self) -> None:
+        """Refuse sizes that are wrong or would exhaust memory, before anything is built."""
+        for name in ("embed_dim", "depth", "num_heads", "task_tokens_num", "patch_size"):
+            check_int(name, getattr(self, name))
+        if self.embed_dim % self.num_heads:
+            raise ConfigError(f"embed_dim = {self.embed_dim} is not divisible by num_heads = {self.num_heads}")
+        check_number("mlp_ratio", self.mlp_ratio, high=64.0)
+        check_number("drop_path_rate", self.drop_path_rate, high=1.0, strict=False)
+        check_shape("img_size", self.img_size, 2)
+
 
 @dataclass(frozen=True)
 class DecoderConfig:
@@ -52,6 +108,11 @@ class DecoderConfig:
     feat_dim: int = 1280
     dim_out: int = 512
     task_tokens_num: int = 80
+
+    def __post_init__(self) -> None:
+        """Refuse sizes that are wrong or would exhaust memory, before anything is built."""
+        for name in ("feat_dim", "dim_out", "task_tokens_num"):
+            check_int(name, getattr(self, name))
 
 
 @dataclass(frozen=True)
@@ -65,6 +126,10 @@ class CropCamera:
     princpt: tuple[float, float] = PRINCPT
     camera_3d_size: float = 2.5
     bbox_ratio: float = BBOX_RATIO
+
+    def __post_init__(self) -> None:
+        """Refuse non-finite or out-of-range geometry when the config is made."""
+        check_geometry(self)
 
     @property
     def camera_depth_scale(self) -> float:
@@ -142,32 +207,44 @@ _BINOPS = {
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 
 
-def _literal(node: ast.AST, path: Path) -> Any:
+#: Deepest expression nesting the config reader evaluates: real configs nest a few levels, a hostile
+#: 30,000-term sum would otherwise exhaust the interpreter's stack.
+MAX_LITERAL_DEPTH = 64
+
+
+def _literal(node: ast.AST, path: Path, depth: int = 0) -> Any:
     """Evaluate a literal expression: constants, containers and +-*/ on numbers only."""
+    if depth > MAX_LITERAL_DEPTH:
+        raise ConfigError(f"{path}:{getattr(node, 'lineno', '?')}: expression nested deeper than "
+                          f"{MAX_LITERAL_DEPTH} levels; write the value as a plain number")
+    depth += 1
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.Dict):
         if any(k is None for k in node.keys):
             raise ConfigError(f"{path}:{node.lineno}: '**' unpacking is not allowed in a config file")
-        return {_literal(k, path): _literal(v, path) for k, v in zip(node.keys, node.values)}
+        return {_literal(k, path, depth): _literal(v, path, depth) for k, v in zip(node.keys, node.values)}
     if isinstance(node, (ast.List, ast.Tuple)):
-        items = [_literal(e, path) for e in node.elts]
+        items = [_literal(e, path, depth) for e in node.elts]
         return items if isinstance(node, ast.List) else tuple(items)
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        left, right = _literal(node.left, path), _literal(node.right, path)
+        left, right = _literal(node.left, path, depth), _literal(node.right, path, depth)
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right)):
             raise ConfigError(f"{path}:{node.lineno}: arithmetic is only allowed on numbers")
-        return _BINOPS[type(node.op)](left, right)
+        try:
+            return _BINOPS[type(node.op)](left, right)
+        except ArithmeticError as exc:  # 1/0, float overflow: the file's mistake, not ours
+            raise ConfigError(f"{path}:{node.lineno}: cannot compute {ast.unparse(node)[:60]} ({exc})") from None
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_literal(node.operand, path))
+        return _UNARY[type(node.op)](_literal(node.operand, path, depth))
     raise ConfigError(
         f"{path}:{getattr(node, 'lineno', '?')}: only literal values are allowed in a config file "
         f"(found {type(node).__name__}); config files are read as data, never executed"
     )
 
 
-def read_official_config(path: str | Path) -> dict[str, Any]:
-    """Parse an official ``config_base.py`` (``config = {...}``) without executing it."""
+def parse_config_file(path: str | Path) -> ast.Module:
+    """Parse a Python config file into its syntax tree (never run); every failure is a one-line ConfigError."""
     path = Path(path)
     try:
         source = path.read_text(encoding="utf-8")
@@ -176,9 +253,18 @@ def read_official_config(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc})") from None
     try:
-        tree = ast.parse(source, filename=str(path))
+        return ast.parse(source, filename=str(path))
     except SyntaxError as exc:
-        raise ConfigError(f"{path}:{exc.lineno}: not a valid Python literal file ({exc.msg})") from None
+        raise ConfigError(f"{path}:{exc.lineno}: not a valid Python config file ({exc.msg})") from None
+    except (RecursionError, MemoryError):
+        # The parser's own recursion: e.g. a 30,000-term sum.
+        raise ConfigError(f"{path}: expressions nested too deeply to read; write values as plain numbers") from None
+
+
+def read_official_config(path: str | Path) -> dict[str, Any]:
+    """Parse an official ``config_base.py`` (``config = {...}``) without executing it."""
+    path = Path(path)
+    tree = parse_config_file(path)
     found = None
     for stmt in tree.body:
         # Imports and docstrings are tolerated and ignored: nothing in the file is ever run.
@@ -216,19 +302,21 @@ def model_config_from_official(config: dict[str, Any], source: str = "config") -
             dim_out=int(d.get("dim_out", 512)),
             task_tokens_num=int(d.get("task_tokens_num", 80)),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+        base = ModelConfig(encoder=encoder, decoder=decoder)
+        overrides: dict[str, Any] = {}
+        for key in ("input_img_shape", "input_body_shape", "output_hm_shape", "focal", "princpt"):
+            if key in model:
+                overrides[key] = tuple(float(v) if key in ("focal", "princpt") else int(v) for v in model[key])
+        if "camera_3d_size" in model:
+            overrides["camera_3d_size"] = float(model["camera_3d_size"])
+        data = config.get("data")
+        if isinstance(data, dict) and "bbox_ratio" in data:
+            overrides["bbox_ratio"] = float(data["bbox_ratio"])
+        return replace(base, **overrides)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise ConfigError(f"{source}: bad encoder/decoder config ({exc!r})") from None
-    base = ModelConfig(encoder=encoder, decoder=decoder)
-    overrides: dict[str, Any] = {}
-    for key in ("input_img_shape", "input_body_shape", "output_hm_shape", "focal", "princpt"):
-        if key in model:
-            overrides[key] = tuple(float(v) if key in ("focal", "princpt") else int(v) for v in model[key])
-    if "camera_3d_size" in model:
-        overrides["camera_3d_size"] = float(model["camera_3d_size"])
-    data = config.get("data")
-    if isinstance(data, dict) and "bbox_ratio" in data:
-        overrides["bbox_ratio"] = float(data["bbox_ratio"])
-    return replace(base, **overrides)
 
 
 def load_official_config(path: str | Path) -> ModelConfig:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .config import _BINOPS, _UNARY, ConfigError, CropCamera, EncoderConfig
+from .config import _BINOPS, _UNARY, MAX_LITERAL_DEPTH, ConfigError, CropCamera, EncoderConfig, check_int, check_shape, parse_config_file
 
 #: Name of this family in configs, safetensors metadata and ``smplestx info``.
 FAMILY = "smpler_x"
@@ -32,6 +32,15 @@ class SMPLerXConfig(CropCamera):
     input_hand_shape: tuple[int, int] = (256, 256)
     input_face_shape: tuple[int, int] = (192, 192)
     family: str = FAMILY
+
+    def __post_init__(self) -> None:
+        """Refuse non-finite or out-of-range sizes and geometry when the config is made."""
+        super().__post_init__()
+        check_int("feat_dim", self.feat_dim)
+        check_int("upscale", self.upscale, 1, 64)
+        check_shape("output_hand_hm_shape", self.output_hand_hm_shape, 3, 1024)
+        check_shape("input_hand_shape", self.input_hand_shape, 2)
+        check_shape("input_face_shape", self.input_face_shape, 2)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SMPLerXConfig":
@@ -88,6 +97,7 @@ class _Evaluator:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.env: dict[str, Any] = {}
+        self.depth = 0
 
     def eval(self, node: ast.AST) -> Any:
         """Value of ``node``, or an _Unreadable marker."""
@@ -97,6 +107,16 @@ class _Evaluator:
             return _Unreadable(f"{self.path}:{getattr(node, 'lineno', '?')}: {stop.args[0]}")
 
     def _eval(self, node: ast.AST) -> Any:
+        # Bounded nesting: a hostile 30,000-term sum must not exhaust the interpreter's stack.
+        if self.depth >= MAX_LITERAL_DEPTH:
+            raise _Stop(f"expression nested deeper than {MAX_LITERAL_DEPTH} levels")
+        self.depth += 1
+        try:
+            return self._eval_node(node)
+        finally:
+            self.depth -= 1
+
+    def _eval_node(self, node: ast.AST) -> Any:
         if isinstance(node, ast.Constant):
             return node.value
         if isinstance(node, (ast.List, ast.Tuple)):
@@ -124,7 +144,10 @@ class _Evaluator:
             left, right = self._eval(node.left), self._eval(node.right)
             if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right)):
                 raise _Stop("arithmetic is only supported on numbers")
-            return _BINOPS[type(node.op)](left, right)
+            try:
+                return _BINOPS[type(node.op)](left, right)
+            except ArithmeticError as exc:  # 1/0, float overflow
+                raise _Stop(f"cannot compute {ast.unparse(node)[:60]} ({exc})") from None
         if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
             value = self._eval(node.operand)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -158,17 +181,7 @@ class _Stop(Exception):
 def read_assignments(path: str | Path) -> dict[str, Any]:
     """Top-level assignments of a Python config file, evaluated as data (never executed)."""
     path = Path(path)
-    try:
-        source = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc})") from None
-    try:
-        tree = ast.parse(source, filename=str(path))
-    except SyntaxError as exc:
-        raise ConfigError(f"{path}:{exc.lineno}: not a valid Python config file ({exc.msg})") from None
-    return _Evaluator(path).run(tree)
+    return _Evaluator(path).run(parse_config_file(path))
 
 
 def _get(env: dict[str, Any], key: str, path: Path, default: Any = ConfigError) -> Any:
@@ -183,9 +196,9 @@ def _get(env: dict[str, Any], key: str, path: Path, default: Any = ConfigError) 
 def is_smpler_x_config(path: str | Path) -> bool:
     """True when the file is an SMPLer-X main config (it names an ``encoder_config_file``)."""
     try:
-        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, SyntaxError):
-        return False
+        tree = parse_config_file(path)
+    except ConfigError:
+        return False  # the official reader reports it
     return any(
         isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "encoder_config_file" for t in s.targets)
         for s in tree.body
@@ -235,7 +248,9 @@ def load_smpler_x_config(path: str | Path) -> SMPLerXConfig:
             patch_size=int(backbone.get("patch_size", 16)),
             drop_path_rate=float(backbone.get("drop_path_rate", 0.0)),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except ConfigError as exc:
+        raise ConfigError(f"{enc_path}: model.backbone: {exc}") from None
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise ConfigError(f"{enc_path}: bad model.backbone ({exc!r})") from None
     kw: dict[str, Any] = {"encoder": encoder, "feat_dim": int(_get(env, "feat_dim", path, encoder.embed_dim))}
     for key, n in (("input_img_shape", 2), ("input_body_shape", 2), ("output_hm_shape", 3), ("output_hand_hm_shape", 3),
@@ -249,9 +264,14 @@ def load_smpler_x_config(path: str | Path) -> SMPLerXConfig:
     for key in ("camera_3d_size", "bbox_ratio"):
         if key in env:
             kw[key] = float(_get(env, key, path))
-    if "upscale" in env:
-        kw["upscale"] = int(_get(env, "upscale", path))
-    return replace(SMPLerXConfig(), **kw)
+    try:
+        if "upscale" in env:
+            kw["upscale"] = int(_get(env, "upscale", path))
+        return replace(SMPLerXConfig(), **kw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ConfigError(f"{path}: bad value ({exc!r})") from None
 
 
 def _ints_or_floats(value: Any, key: str, path: Path) -> tuple[float, float]:

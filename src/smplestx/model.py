@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .body import SMPLX_137, SMPLX_PARAM_NAMES, BodyModel
-from .config import ModelConfig
+from .config import DTYPES, ModelConfig
 from .errors import UsageError
 from .geometry import project_points
 from .checkpoint import load_network
@@ -181,7 +181,41 @@ class SMPLestX(nn.Module):
         if images.ndim != 4 or images.shape[1] != 3 or tuple(images.shape[2:]) != tuple(self.config.input_img_shape):
             h, w = self.config.input_img_shape
             raise ValueError(f"expected crops of shape (B, 3, {h}, {w}), got {tuple(images.shape)}")
+        if images.shape[0] == 0:
+            # Empty outputs of the right shapes, dtypes and devices: run one blank crop and keep none of it
+            # (the network's reshapes cannot infer a batch of zero).
+            pred = self(torch.zeros((1, *images.shape[1:]), dtype=images.dtype, device=images.device))
+            for f in fields(pred):
+                value = getattr(pred, f.name)
+                if isinstance(value, torch.Tensor):
+                    setattr(pred, f.name, value[:0])
+            return pred
         return self(images)
+
+
+def pick_device(device: str = "auto") -> str:
+    """Resolve ``auto`` to the best device present (cuda, then mps, then cpu); check explicit ones."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"device {device!r} requested but CUDA is not available (use --device auto or cpu)")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UsageError("device 'mps' requested but MPS is not available (use --device auto or cpu)")
+    if device not in ("cpu", "mps") and not device.startswith("cuda"):
+        raise UsageError(f"unknown device {device!r}; choose auto, cpu, cuda, cuda:N or mps")
+    return device
+
+def pick_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """Accept 'fp32' / 'bf16' / 'fp16' or a torch dtype."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise UsageError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    return DTYPES[dtype]
 
 
 def load_model(
@@ -190,7 +224,7 @@ def load_model(
     body_models: str | Path | None = None,
     config: str | Path | ModelConfig | None = None,
     device: str | torch.device = "cpu",
-    dtype: torch.dtype = torch.float32,
+    dtype: str | torch.dtype = torch.float32,
     attention: str = "sdpa",
     backend: str = "auto",
 ) -> SMPLestX:
@@ -199,7 +233,10 @@ def load_model(
     ``body_models`` defaults to ``$SMPLESTX_BODY_MODELS`` or the user config file's ``body_models``.
     ``dtype`` is the network's dtype; the body model runs in float32 (float64 if asked). ``backend``:
     ``torch``, ``onnxruntime`` (an ``.onnx`` file from ``smplestx export-onnx``), or ``auto`` (by the suffix).
+    ``dtype`` may be a name of ``config.DTYPES`` (``"fp16"``); ``device`` may be ``"auto"``.
     """
+    dtype = pick_dtype(dtype)
+    device = pick_device(str(device))  # a clear error for CUDA without a GPU, before anything loads
     from .user_config import find_body_models
     from .zoo import resolve_model
 

@@ -7,6 +7,8 @@ import io
 import logging
 import numbers
 import pickle
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Collection, Mapping
 
@@ -97,6 +99,13 @@ def check_smplx_arrays(a: Mapping[str, np.ndarray], path: Path | str = "SMPL-X a
         raise _shape_error(path, "v_template", v, "(V, 3)")
     nv = v.shape[0]
     nj = NUM_SMPLX_JOINTS
+    # The vertex count is what the per-vertex arrays agree on: a short v_template is v_template's fault,
+    # not J_regressor's (checked first, before the arrays that are compared with it).
+    counts = {"J_regressor": a["J_regressor"].shape[-1:], "weights": a["weights"].shape[:1],
+              "shapedirs": a["shapedirs"].shape[:1], "posedirs": a["posedirs"].shape[:1]}
+    agreed = {c[0] for c in counts.values() if len(c) == 1}
+    if len(agreed) == 1 and nv not in agreed:
+        raise _shape_error(path, "v_template", v, f"({agreed.pop()}, 3) like {', '.join(counts)}")
     expected = {
         "f": ("(F, 3)", lambda x: x.ndim == 2 and x.shape[1] == 3),
         "J_regressor": (f"({nj}, {nv})", lambda x: x.shape == (nj, nv)),
@@ -131,6 +140,11 @@ def check_smplx_arrays(a: Mapping[str, np.ndarray], path: Path | str = "SMPL-X a
         if key in a and a[key].size and (a[key].min() < 0 or a[key].max() >= nf):
             raise BodyModelFileError(f"{path}: array '{key}' holds face ids outside 0..{nf - 1}; {DOWNLOAD_HINT}")
     shape_layout(a["shapedirs"].shape[-1], path=path)  # raises on an unknown layout
+    for key, arr in a.items():
+        # Checked once here: a NaN vertex or blend shape would turn every result into NaN, silently.
+        if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+            raise BodyModelFileError(f"{path}: array '{key}' holds NaN or infinite values; the file is corrupt: "
+                                     f"{DOWNLOAD_HINT}")
 
 
 def typed_arrays(raw: Mapping[str, Any], path: Path | str, int_keys: Collection[str]) -> dict[str, np.ndarray]:
@@ -165,6 +179,15 @@ def load_smplx_arrays(model_dir: str | Path, gender: str = "neutral") -> dict[st
         )
     arrays: dict[str, np.ndarray] = {}
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise BodyModelFileError(f"{path}: unreadable ({exc.strerror or exc}); {DOWNLOAD_HINT}") from None
+    if magic != b"PK\x03\x04":
+        # np.load would call any non-zip file "pickled data": say what it is not.
+        what = "it is empty" if not magic else "it is not a zip archive"
+        raise BodyModelFileError(f"{path}: not an .npz file ({what}); {DOWNLOAD_HINT}")
+    try:
         with np.load(path, allow_pickle=False) as npz:
             names = set(npz.files)
             missing = [k for k in REQUIRED_KEYS if k not in names]
@@ -181,8 +204,8 @@ def load_smplx_arrays(model_dir: str | Path, gender: str = "neutral") -> dict[st
     except ValueError as exc:
         # np.load raises ValueError for object arrays when allow_pickle=False, or for a non-zip file.
         raise BodyModelFileError(f"{path}: cannot be read as a plain .npz ({exc}); {DOWNLOAD_HINT}") from None
-    except (OSError, EOFError) as exc:
-        raise BodyModelFileError(f"{path}: unreadable ({exc}); {DOWNLOAD_HINT}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise BodyModelFileError(f"{path}: truncated or corrupt .npz ({exc}); {DOWNLOAD_HINT}") from None
     arrays = typed_arrays(arrays, path, _INT_KEYS)
     check_smplx_arrays(arrays, path)
     log.debug("loaded %s (%d shape-space components)", path, arrays["shapedirs"].shape[-1])

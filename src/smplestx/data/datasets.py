@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from ..config import BBOX_RATIO, BODY_BOX_RATIO_FACTOR
-from .humandata import HumanData
+from .humandata import HumanData, HumanDataError
 
 #: Test-time box ratio: the reference's 1.2 (cfg.bbox_ratio) times its 0.833 shrink for HumanData sets, whose
 #: preprocessed HumanData boxes already carry 1.2 padding.
@@ -54,4 +54,18 @@ def resolve_image_root(data_dir: str | os.PathLike[str], image_dir: str) -> Path
     return alt if alt.is_dir() else primary
 
 
-__all__ = ["DatasetQuirks", "TEST_BOX_RATIO", "resolve_image_root"]
+def image_under_root(root: str | os.PathLike[str], rel: str, source: str) -> Path:
+    """``root / rel`` for a path read from an annotation file; refuses one that leaves the root.
+
+    The annotation file is data from elsewhere: ``../../../../etc/passwd`` or ``/etc/passwd`` must not make
+    the loader read outside the image folder. The check is on the path's text (symbolic links inside the
+    data folder, a common way to lay datasets out, keep working).
+    """
+    norm = os.path.normpath(rel)
+    if os.path.isabs(rel) or norm == ".." or norm.startswith(".." + os.sep) or "\0" in rel:
+        raise HumanDataError(f"{source}: image path {rel!r} leaves the image folder {root}; "
+                             "annotation paths must be relative to it")
+    return Path(root) / norm
+
+
+__all__ = ["DatasetQuirks", "TEST_BOX_RATIO", "image_under_root", "resolve_image_root"]

@@ -19,7 +19,7 @@ import torch
 from ..errors import SmplestxError
 from ..io.images import MediaError, decode_image
 from ..body import BodyModel
-from ..data.datasets import DatasetQuirks
+from ..data.datasets import DatasetQuirks, image_under_root
 from ..data.humandata import HumanData, HumanDataError
 from ..geometry import process_box
 
@@ -203,9 +203,11 @@ def build_test_samples(hd: HumanData, image_root: str | Path, rules: DatasetQuir
             skipped["NaN in the ground truth"] += 1
             continue
         samples.append(TestSample(
-            index=i, image_path=root / _as_str(paths[i]).lstrip("/"), box_xywh=np.asarray(boxes[i][:4], np.float64),
+            index=i, image_path=image_under_root(root, _as_str(paths[i]).lstrip("/"), f"{hd.path}: instance {i}"),
+            box_xywh=np.asarray(boxes[i][:4], np.float64),
             box=box, params=p, gender=gender, lhand_valid=lvalid, rhand_valid=rvalid, face_valid=fvalid,
-            vertices_path=(root / _as_str(vpaths[i])) if vpaths is not None else None, image_shape=shape,
+            vertices_path=image_under_root(root, _as_str(vpaths[i]), f"{hd.path}: instance {i}") if vpaths is not None
+            else None, image_shape=shape,
         ))
     return SampleList(samples=samples, skipped=skipped, total=n)
 

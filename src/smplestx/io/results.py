@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import math
 import os
 import shutil
@@ -177,7 +178,13 @@ def _json_default(obj: Any) -> Any:
 
 
 def _dump_json(value: Any) -> str:
-    return json.dumps(value, default=_json_default, ensure_ascii=False)
+    text = json.dumps(value, default=_json_default, ensure_ascii=False)
+    # A non-UTF-8 file name decodes to lone surrogates (surrogateescape), which UTF-8 cannot encode: write
+    # them as JSON \\uXXXX escapes, valid JSON that json.loads turns back into the same name.
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 _NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 
 from ..body import SMPLX_PARAM_NAMES
-from ..config import DTYPES, ModelConfig
+from ..config import ModelConfig
 from ..errors import UsageError
 from ..geometry import box_to_crop_affine, crop_camera, crop_image, process_box, project_points
 from ..io.results import FrameResult, Person
-from ..model import SMPLestX, load_model
+from ..model import SMPLestX, load_model, pick_device, pick_dtype  # noqa: F401 - re-exported
 from ..scene_camera import SceneCamera, express_in_scene, load_intrinsics
 from .detectors import Detections, Detector, make_detector, select_people
 from .sources import Frame, open_source, read_image
@@ -24,30 +24,6 @@ from .sources import Frame, open_source, read_image
 log = logging.getLogger(__name__)
 
 _OUTPUT_FIELDS = (*SMPLX_PARAM_NAMES, "joints_cam")
-
-def pick_device(device: str = "auto") -> str:
-    """Resolve ``auto`` to the best device present (cuda, then mps, then cpu); check explicit ones."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"device {device!r} requested but CUDA is not available (use --device auto or cpu)")
-    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise UsageError("device 'mps' requested but MPS is not available (use --device auto or cpu)")
-    if device not in ("cpu", "mps") and not device.startswith("cuda"):
-        raise UsageError(f"unknown device {device!r}; choose auto, cpu, cuda, cuda:N or mps")
-    return device
-
-def pick_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    """Accept 'fp32' / 'bf16' / 'fp16' or a torch dtype."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype not in DTYPES:
-        raise UsageError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
-    return DTYPES[dtype]
 
 @dataclass
 class _PendingFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import logging
 import math
@@ -128,13 +129,27 @@ def _derived(out: Path, name: str) -> list[Path]:
     return [out / f"{name}{suffix}" for suffix in (".npz", ".json", "_overlay.png", "_overlay.mp4", "_meshes")]
 
 
+#: Longest derived base name, in UTF-8 bytes: file systems allow 255 per name, and the longest name derived
+#: from it (a hidden temporary ``.NAME_overlay.mp4.XXXXXXXX.smplestx-partial.mp4``) adds about 50.
+MAX_NAME_BYTES = 160
+
+
+def _short_name(base: str) -> str:
+    """``base`` if short enough, else its head and a hash of the whole (different long names stay different)."""
+    if len(base.encode("utf-8", "surrogateescape")) <= MAX_NAME_BYTES:
+        return base
+    digest = hashlib.sha1(base.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    head = base.encode("utf-8", "surrogateescape")[: MAX_NAME_BYTES - 11].decode("utf-8", "ignore")
+    return f"{head}_{digest}"
+
+
 def _unique_names(paths: list[Path], out: Path | None = None) -> dict[Path, str]:
     """Output base names: the file stem, disambiguated when two inputs share it or an output would hit an input."""
     names: dict[Path, str] = {}
     used: set[str] = set()
     inputs = {p.resolve() for p in paths}
     for p in paths:
-        base = re.sub(r"[^\w.-]+", "_", p.stem) or "input"
+        base = _short_name(re.sub(r"[^\w.-]+", "_", p.stem) or "input")
         name, k = base, 2
         # Never overwrite an input: `a.png` beside the user's own `a_overlay.png` writes `a_2_overlay.png`.
         while name in used or (out is not None and any(d.resolve() in inputs for d in _derived(out, name))):

@@ -169,10 +169,11 @@ def build_model_config(m: ModelSection, bbox_ratio: float = BBOX_RATIO) -> Model
         dec_over["feat_dim"] = m.embed_dim
     if m.task_tokens_num is not None:
         dec_over["task_tokens_num"] = m.task_tokens_num
-    enc = replace(base.encoder, **enc_over)
-    dec = replace(base.decoder, **dec_over)
-    if enc.embed_dim % enc.num_heads:
-        raise ConfigError(f"model: embed_dim {enc.embed_dim} is not divisible by num_heads {enc.num_heads}")
+    try:  # the model configs check their own sizes (bounds, divisibility) when made
+        enc = replace(base.encoder, **enc_over)
+        dec = replace(base.decoder, **dec_over)
+    except ConfigError as exc:
+        raise ConfigError(f"model: {exc}") from None
     if dec.feat_dim != enc.embed_dim:
         raise ConfigError(f"model: feat_dim {dec.feat_dim} must equal embed_dim {enc.embed_dim}")
     return replace(
@@ -237,6 +238,8 @@ def _check(value: Any, tp: Any, where: str) -> Any:
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):  # `lr = nan` would train to NaN weights, silently
+                raise ConfigError(f"{where}: expected a finite number, got {value!r}")
             return float(value)
         raise ConfigError(f"{where}: expected a number, got {value!r}")
     if tp is str:

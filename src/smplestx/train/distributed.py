@@ -48,11 +48,11 @@ def _env_int(name: str, default: int) -> int:
 
 def pick_device(device: str, local_rank: int) -> torch.device:
     """Resolve "auto" / "cpu" / "cuda" / "cuda:N" to this process's device (one GPU per local rank)."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    from ..model import pick_device as check_device  # the one check of device names and availability
+
+    device = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+    device = check_device(device)
     if device == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError("train.device is 'cuda' but no CUDA device is available (use device = \"cpu\" or \"auto\")")
         n = torch.cuda.device_count()
         if local_rank >= n:
             raise ValueError(f"local rank {local_rank} has no GPU ({n} visible): start at most {n} processes per node")

@@ -53,7 +53,7 @@ def remap_hand_targets(
     ``boxes`` (B, 3, 4) are the predicted lhand / rhand / face boxes in body-input pixels. Returns new tensors.
     """
     coords, trunc = coords.clone(), trunc.clone()
-    (_, hh, wh), hand = cfg.output_hm_shape, cfg.output_hand_hm_shape
+    hand = cfg.output_hand_hm_shape
     for i, part in enumerate(("lhand", "rhand")):
         idx = SMPLX_137.parts[part]
         x, y = _to_crop(coords[:, idx, 0], coords[:, idx, 1], boxes[:, i], cfg)

@@ -39,7 +39,7 @@ from torch.utils.data import Dataset
 from ..errors import SmplestxError
 from ..io.images import MediaError, read_image
 from ..body.joint_sets import SMPLX_137, SMPLX_ORIG_53
-from ..data.datasets import DatasetQuirks
+from ..data.datasets import DatasetQuirks, image_under_root
 from ..data.humandata import HumanData, KPS2D_KEYS, KPS3D_KEYS
 from ..config import BBOX_RATIO, BODY_BOX_RATIO_FACTOR, INPUT_BODY_SHAPE, INPUT_IMG_SHAPE, OUTPUT_HM_SHAPE
 from ..geometry import crop_image, process_box
@@ -429,7 +429,7 @@ class HumanDataTrainSet(Dataset):
             boxes[part] = None if arr is None else np.array(arr[row], dtype=np.float32)
         raw = {k: np.array(v[row]) for k, v in hd[self._model_key].items()}
         return _Annotation(
-            img_path=os.path.join(self.image_root, rel),
+            img_path=str(image_under_root(self.image_root, rel, f"{hd.path}: row {row}")),
             img_shape=None if self._shapes is None else (int(self._shapes[row, 0]), int(self._shapes[row, 1])),
             bbox=np.array(hd.bbox_xywh[row][:4]),
             part_boxes=boxes,
