@@ -558,3 +558,53 @@ def test_corrupt_png_gives_no_stray_libpng_line(capfd):
     print("after", file=sys.stderr)
     err = capfd.readouterr().err
     assert "libpng" not in err and err.splitlines() == ["before", "after"], err
+
+
+def test_huge_stride_on_a_video_still_gives_its_first_frame(tiny_ckpt, tiny_config, parity_body, tmp_path, capsys):
+    """``--stride 1000000`` once said "fps must be positive, got 1e-05"; now it reads frame 0 and a 1-fps overlay."""
+    video = tmp_path / "in" / "clip.mp4"
+    video.parent.mkdir()
+    _video(video, 6)
+    out = tmp_path / "out"
+    assert main(_run_args(video.parent, out, tiny_ckpt, tiny_config, parity_body, "--stride", "1000000")) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["inputs"][0]["frames"] == 1 and (out / "clip_overlay.mp4").is_file()
+
+
+def test_full_disk_names_the_file_keeps_finished_inputs_and_leaves_no_empty_folder(tiny_ckpt, tiny_config,
+                                                                                   parity_body, tmp_path,
+                                                                                   monkeypatch, capsys):
+    import errno
+    import os
+
+    import cv2
+
+    from smplestx.pipeline import run as run_module
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a", "b"):
+        cv2.imwrite(str(inputs / f"{name}.png"), _picture(ord(name)))
+    real_write_obj = run_module.write_obj
+
+    def write_obj(path, vertices, faces):
+        if Path(path).parent.name.startswith("b_"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write_obj(path, vertices, faces)
+
+    monkeypatch.setattr(run_module, "write_obj", write_obj)
+    out = tmp_path / "out"
+    assert main(_run_args(inputs, out, tiny_ckpt, tiny_config, parity_body, "--save-mesh", "obj", "--no-render")) == 1
+    err = capsys.readouterr().err
+    assert f"{inputs / 'b.png'}: no space left on the device of {out}" in err
+    summary = {Path(i["path"]).name: i for i in json.loads((out / "summary.json").read_text())["inputs"]}
+    assert summary["a.png"]["ok"] and not summary["b.png"]["ok"]
+    assert list((out / "a_meshes").glob("*.obj")) and not (out / "b_meshes").exists()
+    assert not [p for p in out.rglob("*") if "partial" in p.name or p.name.endswith(".tmp")]
+
+
+def test_missing_input_is_named_by_its_full_path(tiny_ckpt, tiny_config, parity_body, tmp_path, capsys):
+    missing = tmp_path / "nowhere" / "gone.png"
+    assert main(_run_args(missing, tmp_path / "out", tiny_ckpt, tiny_config, parity_body)) == 1  # a failed input
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{missing}: no such file or folder" in err, err

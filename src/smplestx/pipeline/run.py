@@ -357,7 +357,8 @@ class InferenceRun:
 
                     self._tracking = (FrameTracker(source_fps), TrackBuilder())
                 if self.renderer is not None and is_video:
-                    fps = (source.fps or 30.0) / self.opt.stride
+                    # At least 1 fps: a sparse --stride (say 1000000) still makes a playable overlay.
+                    fps = max((source.fps or 30.0) / self.opt.stride, 1.0)
                     overlay = VideoWriter(out / f"{name}_overlay.mp4", fps, source.width, source.height)
                 with writer:
                     if overlay is not None:
