@@ -608,3 +608,18 @@ def test_missing_input_is_named_by_its_full_path(tiny_ckpt, tiny_config, parity_
     assert main(_run_args(missing, tmp_path / "out", tiny_ckpt, tiny_config, parity_body)) == 1  # a failed input
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"{missing}: no such file or folder" in err, err
+
+
+def test_boxes_beyond_the_video_are_reported(tiny_ckpt, tiny_config, parity_body, tmp_path, caplog):
+    """Box frames past the last frame read were ignored silently; now a warning names them."""
+    video = tmp_path / "in" / "clip.mp4"
+    video.parent.mkdir()
+    _video(video, 4)
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"frames": {"0": [[4, 4, 60, 90]], "40": [[4, 4, 60, 90]], "41": [[4, 4, 60, 90]]}}))
+    args = _run_args(video.parent, tmp_path / "out", tiny_ckpt, tiny_config, parity_body, "--no-render")
+    args[args.index("full")] = f"boxes:{boxes}"
+    with caplog.at_level("WARNING"):
+        assert main(args) == 0
+    assert any("frames 40..41, beyond the last frame read (3)" in r.getMessage() and str(video) in r.getMessage()
+               for r in caplog.records), caplog.text
