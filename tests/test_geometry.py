@@ -83,3 +83,51 @@ def test_camera_projection_puts_centre_on_box_centre():
     box = np.array([10.0, 20.0, 192.0 * 2, 256.0 * 2])
     focal, princpt = crop_camera(box)
     np.testing.assert_allclose(project_points(np.array([0.0, 0.0, 5.0]), focal, princpt), [10 + 192, 20 + 256])
+
+
+def test_device_crops_equal_opencv_crops_within_one_grey_level():
+    """crop_images_torch (the GPU path) uses the same maps; only OpenCV's 1/32-pixel grid differs."""
+    import cv2
+    import torch
+
+    from smplestx.geometry import crop_images_torch
+
+    rng = np.random.default_rng(0)
+    for image in (cv2.GaussianBlur((rng.random((480, 640, 3)) * 255).astype(np.uint8), (0, 0), 2),
+                  (rng.random((480, 640, 3)) * 255).astype(np.uint8)):
+        boxes = [process_box(np.array(b, float), 640, 480)
+                 for b in ([100, 50, 120, 300], [-30, -20, 200, 200], [500, 300, 300, 400], [10.3, 20.7, 33.1, 80.9])]
+        ours = crop_images_torch(torch.from_numpy(image), boxes).permute(0, 2, 3, 1).numpy()
+        cv = np.stack([crop_image(image, b).patch for b in boxes])
+        diff = np.abs(ours - cv)
+        assert ours.shape == cv.shape == (4, 512, 384, 3)
+        # Whole grey levels like OpenCV's uint8 crops; at most one level apart, and rarely (measured 0.02-0.06 %).
+        assert np.array_equal(ours, np.round(ours)) and diff.max() <= 1.0 and (diff > 0).mean() < 2e-3
+        # The black border (boxes leaving the image) is where OpenCV puts it.
+        assert np.array_equal(ours[1] == 0, cv[1] == 0) or (np.logical_xor(ours[1] == 0, cv[1] == 0).mean() < 1e-3)
+    assert crop_images_torch(torch.from_numpy(image), []).shape == (0, 3, 512, 384)
+
+
+def test_estimator_crops_on_the_device_give_the_same_people(tiny_ckpt, tiny_config, parity_body):
+    """The Estimator's device-crop path (default on GPUs) against its OpenCV path, on CPU here."""
+    from smplestx.errors import UsageError
+    from smplestx.model import load_model
+    from smplestx.pipeline.estimator import Estimator
+
+    model = load_model(tiny_ckpt, config=tiny_config, body_models=parity_body)
+    rng = np.random.default_rng(1)
+    import cv2
+
+    image = cv2.GaussianBlur((rng.random((360, 480, 3)) * 255).astype(np.uint8), (0, 0), 3)
+    people = {}
+    for mode in ("opencv", "torch"):
+        est = Estimator(model=model, detector="full", crop_device=mode, device="cpu")
+        people[mode] = est.predict(image)
+    a, b = people["opencv"], people["torch"]
+    assert len(a) == len(b) == 1
+    np.testing.assert_array_equal(a[0].crop_box_xywh, b[0].crop_box_xywh)
+    # One grey level on 0.1 % of the pixels moves the random tiny network's joints by well under a millimetre.
+    rel = lambda p: p.joints_3d - p.joints_3d[:1]  # noqa: E731
+    assert np.abs(rel(a[0]) - rel(b[0])).max() < 1e-3, np.abs(rel(a[0]) - rel(b[0])).max()
+    with pytest.raises(UsageError, match="crop_device 'gpu'"):
+        Estimator(model=model, detector="full", crop_device="gpu")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ import torch
 from ..body import SMPLX_PARAM_NAMES
 from ..config import ModelConfig
 from ..errors import UsageError
-from ..geometry import box_to_crop_affine, crop_camera, crop_image, process_box, project_points
+from ..geometry import box_to_crop_affine, crop_camera, crop_image, crop_images_torch, process_box, project_points
 from ..io.results import FrameResult, Person
 from ..model import SMPLestX, load_model, pick_device, pick_dtype  # noqa: F401 - re-exported
 from ..scene_camera import SceneCamera, express_in_scene, load_intrinsics
@@ -32,7 +32,7 @@ class _PendingFrame:
     result: FrameResult
     dets: Detections
     boxes: list[np.ndarray]  # processed crop boxes (x, y, w, h), one per kept detection
-    crops: list[np.ndarray] = field(default_factory=list)  # (512, 384, 3) float32 0..255, one per box
+    crops: torch.Tensor | None = None  # (N, 3, 512, 384) float32 0..255 on the crop device, one per box
 
 class Estimator:
     """SMPLest-X on whole images and videos: detection, crops, batched network, full-image camera.
@@ -60,10 +60,15 @@ class Estimator:
         keep_vertices: bool = True,
         backend: str = "auto",
         camera: SceneCamera | str | Path | None = None,
+        crop_device: str = "auto",
     ) -> None:
         if batch_size < 1:
             raise UsageError("batch_size must be >= 1")
         self.device = pick_device(device)
+        if crop_device not in ("auto", "opencv", "torch"):
+            raise UsageError(f"crop_device {crop_device!r}: expected auto, opencv or torch")
+        # On a GPU the frame goes up once and is cut there (grid_sample): no per-crop upload, no CPU warp.
+        self.crops_on_device = crop_device == "torch" or (crop_device == "auto" and self.device != "cpu")
         self.dtype = pick_dtype(dtype)
         if model is None:
             if checkpoint is None:
@@ -151,31 +156,41 @@ class Estimator:
                 continue
             boxes.append(box)
             keep.append(i)
-        crops = [crop_image(frame.image, b, self.model.config.input_img_shape).patch for b in boxes]
+        crops = self._crops(frame.image, boxes) if boxes else None
         return _PendingFrame(FrameResult(frame.index, frame.time_s, w, h), dets.take(np.array(keep, np.int64)), boxes, crops)
+
+    def _crops(self, image: np.ndarray, boxes: list[np.ndarray]) -> torch.Tensor:
+        """The frame's crops (N, 3, H, W) float32 0..255 on the network's device."""
+        shape = self.model.config.input_img_shape
+        if self.crops_on_device:
+            frame = torch.from_numpy(np.ascontiguousarray(image))
+            if self.device.startswith("cuda"):
+                frame = frame.pin_memory()
+            return crop_images_torch(frame.to(self.device, non_blocking=True), boxes, shape)
+        patches = np.stack([crop_image(image, b, shape).patch for b in boxes])
+        return torch.from_numpy(patches).permute(0, 3, 1, 2).to(self.device)
 
     def _run(self, pending: Iterable[_PendingFrame]) -> None:
         """Run the network over all queued crops (in chunks of batch_size) and fill in the people."""
         pending = list(pending)
-        items = [p for p in pending if p.crops]
-        crops = [c for p in items for c in p.crops]
-        if not crops:
+        items = [p for p in pending if p.crops is not None]
+        if not items:
             express_in_scene([p.result for p in pending], self.camera)
             return
+        crops = torch.cat([p.crops for p in items]) if len(items) > 1 else items[0].crops
         names = list(_OUTPUT_FIELDS) + (["vertices"] if self.keep_vertices else [])
         outputs: list[dict[str, np.ndarray]] = []
         for start in range(0, len(crops), self.batch_size):
-            batch = np.stack(crops[start : start + self.batch_size])
-            x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+            x = crops[start : start + self.batch_size].float().div(255.0)
             pred = self.model.predict_crops(x)
             # SMPLer-X also predicts hand and face boxes (crop pixels); SMPLest-X leaves them None.
             arrays = {k: v.float().cpu().numpy() for k in (*names, *_PART_BOXES) if (v := getattr(pred, k, None)) is not None}
-            outputs.extend({k: v[i] for k, v in arrays.items()} for i in range(len(batch)))
+            outputs.extend({k: v[i] for k, v in arrays.items()} for i in range(len(x)))
         it = iter(outputs)
         for p in items:
             for j, box in enumerate(p.boxes):
                 p.result.people.append(self._person(next(it), p.dets, j, box))
-            p.crops = []
+            p.crops = None
         express_in_scene([p.result for p in pending], self.camera)
 
     def _person(self, out: dict[str, np.ndarray], dets: Detections, j: int, box: np.ndarray) -> Person:
