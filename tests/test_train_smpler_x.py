@@ -291,3 +291,31 @@ def test_finetune_from_official_checkpoint_and_vitpose_init(synth: dict[str, Pat
     assert report.missing == ["task_tokens"] and report.skipped == ["keypoint_head.final_layer.weight"]
     assert len(report.loaded) == len(enc.state_dict()) - 1 and not report.mis_shaped
     assert torch.equal(tr.net.encoder.state_dict()["blocks.1.attn.qkv.weight"], state["backbone.blocks.1.attn.qkv.weight"])
+
+
+@pytest.mark.slow
+def test_two_process_ddp_run_loads_as_smpler_x(synth: dict[str, Path], tmp_path: Path) -> None:
+    """torchrun, 2 CPU processes (gloo), corrected mode (DDP without the unused-parameter search)."""
+    import os
+    import subprocess
+    import sys
+
+    from smplestx.model import SMPLerX, load_model
+
+    out = tmp_path / "ddp"
+    cfg = tmp_path / "ddp.toml"
+    cfg.write_text(
+        f'[data]\ndatasets = ["synthetic"]\ndata_dir = "{synth["root"]}"\nstrategy = "concat"\ntotal_data_len = "auto"\n'
+        f'[model]\nfamily = "smpler_x"\nsize = "S32"\nembed_dim = 64\ndepth = 2\nnum_heads = 4\nbody_models = "{synth["body"]}"\n'
+        '[train]\nend_epoch = 1\nbatch_size = 1\nnum_workers = 0\nlog_every = 1\ndevice = "cpu"\nprogress = false\n'
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone",
+           "-m", "smplestx", "train", str(cfg), "--output", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    state = torch.load(out / "checkpoints" / "snapshot_0.pth.tar", weights_only=True)
+    assert state["world_size"] == 2 and state["iteration"] == len(_dataset(synth)) // 2
+    model = load_model(out / "checkpoints" / "snapshot_0.safetensors", body_models=synth["body"])
+    assert isinstance(model, SMPLerX)
+    assert torch.isfinite(model.predict_crops(torch.rand(1, 3, 512, 384)).rhand_box).all()

@@ -271,11 +271,14 @@ class Trainer:
         elif self.finetune is not None and not m.finetune_start_over:
             self._continue_official(self.finetune)
         if info.distributed:
+            # SMPLest-X: some heads (hand / face cameras, face root) feed no loss, as in the reference. SMPLer-X in
+            # reference mode: a box-size head is unused in a batch without that box. In corrected mode its box term
+            # is always there (zero when no box is valid), so every parameter is used and DDP can skip the search.
+            every_param_used = isinstance(self.model_config, SMPLerXConfig) and cfg.train.loss_mode == "corrected"
             self.ddp: nn.Module = nn.parallel.DistributedDataParallel(
                 self.model,
                 device_ids=[info.device.index] if info.device.type == "cuda" else None,
-                # Some heads (hand / face cameras, face root) feed no loss, as in the reference.
-                find_unused_parameters=True,
+                find_unused_parameters=not every_param_used,
                 **_no_buffer_sync(),
             )
         else:
