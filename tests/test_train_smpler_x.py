@@ -319,3 +319,29 @@ def test_two_process_ddp_run_loads_as_smpler_x(synth: dict[str, Path], tmp_path:
     model = load_model(out / "checkpoints" / "snapshot_0.safetensors", body_models=synth["body"])
     assert isinstance(model, SMPLerX)
     assert torch.isfinite(model.predict_crops(torch.rand(1, 3, 512, 384)).rhand_box).all()
+
+
+class _NoBoxes(torch.utils.data.Dataset):
+    """The synthetic samples with every part box marked invalid (a body-only data set)."""
+
+    def __init__(self, base) -> None:
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int):
+        inputs, targets, meta = self.base[i]
+        return inputs, targets, {**meta, "lhand_bbox_valid": 0.0, "rhand_bbox_valid": 0.0, "face_bbox_valid": 0.0}
+
+
+def test_reference_mode_logs_every_term_without_boxes(synth: dict[str, Path], tmp_path: Path) -> None:
+    """Reference mode drops the box terms of a batch without boxes; the log keeps all 11 keys (ranks reduce alike)."""
+    import json
+
+    cfg = _config(synth, tmp_path / "run", "train.max_steps=1", 'train.loss_mode="reference"')
+    _, records = _train(cfg, _NoBoxes(_dataset(synth)))
+    assert "lhand_bbox" not in records[0].losses  # the step's own terms, as the reference computes them
+    line = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    assert len(line["losses"]) == 11 and line["losses"]["lhand_bbox"] == 0.0 and line["losses"]["face_bbox"] == 0.0
+    assert line["total"] == pytest.approx(sum(line["losses"].values()), rel=1e-6)

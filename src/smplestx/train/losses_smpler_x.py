@@ -25,6 +25,9 @@ from .losses import MODES, Mode, _l1
 POS_JOINTS = SMPLX_137.parts["rhand"].stop
 PARTS = ("lhand", "rhand", "face")
 NUM_ROT = SMPLX_ORIG_53.num_joints  # 53 rotations: root, 21 body, 15 + 15 hands, jaw
+#: Every term's key in the reference's order (reference mode leaves out a box term when no sample has that box).
+TERMS = ("smplx_pose", "smplx_shape", "smplx_expr", "joint_cam", "smplx_joint_cam", "lhand_bbox", "rhand_bbox",
+         "face_bbox", "joint_proj", "joint_img", "smplx_joint_img")
 
 
 @dataclass(frozen=True)

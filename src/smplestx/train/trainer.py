@@ -37,7 +37,7 @@ from ..progress import ProgressLine
 from .config import TrainConfig, load_train_config
 from .distributed import DistInfo, ShardedBatchSampler, barrier, init_distributed, mean_over_ranks, shutdown_distributed
 from .losses import loss_terms, total_loss
-from .losses_smpler_x import SMPLerXLossWeights, smpler_x_loss_terms, smpler_x_total_loss
+from .losses_smpler_x import TERMS as SMPLER_X_TERMS, SMPLerXLossWeights, smpler_x_loss_terms, smpler_x_total_loss
 from .pretrained import EncoderInitReport, FinetuneStart, freeze, load_finetune, load_vitpose_encoder
 from .snapshot import ResumePoint, capture_rng, latest_snapshot, read_snapshot, restore_rng, snapshot_files, write_snapshot
 
@@ -558,6 +558,10 @@ class Trainer:
     ) -> None:
         info, t = self.info, self.cfg.train
         values = {k: float(v.detach().float().mean()) for k, v in terms.items()}
+        if isinstance(self.model_config, SMPLerXConfig):
+            # Reference mode leaves out the box terms of a box no sample has, which can differ between ranks; the
+            # ranks must reduce the same keys (an absent term adds 0 to the total).
+            values = {k: values.get(k, 0.0) for k in SMPLER_X_TERMS}
         values["total"] = float(loss.detach())
         if grad_norm is not None:
             values["grad_norm"] = float(grad_norm)
