@@ -84,6 +84,7 @@ def test_config_builds_smpler_x_and_refuses_other_family_keys(tmp_path: Path) ->
         (['model.family="smpler"'], "model.family: 'smpler' is not one of smplest_x, smpler_x"),
         ([*TINY_SX, 'model.size="XL"'], "unknown smpler_x size 'XL'"),
         ([*TINY_SX, "model.dim_out=32"], "model.dim_out: SMPLer-X has no decoder head"),
+        ([*TINY_SX, "model.task_tokens_num=80"], "model.task_tokens_num: SMPLer-X's heads read 31 task tokens"),
         ([*TINY_SX, "train.hand_loss=true"], "train.hand_loss"),
         ([*TINY_SX, "train.loss_weights.smplx_pose_weight=3"], "set SMPLer-X's in train.smpler_x_loss_weights"),
         (["train.smpler_x_loss_weights.net_kps_2d_weight=2"], 'only for model.family = "smpler_x"'),

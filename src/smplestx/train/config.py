@@ -368,6 +368,9 @@ def _validate_family(cfg: TrainConfig) -> None:
         return
     if m.dim_out is not None:
         raise ConfigError("model.dim_out: SMPLer-X has no decoder head (dim_out is SMPLest-X's); remove it")
+    if m.task_tokens_num not in (None, 31):
+        raise ConfigError("model.task_tokens_num: SMPLer-X's heads read 31 task tokens (shape, camera, expression, "
+                          "jaw, 2 unused, 25 body joints); remove it")
     if t.hand_loss:
         raise ConfigError("train.hand_loss: SMPLest-X's extra hand terms; SMPLer-X has its own hand losses (remove it)")
     if t.loss_weights != LossWeights():
