@@ -29,7 +29,14 @@ from ..config import (
     ModelConfig,
     load_official_config,
 )
-from ..config_smpler_x import FAMILY as SMPLER_X, SMPLER_X_PRESETS, SMPLerXConfig, is_smpler_x_config, load_smpler_x_config, smpler_x_preset
+from ..config_smpler_x import (
+    FAMILY as SMPLER_X,
+    SMPLER_X_PRESETS,
+    SMPLerXConfig,
+    is_smpler_x_config,
+    load_smpler_x_config,
+    smpler_x_preset,
+)
 from .losses import LossWeights
 from .losses_smpler_x import SMPLerXLossWeights
 
@@ -364,7 +371,9 @@ def _validate_family(cfg: TrainConfig) -> None:
             raise ConfigError(f"model.size: unknown {m.family} size {m.size!r}; choose one of {', '.join(sizes)}")
     if not smpler:
         if t.smpler_x_loss_weights is not None:
-            raise ConfigError("train.smpler_x_loss_weights: only for model.family = \"smpler_x\" (SMPLest-X uses train.loss_weights)")
+            raise ConfigError(
+                "train.smpler_x_loss_weights: only for model.family = \"smpler_x\" (SMPLest-X uses train.loss_weights)"
+            )
         return
     if m.dim_out is not None:
         raise ConfigError("model.dim_out: SMPLer-X has no decoder head (dim_out is SMPLest-X's); remove it")

@@ -141,7 +141,8 @@ def _terms(
         # logged keys do not depend on the batch.
         if not ref or (valid != 0).any():
             v = valid[:, None]
-            loss[f"{part}_bbox"] = _l1(out.centers[part], t[f"{part}_bbox_center"], v) + _l1(out.sizes[part], t[f"{part}_bbox_size"], v)
+            center = _l1(out.centers[part], t[f"{part}_bbox_center"], v)
+            loss[f"{part}_bbox"] = center + _l1(out.sizes[part], t[f"{part}_bbox_size"], v)
 
     joint_img, trunc = t["joint_img"], m["joint_trunc"]
     smplx_joint_img, smplx_trunc = t["smplx_joint_img"], m["smplx_joint_trunc"]
