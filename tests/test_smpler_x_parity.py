@@ -296,7 +296,8 @@ def test_losses_match_reference(sx_model, sx_case, loss_case, train):
     model = copy.deepcopy(sx_model).train(train)  # train mode updates BatchNorm running stats: never the shared model
     targets, meta = _loss_inputs(loss_case)
     before = {k: v.clone() for k, v in targets.items()}
-    terms = smpler_x_loss_terms(model(torch.from_numpy(sx_case["img"]), train=True), targets, meta, model.config)
+    terms = smpler_x_loss_terms(model(torch.from_numpy(sx_case["img"]), train=True), targets, meta, model.config,
+                                mode="reference")
     prefix = "loss_" if train else "evalloss_"
     assert list(terms) == list(LOSS_KEYS)
     for key, value in terms.items():
@@ -339,7 +340,7 @@ def test_losses_one_sample_at_a_time(sx_model, sx_case, loss_case):
     img = torch.from_numpy(sx_case["img"])
     for i in range(img.shape[0]):
         targets, meta = _loss_inputs(loss_case, slice(i, i + 1))
-        terms = smpler_x_loss_terms(sx_model(img[i : i + 1], train=True), targets, meta, sx_model.config)
+        terms = smpler_x_loss_terms(sx_model(img[i : i + 1], train=True), targets, meta, sx_model.config, mode="reference")
         for key in LOSS_KEYS:
             present = bool(loss_case[f"b1_evalloss_{key}_present"][i])
             assert (key in terms) == present, (i, key)

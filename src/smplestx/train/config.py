@@ -29,12 +29,24 @@ from ..config import (
     ModelConfig,
     load_official_config,
 )
+from ..config_smpler_x import (
+    FAMILY as SMPLER_X,
+    SMPLER_X_PRESETS,
+    SMPLerXConfig,
+    is_smpler_x_config,
+    load_smpler_x_config,
+    smpler_x_preset,
+)
 from .losses import LossWeights
+from .losses_smpler_x import SMPLerXLossWeights
 
 #: Stochastic-depth rate of the encoder while training, per size. H is the reference config's value; S/B/L
 #: follow the ViTPose training recipes the encoders come from (the reference ships only the H config).
 DROP_PATH_RATES: dict[str, float] = {"S": 0.1, "B": 0.3, "L": 0.5, "H": 0.55}
 
+#: Model families ``smplestx train`` builds: SMPLest-X (the default) and SMPLer-X.
+SMPLEST_X = "smplest_x"
+FAMILIES = (SMPLEST_X, SMPLER_X)
 STRATEGIES = ("concat", "balance", "weighted")
 AMP_MODES = ("none", "bf16", "fp16")
 LOSS_MODES = ("corrected", "reference")
@@ -63,10 +75,11 @@ class DataConfig:
 
 @dataclass
 class ModelSection:
-    """The network to train: a size preset (or an official config file) plus explicit overrides."""
+    """The network to train: a family, a size preset (or an official config file) plus explicit overrides."""
 
-    size: str = "H"
-    official_config: str | None = None  # a config_base.py whose model section defines the architecture
+    family: str = SMPLEST_X  # smplest_x | smpler_x
+    size: str = "H"  # SMPLest-X: S / B / L / H; SMPLer-X: S32 / B32 / L32 / H32 / H32* (a bare S/B/L/H means its 32)
+    official_config: str | None = None  # a config_base.py (SMPLest-X) or config_smpler_x_*.py (SMPLer-X)
     embed_dim: int | None = None
     depth: int | None = None
     num_heads: int | None = None
@@ -74,7 +87,7 @@ class ModelSection:
     qkv_bias: bool | None = None
     task_tokens_num: int | None = None
     feat_dim: int | None = None
-    dim_out: int | None = None
+    dim_out: int | None = None  # SMPLest-X only
     drop_path_rate: float | None = None  # None: DROP_PATH_RATES[size]
     input_img_shape: list[int] = field(default_factory=lambda: list(INPUT_IMG_SHAPE))
     input_body_shape: list[int] = field(default_factory=lambda: list(INPUT_BODY_SHAPE))
@@ -87,7 +100,7 @@ class ModelSection:
     face_3d_size: float = 0.3
     body_models: str = "./human_models/human_model_files"  # reference human_model_path
     encoder_pretrained: str | None = None  # ViTPose checkpoint (reference encoder_pretrained_model_path)
-    finetune_from: str | None = None  # SMPLest-X checkpoint to start from (reference pretrained_model_path)
+    finetune_from: str | None = None  # checkpoint of the same family to start from (reference pretrained_model_path)
     finetune_start_over: bool = True  # reference start_over: False also restores optimizer and epoch
     freeze_encoder: bool = False
     freeze_blocks: int = 0  # freeze patch embedding, positions and the first N encoder blocks
@@ -104,8 +117,9 @@ class TrainSection:
     num_workers: int = 1  # reference num_thread
     lr: float = 1e-5
     min_lr: float = 1e-6  # eta_min of the per-iteration cosine schedule
-    loss_weights: LossWeights = field(default_factory=LossWeights)  # the reference's *_weight entries
-    hand_loss: bool = False
+    loss_weights: LossWeights = field(default_factory=LossWeights)  # the reference's *_weight entries (SMPLest-X)
+    smpler_x_loss_weights: SMPLerXLossWeights | None = None  # SMPLer-X's; None = the SMPLer-X config's defaults
+    hand_loss: bool = False  # SMPLest-X only
     loss_mode: str = "corrected"  # "reference" reproduces the reference's loss quirks
     grad_clip: float = 0.0  # max gradient norm; 0 = off (the reference does not clip)
     amp: str = "none"  # none | bf16 | fp16
@@ -131,8 +145,8 @@ class TrainConfig:
     model: ModelSection = field(default_factory=ModelSection)
     train: TrainSection = field(default_factory=TrainSection)
 
-    def model_config(self) -> ModelConfig:
-        """The ModelConfig this run trains (preset or official config, then explicit overrides)."""
+    def model_config(self) -> ModelConfig | SMPLerXConfig:
+        """The model config this run trains (preset or official config, then explicit overrides)."""
         return build_model_config(self.model, self.data.bbox_ratio)
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,8 +162,34 @@ class TrainConfig:
         return dump_toml(self.to_dict())
 
 
-def build_model_config(m: ModelSection, bbox_ratio: float = BBOX_RATIO) -> ModelConfig:
-    """Resolve a ModelSection into a ModelConfig."""
+def _encoder_overrides(m: ModelSection, default_drop_path: bool) -> dict[str, Any]:
+    """The encoder fields the section sets explicitly (drop path: the per-size rate unless an official config)."""
+    over = {k: getattr(m, k) for k in ("embed_dim", "depth", "num_heads", "mlp_ratio", "qkv_bias", "task_tokens_num")}
+    over = {k: v for k, v in over.items() if v is not None}
+    if m.drop_path_rate is not None:
+        over["drop_path_rate"] = m.drop_path_rate
+    elif default_drop_path:
+        over["drop_path_rate"] = DROP_PATH_RATES[m.size.upper()[:1]]
+    return over
+
+
+def _geometry(m: ModelSection, bbox_ratio: float) -> dict[str, Any]:
+    """The crop and camera fields both families share (CropCamera)."""
+    return dict(
+        input_img_shape=tuple(m.input_img_shape),
+        input_body_shape=tuple(m.input_body_shape),
+        output_hm_shape=tuple(m.output_hm_shape),
+        focal=tuple(float(v) for v in m.focal),
+        princpt=tuple(float(v) for v in m.princpt),
+        camera_3d_size=float(m.camera_3d_size),
+        bbox_ratio=float(bbox_ratio),
+    )
+
+
+def build_model_config(m: ModelSection, bbox_ratio: float = BBOX_RATIO) -> ModelConfig | SMPLerXConfig:
+    """Resolve a ModelSection into the model config of its family."""
+    if m.family == SMPLER_X:
+        return _build_smpler_x_config(m, bbox_ratio)
     if m.official_config:
         base = load_official_config(m.official_config)
     else:
@@ -157,12 +197,7 @@ def build_model_config(m: ModelSection, bbox_ratio: float = BBOX_RATIO) -> Model
         if size not in PRESETS:
             raise ConfigError(f"model.size: unknown size {m.size!r}; choose one of {', '.join(PRESETS)}")
         base = PRESETS[size]
-    enc_over = {k: getattr(m, k) for k in ("embed_dim", "depth", "num_heads", "mlp_ratio", "qkv_bias", "task_tokens_num")}
-    enc_over = {k: v for k, v in enc_over.items() if v is not None}
-    if m.drop_path_rate is not None:
-        enc_over["drop_path_rate"] = m.drop_path_rate
-    elif not m.official_config:
-        enc_over["drop_path_rate"] = DROP_PATH_RATES[m.size.upper()]
+    enc_over = _encoder_overrides(m, not m.official_config)
     dec_over = {k: v for k, v in (("feat_dim", m.feat_dim), ("dim_out", m.dim_out)) if v is not None}
     if m.embed_dim is not None and m.feat_dim is None:
         # The decoder reads the encoder tokens directly, so its width must follow the encoder's.
@@ -176,18 +211,21 @@ def build_model_config(m: ModelSection, bbox_ratio: float = BBOX_RATIO) -> Model
         raise ConfigError(f"model: {exc}") from None
     if dec.feat_dim != enc.embed_dim:
         raise ConfigError(f"model: feat_dim {dec.feat_dim} must equal embed_dim {enc.embed_dim}")
-    return replace(
-        base,
-        encoder=enc,
-        decoder=dec,
-        input_img_shape=tuple(m.input_img_shape),
-        input_body_shape=tuple(m.input_body_shape),
-        output_hm_shape=tuple(m.output_hm_shape),
-        focal=tuple(float(v) for v in m.focal),
-        princpt=tuple(float(v) for v in m.princpt),
-        camera_3d_size=float(m.camera_3d_size),
-        bbox_ratio=float(bbox_ratio),
-    )
+    return replace(base, encoder=enc, decoder=dec, **_geometry(m, bbox_ratio))
+
+
+def _build_smpler_x_config(m: ModelSection, bbox_ratio: float) -> SMPLerXConfig:
+    """SMPLer-X: preset (S32 ... H32*) or official config file, then the section's explicit overrides."""
+    base = load_smpler_x_config(m.official_config) if m.official_config else smpler_x_preset(m.size)
+    try:
+        enc = replace(base.encoder, **_encoder_overrides(m, not m.official_config))
+        # The heads read the encoder features directly, so their width follows the encoder's.
+        feat_dim = m.feat_dim if m.feat_dim is not None else (m.embed_dim if m.embed_dim is not None else base.feat_dim)
+        if feat_dim != enc.embed_dim:
+            raise ConfigError(f"feat_dim {feat_dim} must equal embed_dim {enc.embed_dim}")
+        return replace(base, encoder=enc, feat_dim=feat_dim, **_geometry(m, bbox_ratio))
+    except ConfigError as exc:
+        raise ConfigError(f"model: {exc}") from None
 
 
 # ---------------------------------------------------------------------------
@@ -217,6 +255,9 @@ def _check(value: Any, tp: Any, where: str) -> Any:
             return None
         if isinstance(value, str) and value.lower() in ("none", "null") and type(None) in args:
             return None
+        table = next((a for a in args if dataclasses.is_dataclass(a)), None)
+        if table is not None and isinstance(value, Mapping):
+            return _check(value, table, where)  # an optional section: its own errors (unknown key ...) stand
         # bool is an int in Python; try the exact-typed members first so "auto" stays a str and 3 stays an int.
         for arg in args:
             if arg is type(None):
@@ -291,8 +332,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             raise ConfigError(f"data.weights: strategy 'weighted' needs a weight for {', '.join(missing)}")
     if any(v < 1 for v in d.sample_interval.values()):
         raise ConfigError("data.sample_interval: intervals must be >= 1")
-    if m.size.upper() not in PRESETS and not m.official_config:
-        raise ConfigError(f"model.size: unknown size {m.size!r}; choose one of {', '.join(PRESETS)}")
+    _validate_family(cfg)
     if m.attention not in ("sdpa", "eager"):
         raise ConfigError(f"model.attention: {m.attention!r} is not one of sdpa, eager")
     if m.freeze_blocks < 0:
@@ -313,6 +353,37 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"train.loss_mode: {t.loss_mode!r} is not one of {', '.join(LOSS_MODES)}")
     cfg.model_config()  # architecture errors (width / heads) surface now, not after the data is loaded
     return cfg
+
+
+def _validate_family(cfg: TrainConfig) -> None:
+    """The model family and the fields that belong to one family only."""
+    m, t = cfg.model, cfg.train
+    if m.family not in FAMILIES:
+        raise ConfigError(f"model.family: {m.family!r} is not one of {', '.join(FAMILIES)}")
+    smpler = m.family == SMPLER_X
+    if m.official_config and Path(m.official_config).is_file() and is_smpler_x_config(m.official_config) != smpler:
+        other = SMPLER_X if not smpler else SMPLEST_X
+        raise ConfigError(f"model.official_config: {m.official_config} is a {other} config; set model.family = \"{other}\"")
+    if not m.official_config:
+        sizes = SMPLER_X_PRESETS if smpler else PRESETS
+        known = {*sizes, *("SBLH" if smpler else ())}
+        if m.size.upper() not in known:
+            raise ConfigError(f"model.size: unknown {m.family} size {m.size!r}; choose one of {', '.join(sizes)}")
+    if not smpler:
+        if t.smpler_x_loss_weights is not None:
+            raise ConfigError(
+                "train.smpler_x_loss_weights: only for model.family = \"smpler_x\" (SMPLest-X uses train.loss_weights)"
+            )
+        return
+    if m.dim_out is not None:
+        raise ConfigError("model.dim_out: SMPLer-X has no decoder head (dim_out is SMPLest-X's); remove it")
+    if m.task_tokens_num not in (None, 31):
+        raise ConfigError("model.task_tokens_num: SMPLer-X's heads read 31 task tokens (shape, camera, expression, "
+                          "jaw, 2 unused, 25 body joints); remove it")
+    if t.hand_loss:
+        raise ConfigError("train.hand_loss: SMPLest-X's extra hand terms; SMPLer-X has its own hand losses (remove it)")
+    if t.loss_weights != LossWeights():
+        raise ConfigError("train.loss_weights: these are SMPLest-X's; set SMPLer-X's in train.smpler_x_loss_weights")
 
 
 # ---------------------------------------------------------------------------
@@ -416,7 +487,7 @@ def dump_toml(data: Mapping[str, Any], prefix: str = "") -> str:
     lines: list[str] = []
     tables = []
     for k, v in data.items():
-        if isinstance(v, dict) and (prefix == "" or k in ("loss_weights",)):
+        if isinstance(v, dict) and (prefix == "" or k in ("loss_weights", "smpler_x_loss_weights")):
             tables.append((k, v))
         else:
             lines.append(f"{_toml_key(k)} = {_toml_value(v)}")

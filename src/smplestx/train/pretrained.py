@@ -1,4 +1,4 @@
-"""Starting weights for training: a ViTPose encoder, an SMPLest-X checkpoint to finetune, and freezing."""
+"""Starting weights for training: a ViTPose encoder, a checkpoint of either family to finetune, and freezing."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..checkpoint import IGNORED_KEYS, CheckpointError, _torch_load, check_state, read_checkpoint
-from ..nn.network import SMPLestXNet
+from ..checkpoint import IGNORED_KEYS, CheckpointError, _torch_load, check_state, checkpoint_family, read_checkpoint
+from ..nn.network import PoseNetwork
+from ..nn.smpler_x import SMPLerXNet
 
 log = logging.getLogger(__name__)
 
@@ -93,17 +94,21 @@ def load_vitpose_encoder(encoder: nn.Module, path: str | Path) -> EncoderInitRep
 
 @dataclass
 class FinetuneStart:
-    """An SMPLest-X checkpoint loaded into the network, plus its optimizer state and epoch when it has them."""
+    """A checkpoint loaded into the network, plus its optimizer state and epoch when it has them."""
 
     source: str
     optimizer: dict[str, Any] | None
     epoch: int | None
 
 
-def load_finetune(net: SMPLestXNet, path: str | Path) -> FinetuneStart:
-    """Load an SMPLest-X checkpoint (official .pth.tar or safetensors) into ``net``, strictly."""
+def load_finetune(net: PoseNetwork, path: str | Path) -> FinetuneStart:
+    """Load a checkpoint of ``net``'s family (official .pth.tar or safetensors) into ``net``, strictly."""
     path = Path(path)
     state, _ = read_checkpoint(path)
+    family, wanted = checkpoint_family(state), ("smpler_x" if isinstance(net, SMPLerXNet) else "smplest_x")
+    if family != wanted:
+        raise CheckpointError(f"{path}: a {family} checkpoint, but the run trains {wanted} (model.finetune_from); "
+                              f"set model.family = \"{family}\" or pick a {wanted} checkpoint")
     check_state(net, state, str(path))
     own = net.state_dict()
     with torch.no_grad():
@@ -121,7 +126,7 @@ def load_finetune(net: SMPLestXNet, path: str | Path) -> FinetuneStart:
     return FinetuneStart(source=str(path), optimizer=optimizer, epoch=epoch)
 
 
-def freeze(net: SMPLestXNet, *, encoder: bool = False, blocks: int = 0) -> list[str]:
+def freeze(net: PoseNetwork, *, encoder: bool = False, blocks: int = 0) -> list[str]:
     """Stop gradients to the whole encoder, or to its stem and first ``blocks`` blocks; return the frozen names."""
     depth = len(net.encoder.blocks)
     if blocks > depth:

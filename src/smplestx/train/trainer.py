@@ -28,15 +28,16 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..body import BodyModel
-from ..checkpoint import check_state
+from ..checkpoint import build_network, check_state
 from ..config import DTYPES, ConfigError
+from ..config_smpler_x import SMPLerXConfig
 from ..io.atomic import write_text
-from ..model import SMPLestX
-from ..nn.network import SMPLestXNet
+from ..model import SMPLerX, SMPLestX
 from ..progress import ProgressLine
 from .config import TrainConfig, load_train_config
 from .distributed import DistInfo, ShardedBatchSampler, barrier, init_distributed, mean_over_ranks, shutdown_distributed
 from .losses import loss_terms, total_loss
+from .losses_smpler_x import TERMS as SMPLER_X_TERMS, SMPLerXLossWeights, smpler_x_loss_terms, smpler_x_total_loss
 from .pretrained import EncoderInitReport, FinetuneStart, freeze, load_finetune, load_vitpose_encoder
 from .snapshot import ResumePoint, capture_rng, latest_snapshot, read_snapshot, restore_rng, snapshot_files, write_snapshot
 
@@ -77,7 +78,8 @@ def _no_buffer_sync() -> dict[str, bool]:
     """DDP keyword that stops the per-step buffer broadcast (renamed in recent torch)."""
     import inspect
 
-    # The only buffers are the body model's constants: nothing to sync every step.
+    # SMPLest-X's only buffers are the body model's constants: nothing to sync every step. SMPLer-X's BatchNorm
+    # running statistics stay per rank and rank 0's are saved, as the reference's DataParallel keeps replica 0's.
     params = inspect.signature(nn.parallel.DistributedDataParallel.__init__).parameters
     return {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
 
@@ -238,7 +240,8 @@ class Trainer:
         m = cfg.model
         # Same initial weights on every rank (DDP would broadcast rank 0's anyway; this keeps one process equal).
         seed_everything(cfg.train.seed)
-        net = SMPLestXNet(self.model_config).set_attention(m.attention).set_grad_checkpointing(m.grad_checkpointing)
+        # The family follows the config: SMPLest-X's decoder head, or SMPLer-X's heat maps, boxes and hand crops.
+        net = build_network(self.model_config).set_attention(m.attention).set_grad_checkpointing(m.grad_checkpointing)
         self.encoder_init: EncoderInitReport | None = None
         self.finetune: FinetuneStart | None = None
         if self.resume_point is None:
@@ -251,7 +254,8 @@ class Trainer:
             log.info("frozen: %d tensors (%s ...)", len(self.frozen), ", ".join(self.frozen[:3]))
         body = BodyModel.from_dir(m.body_models, "neutral", dtype=torch.float32, device=info.device)
         self.net = net.to(info.device)
-        self.model = SMPLestX(self.net, body).to(info.device).train()
+        wrapper = SMPLerX if isinstance(self.model_config, SMPLerXConfig) else SMPLestX
+        self.model = wrapper(self.net, body).to(info.device).train()
         # One parameter group over encoder + decoder in network order, as the reference's get_optimizer; frozen
         # tensors stay in it (they never get a gradient, so Adam skips them) to keep the state's indexing official.
         self.optimizer = torch.optim.Adam([{"params": list(net.parameters()), "lr": cfg.train.lr}], lr=cfg.train.lr)
@@ -267,11 +271,14 @@ class Trainer:
         elif self.finetune is not None and not m.finetune_start_over:
             self._continue_official(self.finetune)
         if info.distributed:
+            # SMPLest-X: some heads (hand / face cameras, face root) feed no loss, as in the reference. SMPLer-X in
+            # reference mode: a box-size head is unused in a batch without that box. In corrected mode its box term
+            # is always there (zero when no box is valid), so every parameter is used and DDP can skip the search.
+            every_param_used = isinstance(self.model_config, SMPLerXConfig) and cfg.train.loss_mode == "corrected"
             self.ddp: nn.Module = nn.parallel.DistributedDataParallel(
                 self.model,
                 device_ids=[info.device.index] if info.device.type == "cuda" else None,
-                # Some heads (hand / face cameras, face root) feed no loss, as in the reference.
-                find_unused_parameters=True,
+                find_unused_parameters=not every_param_used,
                 **_no_buffer_sync(),
             )
         else:
@@ -519,10 +526,17 @@ class Trainer:
         inputs, targets, meta = (move_to(x, self.info.device) for x in (inputs, targets, meta))
         lr = self.optimizer.param_groups[0]["lr"]
         with self._autocast():
-            terms = loss_terms(
-                self.ddp, inputs["img"], targets, meta, hand_loss=t.hand_loss, mode=t.loss_mode, weights=t.loss_weights
-            )
-            loss = total_loss(terms)
+            if isinstance(self.model_config, SMPLerXConfig):
+                # Through the (DDP) wrapper's __call__, so that gradients are synchronised.
+                out = self.ddp(inputs["img"], train=True)
+                weights = t.smpler_x_loss_weights or SMPLerXLossWeights()
+                terms = smpler_x_loss_terms(out, targets, meta, self.model_config, weights, mode=t.loss_mode)
+                loss = smpler_x_total_loss(terms)
+            else:
+                terms = loss_terms(
+                    self.ddp, inputs["img"], targets, meta, hand_loss=t.hand_loss, mode=t.loss_mode, weights=t.loss_weights
+                )
+                loss = total_loss(terms)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         grad_norm = None
@@ -544,6 +558,10 @@ class Trainer:
     ) -> None:
         info, t = self.info, self.cfg.train
         values = {k: float(v.detach().float().mean()) for k, v in terms.items()}
+        if isinstance(self.model_config, SMPLerXConfig):
+            # Reference mode leaves out the box terms of a box no sample has, which can differ between ranks; the
+            # ranks must reduce the same keys (an absent term adds 0 to the total).
+            values = {k: values.get(k, 0.0) for k in SMPLER_X_TERMS}
         values["total"] = float(loss.detach())
         if grad_norm is not None:
             values["grad_norm"] = float(grad_norm)
