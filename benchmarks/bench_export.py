@@ -60,7 +60,7 @@ def main() -> None:
         skel = build_skeleton(densify(track), body)
         t_skel = time.perf_counter() - t0
         t0 = time.perf_counter()
-        err = skinning_error(skel)
+        skinning_error(skel)  # timed: every export reports it
         t_err = time.perf_counter() - t0
         rows = []
         writers = {"glb": (".glb", lambda p: write_gltf_animation(p, skel, 30.0)),
