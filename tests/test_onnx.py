@@ -49,7 +49,7 @@ def test_infer_with_onnxruntime_backend(onnx_file, tiny_ckpt, tiny_config, parit
     image = (np.random.default_rng(0).random((240, 180, 3)) * 255).astype(np.uint8)
     write_image(tmp_path / "in.png", image)
     common = ["infer", str(tmp_path / "in.png"), "--body-models", str(parity_body), "--detector", "full", "-q",
-              "--no-render"]
+              "--no-render", "--dtype", "fp32"]
     assert main([*common, "--checkpoint", str(tiny_ckpt), "--config", str(tiny_config), "--output", str(tmp_path / "t")]) == 0
     assert main([*common, "--checkpoint", str(onnx_file), "--backend", "onnxruntime", "--output", str(tmp_path / "o")]) == 0
     a, b = load_results(tmp_path / "t" / "in.npz"), load_results(tmp_path / "o" / "in.npz")

@@ -64,12 +64,14 @@ class Estimator:
         if batch_size < 1:
             raise UsageError("batch_size must be >= 1")
         self.device = pick_device(device)
-        self.dtype = pick_dtype(dtype)
+        self.dtype = pick_dtype(dtype, self.device)
         if model is None:
             if checkpoint is None:
                 raise UsageError("give checkpoint= (a model name or a file; or an already loaded model=)")
-            model = load_model(checkpoint, body_models=body_models, config=config, device=self.device, dtype=self.dtype,
-                               backend=backend)
+            # "auto" goes through as a name: load_model resolves it knowing the backend (ONNX graphs are float32).
+            model = load_model(checkpoint, body_models=body_models, config=config, device=self.device,
+                               dtype="auto" if dtype == "auto" else self.dtype, backend=backend)
+            self.dtype = next(model.net.parameters()).dtype
         self.model = model
         self.detector = make_detector(detector, self.device) if isinstance(detector, str) else detector
         self.batch_size = batch_size
