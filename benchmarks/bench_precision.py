@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import os
 import statistics
 import subprocess
@@ -39,13 +40,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_style import reference_style  # noqa: E402
 
 #: Training recipe: the S preset (384 wide, 12 blocks: the smallest official size, so the timed network and the
-#: trained one are the same architecture), fp32, batch 4, 8 epochs of 64 synthetic images (about 200 steps).
+#: trained one are the same architecture), fp32 (no autocast, so the weights are not tuned to bf16), batch 4,
+#: lr 1e-4 on a cosine over 8 epochs of 64 synthetic images, stopped after 61 steps (~8 CPU-minutes here).
+TRAIN_STEPS = 61
 TRAIN_SETTINGS = [
     "data.datasets=[\"synthetic\"]", "data.strategy=\"concat\"", "data.total_data_len=\"auto\"",
     "model.size=\"S\"", "model.drop_path_rate=0.0",
     "train.end_epoch=8", "train.batch_size=4", "train.num_workers=1", "train.lr=1e-4", "train.min_lr=1e-6",
     "train.log_every=10", "train.save_every=8", "train.device=\"cpu\"", "train.amp=\"none\"",
-    "train.tensorboard=false", "train.progress=false",
+    "train.tensorboard=false", "train.progress=false", f"train.max_steps={TRAIN_STEPS}",
 ]
 
 
@@ -65,7 +68,7 @@ def prepare(work: Path) -> Path:
         run_cli("synthetic-data", str(test_data), "--num", "12", "--seed", "1", "--split", "test",
                 "--body-models", str(train_data / "body_models"))
     out = work / "train"
-    ckpt = out / "snapshot_8.pth.tar"
+    ckpt = out / "checkpoints" / f"step_{TRAIN_STEPS}.pth.tar"
     if not ckpt.is_file():
         config = work / "train.toml"
         config.write_text(
@@ -125,10 +128,52 @@ def bf16_weights(model: SMPLestX, attention: str = "sdpa") -> SMPLestX:
     return with_net(model, net)
 
 
-def int8_linears(model: SMPLestX) -> SMPLestX:
+class Float32In(torch.nn.Module):
+    """Feeds a dynamically quantised linear float32 (its kernel takes nothing else), e.g. bf16 from autocast."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The wrapped layer on ``x`` as float32."""
+        return self.inner(x.float())
+
+
+def int8_linears(model: SMPLestX, float32_in: bool = False) -> SMPLestX:
     """Dynamic int8 quantisation of every nn.Linear (weights int8, activations quantised per batch, fp32 out)."""
     net = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model.net), {torch.nn.Linear}, dtype=torch.qint8)
+    if float32_in:
+        quantized = torch.ao.nn.quantized.dynamic.Linear
+        for parent in list(net.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, quantized):
+                    setattr(parent, name, Float32In(child))
     return with_net(model, net)
+
+
+def onnx_variants(model: SMPLestX, work: Path, label: str) -> list[Variant]:
+    """ONNX Runtime on the exported network: float32, and int8 dynamic quantisation of its MatMuls (cached in work)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from smplestx.onnx_export import CONFIG_KEY, OnnxNetwork, export_onnx
+
+    folder = work / "onnx" / label.replace(" ", "_")
+    folder.mkdir(parents=True, exist_ok=True)
+    fp32, int8 = folder / "net.onnx", folder / "net_int8.onnx"
+    if not fp32.is_file():
+        export_onnx(copy.deepcopy(model.net), fp32)
+    if not int8.is_file():
+        quantize_dynamic(fp32, int8, op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8)
+        proto = onnx.load(int8)  # the quantiser may drop the metadata OnnxNetwork reads the config from
+        if not any(p.key == CONFIG_KEY for p in proto.metadata_props):
+            for p in onnx.load(fp32, load_external_data=False).metadata_props:
+                proto.metadata_props.add(key=p.key, value=p.value)
+            onnx.save_model(proto, int8)
+    threads = torch.get_num_threads()
+    return [Variant("onnxruntime fp32", with_net(model, OnnxNetwork(fp32, threads=threads))),
+            Variant("onnxruntime int8 dynamic MatMul", with_net(model, OnnxNetwork(int8, threads=threads)))]
 
 
 def root_relative(pred: CropPrediction) -> torch.Tensor:
@@ -136,9 +181,9 @@ def root_relative(pred: CropPrediction) -> torch.Tensor:
     return (pred.vertices - pred.joints_cam[:, :1]).double()
 
 
-def vertex_errors_mm(ref: CropPrediction, low: CropPrediction) -> tuple[float, float, float]:
-    """Root-relative vertex distance (mm): mean over all crops, the worst crop's mean, the worst vertex."""
-    d = (root_relative(ref) - root_relative(low)).norm(dim=-1) * 1000
+def vertex_errors_mm(ref: list[CropPrediction], low: list[CropPrediction]) -> tuple[float, float, float]:
+    """Root-relative vertex distance (mm) over batches: mean over all crops, the worst crop's mean, the worst vertex."""
+    d = torch.cat([(root_relative(r) - root_relative(lo)).norm(dim=-1) for r, lo in zip(ref, low)]) * 1000
     return float(d.mean()), float(d.mean(dim=1).max()), float(d.max())
 
 
@@ -163,7 +208,8 @@ def gemm_rate(m: int, k: int, n: int, dtype: torch.dtype, reps: int = 5) -> floa
     return 2 * m * k * n / best
 
 
-def build_variants(model: SMPLestX, body_dir: Path, compile_: bool) -> list[Variant]:
+def build_variants(model: SMPLestX, body_dir: Path, compile_: bool, onnx_work: Path | None = None,
+                   label: str = "") -> list[Variant]:
     """Every mode measured, on the weights of ``model`` (fp32)."""
     variants = [
         Variant("reference-style fp32", reference_style(model, body_dir)),
@@ -172,23 +218,37 @@ def build_variants(model: SMPLestX, body_dir: Path, compile_: bool) -> list[Vari
         Variant("bf16 weights", bf16_weights(model)),
         Variant("bf16 weights, eager attention", bf16_weights(model, "eager")),
         Variant("int8 dynamic linears", int8_linears(model)),
+        Variant("int8 dynamic linears + bf16 autocast", autocast(int8_linears(model, float32_in=True))),
     ]
     if compile_:
         variants.append(Variant("bf16 weights + torch.compile", torch.compile(bf16_weights(model))))
+    if onnx_work is not None:
+        variants += onnx_variants(model, onnx_work, label)
     return variants
 
 
 def measure(label: str, model: SMPLestX, body_dir: Path, crops: torch.Tensor, batch: int, reps: int,
-            compile_: bool) -> list[dict[str, object]]:
+            compile_: bool, onnx_work: Path | None = None) -> list[dict[str, object]]:
     """Accuracy on ``crops`` and interleaved timing at ``batch`` of every variant; one row per variant."""
-    variants = build_variants(model, body_dir, compile_)
+    variants = build_variants(model, body_dir, compile_, onnx_work, label)
     x = crops[:batch] if len(crops) >= batch else crops.repeat((batch + len(crops) - 1) // len(crops), 1, 1, 1)[:batch]
     rows = []
     with torch.inference_mode():
-        ref = model(crops)
-        errors = {v.name: vertex_errors_mm(ref, v.run(crops)) for v in variants}
-        for v in variants:  # warm-up (and compilation) outside the timed reps
-            v.run(x)
+        chunks = list(crops.split(batch))  # the timed batch size, so a compiled graph is not recompiled
+        ref = [model(c) for c in chunks]
+        for v in list(variants):  # warm-up (and compilation) outside the timed reps
+            try:
+                t = time.perf_counter()
+                v.run(x)
+                if "compile" in v.name:
+                    print(f"{label}: {v.name}: first call (compilation) {time.perf_counter() - t:.0f} s", flush=True)
+            except Exception as exc:  # torch.compile needs a working C++ toolchain; report and go on without it
+                if "compile" not in v.name:
+                    raise
+                print(f"{label}: {v.name} failed, left out: {str(exc).splitlines()[0][:200]}", flush=True)
+                variants.remove(v)
+        errors = {v.name: vertex_errors_mm(ref, [v.run(c) for c in chunks]) for v in variants}
+        print(f"{label}: accuracy done", flush=True)
         for _ in range(reps):
             for v in variants:
                 t = time.perf_counter()
@@ -211,6 +271,7 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--crops", type=int, default=16, help="crops of the test set for the accuracy columns")
     ap.add_argument("--compile", action="store_true", help="also torch.compile the bf16-weight network")
+    ap.add_argument("--onnx", action="store_true", help="also ONNX Runtime fp32 and int8 (export cached in --work)")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -220,6 +281,7 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     body_dir = args.work / "data_train" / "body_models"
+    onnx_work = args.work if args.onnx else None
     crops = real_crops(args.work / "data_test", args.crops)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}, AVX512-BF16 {torch.cpu._is_avx512_bf16_supported()}, "
@@ -231,12 +293,12 @@ def main() -> int:
         random_model = SMPLestX(SMPLestXNet(PRESETS[size]).eval(), body).eval()
         if size == "S":
             trained = load_model(ckpt, body_models=body_dir, dtype="fp32")
-            rows += measure(f"{size} trained", trained, body_dir, crops, args.batch, args.reps, args.compile)
-        rows += measure(f"{size} random", random_model, body_dir, crops, args.batch, args.reps, args.compile)
+            rows += measure(f"{size} trained", trained, body_dir, crops, args.batch, args.reps, args.compile, onnx_work)
+        rows += measure(f"{size} random", random_model, body_dir, crops, args.batch, args.reps, args.compile, onnx_work)
         e = random_model.config.encoder
         flops = forward_flops(random_model, crops[:1]) * args.batch
         fp32_ms = next(r["ms"] for r in rows if r["weights"] == f"{size} random" and r["variant"] == "ours fp32")
-        m = args.batch * 272
+        m = args.batch * (math.prod(random_model.config.input_body_shape) // e.patch_size ** 2 + e.task_tokens_num)
         rate = gemm_rate(m, e.embed_dim, 4 * e.embed_dim, torch.float32)
         rate16 = gemm_rate(m, e.embed_dim, 4 * e.embed_dim, torch.bfloat16)
         print(f"{size}: forward {flops / 1e9:.1f} GFLOP per batch of {args.batch}; ours fp32 runs at "
