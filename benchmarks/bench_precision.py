@@ -196,7 +196,7 @@ def forward_flops(model: SMPLestX, x: torch.Tensor) -> float:
     return float(counter.get_total_flops())
 
 
-def gemm_rate(m: int, k: int, n: int, dtype: torch.dtype, reps: int = 5) -> float:
+def gemm_rate(m: int, k: int, n: int, dtype: torch.dtype, reps: int = 10) -> float:
     """Best FLOP/s of an (m, k) x (k, n) matmul in ``dtype``."""
     a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
     a @ b
