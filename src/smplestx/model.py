@@ -237,9 +237,9 @@ def cpu_has_bf16() -> bool:
 def auto_dtype(device: str | torch.device) -> torch.dtype:
     """What ``dtype="auto"`` means on ``device``: bf16 weights on a CPU with bf16 instructions, else float32.
 
-    bf16 weights run the network 2.4-3x faster on such CPUs with a root-relative vertex error of a few mm
-    (docs/benchmarks.md, "Reduced precision on the CPU"); without the instructions bf16 is emulated and slower.
-    GPUs and MPS keep float32.
+    bf16 weights run the network 1.65-2x faster than float32 on such CPUs at ~1 mm root-relative vertex error
+    on trained weights (docs/benchmarks.md, "Reduced precision on the CPU"); without the instructions bf16 is
+    emulated and slower. GPUs and MPS keep float32.
     """
     if torch.device(device).type == "cpu" and cpu_has_bf16():
         return torch.bfloat16
