@@ -4,8 +4,9 @@ One run, variants interleaved rep by rep (median per variant), so the ratios hol
 Accuracy is measured on real-looking crops (synthetic-data test images through the normal crop path),
 on random weights and on a model trained briefly with ``smplestx train`` on synthetic data.
 
-    python benchmarks/bench_precision.py --work /tmp/smplestx_precision            # train (once) + measure
-    python benchmarks/bench_precision.py --work /tmp/smplestx_precision --sizes S B --reps 5
+    python benchmarks/bench_precision.py --work /tmp/smplestx_precision --prepare-only   # data + training only
+    python benchmarks/bench_precision.py --work /tmp/smplestx_precision --compile --onnx --reps 5 [--threads 1]
+    python benchmarks/bench_precision.py --work /tmp/smplestx_precision --sizes B --reps 3   # B: random weights
 
 The trained weights are cached in ``--work`` (``train/``); nothing is written to the repository.
 """
@@ -19,7 +20,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -71,8 +71,9 @@ class Estimator:
             # "auto" goes through as a name: load_model resolves it knowing the backend (ONNX graphs are float32).
             model = load_model(checkpoint, body_models=body_models, config=config, device=self.device,
                                dtype="auto" if dtype == "auto" else self.dtype, backend=backend)
-            self.dtype = next(model.net.parameters()).dtype
         self.model = model
+        #: The network's precision as loaded ("auto" resolved; a given model's own).
+        self.dtype = next((p.dtype for p in model.net.parameters()), self.dtype)
         self.detector = make_detector(detector, self.device) if isinstance(detector, str) else detector
         self.batch_size = batch_size
         self.score_threshold = score_threshold
