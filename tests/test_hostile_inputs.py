@@ -30,7 +30,7 @@ def test_output_folder_equal_to_input_folder_overwrites_nothing(tiny_ckpt, tiny_
     write_image(d / "a_overlay.png", _picture(1))  # the user's file, not ours
     before = _digest(d)
     args = ["infer", str(d), "--checkpoint", str(tiny_ckpt), "--config", str(tiny_config), "--body-models",
-            str(parity_body), "--detector", "full", "--output", str(d), "-q"]
+            str(parity_body), "--detector", "full", "--output", str(d), "--dtype", "fp32", "-q"]
     assert main(args) == 0
     after = _digest(d)
     assert {k: after[k] for k in before} == before  # no input modified
@@ -94,7 +94,7 @@ def test_bad_numbers_in_a_boxes_file(boxes, words, tmp_path):
 
 def _run_args(inputs: Path, out: Path, tiny_ckpt, tiny_config, parity_body, *extra: str) -> list[str]:
     return ["infer", str(inputs), "--checkpoint", str(tiny_ckpt), "--config", str(tiny_config), "--body-models",
-            str(parity_body), "--detector", "full", "--output", str(out), "-q", *extra]
+            str(parity_body), "--detector", "full", "--output", str(out), "--dtype", "fp32", "-q", *extra]
 
 
 def _video(path: Path, frames: int) -> None:

@@ -80,7 +80,7 @@ def media(tmp_path_factory, body) -> dict:
 
 def run_cli(args: list[str], tiny_ckpt, tiny_config, body_dir) -> int:
     return main(["infer", *args, "--checkpoint", str(tiny_ckpt), "--config", str(tiny_config),
-                 "--body-models", str(body_dir), "--quiet"])
+                 "--body-models", str(body_dir), "--quiet", "--dtype", "fp32"])
 
 
 def test_folder_with_images_video_and_a_corrupt_file(media, tiny_ckpt, tiny_config, body_dir, tmp_path, capsys):
@@ -244,7 +244,7 @@ def test_setup_errors_are_reported_before_any_work(media, tiny_ckpt, tiny_config
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     assert main(["infer", img, "--output", str(blocker / "sub"), "--quiet", "--checkpoint", str(tiny_ckpt),
-                 "--config", str(tiny_config), "--body-models", str(body_dir)]) == 2
+                 "--config", str(tiny_config), "--body-models", str(body_dir), "--dtype", "fp32"]) == 2
     assert "not writable" in capsys.readouterr().err
 
 

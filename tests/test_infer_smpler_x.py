@@ -33,7 +33,7 @@ def test_infer_carries_part_boxes_in_image_pixels(tmp_path, synthetic_body, caps
     out = tmp_path / "out"
     rc = main(["infer", str(tmp_path / "person.png"), "--checkpoint", str(ckpt), "--config", str(cfg),
                "--body-models", str(synthetic_body), "--detector", "full", "--output", str(out), "--json",
-               "--draw-boxes", "--quiet"])
+               "--draw-boxes", "--quiet", "--dtype", "fp32"])
     assert rc == 0, capsys.readouterr().err
     results = load_results(out / "person.npz")
     person = results.frames[0].people[0]

@@ -50,7 +50,9 @@ def test_infer_with_onnxruntime_backend(onnx_file, tiny_ckpt, tiny_config, parit
     write_image(tmp_path / "in.png", image)
     common = ["infer", str(tmp_path / "in.png"), "--body-models", str(parity_body), "--detector", "full", "-q",
               "--no-render"]
-    assert main([*common, "--checkpoint", str(tiny_ckpt), "--config", str(tiny_config), "--output", str(tmp_path / "t")]) == 0
+    # torch in fp32 explicitly (the default, auto, is bf16 on a bf16 CPU); the ONNX run keeps the default: float32.
+    assert main([*common, "--checkpoint", str(tiny_ckpt), "--config", str(tiny_config), "--output", str(tmp_path / "t"),
+                 "--dtype", "fp32"]) == 0
     assert main([*common, "--checkpoint", str(onnx_file), "--backend", "onnxruntime", "--output", str(tmp_path / "o")]) == 0
     a, b = load_results(tmp_path / "t" / "in.npz"), load_results(tmp_path / "o" / "in.npz")
     assert a.num_people == b.num_people == 1
@@ -73,3 +75,15 @@ def test_backend_errors_are_one_line(tiny_ckpt, parity_body, tmp_path, capsys):
     assert main(["export-onnx", str(tmp_path / "missing.pth.tar"), str(tmp_path / "o.onnx")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert not (tmp_path / "o.onnx").exists()
+
+
+def test_auto_dtype_runs_onnx_in_float32(onnx_file, parity_body, monkeypatch):
+    """`--dtype auto` on a bf16 CPU still loads an exported graph (float32 only); an explicit bf16 is refused."""
+    import smplestx.model as model_mod
+    from smplestx.errors import UsageError
+
+    monkeypatch.setattr(model_mod, "cpu_has_bf16", lambda: True)
+    ort = load_model(onnx_file, body_models=parity_body, dtype="auto")
+    assert next(ort.net.parameters()).dtype == torch.float32
+    with pytest.raises(UsageError, match="exported ONNX networks run in float32"):
+        load_model(onnx_file, body_models=parity_body, dtype="bf16")

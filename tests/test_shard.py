@@ -109,7 +109,7 @@ def _infer(inputs: Path, out: Path, model: tuple[Path, Path, Path], *extra: str,
            wait: bool = True) -> subprocess.Popen | subprocess.CompletedProcess:
     ckpt, config, body = model
     cmd = [sys.executable, "-m", "smplestx", "infer", str(inputs), "--checkpoint", str(ckpt), "--config", str(config),
-           "--body-models", str(body), "--detector", "full", "--output", str(out), "--device", "cpu", "-q", *extra]
+           "--body-models", str(body), "--detector", "full", "--output", str(out), "--device", "cpu", "--dtype", "fp32", "-q", *extra]
     full_env = {**os.environ, "PYTHONPATH": SRC, **(env or {})}
     if wait:
         return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=600)

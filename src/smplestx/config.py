@@ -22,6 +22,8 @@ PRINCPT: tuple[float, float] = (96.0, 128.0)
 BBOX_RATIO = 1.2  # box growth before cropping
 #: Precision names (CLI, conversion, AMP) -> torch dtype; the one such map in the package.
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: The reverse map, torch dtype -> its name.
+DTYPE_NAMES: dict[torch.dtype, str] = {v: k for k, v in DTYPES.items()}
 #: HumanData boxes already carry a 1.2x padding; the reference multiplies its ratio by this factor for them.
 BODY_BOX_RATIO_FACTOR = 0.833
 

@@ -63,7 +63,14 @@ def _torch_checks() -> list[Check]:
             ok = bool(torch.isfinite((a @ a).float()).all())
         except RuntimeError:
             ok = False
-        out.append(Check("bf16", "yes (on CPU: supported, not faster)" if ok else "no (use --dtype fp32)"))
+        from .model import cpu_has_bf16
+
+        if not ok:
+            out.append(Check("bf16", "no (use --dtype fp32)"))
+        elif cpu_has_bf16():
+            out.append(Check("bf16", "yes, in hardware (AVX512-BF16/AMX): infer's --dtype auto runs bf16"))
+        else:
+            out.append(Check("bf16", "emulated (no AVX512-BF16/AMX: slower than fp32; --dtype auto runs fp32)"))
     return out
 
 

@@ -69,13 +69,16 @@ class Estimator:
             raise UsageError(f"crop_device {crop_device!r}: expected auto, opencv or torch")
         # On a GPU the frame goes up once and is cut there (grid_sample): no per-crop upload, no CPU warp.
         self.crops_on_device = crop_device == "torch" or (crop_device == "auto" and self.device != "cpu")
-        self.dtype = pick_dtype(dtype)
+        self.dtype = pick_dtype(dtype, self.device)
         if model is None:
             if checkpoint is None:
                 raise UsageError("give checkpoint= (a model name or a file; or an already loaded model=)")
-            model = load_model(checkpoint, body_models=body_models, config=config, device=self.device, dtype=self.dtype,
-                               backend=backend)
+            # "auto" goes through as a name: load_model resolves it knowing the backend (ONNX graphs are float32).
+            model = load_model(checkpoint, body_models=body_models, config=config, device=self.device,
+                               dtype="auto" if dtype == "auto" else self.dtype, backend=backend)
         self.model = model
+        #: The network's precision as loaded ("auto" resolved; a given model's own).
+        self.dtype = next((p.dtype for p in model.net.parameters()), self.dtype)
         self.detector = make_detector(detector, self.device) if isinstance(detector, str) else detector
         self.batch_size = batch_size
         self.score_threshold = score_threshold

@@ -1,0 +1,84 @@
+"""`--dtype auto`: bf16 on CPUs with bf16 instructions, float32 elsewhere; `--dtype fp32` opts out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import smplestx.model as model_mod
+from smplestx.model import auto_dtype, cpu_has_bf16, load_model, pick_dtype
+
+
+def _hardware(monkeypatch: pytest.MonkeyPatch, *, torch_probe: bool, flags: set[str]) -> None:
+    """Pretend torch's cpuid probes answer ``torch_probe`` and /proc/cpuinfo lists ``flags``."""
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, name, lambda: torch_probe, raising=False)
+    monkeypatch.setattr(model_mod, "_cpuinfo_flags", lambda path="/proc/cpuinfo": set(flags))
+
+
+@pytest.mark.parametrize(
+    "torch_probe, flags, expected",
+    [
+        (False, set(), torch.float32),  # e.g. AVX2-only x86, or no /proc/cpuinfo
+        (False, {"avx2", "avx512f"}, torch.float32),  # AVX-512 without BF16 (Skylake-X): bf16 would be emulated
+        (False, {"avx512f", "avx512_bf16"}, torch.bfloat16),  # Zen 4 / Cooper Lake
+        (False, {"amx_tile", "amx_bf16"}, torch.bfloat16),  # Sapphire Rapids and later
+        (True, set(), torch.bfloat16),  # torch's cpuid probe is enough
+    ],
+)
+def test_auto_follows_the_cpu_flags(monkeypatch, torch_probe, flags, expected):
+    _hardware(monkeypatch, torch_probe=torch_probe, flags=flags)
+    assert cpu_has_bf16() == (expected == torch.bfloat16)
+    assert auto_dtype("cpu") == expected
+    assert pick_dtype("auto", "cpu") == expected
+    # GPUs keep their behaviour (float32) whatever the host CPU has; explicit names are never rewritten.
+    assert auto_dtype("cuda") == torch.float32 and auto_dtype("cuda:1") == torch.float32
+    assert auto_dtype("mps") == torch.float32
+    assert pick_dtype("fp32", "cpu") == torch.float32 and pick_dtype("bf16", "cuda") == torch.bfloat16
+
+
+def test_cpuinfo_flags_are_read_from_the_flags_line(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\n"
+                    "processor\t: 1\nflags\t\t: fpu avx2\n")
+    assert model_mod._cpuinfo_flags(str(info)) == {"fpu", "avx2", "avx512f", "avx512_bf16"}
+    assert model_mod._cpuinfo_flags(str(tmp_path / "absent")) == set()
+
+
+@pytest.mark.parametrize("has_bf16", [True, False])
+def test_load_model_auto_and_fp32_opt_out(tiny_ckpt, tiny_config, parity_body, monkeypatch, has_bf16):
+    monkeypatch.setattr(model_mod, "cpu_has_bf16", lambda: has_bf16)
+    auto = load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, dtype="auto")
+    assert next(auto.net.parameters()).dtype == (torch.bfloat16 if has_bf16 else torch.float32)
+    assert auto.body.v_template.dtype == torch.float32  # the body model stays float32 either way
+    fp32 = load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, dtype="fp32")
+    assert all(p.dtype == torch.float32 for p in fp32.net.parameters())
+    # The library default stays float32 (the parity surface), whatever the CPU.
+    default = load_model(tiny_ckpt, body_models=parity_body, config=tiny_config)
+    assert next(default.net.parameters()).dtype == torch.float32
+
+
+def test_infer_defaults_to_auto_and_fp32_opts_out(tiny_ckpt, tiny_config, parity_body, monkeypatch, tmp_path, capsys):
+    from smplestx import load_results
+    from smplestx.cli import main
+    from smplestx.io.video import write_image
+
+    monkeypatch.setattr(model_mod, "cpu_has_bf16", lambda: True)
+    image = (np.random.default_rng(0).random((240, 180, 3)) * 255).astype(np.uint8)
+    write_image(tmp_path / "in.png", image)
+    common = ["infer", str(tmp_path / "in.png"), "--checkpoint", str(tiny_ckpt), "--config", str(tiny_config),
+              "--body-models", str(parity_body), "--detector", "full", "--no-render", "--device", "cpu"]
+    runs: dict[str, Path] = {}
+    for name, extra in (("auto", []), ("fp32", ["--dtype", "fp32"])):
+        runs[name] = tmp_path / name
+        assert main([*common, "--output", str(runs[name]), *extra]) == 0
+        err = capsys.readouterr().err
+        assert f"device cpu ({'bf16' if name == 'auto' else 'fp32'})" in err, err
+    a, b = (load_results(runs[k] / "in.npz") for k in ("auto", "fp32"))
+    assert a.num_people == b.num_people == 1
+    # Same people, different arithmetic: bf16 moves the joints, but by millimetres, not metres.
+    d = np.abs(a.arrays["joints_3d"] - b.arrays["joints_3d"]).max()
+    assert 0 < d < 0.05, d
