@@ -10,10 +10,10 @@ import torch
 
 from smplestx.config import ConfigError
 from smplestx.train.config import TrainConfig, load_train_config
+from train_helpers import PARITY_BODY, make_config, make_dataset, make_synth, run
 
 REPO = Path(__file__).resolve().parents[1]
 PARITY = REPO.parent / "shared" / "parity"
-PARITY_BODY = PARITY / "smplx"
 SX = PARITY / "smpler_x_tiny"
 #: The tiny SMPLer-X of the parity fixture (encoder 64 x 2 blocks, 4 heads; heads as S32's).
 TINY_SX = ['model.family="smpler_x"', 'model.size="S"', "model.embed_dim=64", "model.depth=2", "model.num_heads=4"]
@@ -27,33 +27,19 @@ def _need(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Six rendered mannequins (one per image) as a HumanData training set; the parity body model when present."""
-    from smplestx.synthetic.dataset import write_synthetic_dataset
-
-    root = tmp_path_factory.mktemp("synthetic_sx")
-    body = PARITY_BODY.parent if PARITY_BODY.is_dir() else None
-    npz = write_synthetic_dataset(root, 6, seed=3, body_models=body, people_per_image=1)
-    return {"root": root, "npz": npz, "images": root / "images", "body": body or root / "body_models"}
+    """Six rendered mannequins as a HumanData training set."""
+    return make_synth(tmp_path_factory.mktemp("synthetic_sx"))
 
 
 def _dataset(synth: dict[str, Path], augment: bool = True):
-    from smplestx.train.samples import HumanDataTrainSet
-
-    return HumanDataTrainSet(synth["npz"], synth["images"], seed=5, augment=augment, body_models=synth["body"])
+    return make_dataset(synth, augment)
 
 
 def _config(synth: dict[str, Path], out: Path, *extra: str) -> TrainConfig:
-    base = [*TINY_SX, f'model.body_models="{synth["body"]}"', f'train.output_dir="{out}"', "train.batch_size=2",
-            "train.num_workers=0", "train.log_every=1", 'train.device="cpu"', "train.progress=false"]
-    return load_train_config(None, [*base, *extra])
+    return make_config(synth, out, TINY_SX, *extra)
 
 
-def _train(cfg: TrainConfig, dataset, **kw):
-    from smplestx.train.trainer import run_training
-
-    records: list = []
-    result = run_training(cfg, dataset=dataset, on_step=records.append, **kw)
-    return result, records
+_train = run
 
 
 # ---------------------------------------------------------------------------------------------------------------

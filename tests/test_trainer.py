@@ -16,9 +16,9 @@ import torch
 from smplestx.config import ConfigError, read_official_config
 from smplestx.train.config import TrainConfig, load_train_config
 from smplestx.train.distributed import ShardedBatchSampler
+from train_helpers import make_config, make_dataset, make_synth, run
 
 REPO = Path(__file__).resolve().parents[1]
-PARITY_BODY = REPO.parent / "shared" / "parity" / "smplx"
 #: The architecture of the parity fixtures' tiny model (encoder 64 x 2 blocks, 4 heads; decoder out 32).
 TINY = ['model.size="S"', "model.embed_dim=64", "model.depth=2", "model.num_heads=4", "model.dim_out=32"]
 
@@ -29,33 +29,19 @@ TINY = ['model.size="S"', "model.embed_dim=64", "model.depth=2", "model.num_head
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Six rendered mannequins as a HumanData training set; the parity body model when present (faster)."""
-    from smplestx.synthetic.dataset import write_synthetic_dataset
-
-    root = tmp_path_factory.mktemp("synthetic")
-    body = PARITY_BODY.parent if PARITY_BODY.is_dir() else None
-    npz = write_synthetic_dataset(root, 6, seed=3, body_models=body, people_per_image=1)
-    return {"root": root, "npz": npz, "images": root / "images", "body": body or root / "body_models"}
+    """Six rendered mannequins as a HumanData training set."""
+    return make_synth(tmp_path_factory.mktemp("synthetic"))
 
 
 def _dataset(synth: dict[str, Path], augment: bool = True):
-    from smplestx.train.samples import HumanDataTrainSet
-
-    return HumanDataTrainSet(synth["npz"], synth["images"], seed=5, augment=augment, body_models=synth["body"])
+    return make_dataset(synth, augment)
 
 
 def _config(synth: dict[str, Path], out: Path, *extra: str) -> TrainConfig:
-    base = [*TINY, f'model.body_models="{synth["body"]}"', f'train.output_dir="{out}"', "train.batch_size=2",
-            "train.num_workers=0", "train.log_every=1", "train.device=\"cpu\"", "train.progress=false"]
-    return load_train_config(None, [*base, *extra])
+    return make_config(synth, out, TINY, *extra)
 
 
-def _train(cfg: TrainConfig, dataset, **kw):
-    from smplestx.train.trainer import run_training
-
-    records = []
-    result = run_training(cfg, dataset=dataset, on_step=records.append, **kw)
-    return result, records
+_train = run
 
 
 # ---------------------------------------------------------------------------------------------------------------
