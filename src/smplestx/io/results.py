@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import SmplestxError
 from .atomic import publish, temp_dir_for
+from .npz import open_npz
 
 __all__ = [
     "FORMAT_NAME",
@@ -683,12 +684,7 @@ def _scene_camera(arrays: dict[str, np.ndarray], path: Path) -> tuple[np.ndarray
 
 
 def _load_npz(path: Path) -> Results:
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ResultsFileError(f"{path} is not a smplestx results file (cannot read it as .npz: {e})") from e
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ResultsFileError(f"{path} is not a smplestx results file (a single .npy array, not an .npz)")
+    npz = open_npz(path, "results", ResultsFileError)
     with npz:
         if "meta_json" not in npz.files:
             raise ResultsFileError(f"{path} is not a smplestx results file (no 'meta_json' entry)")

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import SmplestxError
 from ..io.atomic import atomic_path
+from ..io.npz import open_npz
 
 FORMAT_NAME = "smplestx-tracks"
 FORMAT_VERSION = 1
@@ -172,12 +173,7 @@ def load_tracks(path: str | os.PathLike[str]) -> TrackSet:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such track file: {path}")
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise TracksFileError(f"{path} is not a smplestx track file (cannot read it as .npz: {e})") from e
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise TracksFileError(f"{path} is not a smplestx track file (a single .npy array, not an .npz)")
+    npz = open_npz(path, "track", TracksFileError)
     with npz:
         if "format" not in npz.files:
             raise TracksFileError(f"{path} is not a smplestx track file (no 'format' entry)")
