@@ -7,6 +7,7 @@ import logging
 import pickle
 import re
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -126,28 +127,37 @@ def infer_config(state: dict[str, torch.Tensor], source: str = "checkpoint") -> 
     if checkpoint_family(state) == SMPLER_X:
         return infer_smpler_x_config(state, source)
     try:
-        dim = state["encoder.pos_embed"].shape[-1]
-        tokens = state["encoder.task_tokens"].shape[1]
-        fc1 = state["encoder.blocks.0.mlp.fc1.weight"].shape[0]
         dim_out, feat_dim = state["decoder.token_conv.weight"].shape
     except KeyError as exc:
         raise CheckpointError(f"{source}: not an SMPLest-X checkpoint (missing {exc.args[0]})") from None
-    depth = len({k.split(".")[2] for k in state if k.startswith("encoder.blocks.")})
-    heads = {p.encoder.embed_dim: p.encoder.num_heads for p in PRESETS.values()}.get(dim)
+    encoder = _infer_encoder(state, source, "SMPLest-X", PRESETS, "S/B/L/H", "config_base.py")
+    return ModelConfig(encoder=encoder, decoder=DecoderConfig(feat_dim=feat_dim, dim_out=dim_out,
+                                                              task_tokens_num=encoder.task_tokens_num))
+
+
+def _infer_encoder(state: dict[str, torch.Tensor], source: str, family: str, presets: dict[str, Any], sizes: str,
+                   config_file: str) -> EncoderConfig:
+    """The ViT encoder's sizes from tensor shapes (both families); heads come from the preset of that width."""
+    try:
+        dim = state["encoder.pos_embed"].shape[-1]
+        tokens = state["encoder.task_tokens"].shape[1]
+        fc1 = state["encoder.blocks.0.mlp.fc1.weight"].shape[0]
+    except KeyError as exc:
+        raise CheckpointError(f"{source}: not an {family} checkpoint (missing {exc.args[0]})") from None
+    heads = {p.encoder.embed_dim: p.encoder.num_heads for p in presets.values()}.get(dim)
     if heads is None:
         raise CheckpointError(
-            f"{source}: encoder width {dim} matches no released size (S/B/L/H), so the number of "
-            "attention heads cannot be inferred; pass the model's config_base.py (--config)"
+            f"{source}: {family} encoder width {dim} matches no released size ({sizes}), so the number of "
+            f"attention heads cannot be inferred; pass the model's {config_file} (--config)"
         )
-    encoder = EncoderConfig(
+    return EncoderConfig(
         embed_dim=dim,
-        depth=depth,
+        depth=len({k.split(".")[2] for k in state if k.startswith("encoder.blocks.")}),
         num_heads=heads,
         mlp_ratio=fc1 / dim,
         qkv_bias="encoder.blocks.0.attn.qkv.bias" in state,
         task_tokens_num=tokens,
     )
-    return ModelConfig(encoder=encoder, decoder=DecoderConfig(feat_dim=feat_dim, dim_out=dim_out, task_tokens_num=tokens))
 
 
 def check_config_fits(cfg: AnyConfig, state: dict[str, torch.Tensor], source: str) -> None:
@@ -305,25 +315,14 @@ def build_network(cfg: AnyConfig) -> SMPLestXNet | SMPLerXNet:
 def infer_smpler_x_config(state: dict[str, torch.Tensor], source: str = "checkpoint") -> SMPLerXConfig:
     """Work out an SMPLer-X size from tensor shapes; heads come from the preset of that width."""
     try:
-        dim = state["encoder.pos_embed"].shape[-1]
-        tokens = state["encoder.task_tokens"].shape[1]
-        fc1 = state["encoder.blocks.0.mlp.fc1.weight"].shape[0]
         feat_dim = state["body_position_net.conv.0.weight"].shape[1]
     except KeyError as exc:
         raise CheckpointError(f"{source}: not an SMPLer-X checkpoint (missing {exc.args[0]})") from None
-    depth = len({k.split(".")[2] for k in state if k.startswith("encoder.blocks.")})
-    heads = {p.encoder.embed_dim: p.encoder.num_heads for p in SMPLER_X_PRESETS.values()}.get(dim)
-    if heads is None:
-        raise CheckpointError(
-            f"{source}: SMPLer-X encoder width {dim} matches no released size (S32/B32/L32/H32), so the number of "
-            "attention heads cannot be inferred; pass the model's config file (--config)"
-        )
+    encoder = _infer_encoder(state, source, "SMPLer-X", SMPLER_X_PRESETS, "S32/B32/L32/H32", "config file")
     deconvs = sum(1 for k, v in state.items() if k.startswith("hand_roi_net.deconv.") and k.endswith(".weight") and v.ndim == 4)
-    encoder = EncoderConfig(
-        embed_dim=dim, depth=depth, num_heads=heads, mlp_ratio=fc1 / dim,
-        qkv_bias="encoder.blocks.0.attn.qkv.bias" in state, task_tokens_num=tokens,
-    )
     return SMPLerXConfig(encoder=encoder, feat_dim=feat_dim, upscale=2**deconvs)
+
+
 def save_network(net: SMPLestXNet, dst: str | Path, *, source: str = "smplestx") -> Path:
     """Write a built network's weights and config as safetensors, the same file `convert` writes."""
     dst = Path(dst)
