@@ -31,15 +31,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return make_synth(tmp_path_factory.mktemp("synthetic_sx"))
 
 
-def _dataset(synth: dict[str, Path], augment: bool = True):
-    return make_dataset(synth, augment)
-
-
 def _config(synth: dict[str, Path], out: Path, *extra: str) -> TrainConfig:
     return make_config(synth, out, TINY_SX, *extra)
-
-
-_train = run
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -180,7 +173,7 @@ def test_corrected_mode_makes_each_sample_independent_of_its_batch(sx_model, los
 def test_loss_falls(synth: dict[str, Path], tmp_path: Path) -> None:
     cfg = _config(synth, tmp_path / "run", "train.lr=1e-3", "train.min_lr=0.0", "train.end_epoch=100",
                   "train.save_every=100", "train.max_steps=12", "model.drop_path_rate=0.0", "data.no_aug=true")
-    result, records = _train(cfg, _dataset(synth, augment=False))
+    result, records = run(cfg, make_dataset(synth, augment=False))
     losses = [r.total for r in records]
     first, last = float(np.mean(losses[:4])), float(np.mean(losses[-4:]))
     print(f"SMPLer-X loss over 12 steps (mean of first 4 -> last 4): {first:.2f} -> {last:.2f} ({last / first:.0%})")
@@ -195,7 +188,7 @@ def test_snapshot_is_official_layout_and_loads_as_smpler_x(synth: dict[str, Path
     from smplestx.model import SMPLerX, load_model
 
     cfg = _config(synth, tmp_path / "run", "train.end_epoch=1", 'train.loss_mode="reference"')
-    result, records = _train(cfg, _dataset(synth))
+    result, records = run(cfg, make_dataset(synth))
     assert len(records) == 3 and all(np.isfinite(r.total) for r in records)
     snap = result.last_snapshot
     assert snap is not None and snap.name == "snapshot_0.pth.tar"
@@ -224,7 +217,7 @@ class _Killed(Exception):
 def test_resume_after_kill_reproduces_the_run_exactly(synth: dict[str, Path], tmp_path: Path) -> None:
     # Augmentation, drop path and train-mode BatchNorm on: the resume must restore data position, RNG and BN stats.
     extra = ("train.end_epoch=1", "train.save_every_steps=1", "model.drop_path_rate=0.3", "train.lr=5e-4")
-    full, rec_full = _train(_config(synth, tmp_path / "full", *extra), _dataset(synth))
+    full, rec_full = run(_config(synth, tmp_path / "full", *extra), make_dataset(synth))
     assert [r.iteration for r in rec_full] == [1, 2, 3]
 
     def kill_at_2(r) -> None:
@@ -234,9 +227,9 @@ def test_resume_after_kill_reproduces_the_run_exactly(synth: dict[str, Path], tm
     from smplestx.train.trainer import run_training
 
     with pytest.raises(_Killed):
-        run_training(_config(synth, tmp_path / "cut", *extra), dataset=_dataset(synth), on_step=kill_at_2)
+        run_training(_config(synth, tmp_path / "cut", *extra), dataset=make_dataset(synth), on_step=kill_at_2)
     assert (tmp_path / "cut" / "checkpoints" / "latest").read_text().strip() == "step_1.pth.tar"
-    resumed, rec_res = _train(_config(synth, tmp_path / "cut", *extra), _dataset(synth), resume=True)
+    resumed, rec_res = run(_config(synth, tmp_path / "cut", *extra), make_dataset(synth), resume=True)
     assert [r.iteration for r in rec_res] == [2, 3]
     for a, b in zip(rec_full[1:], rec_res):
         assert (a.epoch, a.indices, a.lr, a.losses, a.total) == (b.epoch, b.indices, b.lr, b.losses, b.total)
@@ -255,7 +248,7 @@ def test_finetune_from_official_checkpoint_and_vitpose_init(synth: dict[str, Pat
     from smplestx.train.trainer import Trainer
 
     ckpt = _need(SX / "smpler_x_tiny.pth.tar")
-    ft = Trainer(_config(synth, tmp_path / "ft", f'model.finetune_from="{ckpt}"'), dataset=_dataset(synth))
+    ft = Trainer(_config(synth, tmp_path / "ft", f'model.finetune_from="{ckpt}"'), dataset=make_dataset(synth))
     ref = torch.load(ckpt, weights_only=True)["network"]
     own = ft.net.state_dict()
     assert all(torch.equal(own[k.removeprefix("module.")], v) for k, v in ref.items())  # every tensor, BN stats too
@@ -263,7 +256,7 @@ def test_finetune_from_official_checkpoint_and_vitpose_init(synth: dict[str, Pat
     # A checkpoint of the other family is refused in one line that names the fix.
     with pytest.raises(CheckpointError, match='smplest_x checkpoint, but the run trains smpler_x.*model.family'):
         Trainer(_config(synth, tmp_path / "wrong", f'model.finetune_from="{_need(PARITY / "smplest_x_tiny" / "smplest_x_tiny.pth.tar")}"'),
-                dataset=_dataset(synth))
+                dataset=make_dataset(synth))
 
     # ViTPose init: the same encoder code as SMPLest-X; the report says what came from the file.
     torch.manual_seed(0)
@@ -272,7 +265,7 @@ def test_finetune_from_official_checkpoint_and_vitpose_init(synth: dict[str, Pat
     state["keypoint_head.final_layer.weight"] = torch.zeros(17, 64, 1, 1)
     vitpose = tmp_path / "vitpose_tiny.pth"
     torch.save({"meta": {"epoch": 210}, "state_dict": state}, vitpose)
-    tr = Trainer(_config(synth, tmp_path / "vit", f'model.encoder_pretrained="{vitpose}"'), dataset=_dataset(synth))
+    tr = Trainer(_config(synth, tmp_path / "vit", f'model.encoder_pretrained="{vitpose}"'), dataset=make_dataset(synth))
     report = tr.encoder_init
     assert report.missing == ["task_tokens"] and report.skipped == ["keypoint_head.final_layer.weight"]
     assert len(report.loaded) == len(enc.state_dict()) - 1 and not report.mis_shaped
@@ -301,7 +294,7 @@ def test_two_process_ddp_run_loads_as_smpler_x(synth: dict[str, Path], tmp_path:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     state = torch.load(out / "checkpoints" / "snapshot_0.pth.tar", weights_only=True)
-    assert state["world_size"] == 2 and state["iteration"] == len(_dataset(synth)) // 2
+    assert state["world_size"] == 2 and state["iteration"] == len(make_dataset(synth)) // 2
     model = load_model(out / "checkpoints" / "snapshot_0.safetensors", body_models=synth["body"])
     assert isinstance(model, SMPLerX)
     assert torch.isfinite(model.predict_crops(torch.rand(1, 3, 512, 384)).rhand_box).all()
@@ -326,7 +319,7 @@ def test_reference_mode_logs_every_term_without_boxes(synth: dict[str, Path], tm
     import json
 
     cfg = _config(synth, tmp_path / "run", "train.max_steps=1", 'train.loss_mode="reference"')
-    _, records = _train(cfg, _NoBoxes(_dataset(synth)))
+    _, records = run(cfg, _NoBoxes(make_dataset(synth)))
     assert "lhand_bbox" not in records[0].losses  # the step's own terms, as the reference computes them
     line = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
     assert len(line["losses"]) == 11 and line["losses"]["lhand_bbox"] == 0.0 and line["losses"]["face_bbox"] == 0.0

@@ -33,15 +33,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return make_synth(tmp_path_factory.mktemp("synthetic"))
 
 
-def _dataset(synth: dict[str, Path], augment: bool = True):
-    return make_dataset(synth, augment)
-
-
 def _config(synth: dict[str, Path], out: Path, *extra: str) -> TrainConfig:
     return make_config(synth, out, TINY, *extra)
-
-
-_train = run
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -157,7 +150,7 @@ def test_sharded_sampler_is_disjoint_resumable_and_reshuffled() -> None:
 def test_loss_falls(synth: dict[str, Path], tmp_path: Path) -> None:
     cfg = _config(synth, tmp_path / "run", "train.lr=1e-3", "train.min_lr=0.0", "train.end_epoch=100",
                   "train.max_steps=20", "train.log_every=5", "model.drop_path_rate=0.0", "data.no_aug=true")
-    result, records = _train(cfg, _dataset(synth, augment=False))
+    result, records = run(cfg, make_dataset(synth, augment=False))
     losses = [r.total for r in records]
     first, last = float(np.mean(losses[:5])), float(np.mean(losses[-5:]))
     print(f"loss over 20 steps (mean of first 5 -> last 5): {first:.2f} -> {last:.2f} ({last / first:.0%})")
@@ -177,7 +170,7 @@ class _Killed(Exception):
 def test_resume_after_kill_reproduces_the_run_exactly(synth: dict[str, Path], tmp_path: Path) -> None:
     # Augmentation and drop path on: the resumed run must restore the data position and every RNG stream.
     extra = ("train.end_epoch=2", "train.save_every_steps=2", "model.drop_path_rate=0.3", "train.lr=5e-4")
-    full, rec_full = _train(_config(synth, tmp_path / "full", *extra), _dataset(synth))
+    full, rec_full = run(_config(synth, tmp_path / "full", *extra), make_dataset(synth))
     assert full.iteration == 6 and [r.iteration for r in rec_full] == list(range(1, 7))
     # The per-iteration cosine of the reference: T_max = 2 epochs x 3 iterations, eta_min = min_lr.
     np.testing.assert_allclose([r.lr for r in rec_full], [_cosine(k, 5e-4, 1e-6, 6) for k in range(6)], rtol=1e-9)
@@ -192,12 +185,12 @@ def test_resume_after_kill_reproduces_the_run_exactly(synth: dict[str, Path], tm
     from smplestx.train.trainer import run_training
 
     with pytest.raises(_Killed):
-        run_training(_config(synth, tmp_path / "cut", *extra), dataset=_dataset(synth), on_step=kill_at_5)
+        run_training(_config(synth, tmp_path / "cut", *extra), dataset=make_dataset(synth), on_step=kill_at_5)
     assert (tmp_path / "cut" / "checkpoints" / "latest").read_text().strip() == "step_4.pth.tar"
     with pytest.raises(ConfigError, match="--resume"):
-        _train(_config(synth, tmp_path / "cut", *extra), _dataset(synth))
+        run(_config(synth, tmp_path / "cut", *extra), make_dataset(synth))
 
-    resumed, rec_res = _train(_config(synth, tmp_path / "cut", *extra), _dataset(synth), resume=True)
+    resumed, rec_res = run(_config(synth, tmp_path / "cut", *extra), make_dataset(synth), resume=True)
     assert [r.iteration for r in rec_res] == [5, 6]
     for a, b in zip(rec_full[4:], rec_res):
         assert (a.epoch, a.indices, a.lr, a.losses, a.total) == (b.epoch, b.indices, b.lr, b.losses, b.total)
@@ -217,7 +210,7 @@ def test_snapshot_is_official_layout_and_loads(synth: dict[str, Path], tmp_path:
     from smplestx.model import load_model
 
     cfg = _config(synth, tmp_path / "run", "train.end_epoch=1", f'model.official_config="{tiny_config}"')
-    result, _ = _train(cfg, _dataset(synth))
+    result, _ = run(cfg, make_dataset(synth))
     snap = result.last_snapshot
     assert snap is not None and snap.name == "snapshot_0.pth.tar"
     state = torch.load(snap, weights_only=True)
@@ -240,7 +233,7 @@ def test_schedule_is_the_reference_cosine(synth: dict[str, Path], tmp_path: Path
 
     # 6 samples, batch 4: the reference's T_max counts ceil(6 / 4) = 2 iterations per epoch, the loader runs 1.
     cfg = _config(synth, tmp_path / "run", "train.end_epoch=3", "train.batch_size=4", "train.lr=1e-3", "train.min_lr=1e-5")
-    trainer = Trainer(cfg, dataset=_dataset(synth))
+    trainer = Trainer(cfg, dataset=make_dataset(synth))
     assert len(trainer.dataset) == 6 and trainer.iters_per_epoch == 1
     assert trainer.scheduler.T_max == 3 * 2 and trainer.scheduler.eta_min == 1e-5
 
@@ -252,13 +245,13 @@ def _cosine(step: int, lr: float, min_lr: float, t_max: int) -> float:
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
 def test_amp_steps_run(synth: dict[str, Path], tmp_path: Path, amp: str) -> None:
     cfg = _config(synth, tmp_path / amp, f'train.amp="{amp}"', "train.max_steps=2", "train.grad_clip=1.0")
-    result, records = _train(cfg, _dataset(synth))
+    result, records = run(cfg, make_dataset(synth))
     assert result.iteration == 2 and all(math.isfinite(r.total) for r in records)
     line = json.loads((tmp_path / amp / "metrics.jsonl").read_text().splitlines()[-1])
     assert "grad_norm" in line
     # Same weights and batch before the first update: the reduced-precision loss is the fp32 loss up to
     # rounding (a wrong cast or a skipped term would move it by far more than 5 %).
-    _, full = _train(_config(synth, tmp_path / f"{amp}_fp32", "train.max_steps=1", "train.grad_clip=1.0"), _dataset(synth))
+    _, full = run(_config(synth, tmp_path / f"{amp}_fp32", "train.max_steps=1", "train.grad_clip=1.0"), make_dataset(synth))
     assert records[0].total == pytest.approx(full[0].total, rel=0.05)
 
 
@@ -286,7 +279,7 @@ def test_vitpose_init_freeze_and_finetune(synth: dict[str, Path], tmp_path: Path
     vitpose = tmp_path / "vitpose_tiny.pth"
     state = _fake_vitpose(vitpose)
     cfg = _config(synth, tmp_path / "run", f'model.encoder_pretrained="{vitpose}"', "model.freeze_blocks=1", "train.max_steps=1")
-    trainer = Trainer(cfg, dataset=_dataset(synth))
+    trainer = Trainer(cfg, dataset=make_dataset(synth))
     report = trainer.encoder_init
     n_enc = len(trainer.net.encoder.state_dict())
     print(report.summary())
@@ -309,7 +302,7 @@ def test_vitpose_init_freeze_and_finetune(synth: dict[str, Path], tmp_path: Path
     # Finetune from the official tiny snapshot; start_over = false continues after its epoch with its optimizer.
     cfg = _config(synth, tmp_path / "ft", f'model.official_config="{tiny_config}"', f'model.finetune_from="{tiny_ckpt}"',
                   "model.finetune_start_over=false", "train.end_epoch=3", "train.max_steps=4")
-    ft = Trainer(cfg, dataset=_dataset(synth))
+    ft = Trainer(cfg, dataset=make_dataset(synth))
     ref = torch.load(tiny_ckpt, weights_only=True)
     assert ft.epoch == ref["epoch"] + 1 and ft.iteration == ft.iters_per_epoch
     torch.testing.assert_close(ft.net.state_dict()["encoder.pos_embed"], ref["network"]["module.encoder.pos_embed"], rtol=0, atol=0)
@@ -361,7 +354,7 @@ def test_two_process_ddp_run_is_rank_disjoint_and_loads(synth: dict[str, Path], 
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     ranks = [[json.loads(x) for x in (out / f"samples_rank{r}.jsonl").read_text().splitlines()] for r in range(2)]
-    n = len(_dataset(synth))
+    n = len(make_dataset(synth))
     for epoch in (0, 1):
         seen = [[i for x in rank if x["epoch"] == epoch for i in x["indices"]] for rank in ranks]
         print(f"epoch {epoch}: rank 0 saw {seen[0]}, rank 1 saw {seen[1]}")
