@@ -47,12 +47,12 @@ def check_int(name: str, value: Any, low: int = 1, high: int | None = None) -> N
         raise ConfigError(f"{name} = {value} must be between {low} and {high}")
 
 
-def check_number(name: str, value: Any, low: float = 0.0, high: float = 1e9, *, strict: bool = True) -> None:
-    """Raise ConfigError unless value is a finite number above low (or equal when not strict) and <= high."""
+def check_number(name: str, value: Any, low: float = 0.0, high: float = 1e9, *, low_allowed: bool = False) -> None:
+    """Raise ConfigError unless value is a finite number above low (or equal to it when allowed) and <= high."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(f"{name} = {value!r} must be a finite number")
-    if value < low or (strict and value == low) or value > high:
-        raise ConfigError(f"{name} = {value} must be {'>' if strict else '>='} {low} and <= {high}")
+    if value < low or (not low_allowed and value == low) or value > high:
+        raise ConfigError(f"{name} = {value} must be {'>=' if low_allowed else '>'} {low} and <= {high}")
 
 
 def check_shape(name: str, value: Any, n: int, high: int = 8192) -> None:
@@ -73,7 +73,7 @@ def check_geometry(cfg: Any) -> None:
         if not isinstance(value, tuple) or len(value) != 2:
             raise ConfigError(f"{name} = {value!r} must be 2 numbers")
         for v in value:
-            check_number(name, v, 0.0, strict=name == "focal")
+            check_number(name, v, 0.0, low_allowed=name != "focal")
     check_number("camera_3d_size", cfg.camera_3d_size)
     check_number("bbox_ratio", cfg.bbox_ratio, high=100.0)
 
@@ -99,7 +99,7 @@ class EncoderConfig:
         if self.embed_dim % self.num_heads:
             raise ConfigError(f"embed_dim = {self.embed_dim} is not divisible by num_heads = {self.num_heads}")
         check_number("mlp_ratio", self.mlp_ratio, high=64.0)
-        check_number("drop_path_rate", self.drop_path_rate, high=1.0, strict=False)
+        check_number("drop_path_rate", self.drop_path_rate, high=1.0, low_allowed=True)
         check_shape("img_size", self.img_size, 2)
 
 
@@ -214,37 +214,6 @@ _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 MAX_LITERAL_DEPTH = 64
 
 
-def _literal(node: ast.AST, path: Path, depth: int = 0) -> Any:
-    """Evaluate a literal expression: constants, containers and +-*/ on numbers only."""
-    if depth > MAX_LITERAL_DEPTH:
-        raise ConfigError(f"{path}:{getattr(node, 'lineno', '?')}: expression nested deeper than "
-                          f"{MAX_LITERAL_DEPTH} levels; write the value as a plain number")
-    depth += 1
-    if isinstance(node, ast.Constant):
-        return node.value
-    if isinstance(node, ast.Dict):
-        if any(k is None for k in node.keys):
-            raise ConfigError(f"{path}:{node.lineno}: '**' unpacking is not allowed in a config file")
-        return {_literal(k, path, depth): _literal(v, path, depth) for k, v in zip(node.keys, node.values)}
-    if isinstance(node, (ast.List, ast.Tuple)):
-        items = [_literal(e, path, depth) for e in node.elts]
-        return items if isinstance(node, ast.List) else tuple(items)
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        left, right = _literal(node.left, path, depth), _literal(node.right, path, depth)
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right)):
-            raise ConfigError(f"{path}:{node.lineno}: arithmetic is only allowed on numbers")
-        try:
-            return _BINOPS[type(node.op)](left, right)
-        except ArithmeticError as exc:  # 1/0, float overflow: the file's mistake, not ours
-            raise ConfigError(f"{path}:{node.lineno}: cannot compute {ast.unparse(node)[:60]} ({exc})") from None
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_literal(node.operand, path, depth))
-    raise ConfigError(
-        f"{path}:{getattr(node, 'lineno', '?')}: only literal values are allowed in a config file "
-        f"(found {type(node).__name__}); config files are read as data, never executed"
-    )
-
-
 def parse_config_file(path: str | Path) -> ast.Module:
     """Parse a Python config file into its syntax tree (never run); every failure is a one-line ConfigError."""
     path = Path(path)
@@ -263,19 +232,117 @@ def parse_config_file(path: str | Path) -> ast.Module:
         raise ConfigError(f"{path}: expressions nested too deeply to read; write values as plain numbers") from None
 
 
+class _Unreadable:
+    """Stands for a value the evaluator does not support; an error only if that value is needed."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+
+class _LiteralReader:
+    """Reads literal expressions as data: constants, containers, +-*/ on numbers, names bound by earlier
+    assignments, ``dict(...)`` and subscripts. Nothing is executed; anything else is unreadable."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.env: dict[str, Any] = {}
+        self.depth = 0
+
+    def value_of(self, node: ast.AST) -> Any:
+        """Value of ``node``, or an _Unreadable marker."""
+        try:
+            return self._eval(node)
+        except _Stop as stop:
+            return _Unreadable(f"{self.path}:{getattr(node, 'lineno', '?')}: {stop.args[0]}")
+
+    def _eval(self, node: ast.AST) -> Any:
+        # Bounded nesting: a hostile 30,000-term sum must not exhaust the interpreter's stack.
+        if self.depth >= MAX_LITERAL_DEPTH:
+            raise _Stop(f"expression nested deeper than {MAX_LITERAL_DEPTH} levels; write the value as a plain number")
+        self.depth += 1
+        try:
+            return self._eval_node(node)
+        finally:
+            self.depth -= 1
+
+    def _eval_node(self, node: ast.AST) -> Any:
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, (ast.List, ast.Tuple)):
+            items = [self._eval(e) for e in node.elts]
+            return items if isinstance(node, ast.List) else tuple(items)
+        if isinstance(node, ast.Dict):
+            if any(k is None for k in node.keys):
+                raise _Stop("'**' unpacking is not supported")
+            return {self._eval(k): self._eval(v) for k, v in zip(node.keys, node.values)}
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
+            if any(kw.arg is None for kw in node.keywords):
+                raise _Stop("'**' unpacking is not supported")
+            return {kw.arg: self._eval(kw.value) for kw in node.keywords}
+        if isinstance(node, ast.Name):
+            if node.id not in self.env or isinstance(self.env[node.id], _Unreadable):
+                raise _Stop(f"name {node.id!r} is not a readable value defined above")
+            return self.env[node.id]
+        if isinstance(node, ast.Subscript):
+            base, index = self._eval(node.value), self._eval(node.slice)
+            try:
+                return base[index]
+            except (KeyError, IndexError, TypeError) as exc:
+                raise _Stop(f"bad subscript ({exc!r})") from None
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            left, right = self._eval(node.left), self._eval(node.right)
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right)):
+                raise _Stop("arithmetic is only supported on numbers")
+            try:
+                return _BINOPS[type(node.op)](left, right)
+            except ArithmeticError as exc:  # 1/0, float overflow
+                raise _Stop(f"cannot compute {ast.unparse(node)[:60]} ({exc})") from None
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+            value = self._eval(node.operand)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise _Stop("sign only on numbers")
+            return _UNARY[type(node.op)](value)
+        raise _Stop(f"only literal values are allowed in a config file (found {type(node).__name__})")
+
+    def run(self, tree: ast.Module) -> dict[str, Any]:
+        """Bind every top-level ``name = value`` and ``a, b = x, y``; imports and other statements are skipped."""
+        for stmt in tree.body:
+            if not isinstance(stmt, ast.Assign):
+                continue
+            for target in stmt.targets:
+                if isinstance(target, ast.Name):
+                    self.env[target.id] = self.value_of(stmt.value)
+                elif isinstance(target, ast.Tuple) and all(isinstance(t, ast.Name) for t in target.elts):
+                    value = self.value_of(stmt.value)
+                    names = [t.id for t in target.elts]  # type: ignore[attr-defined]
+                    if isinstance(value, (tuple, list)) and len(value) == len(names):
+                        self.env.update(zip(names, value))
+                    else:
+                        for name in names:
+                            self.env[name] = _Unreadable(f"{self.path}:{stmt.lineno}: cannot unpack")
+        return self.env
+
+
+class _Stop(Exception):
+    """Internal: the expression uses something the evaluator does not support."""
+
+
+def read_assignments(path: str | Path) -> dict[str, Any]:
+    """Top-level assignments of a Python config file, evaluated as data (never executed)."""
+    path = Path(path)
+    return _LiteralReader(path).run(parse_config_file(path))
+
+
 def read_official_config(path: str | Path) -> dict[str, Any]:
     """Parse an official ``config_base.py`` (``config = {...}``) without executing it."""
     path = Path(path)
-    tree = parse_config_file(path)
-    found = None
-    for stmt in tree.body:
-        # Imports and docstrings are tolerated and ignored: nothing in the file is ever run.
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-            if stmt.targets[0].id == "config":
-                found = stmt.value
-    if found is None:
+    # Imports and docstrings are tolerated and ignored: nothing in the file is ever run.
+    env = read_assignments(path)
+    if "config" not in env:
         raise ConfigError(f"{path}: no `config = {{...}}` assignment found")
-    config = _literal(found, path)
+    config = env["config"]
+    if isinstance(config, _Unreadable):
+        raise ConfigError(f"{config.where}; config files are read as data, never executed")
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: `config` must be a dict literal")
     return config

@@ -2,7 +2,7 @@
 
 An official SMPLer-X config is a Python module of top-level assignments (``main/config/config_smpler_x_*.py``)
 that names an mmpose-style encoder config (``encoder_config_file``); both are parsed with ``ast`` and
-evaluated by a small literal evaluator. Nothing in them is executed.
+read by the house's one literal reader (``config.read_assignments``). Nothing in them is executed.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .config import _BINOPS, _UNARY, MAX_LITERAL_DEPTH, ConfigError, CropCamera, EncoderConfig, check_int, check_shape, parse_config_file
+from .config import ConfigError, CropCamera, EncoderConfig, _Unreadable, check_int, check_shape, parse_config_file, read_assignments
 
 #: Name of this family in configs, safetensors metadata and ``smplestx info``.
 FAMILY = "smpler_x"
@@ -82,106 +82,6 @@ def smpler_x_preset(name: str) -> SMPLerXConfig:
 
 # ---------------------------------------------------------------------------
 # Official config files, read as data.
-
-
-class _Unreadable:
-    """Stands for a value the evaluator does not support; an error only if that value is needed."""
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-
-
-class _Evaluator:
-    """Evaluates literal expressions with names bound by earlier assignments, ``dict(...)`` and subscripts."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.env: dict[str, Any] = {}
-        self.depth = 0
-
-    def eval(self, node: ast.AST) -> Any:
-        """Value of ``node``, or an _Unreadable marker."""
-        try:
-            return self._eval(node)
-        except _Stop as stop:
-            return _Unreadable(f"{self.path}:{getattr(node, 'lineno', '?')}: {stop.args[0]}")
-
-    def _eval(self, node: ast.AST) -> Any:
-        # Bounded nesting: a hostile 30,000-term sum must not exhaust the interpreter's stack.
-        if self.depth >= MAX_LITERAL_DEPTH:
-            raise _Stop(f"expression nested deeper than {MAX_LITERAL_DEPTH} levels")
-        self.depth += 1
-        try:
-            return self._eval_node(node)
-        finally:
-            self.depth -= 1
-
-    def _eval_node(self, node: ast.AST) -> Any:
-        if isinstance(node, ast.Constant):
-            return node.value
-        if isinstance(node, (ast.List, ast.Tuple)):
-            items = [self._eval(e) for e in node.elts]
-            return items if isinstance(node, ast.List) else tuple(items)
-        if isinstance(node, ast.Dict):
-            if any(k is None for k in node.keys):
-                raise _Stop("'**' unpacking is not supported")
-            return {self._eval(k): self._eval(v) for k, v in zip(node.keys, node.values)}
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
-            if any(kw.arg is None for kw in node.keywords):
-                raise _Stop("'**' unpacking is not supported")
-            return {kw.arg: self._eval(kw.value) for kw in node.keywords}
-        if isinstance(node, ast.Name):
-            if node.id not in self.env or isinstance(self.env[node.id], _Unreadable):
-                raise _Stop(f"name {node.id!r} is not a readable value defined above")
-            return self.env[node.id]
-        if isinstance(node, ast.Subscript):
-            base, index = self._eval(node.value), self._eval(node.slice)
-            try:
-                return base[index]
-            except (KeyError, IndexError, TypeError) as exc:
-                raise _Stop(f"bad subscript ({exc!r})") from None
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            left, right = self._eval(node.left), self._eval(node.right)
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right)):
-                raise _Stop("arithmetic is only supported on numbers")
-            try:
-                return _BINOPS[type(node.op)](left, right)
-            except ArithmeticError as exc:  # 1/0, float overflow
-                raise _Stop(f"cannot compute {ast.unparse(node)[:60]} ({exc})") from None
-        if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-            value = self._eval(node.operand)
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise _Stop("sign only on numbers")
-            return _UNARY[type(node.op)](value)
-        raise _Stop(f"{type(node).__name__} is not a literal value")
-
-    def run(self, tree: ast.Module) -> dict[str, Any]:
-        """Bind every top-level ``name = value`` and ``a, b = x, y``; imports and other statements are skipped."""
-        for stmt in tree.body:
-            if not isinstance(stmt, ast.Assign):
-                continue
-            for target in stmt.targets:
-                if isinstance(target, ast.Name):
-                    self.env[target.id] = self.eval(stmt.value)
-                elif isinstance(target, ast.Tuple) and all(isinstance(t, ast.Name) for t in target.elts):
-                    value = self.eval(stmt.value)
-                    names = [t.id for t in target.elts]  # type: ignore[attr-defined]
-                    if isinstance(value, (tuple, list)) and len(value) == len(names):
-                        self.env.update(zip(names, value))
-                    else:
-                        for name in names:
-                            self.env[name] = _Unreadable(f"{self.path}:{stmt.lineno}: cannot unpack")
-        return self.env
-
-
-class _Stop(Exception):
-    """Internal: the expression uses something the evaluator does not support."""
-
-
-def read_assignments(path: str | Path) -> dict[str, Any]:
-    """Top-level assignments of a Python config file, evaluated as data (never executed)."""
-    path = Path(path)
-    return _Evaluator(path).run(parse_config_file(path))
 
 
 def _get(env: dict[str, Any], key: str, path: Path, default: Any = ConfigError) -> Any:
