@@ -47,3 +47,13 @@ def test_save_npz_keeps_the_exact_name(tmp_path: Path) -> None:
     out = save_npz(tmp_path / "r.data", {"x": np.arange(3)})
     assert out.name == "r.data"
     np.testing.assert_array_equal(np.load(out)["x"], np.arange(3))
+
+
+def test_only_the_atomic_writer_renames_files_into_place() -> None:
+    """One home for atomic writes: no other library module calls os.replace / os.rename."""
+    import re
+
+    src = Path(__file__).resolve().parents[1] / "src" / "smplestx"
+    offenders = [str(p.relative_to(src)) for p in src.rglob("*.py")
+                 if p.name != "atomic.py" and re.search(r"\bos\.(replace|rename)\(", p.read_text(encoding="utf-8"))]
+    assert offenders == []

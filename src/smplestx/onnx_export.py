@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .errors import SmplestxError
+from .io.atomic import atomic_path
 from .nn.network import SMPLestXNet
 
 log = logging.getLogger(__name__)
@@ -64,9 +64,7 @@ def export_onnx(net: SMPLestXNet, output: str | os.PathLike[str], *, opset: int 
     net = net.to("cpu", torch.float32).eval()
     example = torch.rand(2, 3, *net.config.input_img_shape)
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out, keep_suffix=True) as tmp:
         program = torch.onnx.export(_Parameters(net).eval(), (example,), input_names=["crops"], output_names=list(OUTPUTS),
                                     dynamic_shapes={"crops": {0: batch}}, opset_version=opset, dynamo=True,
                                     verbose=False)
@@ -75,12 +73,6 @@ def export_onnx(net: SMPLestXNet, output: str | os.PathLike[str], *, opset: int 
         meta.key, meta.value = CONFIG_KEY, json.dumps(net.config.to_dict())
         onnx.save_model(proto, tmp)
         onnx.checker.check_model(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return out
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
+from .io.atomic import write_text
 from .user_config import cache_dir
 
 log = logging.getLogger(__name__)
@@ -152,10 +153,7 @@ def _verify(path: Path, expected: str, what: str) -> None:
             f"file changed on the hub. It was deleted; run again to re-download, or report it if this repeats."
         )
     try:
-        record.parent.mkdir(parents=True, exist_ok=True)
-        tmp = record.with_suffix(".tmp")
-        tmp.write_text(json.dumps(stamp))
-        os.replace(tmp, record)
+        write_text(record, json.dumps(stamp), fsync=False)
     except OSError as exc:  # a read-only cache costs a rehash next time, nothing else
         log.debug("could not record the verification of %s: %s", real, exc)
 

@@ -40,16 +40,12 @@ def glb_to_fbx(glb: str | os.PathLike[str], fbx: str | os.PathLike[str], python:
     if python is None:
         raise RuntimeError(HOW_TO_GET_BPY)
     fbx = Path(fbx)
-    with _atomic_path(fbx) as tmp:
-        tmp_fbx = tmp.with_name(tmp.name + ".fbx")  # Blender's exporter wants the .fbx suffix
-        try:
-            proc = subprocess.run([python, str(_SCRIPT), str(glb), str(tmp_fbx)], capture_output=True, text=True,
-                                  timeout=timeout_s, check=False)
-            if proc.returncode != 0 or not tmp_fbx.is_file():
-                tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-                raise RuntimeError(f"Blender could not convert {glb} to FBX: {' | '.join(tail)}")
-            os.replace(tmp_fbx, tmp)
-        finally:
-            tmp_fbx.unlink(missing_ok=True)
+    # The temporary keeps the .fbx suffix: Blender's exporter wants it.
+    with _atomic_path(fbx, keep_suffix=True) as tmp:
+        proc = subprocess.run([python, str(_SCRIPT), str(glb), str(tmp)], capture_output=True, text=True,
+                              timeout=timeout_s, check=False)
+        if proc.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+            raise RuntimeError(f"Blender could not convert {glb} to FBX: {' | '.join(tail)}")
     log.info("wrote %s", fbx)
     return fbx

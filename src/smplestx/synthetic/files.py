@@ -1,16 +1,14 @@
 """The one writer of the synthetic assets' files: atomic, deterministic npz / npy / numpy-only pickles.
 
-Every file under :mod:`smplestx.synthetic` is written through :func:`write_atomic`, so switching to a shared
-atomic-write helper is a change in one place.
+Every file under :mod:`smplestx.synthetic` is written through :func:`write_atomic`, which uses
+:func:`smplestx.io.atomic.atomic_path`.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import struct
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,19 +16,13 @@ from typing import Any, BinaryIO, Callable, Iterator
 
 import numpy as np
 
+from ..io.atomic import atomic_path
+
 
 def write_atomic(path: Path, fill: Callable[[BinaryIO], object]) -> None:
-    """Let ``fill`` write a temporary file next to ``path``, then move it into place (0644)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fill(fh)
-        os.chmod(tmp, 0o644)  # mkstemp creates owner-only files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Let ``fill`` write the file through the house's atomic writer (a temporary next to ``path``, then a rename)."""
+    with atomic_path(path, fsync=False) as tmp, open(tmp, "wb") as fh:
+        fill(fh)
 
 
 def write_bytes(path: Path, data: bytes) -> None:
