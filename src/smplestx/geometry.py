@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Sequence, TypeVar
 
@@ -113,6 +114,14 @@ def crop_image(
     return Crop(patch.astype(np.float32), trans, inv)
 
 
+@functools.lru_cache(maxsize=8)
+def _pixel_grid(height: int, width: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Homogeneous pixel positions (H, W, 3) of a crop, made once per shape and device (every frame reuses it)."""
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=dtype, device=device),
+                            torch.arange(width, dtype=dtype, device=device), indexing="ij")
+    return torch.stack([xs, ys, torch.ones_like(xs)], dim=-1)
+
+
 def crop_images_torch(
     image: torch.Tensor, boxes_xywh: Sequence[np.ndarray], out_shape: tuple[int, int] = INPUT_IMG_SHAPE
 ) -> torch.Tensor:
@@ -134,10 +143,7 @@ def crop_images_torch(
     # float64 positions where the device has it (MPS has not; float32 is still within 1e-3 px there).
     f64 = torch.float64 if image.device.type in ("cpu", "cuda") else torch.float32
     mats = torch.as_tensor(np.stack(inverse), dtype=f64, device=image.device)  # (N, 2, 3) crop -> image
-    ys, xs = torch.meshgrid(torch.arange(oh, dtype=f64, device=image.device),
-                            torch.arange(ow, dtype=f64, device=image.device), indexing="ij")
-    pix = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1)  # (oh, ow, 3)
-    src = torch.einsum("hwk,njk->nhwj", pix, mats)  # (N, oh, ow, 2) image pixel positions
+    src = torch.einsum("hwk,njk->nhwj", _pixel_grid(oh, ow, image.device, f64), mats)  # (N, oh, ow, 2) image pixels
     # grid_sample's align_corners=False grid: pixel centres at (2 i + 1) / size - 1.
     size = torch.tensor([width, height], dtype=f64, device=image.device)
     grid = ((2.0 * src + 1.0) / size - 1.0).float()
