@@ -209,6 +209,7 @@ def pick_device(device: str = "auto") -> str:
         raise UsageError(f"unknown device {device!r}; choose auto, cpu, cuda, cuda:N or mps")
     return device
 
+
 #: CPU flags (as /proc/cpuinfo spells them) of the bf16 matrix instructions the ``auto`` precision needs.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
