@@ -34,6 +34,7 @@ from smplestx.evaluate import get_benchmark
 from smplestx.evaluate.samples import build_test_samples, load_image
 from smplestx.geometry import crop_image, process_box
 from smplestx.model import CropPrediction, SMPLestX, load_model
+from smplestx.nn.int8 import quantize_linears
 from smplestx.nn.network import SMPLestXNet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -140,8 +141,13 @@ class Float32In(torch.nn.Module):
         return self.inner(x.float())
 
 
+def int8_ours(model: SMPLestX) -> SMPLestX:
+    """What ``--dtype int8`` loads: int8 linears, per-channel weights and per-row activations (``nn.int8``)."""
+    return with_net(model, quantize_linears(copy.deepcopy(model.net)))
+
+
 def int8_linears(model: SMPLestX, float32_in: bool = False) -> SMPLestX:
-    """Dynamic int8 quantisation of every nn.Linear (weights int8, activations quantised per batch, fp32 out)."""
+    """torch.ao dynamic int8 quantisation of every nn.Linear (weights per tensor, activations per batch, fp32 out)."""
     net = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model.net), {torch.nn.Linear}, dtype=torch.qint8)
     if float32_in:
         quantized = torch.ao.nn.quantized.dynamic.Linear
@@ -197,13 +203,18 @@ def forward_flops(model: SMPLestX, x: torch.Tensor) -> float:
 
 
 def gemm_rate(m: int, k: int, n: int, dtype: torch.dtype, reps: int = 10) -> float:
-    """Best FLOP/s of an (m, k) x (k, n) matmul in ``dtype``."""
-    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
-    a @ b
+    """Best FLOP/s (int8: OP/s) of an (m, k) x (k, n) matmul in ``dtype`` (int8: ``torch._int_mm``, int32 sums)."""
+    if dtype == torch.int8:
+        a, b = torch.randint(-127, 128, (m, k), dtype=dtype), torch.randint(-127, 128, (n, k), dtype=dtype).t()
+        op = torch._int_mm
+    else:
+        a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+        op = torch.matmul
+    op(a, b)
     best = float("inf")
     for _ in range(reps):
         t = time.perf_counter()
-        a @ b
+        op(a, b)
         best = min(best, time.perf_counter() - t)
     return 2 * m * k * n / best
 
@@ -217,11 +228,13 @@ def build_variants(model: SMPLestX, body_dir: Path, compile_: bool, onnx_work: P
         Variant("bf16 autocast", autocast(model)),
         Variant("bf16 weights", bf16_weights(model)),
         Variant("bf16 weights, eager attention", bf16_weights(model, "eager")),
-        Variant("int8 dynamic linears", int8_linears(model)),
-        Variant("int8 dynamic linears + bf16 autocast", autocast(int8_linears(model, float32_in=True))),
+        Variant("int8 (--dtype int8)", int8_ours(model)),
+        Variant("torch.ao int8 dynamic linears", int8_linears(model)),
+        Variant("torch.ao int8 dynamic linears + bf16 autocast", autocast(int8_linears(model, float32_in=True))),
     ]
     if compile_:
         variants.append(Variant("bf16 weights + torch.compile", torch.compile(bf16_weights(model))))
+        variants.append(Variant("int8 (--dtype int8) + torch.compile", torch.compile(int8_ours(model))))
     if onnx_work is not None:
         variants += onnx_variants(model, onnx_work, label)
     return variants
@@ -270,7 +283,7 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--crops", type=int, default=16, help="crops of the test set for the accuracy columns")
-    ap.add_argument("--compile", action="store_true", help="also torch.compile the bf16-weight network")
+    ap.add_argument("--compile", action="store_true", help="also torch.compile the bf16-weight and int8 networks")
     ap.add_argument("--onnx", action="store_true", help="also ONNX Runtime fp32 and int8 (export cached in --work)")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
@@ -301,9 +314,11 @@ def main() -> int:
         m = args.batch * (math.prod(random_model.config.input_body_shape) // e.patch_size ** 2 + e.task_tokens_num)
         rate = gemm_rate(m, e.embed_dim, 4 * e.embed_dim, torch.float32)
         rate16 = gemm_rate(m, e.embed_dim, 4 * e.embed_dim, torch.bfloat16)
+        rate8 = gemm_rate(m, e.embed_dim, 4 * e.embed_dim, torch.int8)
         print(f"{size}: forward {flops / 1e9:.1f} GFLOP per batch of {args.batch}; ours fp32 runs at "
               f"{flops / (fp32_ms / 1000) / 1e9:.0f} GFLOP/s = {flops / (fp32_ms / 1000) / rate:.0%} of a "
-              f"{m}x{e.embed_dim}x{4 * e.embed_dim} fp32 matmul ({rate / 1e9:.0f} GFLOP/s; bf16 {rate16 / 1e9:.0f})")
+              f"{m}x{e.embed_dim}x{4 * e.embed_dim} fp32 matmul ({rate / 1e9:.0f} GFLOP/s; bf16 {rate16 / 1e9:.0f}, "
+              f"int8 {rate8 / 1e9:.0f} GOP/s)")
     print("\n| weights | variant | ms / batch | crops/s | vs reference fp32 | root-rel. vertex err vs fp32, mean / worst crop / worst vertex (mm) |")
     print("|---|---|---:|---:|---:|---|")
     for r in rows:

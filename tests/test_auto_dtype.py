@@ -1,4 +1,4 @@
-"""`--dtype auto`: bf16 on CPUs with bf16 instructions, float32 elsewhere; `--dtype fp32` opts out."""
+"""`--dtype auto`: int8 on CPUs with VNNI, else bf16 on CPUs with bf16 instructions, else float32; fp32 opts out."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 import torch
 
 import smplestx.model as model_mod
-from smplestx.model import auto_dtype, cpu_has_bf16, load_model, pick_dtype
+from smplestx.model import auto_precision, cpu_has_bf16, cpu_has_vnni, load_model, pick_dtype, pick_precision
 
 
 def _hardware(monkeypatch: pytest.MonkeyPatch, *, torch_probe: bool, flags: set[str]) -> None:
     """Pretend torch's cpuid probes answer ``torch_probe`` and /proc/cpuinfo lists ``flags``."""
-    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported", "_is_vnni_supported"):
         monkeypatch.setattr(torch.cpu, name, lambda: torch_probe, raising=False)
     monkeypatch.setattr(model_mod, "_cpuinfo_flags", lambda path="/proc/cpuinfo": set(flags))
 
@@ -22,22 +22,34 @@ def _hardware(monkeypatch: pytest.MonkeyPatch, *, torch_probe: bool, flags: set[
 @pytest.mark.parametrize(
     "torch_probe, flags, expected",
     [
-        (False, set(), torch.float32),  # e.g. AVX2-only x86, or no /proc/cpuinfo
-        (False, {"avx2", "avx512f"}, torch.float32),  # AVX-512 without BF16 (Skylake-X): bf16 would be emulated
-        (False, {"avx512f", "avx512_bf16"}, torch.bfloat16),  # Zen 4 / Cooper Lake
-        (False, {"amx_tile", "amx_bf16"}, torch.bfloat16),  # Sapphire Rapids and later
-        (True, set(), torch.bfloat16),  # torch's cpuid probe is enough
+        (False, set(), "fp32"),  # e.g. AVX2-only x86, or no /proc/cpuinfo
+        (False, {"avx2", "avx512f"}, "fp32"),  # AVX-512 without BF16 or VNNI (Skylake-X): both would be emulated
+        (False, {"avx512f", "avx512_bf16"}, "bf16"),  # bf16 without VNNI (no shipping CPU; the rule's fallback)
+        (False, {"avx512f", "avx512_vnni"}, "int8"),  # Cascade Lake / Ice Lake: VNNI, no bf16
+        (False, {"avx2", "avx_vnni"}, "int8"),  # Alder Lake and later client CPUs
+        (False, {"avx512f", "avx512_vnni", "avx512_bf16"}, "int8"),  # Zen 4 / Cooper Lake: int8 is the faster
+        (False, {"amx_tile", "amx_bf16", "amx_int8"}, "int8"),  # Sapphire Rapids and later
+        (True, set(), "int8"),  # torch's cpuid probes are enough
     ],
 )
 def test_auto_follows_the_cpu_flags(monkeypatch, torch_probe, flags, expected):
     _hardware(monkeypatch, torch_probe=torch_probe, flags=flags)
-    assert cpu_has_bf16() == (expected == torch.bfloat16)
-    assert auto_dtype("cpu") == expected
-    assert pick_dtype("auto", "cpu") == expected
+    assert cpu_has_vnni() == (expected == "int8")
+    assert auto_precision("cpu") == expected
+    assert pick_precision("auto", "cpu") == expected
+    # int8 networks keep float32 weights around the int8 layers.
+    assert pick_dtype("auto", "cpu") == {"fp32": torch.float32, "bf16": torch.bfloat16, "int8": torch.float32}[expected]
     # GPUs keep their behaviour (float32) whatever the host CPU has; explicit names are never rewritten.
-    assert auto_dtype("cuda") == torch.float32 and auto_dtype("cuda:1") == torch.float32
-    assert auto_dtype("mps") == torch.float32
+    assert auto_precision("cuda") == "fp32" and auto_precision("cuda:1") == "fp32" and auto_precision("mps") == "fp32"
     assert pick_dtype("fp32", "cpu") == torch.float32 and pick_dtype("bf16", "cuda") == torch.bfloat16
+    assert pick_precision(torch.float16) == "fp16" and pick_precision("int8", "cpu") == "int8"
+
+
+def test_bf16_probe(monkeypatch):
+    _hardware(monkeypatch, torch_probe=False, flags={"avx512_bf16"})
+    assert cpu_has_bf16() and not cpu_has_vnni()
+    _hardware(monkeypatch, torch_probe=False, flags={"avx512_vnni"})
+    assert cpu_has_vnni() and not cpu_has_bf16()
 
 
 def test_cpuinfo_flags_are_read_from_the_flags_line(tmp_path):
@@ -48,11 +60,13 @@ def test_cpuinfo_flags_are_read_from_the_flags_line(tmp_path):
     assert model_mod._cpuinfo_flags(str(tmp_path / "absent")) == set()
 
 
-@pytest.mark.parametrize("has_bf16", [True, False])
-def test_load_model_auto_and_fp32_opt_out(tiny_ckpt, tiny_config, parity_body, monkeypatch, has_bf16):
-    monkeypatch.setattr(model_mod, "cpu_has_bf16", lambda: has_bf16)
+@pytest.mark.parametrize("precision", ["int8", "bf16", "fp32"])
+def test_load_model_auto_and_fp32_opt_out(tiny_ckpt, tiny_config, parity_body, monkeypatch, precision):
+    monkeypatch.setattr(model_mod, "cpu_has_vnni", lambda: precision == "int8")
+    monkeypatch.setattr(model_mod, "cpu_has_bf16", lambda: precision != "fp32")
     auto = load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, dtype="auto")
-    assert next(auto.net.parameters()).dtype == (torch.bfloat16 if has_bf16 else torch.float32)
+    assert model_mod.network_precision(auto.net) == precision
+    assert next(auto.net.parameters()).dtype == (torch.bfloat16 if precision == "bf16" else torch.float32)
     assert auto.body.v_template.dtype == torch.float32  # the body model stays float32 either way
     fp32 = load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, dtype="fp32")
     assert all(p.dtype == torch.float32 for p in fp32.net.parameters())
@@ -66,6 +80,7 @@ def test_infer_defaults_to_auto_and_fp32_opts_out(tiny_ckpt, tiny_config, parity
     from smplestx.cli import main
     from smplestx.io.video import write_image
 
+    monkeypatch.setattr(model_mod, "cpu_has_vnni", lambda: False)
     monkeypatch.setattr(model_mod, "cpu_has_bf16", lambda: True)
     image = (np.random.default_rng(0).random((240, 180, 3)) * 255).astype(np.uint8)
     write_image(tmp_path / "in.png", image)

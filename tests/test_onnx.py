@@ -78,12 +78,14 @@ def test_backend_errors_are_one_line(tiny_ckpt, parity_body, tmp_path, capsys):
 
 
 def test_auto_dtype_runs_onnx_in_float32(onnx_file, parity_body, monkeypatch):
-    """`--dtype auto` on a bf16 CPU still loads an exported graph (float32 only); an explicit bf16 is refused."""
+    """`--dtype auto` on a bf16/VNNI CPU still loads an exported graph (float32 only); explicit bf16 or int8 is refused."""
     import smplestx.model as model_mod
     from smplestx.errors import UsageError
 
     monkeypatch.setattr(model_mod, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(model_mod, "cpu_has_vnni", lambda: True)
     ort = load_model(onnx_file, body_models=parity_body, dtype="auto")
     assert next(ort.net.parameters()).dtype == torch.float32
-    with pytest.raises(UsageError, match="exported ONNX networks run in float32"):
-        load_model(onnx_file, body_models=parity_body, dtype="bf16")
+    for explicit in ("bf16", "int8"):
+        with pytest.raises(UsageError, match="exported ONNX networks run in float32"):
+            load_model(onnx_file, body_models=parity_body, dtype=explicit)

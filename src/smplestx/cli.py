@@ -273,10 +273,8 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         backend=args.backend,
         camera=camera,
     )
-    from .config import DTYPE_NAMES
-
     # The precision that actually runs ("auto" resolved), so results made in fp32 and in bf16 are never mixed up.
-    options.identity["dtype"] = DTYPE_NAMES.get(estimator.dtype, str(estimator.dtype))
+    options.identity["dtype"] = estimator.precision
     if not args.quiet:
         print(f"smplestx: device {estimator.device} ({options.identity['dtype']}), detector {estimator.detector.name}",
               file=sys.stderr)
@@ -312,9 +310,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from .evaluate.runner import EvalOptions, EvalRun, format_table
-    from .model import load_model
-    from .config import DTYPE_NAMES
-    from .model import pick_device
+    from .model import load_model, network_precision, pick_device
 
     bench = get_benchmark(args.benchmark)
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1) or (args.interval or 1) < 1:
@@ -350,7 +346,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 "body_models": folder_fingerprint(find_body_models(args.body_models)),
                 "annotation": str(annotation), "annotation_data": file_fingerprint(annotation),
                 "interval": bench.rules.interval,
-                "dtype": DTYPE_NAMES.get(next(model.net.parameters()).dtype, args.dtype)}
+                "dtype": network_precision(model.net)}
     options = EvalOptions(batch_size=args.batch_size, limit=args.limit, mode=args.mode, workers=args.workers,
                           shard=resolve_shard(args.shard), restart=args.restart)
     progress = ProgressLine(not args.quiet, bench.name)
@@ -488,8 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stride", type=_POSITIVE_INT, default=1, help="use every N-th video frame")
     p.add_argument("--batch-size", type=_POSITIVE_INT, default=16, help="crops per network batch")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
-    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
-                   help="network precision; auto: bf16 on CPUs with AVX512-BF16/AMX, fp32 elsewhere (--dtype fp32 to opt out)")
+    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16", "int8"),
+                   help="network precision; auto: int8 on CPUs with VNNI, else bf16 on CPUs with AVX512-BF16/AMX, "
+                        "fp32 elsewhere (--dtype fp32 to opt out); int8 is CPU only")
     p.add_argument("--score-threshold", type=_FRACTION, default=0.5, help="minimum detector score")
     p.add_argument("--nms-iou", type=_number(float, 0.0, 1.0, lo_open=True), default=0.5, help="IoU above which overlapping boxes are merged")
     p.add_argument("--max-people", type=_POSITIVE_INT, help="keep at most N people per frame (the largest)")
@@ -568,7 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("corrected", "reference"), default="corrected",
                    help="metric mode listed first (both are computed and saved)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
-    p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16", "auto"),
+    p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16", "int8", "auto"),
                    help="network precision (default fp32: scores at full precision; auto as for infer)")
     p.add_argument("--workers", type=_POSITIVE_INT, default=4, help="image decoding threads")
     p.add_argument("--annotation", help="the benchmark's HumanData npz, when not at its standard place")

@@ -63,14 +63,16 @@ def _torch_checks() -> list[Check]:
             ok = bool(torch.isfinite((a @ a).float()).all())
         except RuntimeError:
             ok = False
-        from .model import cpu_has_bf16
+        from .model import auto_precision, cpu_has_bf16, cpu_has_vnni
 
         if not ok:
             out.append(Check("bf16", "no (use --dtype fp32)"))
         elif cpu_has_bf16():
-            out.append(Check("bf16", "yes, in hardware (AVX512-BF16/AMX): infer's --dtype auto runs bf16"))
+            out.append(Check("bf16", "yes, in hardware (AVX512-BF16/AMX)"))
         else:
-            out.append(Check("bf16", "emulated (no AVX512-BF16/AMX: slower than fp32; --dtype auto runs fp32)"))
+            out.append(Check("bf16", "emulated (no AVX512-BF16/AMX: slower than fp32)"))
+        out.append(Check("int8", "yes, in hardware (VNNI)" if cpu_has_vnni() else "no VNNI (int8 would be slow)"))
+        out.append(Check("--dtype auto", f"{auto_precision('cpu')} on this CPU (--dtype fp32 to opt out)"))
     return out
 
 

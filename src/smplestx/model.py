@@ -10,10 +10,11 @@ import torch
 from torch import nn
 
 from .body import SMPLX_137, SMPLX_PARAM_NAMES, BodyModel
-from .config import DTYPES, ModelConfig
+from .config import DTYPE_NAMES, DTYPES, ModelConfig
 from .errors import UsageError
 from .geometry import project_points
 from .checkpoint import load_network
+from .nn.int8 import is_quantized, quantize_linears
 from .nn.network import NetworkOutput, SMPLestXNet
 from .nn.smpler_x import SMPLerXNet
 
@@ -210,8 +211,12 @@ def pick_device(device: str = "auto") -> str:
     return device
 
 
-#: CPU flags (as /proc/cpuinfo spells them) of the bf16 matrix instructions the ``auto`` precision needs.
+#: CPU flags (as /proc/cpuinfo spells them) of the bf16 matrix instructions bf16 weights need to be fast.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+#: CPU flags of the int8 dot-product instructions (VNNI) ``--dtype int8`` needs to be fast.
+VNNI_CPU_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+#: Network precisions: the float dtypes of ``config.DTYPES`` and int8 (``nn.int8``: int8 linears, float32 rest).
+PRECISIONS = (*DTYPES, "int8")
 
 
 def _cpuinfo_flags(path: str = "/proc/cpuinfo") -> set[str]:
@@ -226,36 +231,63 @@ def _cpuinfo_flags(path: str = "/proc/cpuinfo") -> set[str]:
     return set()
 
 
+def _cpu_has(probes: tuple[str, ...], flags: tuple[str, ...]) -> bool:
+    """Whether torch's cpuid probes (private, so looked up defensively) or /proc/cpuinfo report an instruction."""
+    if any((probe := getattr(torch.cpu, name, None)) is not None and probe() for name in probes):
+        return True
+    return any(flag in _cpuinfo_flags() for flag in flags)
+
+
 def cpu_has_bf16() -> bool:
     """Whether this CPU has bf16 dot-product instructions (AVX512-BF16 or AMX-BF16) for torch's CPU kernels."""
-    # torch's own probe (private, so looked up defensively) asks cpuid; /proc/cpuinfo covers torch builds without it.
-    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    if any(probe is not None and probe() for probe in probes):
-        return True
-    return any(flag in _cpuinfo_flags() for flag in BF16_CPU_FLAGS)
+    return _cpu_has(("_is_avx512_bf16_supported", "_is_amx_tile_supported"), BF16_CPU_FLAGS)
 
 
-def auto_dtype(device: str | torch.device) -> torch.dtype:
-    """What ``dtype="auto"`` means on ``device``: bf16 weights on a CPU with bf16 instructions, else float32.
+def cpu_has_vnni() -> bool:
+    """Whether this CPU has int8 dot-product instructions (AVX512-VNNI, AVX-VNNI or AMX-INT8)."""
+    return _cpu_has(("_is_vnni_supported", "_is_amx_tile_supported"), VNNI_CPU_FLAGS)
 
-    bf16 weights run the network 1.65-2x faster than float32 on such CPUs at ~1 mm root-relative vertex error
-    on trained weights (docs/benchmarks.md, "Reduced precision on the CPU"); without the instructions bf16 is
-    emulated and slower. GPUs and MPS keep float32.
+
+def auto_precision(device: str | torch.device) -> str:
+    """What ``dtype="auto"`` means on ``device``: int8 on a CPU with VNNI, else bf16 on one with bf16, else fp32.
+
+    On trained weights int8 (per-channel weights, per-row activations) runs the network ~2.2x faster than
+    float32 at ~0.7 mm root-relative vertex error, and bf16 weights ~1.7x at ~1.1 mm (docs/benchmarks.md,
+    "Reduced precision on the CPU"); without the instructions both are emulated and slower. GPUs and MPS keep
+    float32.
     """
-    if torch.device(device).type == "cpu" and cpu_has_bf16():
-        return torch.bfloat16
-    return torch.float32
+    if torch.device(device).type == "cpu":
+        if cpu_has_vnni():
+            return "int8"
+        if cpu_has_bf16():
+            return "bf16"
+    return "fp32"
+
+
+def pick_precision(dtype: str | torch.dtype, device: str | torch.device = "cpu") -> str:
+    """A precision name of ``PRECISIONS`` from 'auto' (see ``auto_precision``, for ``device``), a name or a torch dtype."""
+    if isinstance(dtype, torch.dtype):
+        return DTYPE_NAMES.get(dtype, str(dtype).removeprefix("torch."))
+    if dtype == "auto":
+        return auto_precision(device)
+    if dtype not in PRECISIONS:
+        raise UsageError(f"unknown dtype {dtype!r}; choose one of {', '.join(PRECISIONS)} (or auto)")
+    return dtype
 
 
 def pick_dtype(dtype: str | torch.dtype, device: str | torch.device = "cpu") -> torch.dtype:
-    """Accept 'auto' (see ``auto_dtype``, for ``device``), 'fp32' / 'bf16' / 'fp16' or a torch dtype."""
+    """The float dtype of the network's weights for a precision (int8 networks keep float32 around the int8 layers)."""
     if isinstance(dtype, torch.dtype):
         return dtype
-    if dtype == "auto":
-        return auto_dtype(device)
-    if dtype not in DTYPES:
-        raise UsageError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)} (or auto)")
-    return DTYPES[dtype]
+    precision = pick_precision(dtype, device)
+    return torch.float32 if precision == "int8" else DTYPES[precision]
+
+
+def network_precision(net: nn.Module) -> str:
+    """The precision a loaded network runs in: "int8" if its linears are quantised, else its weights' dtype name."""
+    if is_quantized(net):
+        return "int8"
+    return pick_precision(next((p.dtype for p in net.parameters()), torch.float32))
 
 
 def load_model(
@@ -271,13 +303,15 @@ def load_model(
     """Load a model by name (``smplest-x-h``, downloaded once; see ``smplestx.zoo``) or checkpoint path.
 
     ``body_models`` defaults to ``$SMPLESTX_BODY_MODELS`` or the user config file's ``body_models``.
-    ``dtype`` is the network's dtype; the body model runs in float32 (float64 if asked). ``backend``:
+    ``dtype`` is the network's precision; the body model runs in float32 (float64 if asked). ``backend``:
     ``torch``, ``onnxruntime`` (an ``.onnx`` file from ``smplestx export-onnx``), or ``auto`` (by the suffix).
-    ``dtype`` may be a name of ``config.DTYPES`` (``"fp16"``) or ``"auto"`` (``auto_dtype``: bf16 on CPUs
-    with bf16 instructions, float32 elsewhere and for ONNX networks); ``device`` may be ``"auto"``.
+    ``dtype`` may be a name of ``PRECISIONS`` (``"fp16"``, ``"int8"``: CPU only) or ``"auto"``
+    (``auto_precision``: int8 or bf16 on CPUs with the instructions, float32 elsewhere and for ONNX networks);
+    ``device`` may be ``"auto"``.
     """
     device = pick_device(str(device))  # a clear error for CUDA without a GPU, before anything loads
     auto = isinstance(dtype, str) and dtype == "auto"
+    precision = pick_precision(dtype, device)
     dtype = pick_dtype(dtype, device)
     from .user_config import find_body_models
     from .zoo import resolve_model
@@ -296,15 +330,19 @@ def load_model(
     if backend == "torch" and is_onnx:
         raise UsageError(f"{checkpoint}: an .onnx file runs with --backend onnxruntime (or auto)")
     if is_onnx and auto:
-        dtype = torch.float32  # exported graphs are float32; auto never asks for what the backend cannot do
-    if is_onnx and dtype != torch.float32:
+        dtype, precision = torch.float32, "fp32"  # exported graphs are float32; auto never asks for what cannot run
+    if is_onnx and precision != "fp32":
         raise UsageError(f"{checkpoint}: exported ONNX networks run in float32; leave --dtype at fp32")
+    if precision == "int8" and torch.device(device).type != "cpu":
+        raise UsageError(f"--dtype int8 runs on the CPU (int8 matmuls through oneDNN); on {device} use bf16 or fp16")
     body = BodyModel.from_dir(body_models, "neutral", dtype=torch.float64 if dtype == torch.float64 else torch.float32, device=device)
     if is_onnx:
         from .onnx_export import OnnxNetwork
 
         return SMPLestX(OnnxNetwork(checkpoint, device=device), body).eval()
     net = load_network(checkpoint, config, device=device, dtype=dtype)
+    if precision == "int8":
+        quantize_linears(net)
     # The family follows the checkpoint (or the config given): SMPLer-X networks get the wrapper with boxes.
     wrapper = SMPLerX if isinstance(net, SMPLerXNet) else SMPLestX
     return wrapper(net, body).set_attention(attention).eval()

@@ -16,7 +16,7 @@ from ..config import ModelConfig
 from ..errors import UsageError
 from ..geometry import box_to_crop_affine, crop_camera, crop_image, crop_images_torch, process_box, project_points
 from ..io.results import FrameResult, Person
-from ..model import SMPLestX, load_model, pick_device, pick_dtype  # noqa: F401 - re-exported
+from ..model import SMPLestX, load_model, network_precision, pick_device, pick_dtype  # noqa: F401 - re-exported
 from ..scene_camera import SceneCamera, express_in_scene, load_intrinsics
 from .detectors import Detections, Detector, make_detector, select_people
 from .sources import Frame, open_source, read_image
@@ -73,12 +73,14 @@ class Estimator:
         if model is None:
             if checkpoint is None:
                 raise UsageError("give checkpoint= (a model name or a file; or an already loaded model=)")
-            # "auto" goes through as a name: load_model resolves it knowing the backend (ONNX graphs are float32).
+            # The name goes through: load_model resolves "auto" knowing the backend (ONNX graphs are float32).
             model = load_model(checkpoint, body_models=body_models, config=config, device=self.device,
-                               dtype="auto" if dtype == "auto" else self.dtype, backend=backend)
+                               dtype=dtype, backend=backend)
         self.model = model
-        #: The network's precision as loaded ("auto" resolved; a given model's own).
+        #: The network's float dtype as loaded ("auto" resolved; a given model's own; float32 around int8 layers).
         self.dtype = next((p.dtype for p in model.net.parameters()), self.dtype)
+        #: The precision the network runs in: a name of ``model.PRECISIONS`` ("int8", "bf16", ...).
+        self.precision = network_precision(model.net)
         self.detector = make_detector(detector, self.device) if isinstance(detector, str) else detector
         self.batch_size = batch_size
         self.score_threshold = score_threshold

@@ -1,0 +1,119 @@
+"""`--dtype int8`: int8 linears (per-channel weights, per-row activations) with everything else float32."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import smplestx.model as model_mod
+from smplestx.errors import UsageError
+from smplestx.model import load_model, network_precision
+from smplestx.nn.int8 import MIN_INT8_OUTPUTS, Int8Linear, is_quantized, quantize_linears, quantize_rows
+
+
+def test_integer_inputs_are_multiplied_exactly():
+    """Rows and weights whose peaks are 127 quantise with scale 1: the int8 product must equal the float one exactly."""
+    g = torch.Generator().manual_seed(0)
+    w = torch.randint(-127, 128, (300, 40), generator=g).float()
+    w[:, 0] = 127.0  # every channel's peak is 127, so its scale is exactly 1
+    x = torch.randint(-127, 128, (2, 5, 40), generator=g).float()
+    x[..., 3] = -127.0
+    lin = nn.Linear(40, 300)
+    with torch.no_grad():
+        lin.weight.copy_(w)
+        lin.bias.copy_(torch.arange(300.0))
+    q = Int8Linear(lin)
+    assert q.weight_int8.dtype == torch.int8 and torch.equal(q.weight_scale, torch.ones(300))
+    out = q(x)
+    assert out.shape == (2, 5, 300) and out.dtype == torch.float32
+    # The products are integers below 2^24, so float32 holds the exact answer; a transposed weight would not.
+    assert torch.equal(out, x @ w.t() + torch.arange(300.0))
+
+
+def test_real_valued_error_is_a_percent_and_rows_are_scaled_independently():
+    g = torch.Generator().manual_seed(1)
+    lin = nn.Linear(384, 512)
+    x = torch.randn(64, 384, generator=g)
+    x[0] *= 1000.0  # one huge row (an outlier token) must not cost the other rows their precision
+    q = Int8Linear(lin)
+    with torch.no_grad():
+        ref = lin(x)
+        out = q(x)
+    rel = (out - ref).norm(dim=1) / ref.norm(dim=1)
+    assert float(rel.max()) < 0.02, rel.max()  # measured ~1 %: 8-bit rounding of both operands
+    assert float(rel.min()) > 1e-5  # it really is quantised, not a float pass-through
+
+
+def test_edge_rows_zero_empty_and_bias_free():
+    lin = nn.Linear(16, 300, bias=False)
+    q = Int8Linear(lin)
+    assert q.bias is None
+    assert torch.equal(q(torch.zeros(3, 16)), torch.zeros(3, 300))  # an all-zero row: 0, not 0/0
+    assert q(torch.zeros(0, 7, 16)).shape == (0, 7, 300)
+    values, scale = quantize_rows(torch.tensor([[0.5, -1.0, 0.25], [0.0, 0.0, 0.0]]))
+    assert values.tolist() == [[64, -127, 32], [0, 0, 0]] and scale[0, 0] == pytest.approx(1 / 127)
+    nan = q(torch.full((1, 16), float("nan")))
+    assert torch.isnan(nan).all()  # a NaN input stays visible; it is never quantised into a plausible number
+
+
+def test_only_wide_plain_linears_are_quantised():
+    class Special(nn.Linear):
+        pass
+
+    net = nn.Sequential(nn.Linear(8, MIN_INT8_OUTPUTS), nn.GELU(), nn.Linear(MIN_INT8_OUTPUTS, 6),
+                        Special(6, 1000))
+    quantize_linears(net)
+    assert isinstance(net[0], Int8Linear)  # a transformer-width layer
+    assert type(net[2]) is nn.Linear  # a prediction head (few outputs) stays float32
+    assert type(net[3]) is Special  # a subclass may carry behaviour an int8 copy would drop
+    assert is_quantized(net) and not is_quantized(nn.Sequential(nn.Linear(2, 2)))
+
+
+def _root_relative(pred) -> np.ndarray:
+    return (pred.vertices - pred.joints_cam[:, :1]).double().numpy()
+
+
+def test_int8_model_tracks_fp32_and_reports_its_precision(tiny_ckpt, tiny_config, parity_body):
+    fp32 = load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, dtype="fp32")
+    int8 = load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, dtype="int8")
+    assert network_precision(int8.net) == "int8" and network_precision(fp32.net) == "fp32"
+    assert sum(isinstance(m, Int8Linear) for m in int8.net.modules()) >= 10
+    assert all(p.dtype == torch.float32 for p in int8.net.parameters())
+    assert int8.body.v_template.dtype == torch.float32
+    crops = torch.rand(4, 3, *fp32.config.input_img_shape, generator=torch.Generator().manual_seed(2))
+    a, b = fp32.predict_crops(crops), int8.predict_crops(crops)
+    err = np.linalg.norm(_root_relative(a) - _root_relative(b), axis=-1)
+    spread = np.linalg.norm(_root_relative(a)[1:] - _root_relative(a)[:1], axis=-1).mean()
+    # Random weights exaggerate rounding (docs/benchmarks.md); still millimetres, and far below what tells
+    # two different crops apart, so the bound can fail.
+    assert err.mean() < 0.010 and err.max() < 0.040, (err.mean(), err.max())
+    assert spread > 5 * err.mean(), (spread, err.mean())
+    assert err.mean() > 0  # the int8 path ran
+
+
+def test_int8_is_refused_where_it_cannot_run(tiny_ckpt, tiny_config, parity_body, monkeypatch):
+    monkeypatch.setattr(model_mod, "pick_device", lambda device: "cuda")
+    with pytest.raises(UsageError, match="int8 runs on the CPU"):
+        load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, device="cuda", dtype="int8")
+    with pytest.raises(UsageError, match="unknown dtype 'int4'"):
+        load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, dtype="int4")
+
+
+def test_infer_with_int8_records_it(tiny_ckpt, tiny_config, parity_body, tmp_path, capsys):
+    from smplestx import load_results
+    from smplestx.cli import main
+    from smplestx.io.video import write_image
+
+    image = (np.random.default_rng(0).random((240, 180, 3)) * 255).astype(np.uint8)
+    write_image(tmp_path / "in.png", image)
+    common = ["infer", str(tmp_path / "in.png"), "--checkpoint", str(tiny_ckpt), "--config", str(tiny_config),
+              "--body-models", str(parity_body), "--detector", "full", "--no-render", "--device", "cpu"]
+    assert main([*common, "--output", str(tmp_path / "q"), "--dtype", "int8"]) == 0
+    assert "device cpu (int8)" in capsys.readouterr().err
+    assert main([*common, "--output", str(tmp_path / "f"), "--dtype", "fp32"]) == 0
+    q, f = load_results(tmp_path / "q" / "in.npz"), load_results(tmp_path / "f" / "in.npz")
+    assert q.meta["run"]["dtype"] == "int8" and f.meta["run"]["dtype"] == "fp32"
+    d = np.abs(q.arrays["joints_3d"] - f.arrays["joints_3d"]).max()
+    assert 0 < d < 0.05, d
