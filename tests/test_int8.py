@@ -117,3 +117,23 @@ def test_infer_with_int8_records_it(tiny_ckpt, tiny_config, parity_body, tmp_pat
     assert q.meta["run"]["dtype"] == "int8" and f.meta["run"]["dtype"] == "fp32"
     d = np.abs(q.arrays["joints_3d"] - f.arrays["joints_3d"]).max()
     assert 0 < d < 0.05, d
+
+
+def test_smpler_x_runs_in_int8(synthetic_body):
+    """SMPLer-X's linears quantise the same way; its part boxes and mesh stay close to float32."""
+    from conftest import PARITY
+
+    sx = PARITY / "smpler_x_tiny"
+    ckpt, cfg, case = sx / "smpler_x_tiny.pth.tar", sx / "config_smpler_x_tiny.py", sx / "cases" / "model_forward.npz"
+    if not ckpt.exists() or not case.exists():
+        pytest.skip(f"SMPLer-X parity fixtures not available ({sx} missing; they live in ../shared/parity)")
+    fp32 = load_model(ckpt, body_models=synthetic_body, config=cfg, dtype="fp32")
+    int8 = load_model(ckpt, body_models=synthetic_body, config=cfg, dtype="int8")
+    assert network_precision(int8.net) == "int8"
+    crops = torch.from_numpy(np.load(case)["img"]).float()
+    a, b = fp32.predict_crops(crops), int8.predict_crops(crops)
+    err = np.linalg.norm(_root_relative(a) - _root_relative(b), axis=-1)
+    assert 0 < err.mean() < 0.010 and err.max() < 0.040, (err.mean(), err.max())
+    for name in ("lhand_box", "rhand_box", "face_box"):
+        # Boxes are in crop pixels (384 x 512): a few pixels at most.
+        assert float((getattr(a, name) - getattr(b, name)).abs().max()) < 8.0, name
