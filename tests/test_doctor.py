@@ -20,3 +20,18 @@ def test_doctor_reports_missing_body_models_then_ok(tmp_path, monkeypatch, capsy
     assert main(["doctor"]) == 0
     out, _ = capsys.readouterr()
     assert f"ok  body models     {synthetic_body} (from $SMPLESTX_BODY_MODELS)" in out
+
+
+def test_doctor_says_what_auto_picks_on_this_cpu(monkeypatch, capsys):
+    import torch
+
+    import smplestx.model as model_mod
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for vnni, expected in ((True, "int8"), (False, None)):
+        monkeypatch.setattr(model_mod, "cpu_has_vnni", lambda: vnni)
+        main(["doctor"])
+        out = capsys.readouterr().out
+        assert ("yes, in hardware (VNNI)" in out) == vnni, out
+        picked = expected or model_mod.auto_precision("cpu")
+        assert f"{picked} on this CPU (--dtype fp32 to opt out)" in out, out
