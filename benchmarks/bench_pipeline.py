@@ -11,6 +11,7 @@ the reference implementation runs). Prints a markdown table.
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import tempfile
 import time
@@ -23,6 +24,7 @@ from smplestx.synthetic.smplx_model import write_synthetic_body
 from smplestx.config import PRESETS
 from smplestx.synthetic.scene import write_demo_media
 from smplestx.model import SMPLestX, load_model
+from smplestx.nn.int8 import quantize_linears
 from smplestx.nn.network import SMPLestXNet
 from smplestx.pipeline.detectors import BoxesFileDetector
 from smplestx.pipeline.estimator import Estimator
@@ -45,7 +47,9 @@ def build_model(size: str, body_dir: Path) -> SMPLestX:
 
 def time_run(model: SMPLestX, video: Path, boxes: Path, out: Path, batch: int, render: bool, dtype: str = "fp32") -> tuple[float, int]:
     """Seconds for one whole run, and frames processed."""
-    if dtype != "fp32":
+    if dtype == "int8":
+        model = SMPLestX(quantize_linears(copy.deepcopy(model.net)), model.body).eval()  # what --dtype int8 loads
+    elif dtype != "fp32":
         model = model.to(torch.bfloat16 if dtype == "bf16" else torch.float16)
         model.body.to(torch.float32)  # the body model stays float32, as load_model does
     est = Estimator(model=model, detector=BoxesFileDetector(boxes), device="cpu", dtype=dtype, batch_size=batch,
@@ -73,8 +77,8 @@ def main() -> int:
     ref = reference_style(model, body_dir)
     bs = args.batch_size
     print(f"| people | overlay | reference-style, one crop at a time | ours, one crop at a time | ours, batched x{bs} | "
-          f"ours, batched x{bs}, bf16 | batched vs reference-style | batched vs one at a time |")
-    print("|---|---|---|---|---|---|---|---|")
+          f"ours, batched x{bs}, bf16 | ours, batched x{bs}, int8 | batched vs reference-style | batched vs one at a time |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for n in args.people:
         video, boxes = write_demo_media(work / f"people{n}.mp4", body_dir, people=n, frames=args.frames,
                                         width=args.width, height=args.height)
@@ -84,7 +88,8 @@ def main() -> int:
             single, _ = time_run(model, video, boxes, work / "single", 1, render)
             batched, _ = time_run(model, video, boxes, work / "batched", bs, render)
             low, _ = time_run(build_model(args.size, body_dir), video, boxes, work / "bf16", bs, render, "bf16")
-            fps = [frames / t for t in (reference, single, batched, low)]
+            int8, _ = time_run(model, video, boxes, work / "int8", bs, render, "int8")
+            fps = [frames / t for t in (reference, single, batched, low, int8)]
             print(f"| {n} | {'yes' if render else 'no'} | " + " | ".join(f"{f:.2f}" for f in fps)
                   + f" | {reference / batched:.2f}x | {single / batched:.2f}x |")
             sys.stdout.flush()
