@@ -23,7 +23,7 @@ from smplestx.body import BodyModel
 from smplestx.synthetic.smplx_model import write_synthetic_body
 from smplestx.config import PRESETS
 from smplestx.synthetic.scene import write_demo_media
-from smplestx.model import SMPLestX, load_model
+from smplestx.model import SMPLestX, auto_attention, load_model
 from smplestx.nn.int8 import quantize_linears
 from smplestx.nn.network import SMPLestXNet
 from smplestx.pipeline.detectors import BoxesFileDetector
@@ -52,6 +52,8 @@ def time_run(model: SMPLestX, video: Path, boxes: Path, out: Path, batch: int, r
     elif dtype != "fp32":
         model = model.to(torch.bfloat16 if dtype == "bf16" else torch.float16)
         model.body.to(torch.float32)  # the body model stays float32, as load_model does
+    if dtype != "fp32":
+        model.set_attention(auto_attention(dtype, "cpu"))  # the kernel load_model's attention="auto" picks
     est = Estimator(model=model, detector=BoxesFileDetector(boxes), device="cpu", dtype=dtype, batch_size=batch,
                     keep_vertices=render)
     start = time.perf_counter()

@@ -33,7 +33,7 @@ from smplestx.config import PRESETS
 from smplestx.evaluate import get_benchmark
 from smplestx.evaluate.samples import build_test_samples, load_image
 from smplestx.geometry import crop_image, process_box
-from smplestx.model import CropPrediction, SMPLestX, load_model
+from smplestx.model import CropPrediction, SMPLestX, auto_attention, load_model
 from smplestx.nn.int8 import quantize_linears
 from smplestx.nn.network import SMPLestXNet
 
@@ -123,8 +123,10 @@ def with_net(model: SMPLestX, net: torch.nn.Module) -> SMPLestX:
     return out
 
 
-def bf16_weights(model: SMPLestX, attention: str = "sdpa") -> SMPLestX:
+def bf16_weights(model: SMPLestX, attention: str = "auto") -> SMPLestX:
     """The network's weights cast to bfloat16 (what ``--dtype bf16`` loads); body model stays fp32."""
+    if attention == "auto":
+        attention = auto_attention("bf16", "cpu")
     net = copy.deepcopy(model.net).to(torch.bfloat16).set_attention(attention)
     return with_net(model, net)
 
@@ -141,9 +143,11 @@ class Float32In(torch.nn.Module):
         return self.inner(x.float())
 
 
-def int8_ours(model: SMPLestX) -> SMPLestX:
+def int8_ours(model: SMPLestX, attention: str = "auto") -> SMPLestX:
     """What ``--dtype int8`` loads: int8 linears, per-channel weights and per-row activations (``nn.int8``)."""
-    return with_net(model, quantize_linears(copy.deepcopy(model.net)))
+    if attention == "auto":
+        attention = auto_attention("int8", "cpu")
+    return with_net(model, quantize_linears(copy.deepcopy(model.net)).set_attention(attention))
 
 
 def int8_linears(model: SMPLestX, float32_in: bool = False) -> SMPLestX:
@@ -226,14 +230,15 @@ def build_variants(model: SMPLestX, body_dir: Path, compile_: bool, onnx_work: P
         Variant("reference-style fp32", reference_style(model, body_dir)),
         Variant("ours fp32", model),
         Variant("bf16 autocast", autocast(model)),
-        Variant("bf16 weights", bf16_weights(model)),
-        Variant("bf16 weights, eager attention", bf16_weights(model, "eager")),
+        Variant("bf16 weights (--dtype bf16)", bf16_weights(model)),
+        Variant("bf16 weights, fused attention", bf16_weights(model, "sdpa")),
         Variant("int8 (--dtype int8)", int8_ours(model)),
+        Variant("int8, fused fp32 attention", int8_ours(model, "sdpa")),
         Variant("torch.ao int8 dynamic linears", int8_linears(model)),
         Variant("torch.ao int8 dynamic linears + bf16 autocast", autocast(int8_linears(model, float32_in=True))),
     ]
     if compile_:
-        variants.append(Variant("bf16 weights + torch.compile", torch.compile(bf16_weights(model))))
+        variants.append(Variant("bf16 weights (--dtype bf16) + torch.compile", torch.compile(bf16_weights(model))))
         variants.append(Variant("int8 (--dtype int8) + torch.compile", torch.compile(int8_ours(model))))
     if onnx_work is not None:
         variants += onnx_variants(model, onnx_work, label)

@@ -100,7 +100,7 @@ class SMPLestX(nn.Module):
         return self.net.config
 
     def set_attention(self, kind: str) -> "SMPLestX":
-        """Attention kernel of the whole network: "sdpa" (fused, default) or "eager" (the reference's)."""
+        """Attention kernel of the whole network: "sdpa" (fused, default), "eager" (the reference's) or "bf16"."""
         self.net.set_attention(kind)
         return self
 
@@ -283,6 +283,17 @@ def pick_dtype(dtype: str | torch.dtype, device: str | torch.device = "cpu") -> 
     return torch.float32 if precision == "int8" else DTYPES[precision]
 
 
+def auto_attention(precision: str, device: str | torch.device) -> str:
+    """The attention kernel ``attention="auto"`` picks: bf16 for reduced-precision networks on bf16 CPUs, else sdpa.
+
+    torch's fused CPU kernel is no faster in bf16 than in fp32; the bf16 textbook form cuts int8's forward by
+    ~11 % and bf16 weights' by ~14 % for ~0.1 mm (docs/benchmarks.md). float32 keeps the fused kernel (parity).
+    """
+    if torch.device(device).type == "cpu" and precision in ("int8", "bf16") and cpu_has_bf16():
+        return "bf16"
+    return "sdpa"
+
+
 def network_precision(net: nn.Module) -> str:
     """The precision a loaded network runs in: "int8" if its linears are quantised, else its weights' dtype name."""
     if is_quantized(net):
@@ -297,7 +308,7 @@ def load_model(
     config: str | Path | ModelConfig | None = None,
     device: str | torch.device = "cpu",
     dtype: str | torch.dtype = torch.float32,
-    attention: str = "sdpa",
+    attention: str = "auto",
     backend: str = "auto",
 ) -> SMPLestX:
     """Load a model by name (``smplest-x-h``, downloaded once; see ``smplestx.zoo``) or checkpoint path.
@@ -307,7 +318,8 @@ def load_model(
     ``torch``, ``onnxruntime`` (an ``.onnx`` file from ``smplestx export-onnx``), or ``auto`` (by the suffix).
     ``dtype`` may be a name of ``PRECISIONS`` (``"fp16"``, ``"int8"``: CPU only) or ``"auto"``
     (``auto_precision``: int8 or bf16 on CPUs with the instructions, float32 elsewhere and for ONNX networks);
-    ``device`` may be ``"auto"``.
+    ``device`` may be ``"auto"``. ``attention``: a kind of ``nn.attention.ATTENTION_KINDS`` or ``"auto"``
+    (``auto_attention``: bf16 for int8 and bf16 networks on CPUs with bf16 instructions, else the fused kernel).
     """
     device = pick_device(str(device))  # a clear error for CUDA without a GPU, before anything loads
     auto = isinstance(dtype, str) and dtype == "auto"
@@ -345,6 +357,8 @@ def load_model(
         quantize_linears(net)
     # The family follows the checkpoint (or the config given): SMPLer-X networks get the wrapper with boxes.
     wrapper = SMPLerX if isinstance(net, SMPLerXNet) else SMPLestX
+    if attention == "auto":
+        attention = auto_attention(precision, device)
     return wrapper(net, body).set_attention(attention).eval()
 
 

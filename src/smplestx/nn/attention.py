@@ -7,8 +7,9 @@ import torch.nn.functional as F
 from torch import nn
 
 #: "sdpa" uses torch's fused scaled_dot_product_attention; "eager" is the textbook
-#: softmax(QK^T)V kept for benchmarking against the reference implementation.
-ATTENTION_KINDS = ("sdpa", "eager")
+#: softmax(QK^T)V kept for benchmarking against the reference implementation; "bf16" is the textbook
+#: form in bf16 whatever the inputs' dtype (inference on CPUs with bf16 instructions; output in the inputs' dtype).
+ATTENTION_KINDS = ("sdpa", "eager", "bf16")
 
 
 class Attention(nn.Module):
@@ -18,7 +19,7 @@ class Attention(nn.Module):
 
 
 def set_attention(model: nn.Module, kind: str) -> None:
-    """Use attention kernel ``kind`` ("sdpa" or "eager") in every attention module of ``model``."""
+    """Use attention kernel ``kind`` (one of ``ATTENTION_KINDS``) in every attention module of ``model``."""
     if kind not in ATTENTION_KINDS:
         raise ValueError(f"unknown attention kind {kind!r}; choose one of {ATTENTION_KINDS}")
     for module in model.modules():
@@ -45,4 +46,10 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kind: str = "sdpa"
     if kind == "eager":
         weights = torch.softmax((q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5, dim=-1)
         return weights @ v
+    if kind == "bf16":
+        # torch's fused CPU kernel runs no faster in bf16 than in fp32 here, while two bf16 matmuls and a bf16
+        # softmax take 0.5-0.7x its time (docs/benchmarks.md). q is scaled first: a pass over (N, D), not (N, M).
+        low = torch.bfloat16
+        weights = torch.softmax((q * q.shape[-1] ** -0.5).to(low) @ k.to(low).transpose(-2, -1), dim=-1)
+        return (weights @ v.to(low)).to(q.dtype)
     raise ValueError(f"unknown attention kind {kind!r}; choose one of {ATTENTION_KINDS}")

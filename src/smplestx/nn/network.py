@@ -42,7 +42,7 @@ class PoseNetwork(nn.Module):
     encoder: ViTEncoder
 
     def set_attention(self, kind: str) -> "PoseNetwork":
-        """Attention kernel of every block: "sdpa" (fused, default) or "eager" (the reference's softmax(QK^T)V)."""
+        """Attention kernel of every block: "sdpa" (fused, default), "eager" (the reference's softmax(QK^T)V) or "bf16"."""
         set_attention(self, kind)
         return self
 
