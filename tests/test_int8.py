@@ -157,8 +157,8 @@ def test_bf16_attention_matches_the_fused_kernel_to_bf16_precision():
 
 
 @pytest.mark.parametrize("precision, device, has_bf16, expected", [
-    ("int8", "cpu", True, "bf16"), ("bf16", "cpu", True, "bf16"), ("fp32", "cpu", True, "sdpa"),
-    ("int8", "cpu", False, "sdpa"), ("bf16", "cuda", True, "sdpa"), ("fp16", "cpu", True, "sdpa"),
+    ("bf16", "cpu", True, "bf16"), ("int8", "cpu", True, "sdpa"), ("fp32", "cpu", True, "sdpa"),
+    ("bf16", "cpu", False, "sdpa"), ("bf16", "cuda", True, "sdpa"), ("fp16", "cpu", True, "sdpa"),
 ])
 def test_auto_attention(monkeypatch, precision, device, has_bf16, expected):
     monkeypatch.setattr(model_mod, "cpu_has_bf16", lambda: has_bf16)
@@ -173,8 +173,10 @@ def test_load_model_picks_the_attention_kernel(tiny_ckpt, tiny_config, parity_bo
 
     monkeypatch.setattr(model_mod, "cpu_has_bf16", lambda: True)
     common = dict(body_models=parity_body, config=tiny_config)
-    assert kinds(load_model(tiny_ckpt, dtype="int8", **common)) == {"bf16"}
+    assert kinds(load_model(tiny_ckpt, dtype="bf16", **common)) == {"bf16"}
+    assert kinds(load_model(tiny_ckpt, dtype="int8", **common)) == {"sdpa"}  # float32 activations: fused fp32
     assert kinds(load_model(tiny_ckpt, dtype="fp32", **common)) == {"sdpa"}  # parity keeps the fused kernel
-    assert kinds(load_model(tiny_ckpt, dtype="int8", attention="sdpa", **common)) == {"sdpa"}  # explicit wins
+    assert kinds(load_model(tiny_ckpt, dtype="int8", attention="bf16", **common)) == {"bf16"}  # explicit wins
+    assert kinds(load_model(tiny_ckpt, dtype="bf16", attention="sdpa", **common)) == {"sdpa"}
     monkeypatch.setattr(model_mod, "cpu_has_bf16", lambda: False)
-    assert kinds(load_model(tiny_ckpt, dtype="int8", **common)) == {"sdpa"}  # VNNI without bf16: fp32 attention
+    assert kinds(load_model(tiny_ckpt, dtype="bf16", **common)) == {"sdpa"}  # bf16 emulated: keep the fused kernel

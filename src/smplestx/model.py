@@ -284,12 +284,13 @@ def pick_dtype(dtype: str | torch.dtype, device: str | torch.device = "cpu") -> 
 
 
 def auto_attention(precision: str, device: str | torch.device) -> str:
-    """The attention kernel ``attention="auto"`` picks: bf16 for reduced-precision networks on bf16 CPUs, else sdpa.
+    """The attention kernel ``attention="auto"`` picks: the bf16 textbook form for bf16 networks on bf16 CPUs, else sdpa.
 
-    torch's fused CPU kernel is no faster in bf16 than in fp32; the bf16 textbook form cuts int8's forward by
-    ~11 % and bf16 weights' by ~14 % for ~0.1 mm (docs/benchmarks.md). float32 keeps the fused kernel (parity).
+    torch's fused CPU kernel is no faster in bf16 than in fp32, so bf16 networks run 5-14 % faster with two
+    bf16 matmuls and a bf16 softmax. int8 networks (float32 activations) keep the fused fp32 kernel: casting
+    to bf16 gained 0-5 % there, within the noise, for 0.1 mm more error (docs/benchmarks.md).
     """
-    if torch.device(device).type == "cpu" and precision in ("int8", "bf16") and cpu_has_bf16():
+    if torch.device(device).type == "cpu" and precision == "bf16" and cpu_has_bf16():
         return "bf16"
     return "sdpa"
 
@@ -319,7 +320,7 @@ def load_model(
     ``dtype`` may be a name of ``PRECISIONS`` (``"fp16"``, ``"int8"``: CPU only) or ``"auto"``
     (``auto_precision``: int8 or bf16 on CPUs with the instructions, float32 elsewhere and for ONNX networks);
     ``device`` may be ``"auto"``. ``attention``: a kind of ``nn.attention.ATTENTION_KINDS`` or ``"auto"``
-    (``auto_attention``: bf16 for int8 and bf16 networks on CPUs with bf16 instructions, else the fused kernel).
+    (``auto_attention``: bf16 for bf16 networks on CPUs with bf16 instructions, else the fused kernel).
     """
     device = pick_device(str(device))  # a clear error for CUDA without a GPU, before anything loads
     auto = isinstance(dtype, str) and dtype == "auto"
