@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from smplestx.body import BodyModel
+from eval_helpers import write_agora_test_annotation
 from smplestx.cli import main
 from smplestx.data import HumanData, HumanDataError, write_humandata
 from smplestx.synthetic.dataset import write_synthetic_dataset
@@ -254,10 +255,8 @@ def test_agora_style_submission_without_ground_truth(data_dir, body_dir, tiny_ck
     import pickle
     import zipfile
 
-    hd = HumanData.open(get_benchmark("synthetic").annotation_path(data_dir))
-    annot = tmp_path / "agora_test.npz"
-    write_humandata(annot, {"image_path": hd.image_path, "bbox_xywh": np.asarray(hd.bbox_xywh),
-                            "meta": {"height": hd.meta["height"], "width": hd.meta["width"]}})
+    annot = write_agora_test_annotation(data_dir, tmp_path / "agora_test.npz")
+    hd = HumanData.open(annot)
     out = tmp_path / "sub"
     args = ["eval", "--benchmark", "AGORA-test", "--annotation", str(annot), "--images", str(data_dir / "images"),
             "--checkpoint", str(tiny_ckpt), "--config", str(tiny_config), "--body-models", str(body_dir),

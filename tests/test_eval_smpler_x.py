@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from eval_helpers import write_agora_test_annotation
 from smplestx.cli import main
 from smplestx.data import HumanData, write_humandata
 from smplestx.evaluate.benchmarks import get_benchmark
@@ -111,10 +112,8 @@ def test_own_predictions_as_ground_truth_score_zero(data_dir, sx_files, tmp_path
 
 def test_agora_test_submission_with_smpler_x(data_dir, sx_files, tmp_path, capsys):
     ckpt, cfg = sx_files
-    hd = HumanData.open(get_benchmark("synthetic").annotation_path(data_dir))
-    annot = tmp_path / "agora_test.npz"
-    write_humandata(annot, {"image_path": hd.image_path, "bbox_xywh": np.asarray(hd.bbox_xywh),
-                            "meta": {"height": hd.meta["height"], "width": hd.meta["width"]}})
+    annot = write_agora_test_annotation(data_dir, tmp_path / "agora_test.npz")
+    hd = HumanData.open(annot)
     out = tmp_path / "sub"
     args = ["eval", "--benchmark", "AGORA-test", "--annotation", str(annot), "--images", str(data_dir / "images"),
             "--checkpoint", str(ckpt), "--config", str(cfg), "--body-models", str(data_dir / "body_models"),

@@ -180,3 +180,15 @@ def test_load_model_picks_the_attention_kernel(tiny_ckpt, tiny_config, parity_bo
     assert kinds(load_model(tiny_ckpt, dtype="bf16", attention="sdpa", **common)) == {"sdpa"}
     monkeypatch.setattr(model_mod, "cpu_has_bf16", lambda: False)
     assert kinds(load_model(tiny_ckpt, dtype="bf16", **common)) == {"sdpa"}  # bf16 emulated: keep the fused kernel
+
+
+def test_cli_dtype_choices_are_the_precisions():
+    """The CLI lists the choices literally (it parses without importing torch); they must stay the model's list."""
+    import argparse
+
+    from smplestx.cli import build_parser
+
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for command in ("infer", "eval"):
+        dtype = next(a for a in subparsers.choices[command]._actions if a.dest == "dtype")
+        assert set(dtype.choices) == {"auto", *model_mod.PRECISIONS}, command
