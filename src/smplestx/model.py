@@ -251,7 +251,7 @@ def cpu_has_vnni() -> bool:
 def auto_precision(device: str | torch.device) -> str:
     """What ``dtype="auto"`` means on ``device``: int8 on a CPU with VNNI, else bf16 on one with bf16, else fp32.
 
-    On trained weights int8 (per-channel weights, per-row activations) runs the network ~2.2x faster than
+    On trained weights int8 (per-channel weights, per-row activations) runs the network 1.8-2.1x faster than
     float32 at ~0.7 mm root-relative vertex error, and bf16 weights ~1.7x at ~1.1 mm (docs/benchmarks.md,
     "Reduced precision on the CPU"); without the instructions both are emulated and slower. GPUs and MPS keep
     float32.
@@ -325,7 +325,7 @@ def load_model(
     device = pick_device(str(device))  # a clear error for CUDA without a GPU, before anything loads
     auto = isinstance(dtype, str) and dtype == "auto"
     precision = pick_precision(dtype, device)
-    dtype = pick_dtype(dtype, device)
+    dtype = dtype if isinstance(dtype, torch.dtype) else pick_dtype(precision)  # "auto" is resolved once
     from .user_config import find_body_models
     from .zoo import resolve_model
 

@@ -3,7 +3,7 @@
 Weights are quantised once per output channel and activations per row (token) at run time, both
 symmetric (scale = max |value| / 127, no zero point). Per-row activation scales matter here: the
 encoder's LayerNorm outputs carry a few large channels, and one scale per tensor (``torch.ao``'s
-dynamic quantisation) loses ~3x more accuracy for ~10 % more speed (docs/benchmarks.md). The product
+dynamic quantisation) costs ~3.5x the error for a few % more speed (docs/benchmarks.md). The product
 runs in ``torch._int_mm`` (oneDNN; VNNI on x86), everything else (attention, norms, GELU, the body
 model) stays float32.
 """
