@@ -7,6 +7,10 @@ on random weights and on a model trained briefly with ``smplestx train`` on synt
     python benchmarks/bench_precision.py --work /tmp/smplestx_precision --prepare-only   # data + training only
     python benchmarks/bench_precision.py --work /tmp/smplestx_precision --compile --onnx --reps 5 [--threads 1]
     python benchmarks/bench_precision.py --work /tmp/smplestx_precision --sizes B --reps 3   # B: random weights
+    python benchmarks/bench_precision.py --onnx --skip "int8 (" "+ bf16" "bf16 weights, fused"   # AVX2-only CPUs
+
+``--skip`` leaves out variants whose name contains any of the given strings: on a CPU without VNNI the per-row
+``int8`` kernel (``torch._int_mm``) runs at ~2 % of fp32's speed, so one batch of S would take minutes.
 
 The trained weights are cached in ``--work`` (``train/``); nothing is written to the repository.
 """
@@ -34,7 +38,7 @@ from smplestx.evaluate import get_benchmark
 from smplestx.evaluate.samples import build_test_samples, load_image
 from smplestx.geometry import crop_image, process_box
 from smplestx.model import CropPrediction, SMPLestX, auto_attention, load_model
-from smplestx.nn.int8 import quantize_linears
+from smplestx.nn.int8 import quantize_linears, quantize_linears_fbgemm
 from smplestx.nn.network import SMPLestXNet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -150,6 +154,11 @@ def int8_ours(model: SMPLestX, attention: str = "auto") -> SMPLestX:
     return with_net(model, quantize_linears(copy.deepcopy(model.net)).set_attention(attention))
 
 
+def int8_fbgemm(model: SMPLestX) -> SMPLestX:
+    """What ``--dtype int8-fbgemm`` loads (``--dtype int8`` on CPUs without VNNI): fbgemm dynamic int8, heads float."""
+    return with_net(model, quantize_linears_fbgemm(copy.deepcopy(model.net)).set_attention("sdpa"))
+
+
 def int8_linears(model: SMPLestX, float32_in: bool = False) -> SMPLestX:
     """torch.ao dynamic int8 quantisation of every nn.Linear (weights per tensor, activations per batch, fp32 out)."""
     net = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model.net), {torch.nn.Linear}, dtype=torch.qint8)
@@ -171,19 +180,23 @@ def onnx_variants(model: SMPLestX, work: Path, label: str) -> list[Variant]:
 
     folder = work / "onnx" / label.replace(" ", "_")
     folder.mkdir(parents=True, exist_ok=True)
-    fp32, int8 = folder / "net.onnx", folder / "net_int8.onnx"
+    fp32 = folder / "net.onnx"
     if not fp32.is_file():
         export_onnx(copy.deepcopy(model.net), fp32)
-    if not int8.is_file():
-        quantize_dynamic(fp32, int8, op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8)
-        proto = onnx.load(int8)  # the quantiser may drop the metadata OnnxNetwork reads the config from
-        if not any(p.key == CONFIG_KEY for p in proto.metadata_props):
-            for p in onnx.load(fp32, load_external_data=False).metadata_props:
-                proto.metadata_props.add(key=p.key, value=p.value)
-            onnx.save_model(proto, int8)
     threads = torch.get_num_threads()
-    return [Variant("onnxruntime fp32", with_net(model, OnnxNetwork(fp32, threads=threads))),
-            Variant("onnxruntime int8 dynamic MatMul", with_net(model, OnnxNetwork(int8, threads=threads)))]
+    variants = [Variant("onnxruntime fp32", with_net(model, OnnxNetwork(fp32, threads=threads)))]
+    # s8 weights: what VNNI runs best; u8 weights: no vpmaddubsw saturation on AVX2-only CPUs (ORT's own advice).
+    for label_, weight_type in (("int8 dynamic MatMul", QuantType.QInt8), ("int8 dynamic MatMul, u8 weights", QuantType.QUInt8)):
+        int8 = folder / f"net_{weight_type.name}.onnx"
+        if not int8.is_file():
+            quantize_dynamic(fp32, int8, op_types_to_quantize=["MatMul"], weight_type=weight_type)
+            proto = onnx.load(int8)  # the quantiser may drop the metadata OnnxNetwork reads the config from
+            if not any(p.key == CONFIG_KEY for p in proto.metadata_props):
+                for p in onnx.load(fp32, load_external_data=False).metadata_props:
+                    proto.metadata_props.add(key=p.key, value=p.value)
+                onnx.save_model(proto, int8)
+        variants.append(Variant(f"onnxruntime {label_}", with_net(model, OnnxNetwork(int8, threads=threads))))
+    return variants
 
 
 def root_relative(pred: CropPrediction) -> torch.Tensor:
@@ -224,7 +237,7 @@ def gemm_rate(m: int, k: int, n: int, dtype: torch.dtype, reps: int = 10) -> flo
 
 
 def build_variants(model: SMPLestX, body_dir: Path, compile_: bool, onnx_work: Path | None = None,
-                   label: str = "") -> list[Variant]:
+                   label: str = "", skip: tuple[str, ...] = ()) -> list[Variant]:
     """Every mode measured, on the weights of ``model`` (fp32)."""
     variants = [
         Variant("reference-style fp32", reference_style(model, body_dir)),
@@ -234,6 +247,7 @@ def build_variants(model: SMPLestX, body_dir: Path, compile_: bool, onnx_work: P
         Variant("bf16 weights, fused attention", bf16_weights(model, "sdpa")),
         Variant("int8 (--dtype int8)", int8_ours(model)),
         Variant("int8 + bf16 attention", int8_ours(model, "bf16")),
+        Variant("int8-fbgemm (--dtype int8-fbgemm)", int8_fbgemm(model)),
         Variant("torch.ao int8 dynamic linears", int8_linears(model)),
         Variant("torch.ao int8 dynamic linears + bf16 autocast", autocast(int8_linears(model, float32_in=True))),
     ]
@@ -242,13 +256,13 @@ def build_variants(model: SMPLestX, body_dir: Path, compile_: bool, onnx_work: P
         variants.append(Variant("int8 (--dtype int8) + torch.compile", torch.compile(int8_ours(model))))
     if onnx_work is not None:
         variants += onnx_variants(model, onnx_work, label)
-    return variants
+    return [v for v in variants if v is variants[0] or not any(s in v.name for s in skip)]
 
 
 def measure(label: str, model: SMPLestX, body_dir: Path, crops: torch.Tensor, batch: int, reps: int,
-            compile_: bool, onnx_work: Path | None = None) -> list[dict[str, object]]:
+            compile_: bool, onnx_work: Path | None = None, skip: tuple[str, ...] = ()) -> list[dict[str, object]]:
     """Accuracy on ``crops`` and interleaved timing at ``batch`` of every variant; one row per variant."""
-    variants = build_variants(model, body_dir, compile_, onnx_work, label)
+    variants = build_variants(model, body_dir, compile_, onnx_work, label, skip)
     x = crops[:batch] if len(crops) >= batch else crops.repeat((batch + len(crops) - 1) // len(crops), 1, 1, 1)[:batch]
     rows = []
     with torch.inference_mode():
@@ -291,6 +305,7 @@ def main() -> int:
     ap.add_argument("--compile", action="store_true", help="also torch.compile the bf16-weight and int8 networks")
     ap.add_argument("--onnx", action="store_true", help="also ONNX Runtime fp32 and int8 (export cached in --work)")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--skip", nargs="*", default=[], help="leave out variants whose name contains one of these")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     ckpt = prepare(args.work)
@@ -301,6 +316,12 @@ def main() -> int:
     body_dir = args.work / "data_train" / "body_models"
     onnx_work = args.work if args.onnx else None
     crops = real_crops(args.work / "data_test", args.crops)
+    from smplestx.precision_tuning import cpu_identity
+
+    cpu, flags = cpu_identity()
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
+    print(f"CPU: {cpu} ({os.cpu_count()} logical CPUs); flags: {' '.join(f for f in wanted if f in flags) or 'none of'} "
+          f"(of {', '.join(wanted)})")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}, AVX512-BF16 {torch.cpu._is_avx512_bf16_supported()}, "
           f"AMX {torch.cpu._is_amx_tile_supported()}; {len(crops)} crops, batch {args.batch}, {args.reps} reps\n")
@@ -311,15 +332,15 @@ def main() -> int:
         random_model = SMPLestX(SMPLestXNet(PRESETS[size]).eval(), body).eval()
         if size == "S":
             trained = load_model(ckpt, body_models=body_dir, dtype="fp32")
-            rows += measure(f"{size} trained", trained, body_dir, crops, args.batch, args.reps, args.compile, onnx_work)
-        rows += measure(f"{size} random", random_model, body_dir, crops, args.batch, args.reps, args.compile, onnx_work)
+            rows += measure(f"{size} trained", trained, body_dir, crops, args.batch, args.reps, args.compile, onnx_work, tuple(args.skip))
+        rows += measure(f"{size} random", random_model, body_dir, crops, args.batch, args.reps, args.compile, onnx_work, tuple(args.skip))
         e = random_model.config.encoder
         flops = forward_flops(random_model, crops[:1]) * args.batch
         fp32_ms = next(r["ms"] for r in rows if r["weights"] == f"{size} random" and r["variant"] == "ours fp32")
         m = args.batch * (math.prod(random_model.config.input_body_shape) // e.patch_size ** 2 + e.task_tokens_num)
         rate = gemm_rate(m, e.embed_dim, 4 * e.embed_dim, torch.float32)
         rate16 = gemm_rate(m, e.embed_dim, 4 * e.embed_dim, torch.bfloat16)
-        rate8 = gemm_rate(m, e.embed_dim, 4 * e.embed_dim, torch.int8)
+        rate8 = gemm_rate(m, e.embed_dim, 4 * e.embed_dim, torch.int8, reps=2)  # seconds per call without VNNI
         print(f"{size}: forward {flops / 1e9:.1f} GFLOP per batch of {args.batch}; ours fp32 runs at "
               f"{flops / (fp32_ms / 1000) / 1e9:.0f} GFLOP/s = {flops / (fp32_ms / 1000) / rate:.0%} of a "
               f"{m}x{e.embed_dim}x{4 * e.embed_dim} fp32 matmul ({rate / 1e9:.0f} GFLOP/s; bf16 {rate16 / 1e9:.0f}, "

@@ -78,3 +78,14 @@ def synthetic_body(tmp_path_factory) -> Path:
     root = tmp_path_factory.getbasetemp() / "shared_synthetic_body"
     write_synthetic_body(root, seed=0)
     return root
+
+
+@pytest.fixture(autouse=True)
+def _auto_precision_is_fp32_in_tests(monkeypatch):
+    """``--dtype auto`` offers only fp32 in tests: the calibration would time real forwards and depend on the CPU.
+
+    Tests of the calibration (test_precision_tuning.py) put their own candidates, timings and predictions in.
+    """
+    from smplestx import precision_tuning
+
+    monkeypatch.setattr(precision_tuning, "candidates", lambda device, backend="torch": ["fp32"])

@@ -1,4 +1,5 @@
-"""`--dtype auto`: int8 on CPUs with VNNI, else bf16 on CPUs with bf16 instructions, else float32; fp32 opts out."""
+"""`--dtype auto`: measured per machine and model on the CPU (``precision_tuning``; its own tests), float32 on GPUs;
+the CPU flags' guess where no model is at hand; ``int8`` names the int8 kernel fast on the CPU; fp32 opts out."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 import smplestx.model as model_mod
+import smplestx.precision_tuning as pt
 from precision_helpers import assert_same_results
 from smplestx.model import auto_precision, cpu_has_bf16, cpu_has_vnni, load_model, pick_dtype, pick_precision
 
@@ -18,6 +20,12 @@ def _hardware(monkeypatch: pytest.MonkeyPatch, *, torch_probe: bool, flags: set[
     for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported", "_is_vnni_supported"):
         monkeypatch.setattr(torch.cpu, name, lambda: torch_probe, raising=False)
     monkeypatch.setattr(model_mod, "_cpuinfo_flags", lambda path="/proc/cpuinfo": set(flags))
+    monkeypatch.setattr(model_mod, "fbgemm_available", lambda: True)  # x86 torch builds ship it
+
+
+def _calibration_picks(monkeypatch: pytest.MonkeyPatch, precision: str) -> None:
+    """Pretend this machine's calibration (cached or measured) picked ``precision``."""
+    monkeypatch.setattr(pt, "tune", lambda build, body, config, device, **kw: pt.Tuning(key={}, picked=precision))
 
 
 @pytest.mark.parametrize(
@@ -33,7 +41,8 @@ def _hardware(monkeypatch: pytest.MonkeyPatch, *, torch_probe: bool, flags: set[
         (True, set(), "int8"),  # torch's cpuid probes are enough
     ],
 )
-def test_auto_follows_the_cpu_flags(monkeypatch, torch_probe, flags, expected):
+def test_flag_guess_and_int8_kernel_follow_the_cpu_flags(monkeypatch, torch_probe, flags, expected):
+    """The guess ``auto`` makes without a model, and the int8 kernel ``--dtype int8`` names, by CPU flags."""
     _hardware(monkeypatch, torch_probe=torch_probe, flags=flags)
     assert cpu_has_vnni() == (expected == "int8")
     assert auto_precision("cpu") == expected
@@ -43,7 +52,10 @@ def test_auto_follows_the_cpu_flags(monkeypatch, torch_probe, flags, expected):
     # GPUs keep their behaviour (float32) whatever the host CPU has; explicit names are never rewritten.
     assert auto_precision("cuda") == "fp32" and auto_precision("cuda:1") == "fp32" and auto_precision("mps") == "fp32"
     assert pick_dtype("fp32", "cpu") == torch.float32 and pick_dtype("bf16", "cuda") == torch.bfloat16
-    assert pick_precision(torch.float16) == "fp16" and pick_precision("int8", "cpu") == "int8"
+    assert pick_precision(torch.float16) == "fp16"
+    # int8 is the kernel fast on this CPU: per-row int8 matmuls with VNNI, fbgemm's AVX2 kernels without.
+    assert pick_precision("int8", "cpu") == ("int8" if expected == "int8" else "int8-fbgemm")
+    assert pick_precision("int8-fbgemm", "cpu") == "int8-fbgemm" and pick_dtype("int8", "cpu") == torch.float32
 
 
 def test_bf16_probe(monkeypatch):
@@ -61,10 +73,9 @@ def test_cpuinfo_flags_are_read_from_the_flags_line(tmp_path):
     assert model_mod._cpuinfo_flags(str(tmp_path / "absent")) == set()
 
 
-@pytest.mark.parametrize("precision", ["int8", "bf16", "fp32"])
+@pytest.mark.parametrize("precision", ["int8", "int8-fbgemm", "bf16", "fp32"])
 def test_load_model_auto_and_fp32_opt_out(tiny_ckpt, tiny_config, parity_body, monkeypatch, precision):
-    monkeypatch.setattr(model_mod, "cpu_has_vnni", lambda: precision == "int8")
-    monkeypatch.setattr(model_mod, "cpu_has_bf16", lambda: precision != "fp32")
+    _calibration_picks(monkeypatch, precision)
     auto = load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, dtype="auto")
     assert model_mod.network_precision(auto.net) == precision
     assert next(auto.net.parameters()).dtype == (torch.bfloat16 if precision == "bf16" else torch.float32)
@@ -81,7 +92,7 @@ def test_infer_defaults_to_auto_and_fp32_opts_out(tiny_ckpt, tiny_config, parity
     from smplestx.cli import main
     from smplestx.io.video import write_image
 
-    monkeypatch.setattr(model_mod, "cpu_has_vnni", lambda: False)
+    _calibration_picks(monkeypatch, "bf16")
     monkeypatch.setattr(model_mod, "cpu_has_bf16", lambda: True)
     image = (np.random.default_rng(0).random((240, 180, 3)) * 255).astype(np.uint8)
     write_image(tmp_path / "in.png", image)

@@ -35,3 +35,4 @@ def test_doctor_says_what_auto_picks_on_this_cpu(monkeypatch, capsys):
         assert ("yes, in hardware (VNNI)" in out) == vnni, out
         picked = expected or model_mod.auto_precision("cpu")
         assert f"{picked} on this CPU (--dtype fp32 to opt out)" in out, out
+        assert "measured per model on first use (`smplestx doctor --tune` shows it)" in out, out

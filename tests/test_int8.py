@@ -14,6 +14,12 @@ from smplestx.model import load_model, network_precision
 from smplestx.nn.int8 import MIN_INT8_OUTPUTS, Int8Linear, is_quantized, quantize_linears, quantize_rows
 
 
+@pytest.fixture(autouse=True)
+def _int8_is_the_per_row_kernel(monkeypatch):
+    """``--dtype int8`` names the per-row kernel on CPUs with VNNI (int8-fbgemm elsewhere): pin it, whatever this CPU."""
+    monkeypatch.setattr(model_mod, "cpu_has_vnni", lambda: True)
+
+
 def test_integer_inputs_are_multiplied_exactly():
     """Rows and weights whose peaks are 127 quantise with scale 1: the int8 product must equal the float one exactly."""
     g = torch.Generator().manual_seed(0)
@@ -192,3 +198,35 @@ def test_cli_dtype_choices_are_the_precisions():
     for command in ("infer", "eval"):
         dtype = next(a for a in subparsers.choices[command]._actions if a.dest == "dtype")
         assert set(dtype.choices) == {"auto", *model_mod.PRECISIONS}, command
+
+
+def test_int8_on_a_cpu_without_vnni_runs_fbgemm_and_records_it(tiny_ckpt, tiny_config, parity_body, monkeypatch,
+                                                                tmp_path, capsys):
+    """Without VNNI torch's int8 matmul has no fast kernel: ``--dtype int8`` runs fbgemm's (AVX2) and says so."""
+    from smplestx import load_results
+    from smplestx.cli import main
+    from smplestx.io.video import write_image
+    from smplestx.nn.int8 import fbgemm_available
+
+    if not fbgemm_available():
+        pytest.skip("this torch build has no fbgemm (not x86)")
+    monkeypatch.setattr(model_mod, "cpu_has_vnni", lambda: False)
+    fp32 = load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, dtype="fp32")
+    q = load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, dtype="int8")
+    assert network_precision(q.net) == "int8-fbgemm" and not any(isinstance(m, Int8Linear) for m in q.net.modules())
+    # The heads (few outputs) stay float32 nn.Linear, as for the per-row kernel.
+    heads = [m for m in q.net.modules() if type(m) is nn.Linear]
+    assert heads and all(m.out_features < MIN_INT8_OUTPUTS for m in heads)
+    crops = torch.rand(4, 3, *fp32.config.input_img_shape, generator=torch.Generator().manual_seed(2))
+    a, b = fp32.predict_crops(crops), q.predict_crops(crops)
+    err = np.linalg.norm(_root_relative(a) - _root_relative(b), axis=-1)
+    # One activation scale per tensor (7 bits on x86): ~3x int8's error on random weights, still millimetres.
+    assert 0 < err.mean() < 0.015 and err.max() < 0.060, (err.mean(), err.max())
+    image = (np.random.default_rng(0).random((240, 180, 3)) * 255).astype(np.uint8)
+    write_image(tmp_path / "in.png", image)
+    assert main(["infer", str(tmp_path / "in.png"), "--checkpoint", str(tiny_ckpt), "--config", str(tiny_config),
+                 "--body-models", str(parity_body), "--detector", "full", "--no-render", "--device", "cpu",
+                 "--output", str(tmp_path / "q"), "--dtype", "int8"]) == 0
+    assert "device cpu (int8-fbgemm)" in capsys.readouterr().err
+    assert load_results(tmp_path / "q" / "in.npz").meta["run"]["dtype"] == "int8-fbgemm"
+

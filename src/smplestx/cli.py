@@ -95,6 +95,11 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
     checks = run_checks()
     print(format_report(checks))
+    if args.tune:
+        from .doctor import tune_report
+
+        print("\n" + tune_report(_model_arg(args), body_models=args.body_models, config=args.config,
+                                 batch_size=args.batch_size))
     missing = [c.name for c in checks if not c.ok]
     if missing:
         print(f"smplestx doctor: missing {', '.join(missing)} (see above)", file=sys.stderr)
@@ -484,9 +489,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stride", type=_POSITIVE_INT, default=1, help="use every N-th video frame")
     p.add_argument("--batch-size", type=_POSITIVE_INT, default=16, help="crops per network batch")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
-    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16", "int8"),
-                   help="network precision; auto: int8 on CPUs with VNNI, else bf16 on CPUs with AVX512-BF16/AMX, "
-                        "fp32 elsewhere (--dtype fp32 to opt out); int8 is CPU only")
+    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16", "int8", "int8-fbgemm"),
+                   help="network precision; auto (CPU): the fastest precision within 5 mm of fp32, measured once per "
+                        "machine and model size (cached; `smplestx doctor --tune` shows the table), fp32 on GPUs; "
+                        "int8 (CPU only): the int8 kernel fast on this CPU (per-row with VNNI, else int8-fbgemm); "
+                        "--dtype fp32 opts out")
     p.add_argument("--score-threshold", type=_FRACTION, default=0.5, help="minimum detector score")
     p.add_argument("--nms-iou", type=_number(float, 0.0, 1.0, lo_open=True), default=0.5, help="IoU above which overlapping boxes are merged")
     p.add_argument("--max-people", type=_POSITIVE_INT, help="keep at most N people per frame (the largest)")
@@ -565,7 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("corrected", "reference"), default="corrected",
                    help="metric mode listed first (both are computed and saved)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
-    p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16", "int8", "auto"),
+    p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16", "int8", "int8-fbgemm", "auto"),
                    help="network precision (default fp32: scores at full precision; auto as for infer)")
     p.add_argument("--workers", type=_POSITIVE_INT, default=4, help="image decoding threads")
     p.add_argument("--annotation", help="the benchmark's HumanData npz, when not at its standard place")
@@ -629,6 +636,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_view)
 
     p = sub.add_parser("doctor", help="check the installation: torch, device, body models, caches, detectors")
+    p.add_argument("--tune", action="store_true", help="measure --dtype auto's precision calibration again for a "
+                   "model (on this CPU, this torch) and print its table")
+    _add_model_args(p, default_note="with --tune; default: smplest-x-h")
+    p.add_argument("--config", help="with --tune: official config of the checkpoint (read as data)")
+    p.add_argument("--body-models", help="with --tune: SMPL-X folder (default: as for infer)")
+    p.add_argument("--batch-size", type=_POSITIVE_INT, default=16, help="with --tune: the batch size to tune for "
+                   "(default 16, infer's)")
     p.set_defaults(func=_cmd_doctor)
 
     p = sub.add_parser("models", help="list the models that --model NAME downloads on first use")

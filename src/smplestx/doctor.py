@@ -71,8 +71,13 @@ def _torch_checks() -> list[Check]:
             out.append(Check("bf16", "yes, in hardware (AVX512-BF16/AMX)"))
         else:
             out.append(Check("bf16", "emulated (no AVX512-BF16/AMX: slower than fp32)"))
-        out.append(Check("int8", "yes, in hardware (VNNI)" if cpu_has_vnni() else "no VNNI (int8 would be slow)"))
-        out.append(Check("--dtype auto", f"{auto_precision('cpu')} on this CPU (--dtype fp32 to opt out)"))
+        from .nn.int8 import fbgemm_available
+
+        out.append(Check("int8", "yes, in hardware (VNNI)" if cpu_has_vnni() else
+                         "no VNNI: --dtype int8 runs int8-fbgemm (AVX2)" if fbgemm_available() else
+                         "no VNNI (int8 would be slow)"))
+        out.append(Check("--dtype auto", f"measured per model on first use (`smplestx doctor --tune` shows it); "
+                                         f"CPU flags alone: {auto_precision('cpu')} on this CPU (--dtype fp32 to opt out)"))
     return out
 
 
@@ -150,3 +155,18 @@ def format_report(checks: list[Check]) -> str:
         if not c.ok:
             lines.append(f"\n{c.name}: {c.fix}")
     return "\n".join(lines)
+
+
+def tune_report(model: str, *, body_models: str | None = None, config: str | None = None, batch_size: int = 16) -> str:
+    """``doctor --tune``: measure ``--dtype auto``'s calibration for ``model`` on this CPU again; its table as text."""
+    from .model import load_model, tune_precision
+    from .precision_tuning import cache_file, format_table
+
+    loaded = load_model(model, body_models=body_models, config=config, dtype="fp32")
+    tuning = tune_precision(loaded.net, loaded.body, type(loaded), "cpu", batch_size=batch_size, redo=True)
+    key = tuning.key
+    head = (f"--dtype auto on {key['cpu']} ({key['threads']} threads), torch {key['torch']}, "
+            f"{key['family']} {key['size']}, batch {key['batch']}: {tuning.picked} "
+            f"(measured in {tuning.seconds:.1f} s; cached in {cache_file(key)})")
+    return head + "\n" + format_table(tuning)
+

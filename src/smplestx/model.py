@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Literal, overload
+from typing import TYPE_CHECKING, Literal, overload
 
 import torch
 from torch import nn
@@ -14,9 +14,12 @@ from .config import DTYPE_NAMES, DTYPES, ModelConfig
 from .errors import UsageError
 from .geometry import project_points
 from .checkpoint import load_network
-from .nn.int8 import is_quantized, quantize_linears
+from .nn.int8 import fbgemm_available, int8_kernel, quantize_linears, quantize_linears_fbgemm
 from .nn.network import NetworkOutput, SMPLestXNet
 from .nn.smpler_x import SMPLerXNet
+
+if TYPE_CHECKING:
+    from .precision_tuning import Tuning
 
 
 @dataclass
@@ -215,8 +218,12 @@ def pick_device(device: str = "auto") -> str:
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 #: CPU flags of the int8 dot-product instructions (VNNI) ``--dtype int8`` needs to be fast.
 VNNI_CPU_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
-#: Network precisions: the float dtypes of ``config.DTYPES`` and int8 (``nn.int8``: int8 linears, float32 rest).
-PRECISIONS = (*DTYPES, "int8")
+#: Network precisions: the float dtypes of ``config.DTYPES``, and the two int8 kernels of ``nn.int8`` (int8
+#: linears, float32 rest): ``int8`` (per-row activations, ``torch._int_mm``: fast with VNNI/AMX) and ``int8-fbgemm``
+#: (torch's dynamic int8 through fbgemm: fast on any AVX2 CPU).
+PRECISIONS = (*DTYPES, "int8", "int8-fbgemm")
+#: The precisions whose linears are int8 (the CPU only; float32 weights around them).
+INT8_PRECISIONS = ("int8", "int8-fbgemm")
 
 
 def _cpuinfo_flags(path: str = "/proc/cpuinfo") -> set[str]:
@@ -249,7 +256,10 @@ def cpu_has_vnni() -> bool:
 
 
 def auto_precision(device: str | torch.device) -> str:
-    """What ``dtype="auto"`` means on ``device``: int8 on a CPU with VNNI, else bf16 on one with bf16, else fp32.
+    """The CPU flags' guess at ``dtype="auto"`` (where no model is at hand): int8 with VNNI, else bf16 with bf16, else fp32.
+
+    ``load_model(dtype="auto")`` measures instead (``precision_tuning``); this guess only names a float dtype
+    before a model is loaded and what ``doctor`` expects without a calibration.
 
     On trained weights int8 (per-channel weights, per-row activations) runs the network 1.8-2.1x faster than
     float32 at ~0.7 mm root-relative vertex error, and bf16 weights ~1.7x at ~1.1 mm (docs/benchmarks.md,
@@ -264,14 +274,29 @@ def auto_precision(device: str | torch.device) -> str:
     return "fp32"
 
 
+def int8_precision(device: str | torch.device = "cpu") -> str:
+    """The int8 kernel fast on this CPU: ``int8`` (per-row, torch._int_mm) with VNNI, else ``int8-fbgemm`` (AVX2).
+
+    Without VNNI torch's int8 matmul has no fast path (2 GOP/s against ~100 GFLOP/s fp32 on an AVX2-only CPU).
+    """
+    if torch.device(device).type == "cpu" and not cpu_has_vnni() and fbgemm_available():
+        return "int8-fbgemm"
+    return "int8"
+
+
 def pick_precision(dtype: str | torch.dtype, device: str | torch.device = "cpu") -> str:
-    """A precision name of ``PRECISIONS`` from 'auto' (see ``auto_precision``, for ``device``), a name or a torch dtype."""
+    """A precision name of ``PRECISIONS`` from 'auto' (see ``auto_precision``), a name or a torch dtype.
+
+    ``int8`` names the int8 kernel that is fast on ``device``'s CPU (``int8_precision``).
+    """
     if isinstance(dtype, torch.dtype):
         return DTYPE_NAMES.get(dtype, str(dtype).removeprefix("torch."))
     if dtype == "auto":
         return auto_precision(device)
     if dtype not in PRECISIONS:
         raise UsageError(f"unknown dtype {dtype!r}; choose one of {', '.join(PRECISIONS)} (or auto)")
+    if dtype == "int8":
+        return int8_precision(device)
     return dtype
 
 
@@ -280,7 +305,7 @@ def pick_dtype(dtype: str | torch.dtype, device: str | torch.device = "cpu") -> 
     if isinstance(dtype, torch.dtype):
         return dtype
     precision = pick_precision(dtype, device)
-    return torch.float32 if precision == "int8" else DTYPES[precision]
+    return torch.float32 if precision in INT8_PRECISIONS else DTYPES[precision]
 
 
 def auto_attention(precision: str, device: str | torch.device) -> str:
@@ -296,10 +321,41 @@ def auto_attention(precision: str, device: str | torch.device) -> str:
 
 
 def network_precision(net: nn.Module) -> str:
-    """The precision a loaded network runs in: "int8" if its linears are quantised, else its weights' dtype name."""
-    if is_quantized(net):
-        return "int8"
+    """The precision a loaded network runs in: its int8 kernel if its linears are quantised, else its weights' dtype."""
+    if (kernel := int8_kernel(net)) is not None:
+        return kernel
+    if isinstance(named := getattr(net, "precision", None), str):  # an ONNX network says what its graph holds
+        return named
     return pick_precision(next((p.dtype for p in net.parameters()), torch.float32))
+
+
+def with_precision(net: nn.Module, precision: str) -> nn.Module:
+    """A float32 network put into ``precision`` (a name of ``PRECISIONS``; int8 kernels quantise in place)."""
+    if precision == "int8":
+        return quantize_linears(net)
+    if precision == "int8-fbgemm":
+        return quantize_linears_fbgemm(net)
+    return net.to(DTYPES[precision])
+
+
+def tune_precision(net: nn.Module, body: BodyModel, wrapper: type["SMPLestX"] | None = None, device: str = "cpu",
+                   attention: str = "auto", batch_size: int = 16, *, redo: bool = False) -> "Tuning":
+    """``dtype="auto"`` on the CPU: the calibration of a float32 network for this machine (``precision_tuning``).
+
+    Cached per CPU, torch version, model family and size and batch bucket; ``redo`` measures again.
+    """
+    import copy
+
+    from .precision_tuning import tune
+
+    wrapper = wrapper or (SMPLerX if isinstance(net, SMPLerXNet) else SMPLestX)
+
+    def build(precision: str) -> SMPLestX:
+        low = net if precision == "fp32" else with_precision(copy.deepcopy(net), precision)
+        kind = auto_attention(precision, device) if attention == "auto" else attention
+        return wrapper(low, body).set_attention(kind).eval()
+
+    return tune(build, body, net.config, device, batch_size=batch_size, redo=redo)
 
 
 def load_model(
@@ -311,15 +367,17 @@ def load_model(
     dtype: str | torch.dtype = torch.float32,
     attention: str = "auto",
     backend: str = "auto",
+    batch_size: int = 16,
 ) -> SMPLestX:
     """Load a model by name (``smplest-x-h``, downloaded once; see ``smplestx.zoo``) or checkpoint path.
 
     ``body_models`` defaults to ``$SMPLESTX_BODY_MODELS`` or the user config file's ``body_models``.
     ``dtype`` is the network's precision; the body model runs in float32 (float64 if asked). ``backend``:
     ``torch``, ``onnxruntime`` (an ``.onnx`` file from ``smplestx export-onnx``), or ``auto`` (by the suffix).
-    ``dtype`` may be a name of ``PRECISIONS`` (``"fp16"``, ``"int8"``: CPU only) or ``"auto"``
-    (``auto_precision``: int8 or bf16 on CPUs with the instructions, float32 elsewhere and for ONNX networks);
-    ``device`` may be ``"auto"``. ``attention``: a kind of ``nn.attention.ATTENTION_KINDS`` or ``"auto"``
+    ``dtype`` may be a name of ``PRECISIONS`` (``"fp16"``; ``"int8"``, CPU only: the int8 kernel fast on this
+    CPU, see ``int8_precision``) or ``"auto"``: on the CPU the fastest precision within the accuracy bound, measured
+    once per machine, torch version, model size and ``batch_size`` bucket (``precision_tuning``, cached; never slower
+    than fp32); float32 on GPUs and for ONNX networks. ``device`` may be ``"auto"``. ``attention``: a kind of ``nn.attention.ATTENTION_KINDS`` or ``"auto"``
     (``auto_attention``: bf16 for bf16 networks on CPUs with bf16 instructions, else the fused kernel).
     """
     device = pick_device(str(device))  # a clear error for CUDA without a GPU, before anything loads
@@ -346,18 +404,21 @@ def load_model(
         dtype, precision = torch.float32, "fp32"  # exported graphs are float32; auto never asks for what cannot run
     if is_onnx and precision != "fp32":
         raise UsageError(f"{checkpoint}: exported ONNX networks run in float32; leave --dtype at fp32")
-    if precision == "int8" and torch.device(device).type != "cpu":
+    if precision in INT8_PRECISIONS and torch.device(device).type != "cpu":
         raise UsageError(f"--dtype int8 runs on the CPU (int8 matmuls through oneDNN); on {device} use bf16 or fp16")
     body = BodyModel.from_dir(body_models, "neutral", dtype=torch.float64 if dtype == torch.float64 else torch.float32, device=device)
     if is_onnx:
         from .onnx_export import OnnxNetwork
 
         return SMPLestX(OnnxNetwork(checkpoint, device=device), body).eval()
-    net = load_network(checkpoint, config, device=device, dtype=dtype)
-    if precision == "int8":
-        quantize_linears(net)
+    measure = auto and torch.device(device).type == "cpu"
+    net = load_network(checkpoint, config, device=device, dtype=torch.float32 if measure else dtype)
     # The family follows the checkpoint (or the config given): SMPLer-X networks get the wrapper with boxes.
     wrapper = SMPLerX if isinstance(net, SMPLerXNet) else SMPLestX
+    if measure:
+        precision = tune_precision(net, body, wrapper, device, attention, batch_size).picked
+    if precision in INT8_PRECISIONS or measure:
+        net = with_precision(net, precision)
     if attention == "auto":
         attention = auto_attention(precision, device)
     return wrapper(net, body).set_attention(attention).eval()

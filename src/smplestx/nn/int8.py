@@ -1,5 +1,11 @@
 """int8 inference on the CPU: every ``nn.Linear`` as int8 weights x int8 activations, int32 sums, float out.
 
+Two kernels, two precision names. ``int8`` (this module's :class:`Int8Linear`, described below) is fast on CPUs
+with int8 dot-product instructions (VNNI, AMX) and a trap without them (torch's ``_int_mm`` ran at 2 GOP/s on an
+AVX2-only CPU, against ~100 GFLOP/s for fp32). ``int8-fbgemm`` is torch's dynamic quantisation
+(:func:`quantize_linears_fbgemm`: fbgemm's AVX2/AVX-512 kernels, per-channel weights, one activation scale per
+tensor) and runs at speed on any x86 CPU with AVX2.
+
 Weights are quantised once per output channel and activations per row (token) at run time, both
 symmetric (scale = max |value| / 127, no zero point). Per-row activation scales matter here: the
 encoder's LayerNorm outputs carry a few large channels, and one scale per tensor (``torch.ao``'s
@@ -9,6 +15,8 @@ model) stays float32.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 from torch import nn
@@ -77,9 +85,56 @@ def quantize_linears(model: nn.Module, min_outputs: int = MIN_INT8_OUTPUTS) -> n
     return model
 
 
+def _fbgemm_linear_type() -> type | None:
+    """torch's dynamically quantised linear (fbgemm), or None where this torch has dropped ``torch.ao``."""
+    try:
+        from torch.ao.nn.quantized.dynamic import Linear
+    except ImportError:
+        return None
+    return Linear
+
+
+def fbgemm_available() -> bool:
+    """Whether this torch has fbgemm's dynamic int8 linear (x86 builds; needs AVX2 to be fast)."""
+    engines = getattr(torch.backends.quantized, "supported_engines", ())
+    return _fbgemm_linear_type() is not None and ("fbgemm" in engines or "x86" in engines)
+
+
+def quantize_linears_fbgemm(model: nn.Module, min_outputs: int = MIN_INT8_OUTPUTS) -> nn.Module:
+    """``int8-fbgemm``: the ``nn.Linear`` layers with at least ``min_outputs`` outputs as fbgemm dynamic int8 (in place).
+
+    Weights are quantised once per output channel; activations with one scale per tensor at run time (fbgemm
+    narrows them to 7 bits on x86 so its AVX2 multiply-add cannot saturate): ~3x the error of ``int8`` for a kernel
+    that is fast without VNNI. The heads stay float32, as for ``int8``.
+    """
+    if not fbgemm_available():
+        raise UsageError(f"this torch ({torch.__version__}) has no fbgemm dynamic int8 linear: use --dtype fp32 or auto")
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    names = {name: per_channel_dynamic_qconfig for name, m in model.named_modules()
+             if type(m) is nn.Linear and m.out_features >= min_outputs}
+    with warnings.catch_warnings():
+        # torch.ao announces its move to torchao; the kernels are what we want, and they are still in torch.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        quantize_dynamic(model, names, inplace=True)
+    return model
+
+
+def int8_kernel(model: nn.Module) -> str | None:
+    """The int8 precision ``model`` runs: "int8" (:class:`Int8Linear`), "int8-fbgemm", or None (not quantised)."""
+    fbgemm = _fbgemm_linear_type()
+    for m in model.modules():
+        if isinstance(m, Int8Linear):
+            return "int8"
+        if fbgemm is not None and isinstance(m, fbgemm):
+            return "int8-fbgemm"
+    return None
+
+
 def is_quantized(model: nn.Module) -> bool:
-    """Whether ``model`` holds any :class:`Int8Linear`."""
-    return any(isinstance(m, Int8Linear) for m in model.modules())
+    """Whether ``model`` holds int8 linears (either kernel)."""
+    return int8_kernel(model) is not None
 
 
 def check_int8_kernel() -> None:

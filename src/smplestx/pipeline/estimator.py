@@ -75,7 +75,7 @@ class Estimator:
                 raise UsageError("give checkpoint= (a model name or a file; or an already loaded model=)")
             # The name goes through: load_model resolves "auto" knowing the backend (ONNX graphs are float32).
             model = load_model(checkpoint, body_models=body_models, config=config, device=self.device,
-                               dtype=dtype, backend=backend)
+                               dtype=dtype, backend=backend, batch_size=batch_size)
         self.model = model
         #: The network's float dtype as loaded ("auto" resolved; a given model's own; float32 around int8 layers).
         self.dtype = next((p.dtype for p in model.net.parameters()), self.dtype)

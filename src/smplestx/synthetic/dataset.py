@@ -274,3 +274,28 @@ def write_synthetic_dataset(
 
 
 __all__ = ["BOX_PAD", "NUM_KEYPOINTS", "random_background", "random_smplx_params", "write_synthetic_dataset"]
+
+
+def person_crops(body: BodyModel, num: int, *, seed: int = 0, size: tuple[int, int] = (384, 512),
+                 focal: float | None = None) -> np.ndarray:
+    """``num`` network-input crops (N, H, W, 3) uint8 RGB, each one random mannequin centred and filling most of it.
+
+    ``size`` is (width, height); ``focal`` defaults to the image height (a crop of a person, as a detector's box
+    makes). Crop ``i`` depends only on (``seed``, ``i``): a fixed set for checks that must repeat (the precision
+    calibration's accuracy bound).
+    """
+    width, height = int(size[0]), int(size[1])
+    f = float(focal or height)
+    focal_xy, princpt = np.array([f, f]), np.array([width / 2.0, height / 2.0])
+    renderer = Renderer(body.faces_np, alpha=1.0)
+    crops = []
+    for i in range(num):
+        rng = np.random.default_rng([seed, i])
+        params = {k: v.astype(np.float32)[None] for k, v in random_smplx_params(rng).items()}
+        verts, joints = _forward(body, params)
+        pelvis = _place(verts[0], joints[0, 0], focal_xy, princpt, (width, height), width / 2.0, rng)
+        mesh = verts[0] - joints[0, 0] + pelvis
+        color = tuple(int(c) for c in rng.uniform(90, 245, 3))
+        crops.append(renderer.render(random_background(width, height, rng), [mesh], [focal_xy], [princpt],
+                                     colors=[color]))
+    return np.stack(crops)
