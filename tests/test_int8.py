@@ -228,5 +228,6 @@ def test_int8_on_a_cpu_without_vnni_runs_fbgemm_and_records_it(tiny_ckpt, tiny_c
                  "--body-models", str(parity_body), "--detector", "full", "--no-render", "--device", "cpu",
                  "--output", str(tmp_path / "q"), "--dtype", "int8"]) == 0
     assert "device cpu (int8-fbgemm)" in capsys.readouterr().err
-    assert load_results(tmp_path / "q" / "in.npz").meta["run"]["dtype"] == "int8-fbgemm"
+    run = load_results(tmp_path / "q" / "in.npz").meta["run"]
+    assert run["dtype"] == "int8-fbgemm" and run["backend"] == "torch"
 

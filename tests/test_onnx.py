@@ -56,6 +56,8 @@ def test_infer_with_onnxruntime_backend(onnx_file, tiny_ckpt, tiny_config, parit
     assert main([*common, "--checkpoint", str(onnx_file), "--backend", "onnxruntime", "--output", str(tmp_path / "o")]) == 0
     a, b = load_results(tmp_path / "t" / "in.npz"), load_results(tmp_path / "o" / "in.npz")
     assert a.num_people == b.num_people == 1
+    assert (a.meta["run"]["backend"], b.meta["run"]["backend"]) == ("torch", "onnxruntime")
+    assert b.meta["run"]["dtype"] == "fp32"
     np.testing.assert_allclose(b.arrays["joints_3d"], a.arrays["joints_3d"], atol=1e-4)
     np.testing.assert_allclose(b.arrays["joints_2d"], a.arrays["joints_2d"], atol=1e-2)
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["failures"] == 0
@@ -78,7 +80,7 @@ def test_backend_errors_are_one_line(tiny_ckpt, parity_body, tmp_path, capsys):
 
 
 def test_auto_dtype_runs_onnx_in_float32(onnx_file, parity_body, monkeypatch):
-    """`--dtype auto` on a bf16/VNNI CPU still loads an exported graph (float32 only); explicit bf16 or int8 is refused."""
+    """`--dtype auto` on a bf16/VNNI CPU still loads an exported graph (float32 here); explicit bf16 is refused."""
     import smplestx.model as model_mod
     from smplestx.errors import UsageError
 
@@ -86,6 +88,40 @@ def test_auto_dtype_runs_onnx_in_float32(onnx_file, parity_body, monkeypatch):
     monkeypatch.setattr(model_mod, "cpu_has_vnni", lambda: True)
     ort = load_model(onnx_file, body_models=parity_body, dtype="auto")
     assert next(ort.net.parameters()).dtype == torch.float32
-    for explicit in ("bf16", "int8"):
-        with pytest.raises(UsageError, match="exported ONNX networks run in float32"):
+    assert model_mod.network_precision(ort.net) == "fp32"
+    for explicit in ("bf16", "fp16"):
+        with pytest.raises(UsageError, match="exported ONNX networks run in float32 or int8"):
             load_model(onnx_file, body_models=parity_body, dtype=explicit)
+
+
+@pytest.mark.parametrize("vnni", [False, True])
+def test_int8_runs_onnx_runtimes_quantised_graph(onnx_file, parity_body, monkeypatch, tmp_path, vnni):
+    """`--dtype int8` on an .onnx network: ONNX Runtime's dynamic int8 (cached by content), close to its fp32."""
+    import smplestx.model as model_mod
+    import smplestx.precision_tuning as pt
+
+    pytest.importorskip("onnxruntime.quantization")
+    monkeypatch.setenv("SMPLESTX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(model_mod, "cpu_has_vnni", lambda: vnni)  # uint8 weights without VNNI, int8 with
+    fp32 = load_model(onnx_file, body_models=parity_body, dtype="fp32")
+    int8 = load_model(onnx_file, body_models=parity_body, dtype="int8")
+    assert model_mod.network_precision(int8.net) == "int8" and model_mod.network_precision(fp32.net) == "fp32"
+    cached = list((tmp_path / "cache" / "onnx_int8").glob("*.onnx"))
+    assert len(cached) == 1 and cached[0].name.endswith("-int8.onnx" if vnni else "-uint8.onnx")
+    if vnni:
+        return  # int8 weights are exact only with VNNI: on an AVX2-only test machine they would saturate
+    crops = torch.rand(2, 3, *fp32.config.input_img_shape, generator=torch.Generator().manual_seed(4))
+    a, b = fp32.predict_crops(crops), int8.predict_crops(crops)
+    rel = lambda p: (p.vertices - p.joints_cam[:, :1]).double().numpy()  # noqa: E731
+    err = np.linalg.norm(rel(a) - rel(b), axis=-1)
+    assert 0 < err.mean() < 0.015 and err.max() < 0.060, (err.mean(), err.max())
+    # --dtype auto calibrates ONNX Runtime's fp32 against its int8 (timings faked: int8 2x faster).
+    monkeypatch.setattr(pt, "candidates", lambda device, backend="torch": ["fp32", "int8"])
+    monkeypatch.setattr(pt, "time_call", lambda label, fn, reps, **kw: 0.5 if label.startswith("int8") else 1.0)
+    monkeypatch.setattr(pt, "calibration_crops", lambda body, config, num: crops)
+    auto = load_model(onnx_file, body_models=parity_body, dtype="auto", batch_size=2)
+    tuning = pt.load_cached(pt.tuning_key(fp32.config, 2, "onnxruntime"))
+    row = tuning.trials[1]
+    assert row.precision == "int8" and row.backend == "onnxruntime" and row.speedup == pytest.approx(2.0)
+    expected = "int8" if row.mean_mm <= 5 and row.worst_mm <= 20 else "fp32"
+    assert tuning.picked == expected == model_mod.network_precision(auto.net)

@@ -280,6 +280,9 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     )
     # The precision that actually runs ("auto" resolved), so results made in fp32 and in bf16 are never mixed up.
     options.identity["dtype"] = estimator.precision
+    from .model import network_backend
+
+    options.identity["backend"] = network_backend(estimator.model.net)
     if not args.quiet:
         print(f"smplestx: device {estimator.device} ({options.identity['dtype']}), detector {estimator.detector.name}",
               file=sys.stderr)
@@ -315,7 +318,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from .evaluate.runner import EvalOptions, EvalRun, format_table
-    from .model import load_model, network_precision, pick_device
+    from .model import load_model, network_backend, network_precision, pick_device
 
     bench = get_benchmark(args.benchmark)
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1) or (args.interval or 1) < 1:
@@ -337,7 +340,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     output = Path(args.output or f"smplestx_eval/{bench.name}")
     device = pick_device(args.device)
     model = load_model(_model_arg(args), body_models=args.body_models, config=args.config, device=device,
-                       dtype=args.dtype, backend=args.backend)
+                       dtype=args.dtype, backend=args.backend, batch_size=args.batch_size)
     from .fingerprint import file_fingerprint, folder_fingerprint, weights_fingerprint
     from .user_config import find_body_models
     from .sharding import resolve_shard
@@ -351,7 +354,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 "body_models": folder_fingerprint(find_body_models(args.body_models)),
                 "annotation": str(annotation), "annotation_data": file_fingerprint(annotation),
                 "interval": bench.rules.interval,
-                "dtype": network_precision(model.net)}
+                "dtype": network_precision(model.net), "backend": network_backend(model.net)}
     options = EvalOptions(batch_size=args.batch_size, limit=args.limit, mode=args.mode, workers=args.workers,
                           shard=resolve_shard(args.shard), restart=args.restart)
     progress = ProgressLine(not args.quiet, bench.name)

@@ -162,8 +162,18 @@ def tune_report(model: str, *, body_models: str | None = None, config: str | Non
     from .model import load_model, tune_precision
     from .precision_tuning import cache_file, format_table
 
+    from .precision_tuning import load_cached, tuning_key
+
     loaded = load_model(model, body_models=body_models, config=config, dtype="fp32")
-    tuning = tune_precision(loaded.net, loaded.body, type(loaded), "cpu", batch_size=batch_size, redo=True)
+    if Path(str(model)).suffix.lower() == ".onnx":
+        # ONNX Runtime's candidates are separate graphs: drop the cached table and let load_model measure again.
+        cache_file(tuning_key(loaded.config, batch_size, "onnxruntime")).unlink(missing_ok=True)
+        load_model(model, body_models=body_models, config=config, dtype="auto", batch_size=batch_size)
+        tuning = load_cached(tuning_key(loaded.config, batch_size, "onnxruntime"))
+        if tuning is None:  # one candidate only (no onnxruntime.quantization): nothing was measured
+            return f"--dtype auto for {model}: fp32 (the only candidate here)"
+    else:
+        tuning = tune_precision(loaded.net, loaded.body, type(loaded), "cpu", batch_size=batch_size, redo=True)
     key = tuning.key
     head = (f"--dtype auto on {key['cpu']} ({key['threads']} threads), torch {key['torch']}, "
             f"{key['family']} {key['size']}, batch {key['batch']}: {tuning.picked} "

@@ -329,6 +329,13 @@ def network_precision(net: nn.Module) -> str:
     return pick_precision(next((p.dtype for p in net.parameters()), torch.float32))
 
 
+def network_backend(net: nn.Module) -> str:
+    """The runtime a loaded network runs in: "onnxruntime" for an exported graph, else "torch"."""
+    from .onnx_export import OnnxNetwork
+
+    return "onnxruntime" if isinstance(net, OnnxNetwork) else "torch"
+
+
 def with_precision(net: nn.Module, precision: str) -> nn.Module:
     """A float32 network put into ``precision`` (a name of ``PRECISIONS``; int8 kernels quantise in place)."""
     if precision == "int8":
@@ -401,16 +408,34 @@ def load_model(
     if backend == "torch" and is_onnx:
         raise UsageError(f"{checkpoint}: an .onnx file runs with --backend onnxruntime (or auto)")
     if is_onnx and auto:
-        dtype, precision = torch.float32, "fp32"  # exported graphs are float32; auto never asks for what cannot run
-    if is_onnx and precision != "fp32":
-        raise UsageError(f"{checkpoint}: exported ONNX networks run in float32; leave --dtype at fp32")
+        dtype, precision = torch.float32, "fp32"  # the graph is float32; on the CPU the calibration below decides
+    if is_onnx and precision in INT8_PRECISIONS:
+        dtype, precision = torch.float32, "int8"  # ONNX Runtime's own int8 kernels (onnx_int8), whatever torch's
+    if is_onnx and precision not in ("fp32", "int8"):
+        raise UsageError(f"{checkpoint}: exported ONNX networks run in float32 or int8 (ONNX Runtime's, CPU); "
+                         f"use --dtype fp32, int8 or auto")
     if precision in INT8_PRECISIONS and torch.device(device).type != "cpu":
         raise UsageError(f"--dtype int8 runs on the CPU (int8 matmuls through oneDNN); on {device} use bf16 or fp16")
     body = BodyModel.from_dir(body_models, "neutral", dtype=torch.float64 if dtype == torch.float64 else torch.float32, device=device)
     if is_onnx:
         from .onnx_export import OnnxNetwork
 
-        return SMPLestX(OnnxNetwork(checkpoint, device=device), body).eval()
+        def onnx_net(name: str) -> OnnxNetwork:
+            from .onnx_int8 import quantized_onnx
+
+            graph = OnnxNetwork(quantized_onnx(checkpoint) if name == "int8" else checkpoint, device=device)
+            graph.precision = name  # what network_precision reports (the anchor parameter is float32 either way)
+            return graph
+
+        if auto and torch.device(device).type == "cpu":
+            from .precision_tuning import tune
+
+            fp32 = onnx_net("fp32")
+            precision = tune(lambda name: SMPLestX(fp32 if name == "fp32" else onnx_net(name), body).eval(), body,
+                             fp32.config, device, batch_size=batch_size, backend="onnxruntime").picked
+            if precision == "fp32":
+                return SMPLestX(fp32, body).eval()
+        return SMPLestX(onnx_net(precision), body).eval()
     measure = auto and torch.device(device).type == "cpu"
     net = load_network(checkpoint, config, device=device, dtype=torch.float32 if measure else dtype)
     # The family follows the checkpoint (or the config given): SMPLer-X networks get the wrapper with boxes.
