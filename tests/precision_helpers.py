@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from smplestx import precision_tuning
 from smplestx.body import BodyModel
-from smplestx.body.joint_sets import CONTOUR_LANDMARKS_START, SMPLX_137
 
 
 def contour_bins(arrays: dict[str, np.ndarray], body_models: Path) -> np.ndarray:
@@ -19,10 +19,11 @@ def contour_bins(arrays: dict[str, np.ndarray], body_models: Path) -> np.ndarray
 
 
 def comparable_joints(low_bins: np.ndarray, full_bins: np.ndarray) -> np.ndarray:
-    """Mask (P, 137) of joints two runs can be compared at: face-contour joints only where both picked one bin."""
-    contour = np.asarray(SMPLX_137.index_in_144) >= CONTOUR_LANDMARKS_START
-    same_bin = np.asarray(low_bins) == np.asarray(full_bins)
-    return ~contour[None, :] | same_bin[:, None]
+    """Mask (P, 137) of joints two runs can be compared at: face-contour joints only where both picked one bin.
+
+    The library's own (the ``--dtype auto`` calibration checks its accuracy bound the same way).
+    """
+    return precision_tuning.comparable_joints(low_bins, full_bins)
 
 
 def assert_same_people(low: np.ndarray, full: np.ndarray, mask: np.ndarray | None = None) -> None:

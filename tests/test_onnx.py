@@ -122,6 +122,8 @@ def test_int8_runs_onnx_runtimes_quantised_graph(onnx_file, parity_body, monkeyp
     auto = load_model(onnx_file, body_models=parity_body, dtype="auto", batch_size=2)
     tuning = pt.load_cached(pt.tuning_key(fp32.config, 2, "onnxruntime"))
     row = tuning.trials[1]
-    assert row.precision == "int8" and row.backend == "onnxruntime" and row.speedup == pytest.approx(2.0)
-    expected = "int8" if row.mean_mm <= 5 and row.worst_mm <= 20 else "fp32"
-    assert tuning.picked == expected == model_mod.network_precision(auto.net)
+    assert row.precision == "int8" and row.backend == "onnxruntime" and row.mean_mm > 0
+    within = row.mean_mm <= 5 and row.worst_mm <= 20
+    # Timed only within the bound (random tiny weights may exaggerate the error past it).
+    assert (row.speedup == pytest.approx(2.0)) if within else (row.speedup is None and "bound" in row.note)
+    assert tuning.picked == ("int8" if within else "fp32") == model_mod.network_precision(auto.net)

@@ -227,8 +227,9 @@ def test_calibration_end_to_end_on_the_tiny_model(tiny_ckpt, tiny_config, parity
     tuning = pt.load_cached(pt.tuning_key(model.config, 2))
     assert tuning is not None and [t.precision for t in tuning.trials] == ["fp32", "int8-fbgemm"]
     row = tuning.trials[1]
-    assert 0 < row.mean_mm < row.worst_mm < 1000 and row.speedup == pytest.approx(2.0)
+    assert 0 < row.mean_mm < row.worst_mm < 1000
     within = row.mean_mm <= 5 and row.worst_mm <= 20
+    assert (row.speedup == pytest.approx(2.0)) if within else (row.speedup is None and "bound" in row.note)
     assert tuning.picked == ("int8-fbgemm" if within else "fp32") == model_mod.network_precision(model.net)
 
 

@@ -118,10 +118,13 @@ def batch_bucket(batch_size: int) -> str:
     return "17+"
 
 
-def _version(module: str) -> str | None:
+def _version(dist: str) -> str | None:
+    """An installed distribution's version (without importing it), or None."""
+    import importlib.metadata
+
     try:
-        return str(__import__(module).__version__)
-    except ImportError:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
         return None
 
 
@@ -135,7 +138,7 @@ def tuning_key(config: ModelConfig, batch_size: int, backend: str = "torch", thr
         "cpu": name,
         "cpu_flags": hashlib.sha256(" ".join(flags).encode()).hexdigest()[:16],
         "torch": torch.__version__,
-        "onnxruntime": _version("onnxruntime"),
+        "onnxruntime": _version("onnxruntime") or _version("onnxruntime-gpu"),
         "family": family,
         "size": f"{e.embed_dim}x{e.depth}",
         "batch": batch_bucket(batch_size),
