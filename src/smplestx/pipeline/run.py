@@ -26,7 +26,7 @@ from ..io.atomic import TEMP_MARKER, remove_stale_temporaries, write_text
 from ..io.meshes import write_glb, write_obj, write_ply
 from ..io.results import FrameResult, ResultsWriter
 from ..io.video import VideoWriter, write_image
-from ..render import Renderer, draw_boxes, draw_keypoints, track_color
+from ..render import Renderer, draw_boxes, draw_keypoints, overlay_colors, track_color
 from ..sharding import Shard, select
 from .estimator import Estimator
 from .sources import VIDEO_EXTENSIONS, MediaError, collect_inputs, open_source, prefetch
@@ -446,7 +446,7 @@ class InferenceRun:
             return image
         tracked = any(p.track_id >= 0 for p in result.people)
         # Tracked people keep their colour from frame to frame; untracked ones cycle the palette by position.
-        colors = [track_color(p.track_id) for p in people] if tracked else None
+        colors = overlay_colors([p.track_id for p in people])
         if result.scene_focal is not None and all(p.vertices_scene is not None for p in people):
             # One camera per frame: people occlude each other by their depths in the scene camera.
             canvas = self.renderer.render(image, [p.vertices_scene for p in people], [result.scene_focal] * len(people),
