@@ -210,16 +210,19 @@ def test_track_file_and_folder_listing(tmp_path, people, synthetic_body):
         server.server_close()
 
 
-def test_amass_animation_is_shown_in_the_camera_frame(tmp_path, people, synthetic_body):
+def test_exported_animations_are_shown_in_the_camera_frame(tmp_path, people, synthetic_body):
     from smplestx.export import export_animation
 
-    export_animation(_trackset(people, {1: [0, 1, 2]}), "amass", synthetic_body, tmp_path, stem="clip")
-    path = tmp_path / "clip_track1.amass.npz"
-    scene = open_scene(path, Bodies(synthetic_body))
-    meta = scene.meta()
-    assert [f["people"][0]["color"] for f in meta["frames"]] == [list(track_color(1))] * 3
-    # Back from AMASS's z-up world (and its flat-hand convention) to the track's own meshes in the camera frame.
-    np.testing.assert_allclose(scene.vertices(2)[0], people[1].vertices_scene + [0.10, 0, 0], atol=2e-4)
+    export_animation(_trackset(people, {1: [4, 5, 6]}), "amass,glb", synthetic_body, tmp_path, stem="clip")
+    assert [q.name for q in find_inputs(tmp_path)] == ["clip_track1.amass.npz", "clip_track1.glb"]
+    for name, frames in (("clip_track1.amass.npz", [0, 1, 2]), ("clip_track1.glb", [4, 5, 6])):
+        scene = open_scene(tmp_path / name, Bodies(synthetic_body))
+        meta = scene.meta()
+        assert [f["index"] for f in meta["frames"]] == frames  # AMASS keeps no frame numbers; glTF does
+        assert [f["people"][0]["color"] for f in meta["frames"]] == [list(track_color(1))] * 3
+        # Back from AMASS's z-up world / glTF's y-up world (and the flat-hand convention) to the track's own
+        # meshes in the camera frame.
+        np.testing.assert_allclose(scene.vertices(2)[0], people[1].vertices_scene + [0.10, 0, 0], atol=1e-5)
 
 
 def test_pictures_follow_the_timeline(tmp_path):
@@ -303,3 +306,22 @@ def test_page_shows_the_meshes_in_chromium(tmp_path, results_files, people, synt
         assert 0.15 * area < mask.sum() < 1.0 * area, (name, mask.sum(), area)
         inside = ((xs >= x0 - 4) & (xs <= x1 + 4) & (ys >= y0 - 4) & (ys <= y1 + 4)).mean()
         assert inside > 0.97, (name, inside)
+
+
+@pytest.mark.browser
+def test_a_folder_opens_on_a_list_to_pick_from(tmp_path, results_files, synthetic_body):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("chromium not installed (tools/install_chromium.sh installs it)")
+    folder = results_files[0].parent  # with_vertices.npz and default.npz
+    server = make_server(folder, port=0, body_models=synthetic_body)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--enable-unsafe-swiftshader",
+               f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", "--dump-dom", url_of(server)]
+        dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert '<a href="?file=default.npz">' in dom and '<a href="?file=with_vertices.npz">' in dom, dom[-2000:]
+    assert "2 files: pick one" in dom

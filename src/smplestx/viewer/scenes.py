@@ -57,6 +57,11 @@ DEFAULT_FPS = 10.0
 MAX_AMASS_FRAMES = 10_000_000
 
 
+#: What the viewer opens, for messages.
+NOT_VIEWABLE = ("not a file smplestx can show (a results .npz/.json of infer, a .tracks.npz, or an .amass.npz / "
+                ".glb animation of export)")
+
+
 class ViewerError(SmplestxError, OSError):
     """A file, body model or port the viewer cannot use; the message says what to do."""
 
@@ -206,7 +211,9 @@ def _map_to_camera(v: np.ndarray, f: np.ndarray, c: np.ndarray, focal: np.ndarra
 
 
 def file_kind(path: Path) -> str | None:
-    """"results", "tracks", "amass" or None, from the file's content (an .npz's entries; a .json's header)."""
+    """"results", "tracks", "amass", "glb" or None, from the file's content (an .npz's entries; a header)."""
+    if path.suffix.lower() == ".glb":
+        return _glb_kind(path)
     if path.suffix.lower() == ".json":
         with open(path, "rb") as f:
             head = f.read(4096)
@@ -225,6 +232,17 @@ def file_kind(path: Path) -> str | None:
     return None
 
 
+def _glb_kind(path: Path) -> str | None:
+    """"glb" for a binary glTF written by ``smplestx export`` (its JSON chunk names smplestx), else None."""
+    with open(path, "rb") as f:
+        head = f.read(20)
+        if len(head) < 20 or head[:4] != b"glTF":
+            return None
+        size = int.from_bytes(head[12:16], "little")
+        chunk = f.read(min(size, 1 << 20))  # the JSON chunk; ours are a few kB
+    return "glb" if b'"smplestx"' in chunk else None
+
+
 def open_scene(path: Path, bodies: Bodies) -> Scene:
     """The scene of a results, track or AMASS file (a :class:`ViewerError` for anything else)."""
     kind = file_kind(path)
@@ -234,8 +252,9 @@ def open_scene(path: Path, bodies: Bodies) -> Scene:
         return _tracks_scene(path, bodies)
     if kind == "amass":
         return _amass_scene(path, bodies)
-    raise ViewerError(f"{path}: not a file smplestx can show (a results .npz/.json of infer, a .tracks.npz, "
-                      "or an .amass.npz of export)")
+    if kind == "glb":
+        return _glb_scene(path, bodies)
+    raise ViewerError(f"{path}: {NOT_VIEWABLE}")
 
 
 def _source(src: str | None, file: Path) -> Path | None:
@@ -340,17 +359,72 @@ def _amass_scene(path: Path, bodies: Bodies) -> Scene:
         e = np.zeros((t, 10))
         e[:, :min(10, expression.shape[1])] = expression[:, :10]
         params["expression"] = e
-    gender = gender.lower() if gender.lower() in ("neutral", "male", "female") else "neutral"
     # AMASS's world is z up (world = W camera): back into the camera frame, row vectors times W.
     back = CAMERA_TO_AMASS.astype(np.float32)
-    pelvis_z = (trans @ CAMERA_TO_AMASS)[:, 2]
+    return _animation_scene(path, bodies, "amass", gender, np.arange(t), rate, params, lambda rows, v: v @ back,
+                            (trans @ CAMERA_TO_AMASS)[:, 2])
+
+
+def _glb_scene(path: Path, bodies: Bodies) -> Scene:
+    from ..export.gltf import read_gltf_animation
+    from ..io.meshes import CAMERA_TO_GLTF
+    from ..nn.rotations import quaternion_to_axis_angle
+
+    try:
+        anim = read_gltf_animation(path)
+        betas = np.asarray(anim.extras["betas"], np.float64).reshape(-1)
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise ViewerError(f"{path}: not a readable animation of smplestx export ({exc})") from None
+    t = len(anim.frames)
+    if not (np.isfinite(anim.rotations).all() and np.isfinite(anim.root_position).all() and anim.fps > 0):
+        raise ViewerError(f"{path}: the animation holds non-finite values or a frame rate that is not positive")
+    # Local rotations (the hand mean included, the root's in the glTF world) as axis-angle for a flat-hand layer.
+    wxyz = torch.from_numpy(anim.rotations[..., [3, 0, 1, 2]])
+    aa = quaternion_to_axis_angle(wxyz / wxyz.norm(dim=-1, keepdim=True)).numpy()  # (T, 55, 3)
+    b = np.zeros((t, 10))
+    b[:, :min(10, len(betas))] = betas[:10]
+    params = {"global_orient": aa[:, 0], "body_pose": aa[:, 1:22], "jaw_pose": aa[:, 22],
+              "left_hand_pose": aa[:, 25:40], "right_hand_pose": aa[:, 40:55], "betas": b}
+    if anim.expression is not None:
+        e = np.zeros((t, 10))
+        e[:, :min(10, anim.expression.shape[1])] = anim.expression[:, :10]
+        params["expression"] = e
+    gender = _gender(str(anim.extras.get("gender") or "neutral"))
+    to_camera = CAMERA_TO_GLTF.astype(np.float32)  # its own inverse
+    root = anim.root_position
+
+    def place(rows: np.ndarray, v: np.ndarray) -> np.ndarray:
+        # The layer rotates about the rest pelvis; the file's root key is where the pelvis goes.
+        pelvis = layer_pelvis(rows)
+        return (v + (root[rows] - pelvis)[:, None, :].astype(np.float32)) @ to_camera
+
+    def layer_pelvis(rows: np.ndarray) -> np.ndarray:
+        layer = bodies.layer(gender, flat_hand_mean=True)
+        given = {k: torch.from_numpy(np.ascontiguousarray(params[k][rows], np.float32)) for k in ("betas", "expression")
+                 if k in params}
+        with torch.inference_mode():
+            return layer(**given).joints[:, 0].numpy().astype(np.float64)
+
+    return _animation_scene(path, bodies, "glb", gender, anim.frames, anim.fps, params, place, (root @ CAMERA_TO_GLTF)[:, 2])
+
+
+def _gender(name: str) -> str:
+    """An SMPL-X gender name, neutral for anything else."""
+    return name.lower() if name.lower() in ("neutral", "male", "female") else "neutral"
+
+
+def _animation_scene(path: Path, bodies: Bodies, kind: str, gender: str, frame_numbers: np.ndarray, fps: float,
+                     params: dict[str, np.ndarray], to_camera: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                     depths: np.ndarray) -> Scene:
+    """One exported track (AMASS or glTF, flat-hand convention) in a default camera: such files hold none."""
+    gender = _gender(gender)
     w, h = DEFAULT_IMAGE_SIZE
     diag = float(np.hypot(w, h))
-    m = re.search(r"_track(\d+)\.amass\.npz$", path.name)
+    m = re.search(r"_track(\d+)\.", path.name)
     tid = int(m.group(1)) if m else -1
-    frames = [ViewFrame(k, k / rate, np.array([k], np.int64), [tid]) for k in range(t)]
-    layer = lambda: bodies.layer(gender, flat_hand_mean=True)  # noqa: E731 - AMASS hands include the mean
-    return Scene(path, "amass", (w, h), np.array([diag, diag]), np.array([w / 2.0, h / 2.0]), rate, frames,
-                 _image_depth(pelvis_z), layer().num_vertices,
-                 _poser(layer, params, lambda rows, v: (v @ back).astype(np.float32)), None,
-                 "a default camera (an AMASS file holds none)")
+    frames = [ViewFrame(int(f), int(f) / fps, np.array([k], np.int64), [tid]) for k, f in enumerate(frame_numbers)]
+    layer = lambda: bodies.layer(gender, flat_hand_mean=True)  # noqa: E731 - exported hands include the mean
+    return Scene(path, kind, (w, h), np.array([diag, diag]), np.array([w / 2.0, h / 2.0]), fps, frames,
+                 _image_depth(depths), layer().num_vertices,
+                 _poser(layer, params, lambda rows, v: np.asarray(to_camera(rows, v), np.float32)), None,
+                 f"a default camera (an exported {kind} file holds none)")

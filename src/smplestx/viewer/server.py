@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .images import FrameImages
-from .scenes import Bodies, Scene, ViewerError, file_kind, open_scene
+from .scenes import NOT_VIEWABLE, Bodies, Scene, ViewerError, file_kind, open_scene
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ STATIC = Path(__file__).parent / "static"
 _STATIC_FILES = {"index.html": "text/html", "viewer.js": "text/javascript",
                  "three-subset.min.js": "text/javascript", "THREE_LICENSE.txt": "text/plain"}
 #: Files of a folder the viewer offers, by name (their content decides how they are read).
-_SUFFIXES = (".npz", ".json")
+_SUFFIXES = (".npz", ".json", ".glb")
 
 
 def find_inputs(path: str | Path) -> list[Path]:
@@ -36,8 +36,7 @@ def find_inputs(path: str | Path) -> list[Path]:
     p = Path(path).expanduser()
     if p.is_file():
         if file_kind(p) is None:
-            raise ViewerError(f"{p}: not a file smplestx can show (a results .npz/.json of infer, a .tracks.npz, "
-                              "or an .amass.npz of export)")
+            raise ViewerError(f"{p}: {NOT_VIEWABLE}")
         return [p]
     if not p.is_dir():
         raise ViewerError(f"{p}: no such results file or output folder")

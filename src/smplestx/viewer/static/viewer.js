@@ -79,7 +79,9 @@ function meshFor(slot) {
   return meshes[slot];
 }
 const kpGeom = new T.BufferGeometry();
-const keypoints = new T.Points(kpGeom, new T.PointsMaterial({ size: 4, sizeAttenuation: false, vertexColors: true }));
+// Drawn over everything (no depth test): the joints sit on the image plane, behind the meshes.
+const keypoints = new T.Points(kpGeom, new T.PointsMaterial({ size: 4, sizeAttenuation: false, vertexColors: true, depthTest: false }));
+keypoints.renderOrder = 1;
 keypoints.visible = false;
 world.add(keypoints);
 
@@ -119,10 +121,11 @@ async function show(k) {
     m.visible = true;
   });
   for (let i = fr.people.length; i < meshes.length; i++) meshes[i].visible = false;
-  // 2D keypoints on the image plane (just in front of it), coloured like their person.
+  // 2D keypoints on the image plane (just in front of it), in their person's colour.
   const d = depth * 0.995, pos = [], col = [];
   fr.people.forEach((p, slot) => {
-    const c = new T.Color().setRGB(p.color[0] / 255, p.color[1] / 255, p.color[2] / 255, T.SRGBColorSpace);
+    // A darker shade of the person's colour, to stand out on its mesh.
+    const c = new T.Color().setRGB(p.color[0] / 510, p.color[1] / 510, p.color[2] / 510, T.SRGBColorSpace);
     for (const [u, v] of (p.joints_2d || [])) { pos.push((u - cx) * d / fx, (v - cy) * d / fy, d); col.push(c.r, c.g, c.b); }
   });
   kpGeom.setAttribute('position', new T.BufferAttribute(new Float32Array(pos), 3));
