@@ -66,8 +66,9 @@ def _person(body: BodyModel, transl_scene: np.ndarray, crop_focal: float, track:
                   joints_3d_scene=j_scene.astype(np.float32), vertices_scene=v_scene.astype(np.float32))
 
 
-def _write(path, frames: list[list[Person]], keep_vertices: bool, meta: dict | None = None) -> None:
-    with ResultsWriter(path, meta={"fps": 5.0, **(meta or {})}, keep_vertices=keep_vertices, image_size=(W, H)) as w:
+def _write(path, frames: list[list[Person]], keep_vertices: bool, meta: dict | None = None, json: bool = False) -> None:
+    with ResultsWriter(path, meta={"fps": 5.0, **(meta or {})}, keep_vertices=keep_vertices, image_size=(W, H),
+                       write_json=json) as w:
         for k, people in enumerate(frames):
             w.add(FrameResult(index=k, time_s=k / 5.0, width=W, height=H, people=people,
                               scene_focal=SCENE_F.astype(np.float32), scene_princpt=SCENE_C.astype(np.float32)))
@@ -94,7 +95,8 @@ def results_files(tmp_path_factory, people):
     frames = [[left], [left, right]]
     _write(folder / "with_vertices.npz", frames, keep_vertices=True)
     _write(folder / "default.npz", frames, keep_vertices=False)
-    return folder / "with_vertices.npz", folder / "default.npz"
+    _write(folder / "json" / "default.npz", frames, keep_vertices=False, json=True)
+    return folder / "with_vertices.npz", folder / "default.npz", folder / "json" / "default.json"
 
 
 def _check_in_scene_camera(scene, people) -> None:
@@ -118,8 +120,8 @@ def test_people_are_drawn_in_the_scene_camera(results_files, people, synthetic_b
 
 
 def test_meshes_posed_from_parameters_when_not_saved(results_files, people, synthetic_body, monkeypatch):
-    scene = open_scene(results_files[1], Bodies(synthetic_body))
-    _check_in_scene_camera(scene, people)
+    for path in results_files[1:]:  # .npz and .json
+        _check_in_scene_camera(open_scene(path, Bodies(synthetic_body)), people)
     # Batches of frames, and a bounded cache: with room for one frame only, older frames are dropped.
     monkeypatch.setattr(scenes_module, "CACHE_BYTES", 1)
     scene = open_scene(results_files[1], Bodies(synthetic_body))
@@ -200,7 +202,9 @@ def test_track_file_and_folder_listing(tmp_path, people, synthetic_body):
         listing = json.loads(urllib.request.urlopen(url + "files.json").read())
         assert listing == {"files": [{"name": "clip.npz", "kind": "results"}, {"name": "clip.tracks.npz", "kind": "tracks"}]}
         meta = json.loads(urllib.request.urlopen(url + "f/clip.tracks.npz/meta.json").read())
-        assert len(meta["frames"]) == 5
+        assert len(meta["frames"]) == 5 and not meta["has_keypoints"]  # a track file holds no 2D joints
+        joints = json.loads(urllib.request.urlopen(url + "f/clip.npz/frame/1.json").read())["joints_2d"]
+        np.testing.assert_allclose(joints[1], right.joints_2d, atol=0.051)  # per frame, rounded to 0.1 px
         raw = urllib.request.urlopen(url + "f/clip.npz/frame/1.bin").read()
         assert np.frombuffer(raw, np.float32).reshape(2, -1, 3).shape == (2, 10475, 3)
         with pytest.raises(urllib.error.HTTPError):

@@ -82,7 +82,7 @@ class Scene:
     """One file as the page shows it: camera, timeline, people's colours, and vertices per frame (OpenCV frame, m)."""
 
     file: Path
-    kind: str  # "results", "tracks" or "amass"
+    kind: str  # "results", "tracks", "amass" or "glb"
     image_size: tuple[int, int]
     focal: np.ndarray  # (2,) px
     princpt: np.ndarray  # (2,) px
@@ -134,16 +134,19 @@ class Scene:
         frames = []
         for k, fr in enumerate(self.frames):
             people = []
-            for slot, (tid, color) in enumerate(zip(fr.track_ids, self.colors(k))):
-                person = {"track_id": tid, "color": list(color)}
-                if fr.joints_2d is not None:
-                    person["joints_2d"] = np.round(fr.joints_2d[slot].astype(np.float64), 1).tolist()
-                people.append(person)
+            for tid, color in zip(fr.track_ids, self.colors(k)):
+                people.append({"track_id": tid, "color": list(color)})
             frames.append({"index": fr.index, "time_s": round(fr.time_s, 4), "people": people})
         return {"file": self.file.name, "kind": self.kind, "image_size": list(self.image_size),
                 "focal": [float(x) for x in self.focal], "princpt": [float(x) for x in self.princpt],
                 "image_depth": self.depth, "fps": self.fps, "num_vertices": self.num_vertices, "frames": frames,
-                "has_images": self.source is not None, "camera": self.camera_note}
+                "has_images": self.source is not None, "has_keypoints": any(f.joints_2d is not None for f in self.frames),
+                "camera": self.camera_note}
+
+    def keypoints(self, k: int) -> list[list[list[float]]]:
+        """Frame k's people's 2D joints (px, 0.1 px), served per frame: a long video's would not fit in the page."""
+        joints = self.frames[k].joints_2d or []
+        return [np.round(j.astype(np.float64), 1).tolist() for j in joints]
 
 
 # ------------------------------------------------------------------------------------------------ body models

@@ -2,7 +2,7 @@
 
 Served by Python's ``http.server`` on 127.0.0.1 (no extra dependency); the page (``static/``, three.js
 vendored, MIT) asks for ``files.json`` and then, per file, ``f/NAME/meta.json``, ``f/NAME/faces.bin``,
-``f/NAME/frame/K.bin`` (vertices) and ``f/NAME/frame/K.jpg`` (the picture).
+``f/NAME/frame/K.bin`` (vertices), ``f/NAME/frame/K.json`` (2D joints) and ``f/NAME/frame/K.jpg`` (the picture).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class Library:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """GET / and static files, /files.json, and f/NAME/{meta.json, faces.bin, frame/K.bin, frame/K.jpg}."""
+    """GET / and static files, /files.json, and f/NAME/{meta.json, faces.bin, frame/K.bin, K.json, K.jpg}."""
 
     def __init__(self, *args: object, library: Library, **kwargs: object) -> None:
         self.library = library
@@ -136,6 +136,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if 0 <= k < len(scene.frames):
                     if ext == "bin":
                         return self._send(scene.vertices(k).tobytes(), "application/octet-stream")
+                    if ext == "json":
+                        return self._send(json.dumps({"joints_2d": scene.keypoints(k)}).encode(), "application/json")
                     if ext == "jpg" and images is not None and (img := images.get(scene.frames[k].index)) is not None:
                         return self._send(img, "image/jpeg")
         except (ValueError, OSError) as exc:  # the package's file errors are ValueError / OSError subclasses

@@ -102,9 +102,8 @@ resize();
 const time = document.getElementById('time'), label = document.getElementById('label');
 const kpBox = document.getElementById('kp'), imgBox = document.getElementById('img');
 time.max = String(Math.max(meta.frames.length - 1, 0));
-const hasKeypoints = meta.frames.some((f) => f.people.some((p) => p.joints_2d));
-kpBox.checked = params.get('keypoints') === '1' && hasKeypoints;
-kpBox.disabled = !hasKeypoints;
+kpBox.checked = params.get('keypoints') === '1' && meta.has_keypoints;
+kpBox.disabled = !meta.has_keypoints;
 imgBox.checked = params.get('image') !== '0' && meta.has_images;
 imgBox.disabled = !meta.has_images;
 
@@ -123,10 +122,11 @@ async function show(k) {
   for (let i = fr.people.length; i < meshes.length; i++) meshes[i].visible = false;
   // 2D keypoints on the image plane (just in front of it), in their person's colour.
   const d = depth * 0.995, pos = [], col = [];
+  const joints = meta.has_keypoints ? (await (await fetch(base + `frame/${k}.json`)).json()).joints_2d : [];
   fr.people.forEach((p, slot) => {
     // A darker shade of the person's colour, to stand out on its mesh.
     const c = new T.Color().setRGB(p.color[0] / 510, p.color[1] / 510, p.color[2] / 510, T.SRGBColorSpace);
-    for (const [u, v] of (p.joints_2d || [])) { pos.push((u - cx) * d / fx, (v - cy) * d / fy, d); col.push(c.r, c.g, c.b); }
+    for (const [u, v] of (joints[slot] || [])) { pos.push((u - cx) * d / fx, (v - cy) * d / fy, d); col.push(c.r, c.g, c.b); }
   });
   kpGeom.setAttribute('position', new T.BufferAttribute(new Float32Array(pos), 3));
   kpGeom.setAttribute('color', new T.BufferAttribute(new Float32Array(col), 3));
