@@ -80,6 +80,12 @@ def body(synthetic_body) -> BodyModel:
 
 
 @pytest.fixture(scope="module")
+def bodies(synthetic_body) -> Bodies:
+    """The viewer's body layers, built once for the module."""
+    return Bodies(synthetic_body)
+
+
+@pytest.fixture(scope="module")
 def people(body):
     """Track 0 left and near seen by a crop focal of 150; track 1 right and far seen by a crop focal of 300."""
     left = _person(body, np.array([-0.45, 0.35, 3.0]), 150.0, 0, turn=0.3)
@@ -112,21 +118,35 @@ def _check_in_scene_camera(scene, people) -> None:
             assert err < 1.0, (p.track_id, SMPLX_137.names[j], err)  # pixels
 
 
-def test_people_are_drawn_in_the_scene_camera(results_files, people, synthetic_body):
+def test_people_are_drawn_in_the_scene_camera(results_files, people, synthetic_body, bodies):
     # Two people seen by crop focals 150 and 300: served in the file's one scene camera, each where it projects.
-    scene = open_scene(results_files[0], Bodies(synthetic_body))
+    scene = open_scene(results_files[0], bodies)
     _check_in_scene_camera(scene, people)
     assert scene.meta()["camera"] == "the scene camera of the results"
 
 
-def test_meshes_posed_from_parameters_when_not_saved(results_files, people, synthetic_body, monkeypatch):
+def test_meshes_posed_from_parameters_when_not_saved(results_files, people, synthetic_body, monkeypatch, bodies):
     for path in results_files[1:]:  # .npz and .json
-        _check_in_scene_camera(open_scene(path, Bodies(synthetic_body)), people)
+        _check_in_scene_camera(open_scene(path, bodies), people)
     # Batches of frames, and a bounded cache: with room for one frame only, older frames are dropped.
     monkeypatch.setattr(scenes_module, "CACHE_BYTES", 1)
-    scene = open_scene(results_files[1], Bodies(synthetic_body))
+    scene = open_scene(results_files[1], bodies)
     assert len(scene.vertices(0)) == 1 and len(scene._cache) == 1
     assert len(scene.vertices(1)) == 2 and list(scene._cache) == [1]
+
+
+def test_results_from_before_the_scene_camera(tmp_path, people, synthetic_body, bodies):
+    # No scene arrays: each person's own (crop) camera mapped into the first person's, every projection kept.
+    for keep in (True, False):
+        path = tmp_path / f"old_{keep}.npz"
+        with ResultsWriter(path, meta={}, keep_vertices=keep, image_size=(W, H)) as w:
+            w.add(FrameResult(index=0, time_s=0.0, width=W, height=H, people=list(people)))
+        scene = open_scene(path, bodies)
+        f, c = np.array(scene.meta()["focal"]), np.array(scene.meta()["princpt"])
+        np.testing.assert_allclose(f, people[0].focal)
+        for p, v in zip(people, scene.vertices(0)):
+            want = _project(p.vertices.astype(np.float64), p.focal, p.princpt)
+            np.testing.assert_allclose(_project(v.astype(np.float64), f, c), want, atol=1e-2)  # pixels
 
 
 def test_body_models_found_from_env_and_config(results_files, synthetic_body, tmp_path, monkeypatch):
@@ -148,7 +168,7 @@ def test_body_models_found_from_env_and_config(results_files, synthetic_body, tm
     server.server_close()
 
 
-def test_colours_are_the_overlays(tmp_path, people, synthetic_body):
+def test_colours_are_the_overlays(tmp_path, people, synthetic_body, bodies):
     left, right = people
     # Tracks 0..9 (more than the palette holds), then a frame of untracked people (coloured by position).
     tracked = []
@@ -157,7 +177,7 @@ def test_colours_are_the_overlays(tmp_path, people, synthetic_body):
         tracked.append(p)
     untracked = [Person(**{**left.__dict__, "track_id": -1}), Person(**{**right.__dict__, "track_id": -1})]
     _write(tmp_path / "c.npz", [tracked, untracked], keep_vertices=False)
-    meta = open_scene(tmp_path / "c.npz", Bodies(synthetic_body)).meta()
+    meta = open_scene(tmp_path / "c.npz", bodies).meta()
     assert [tuple(p["color"]) for p in meta["frames"][0]["people"]] == [track_color(k) for k in range(10)]
     assert [tuple(p["color"]) for p in meta["frames"][1]["people"]] == list(DEFAULT_COLORS[:2]) == overlay_colors([-1, -1])
 
@@ -174,7 +194,7 @@ def _trackset(people, frames_of_track: dict[int, list[int]]) -> TrackSet:
                     princpt=SCENE_C.astype(np.float32), image_size=np.array([W, H]), source="missing.mp4")
 
 
-def test_track_file_and_folder_listing(tmp_path, people, synthetic_body):
+def test_track_file_and_folder_listing(tmp_path, people, synthetic_body, bodies):
     left, right = people
     _write(tmp_path / "clip.npz", [[left], [left, right]], keep_vertices=False, meta={"source": "clip.mp4"})
     (tmp_path / "clip.json").write_text('{"format": "smplestx.results"}')  # the --json twin: not listed twice
@@ -184,7 +204,7 @@ def test_track_file_and_folder_listing(tmp_path, people, synthetic_body):
     with pytest.raises(ViewerError, match="not a file smplestx can show"):
         find_inputs(tmp_path / "summary.json")
 
-    scene = open_scene(tmp_path / "clip.tracks.npz", Bodies(synthetic_body))
+    scene = open_scene(tmp_path / "clip.tracks.npz", bodies)
     meta = scene.meta()
     assert [f["index"] for f in meta["frames"]] == [3, 4, 5, 6, 8]  # the timeline: every frame any track has
     assert [[p["track_id"] for p in f["people"]] for f in meta["frames"]] == [[0], [0], [0, 1], [0, 1], [1]]
@@ -214,13 +234,13 @@ def test_track_file_and_folder_listing(tmp_path, people, synthetic_body):
         server.server_close()
 
 
-def test_exported_animations_are_shown_in_the_camera_frame(tmp_path, people, synthetic_body):
+def test_exported_animations_are_shown_in_the_camera_frame(tmp_path, people, synthetic_body, bodies):
     from smplestx.export import export_animation
 
     export_animation(_trackset(people, {1: [4, 5, 6]}), "amass,glb", synthetic_body, tmp_path, stem="clip")
     assert [q.name for q in find_inputs(tmp_path)] == ["clip_track1.amass.npz", "clip_track1.glb"]
     for name, frames in (("clip_track1.amass.npz", [0, 1, 2]), ("clip_track1.glb", [4, 5, 6])):
-        scene = open_scene(tmp_path / name, Bodies(synthetic_body))
+        scene = open_scene(tmp_path / name, bodies)
         meta = scene.meta()
         assert [f["index"] for f in meta["frames"]] == frames  # AMASS keeps no frame numbers; glTF does
         assert [f["people"][0]["color"] for f in meta["frames"]] == [list(track_color(1))] * 3
@@ -229,9 +249,12 @@ def test_exported_animations_are_shown_in_the_camera_frame(tmp_path, people, syn
         np.testing.assert_allclose(scene.vertices(2)[0], people[1].vertices_scene + [0.10, 0, 0], atol=1e-5)
 
 
-def test_pictures_follow_the_timeline(tmp_path):
+def test_pictures_follow_the_timeline(tmp_path, monkeypatch):
     from smplestx.io.video import VideoWriter
+    from smplestx.viewer import images as images_module
     from smplestx.viewer.images import FrameImages
+
+    monkeypatch.setattr(images_module, "READ_AHEAD", 1)  # every jump of more than one frame seeks
 
     video = tmp_path / "v.mp4"
     shades = [20, 60, 100, 140, 180, 220]
@@ -241,7 +264,7 @@ def test_pictures_follow_the_timeline(tmp_path):
     import cv2
 
     images = FrameImages(video)
-    for k in (0, 1, 4, 2, 5, 3):  # forward, a jump back, ahead
+    for k in (0, 1, 4, 2, 5, 3, 3):  # forward, a jump ahead (a seek), back, ahead, back, the cache
         img = cv2.imdecode(np.frombuffer(images.get(k), np.uint8), cv2.IMREAD_COLOR)
         assert abs(float(img.mean()) - shades[k]) < 8, k
     assert images.get(99) is None

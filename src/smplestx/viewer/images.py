@@ -54,26 +54,26 @@ class FrameImages:
         with self._lock:
             self._reopen(None)
 
-    def _reopen(self, start: float | None) -> None:
+    def _reopen(self, index: int | None) -> None:
+        """Close the media; reopen it (when ``index`` is given) so that frame ``index`` comes next or soon."""
+        from ..pipeline.sources import open_source
+
         if self._media is not None:
             self._media.close()
         self._media, self._frames = None, None
-        if start is None:
+        if index is None:
             return
-        from ..pipeline.sources import open_source
-
-        self._media = open_source(self.source, start=start if start > 0 else None)
-        self._frames = iter(self._media)
-        self._next = -1
+        media = open_source(self.source)
+        fps = float(getattr(media, "fps", 0) or 0)
+        if getattr(media, "is_video", False) and fps > 0 and index > READ_AHEAD:
+            media.close()  # far in: seek; half a frame early, so the first frame is round(time * fps) = index
+            media = open_source(self.source, start=(index - 0.4) / fps)
+        self._media, self._frames = media, iter(media)
+        self._next = 0
 
     def _decode(self, index: int) -> np.ndarray | None:
-        if self._frames is None or not (self._next <= index <= self._next + READ_AHEAD) or self._next < 0:
-            fps = getattr(self._media, "fps", None) if self._media is not None else None
-            self._reopen(0.0)
-            fps = fps or getattr(self._media, "fps", None)
-            if fps and index > READ_AHEAD and getattr(self._media, "is_video", False):
-                # Half a frame early: the seek lands on round(time * fps) = index.
-                self._reopen((index - 0.4) / float(fps))
+        if self._frames is None or not (self._next <= index <= self._next + READ_AHEAD):
+            self._reopen(index)
         for frame in self._frames:
             self._next = frame.index + 1
             if frame.index == index:

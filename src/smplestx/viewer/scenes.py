@@ -53,8 +53,8 @@ CACHE_BYTES = 256 << 20
 DEFAULT_IMAGE_SIZE = (1280, 720)
 #: Frame rate of a results file that records none (single images).
 DEFAULT_FPS = 10.0
-#: Most frames an AMASS file may hold (a crafted file must not make us allocate without bound).
-MAX_AMASS_FRAMES = 10_000_000
+#: Most frames an AMASS file may hold (a crafted file must not make us allocate without bound): 9 hours at 30 fps.
+MAX_AMASS_FRAMES = 1_000_000
 
 
 #: What the viewer opens, for messages.
@@ -324,10 +324,12 @@ def _tracks_scene(path: Path, bodies: Bodies) -> Scene:
         start += len(t)
     frames = [ViewFrame(fr, fr / fps, np.array([r for r, _ in rows_of[fr]], np.int64), [tid for _, tid in rows_of[fr]])
               for fr in sorted(rows_of)]
-    cat = (lambda name: np.concatenate([getattr(t, name) for t in ts.tracks])) if ts.tracks else None
-    params = ({k: cat(k) for k in PARAMS if k != "betas"} if cat else {k: np.zeros((0, *s), np.float32) for k, s in PARAMS.items()})
-    params["betas"] = np.concatenate([np.repeat(t.betas[None], len(t), 0) for t in ts.tracks]) if ts.tracks else params["betas"]
-    gender = (ts.gender or "neutral").lower()
+    # One row per track and frame, the tracks one after the other (one shape per track, repeated).
+    params = {k: np.zeros((0, *shape), np.float32) for k, shape in PARAMS.items()}
+    if ts.tracks:
+        params = {k: np.concatenate([getattr(t, k) for t in ts.tracks]) for k in PARAMS if k != "betas"}
+        params["betas"] = np.concatenate([np.repeat(t.betas[None], len(t), 0) for t in ts.tracks])
+    gender = _gender(ts.gender or "neutral")
     return Scene(path, "tracks", (int(ts.image_size[0]), int(ts.image_size[1])), ts.focal.astype(np.float64),
                  ts.princpt.astype(np.float64), fps, frames, _image_depth(params["transl"][:, 2]),
                  bodies.layer(gender).num_vertices, _poser(lambda: bodies.layer(gender), params),
@@ -335,6 +337,10 @@ def _tracks_scene(path: Path, bodies: Bodies) -> Scene:
 
 
 def _amass_scene(path: Path, bodies: Bodies) -> Scene:
+    with zipfile.ZipFile(path) as archive:  # sizes first: a crafted file must not make us allocate without bound
+        too_big = [i.filename for i in archive.infolist() if i.file_size > MAX_AMASS_FRAMES * 165 * 8 + 1024]
+    if too_big:
+        raise ViewerError(f"{path}: {too_big[0]} holds more than {MAX_AMASS_FRAMES} frames; not shown")
     with np.load(path, allow_pickle=False) as z:
         try:
             poses = np.asarray(z["poses"], np.float64)
