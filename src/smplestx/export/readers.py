@@ -47,12 +47,14 @@ def is_motion_file(path: str | os.PathLike[str]) -> bool:
     return suffix in (".smpl", ".mcs") or (suffix == ".npz" and is_amass_file(path))
 
 
-def read_motion_file(path: str | os.PathLike[str], body_models: str | os.PathLike[str], *,
-                     fps: float | None = None, device: str | torch.device = "cpu") -> TrackSet:
+def read_motion_file(path: str | os.PathLike[str], body_models: str | os.PathLike[str] | None, *,
+                     fps: float | None = None, body: BodyModel | None = None,
+                     device: str | torch.device = "cpu") -> TrackSet:
     """Read a ``.smpl``, ``.mcs`` or AMASS SMPL-X ``.npz`` as a TrackSet (one track per body, ids 0..n-1).
 
     ``body_models``: the folder with ``smplx/SMPLX_<GENDER>.npz``; the conversion into the camera frame needs the
-    rest pelvis of each body's shape. ``fps`` overrides the file's rate (files without one get 30).
+    rest pelvis of each body's shape (``body``, an already loaded model, is used instead when given; it should
+    be of the file's gender). ``fps`` overrides the file's rate (files without one get 30).
     """
     path = Path(path)
     if not path.is_file():
@@ -75,7 +77,10 @@ def read_motion_file(path: str | os.PathLike[str], body_models: str | os.PathLik
     if any(m.gender != gender for m in motions):
         log.warning("%s: the bodies have different genders; all are read and exported with the %s body model",
                     path, gender)
-    body = BodyModel.from_dir(body_models, gender, dtype=torch.float64, device=device)
+    if body is None:
+        if body_models is None:
+            raise UsageError(f"{path}: reading it needs the SMPL-X body models folder (body_models / --body-models)")
+        body = BodyModel.from_dir(body_models, gender, dtype=torch.float64, device=device)
     tracks = [track_from_world(m, i, body, to_camera, offset, f"{path}" if len(motions) == 1 else f"{path} body {i}")
               for i, m in enumerate(motions)]
     from .inputs import DEFAULT_FPS  # here: inputs imports this module
