@@ -126,16 +126,22 @@ def test_single_pose_files_round_trip(tmp_path, body):
         np.testing.assert_allclose(ours.body_translation, np.zeros((1, 3)), atol=TOL)  # the file has none: zero
 
 
+def short_avatar(path: Path, step: int = 50, fps: float = 30.0) -> Path:
+    """Every ``step``-th frame of Meshcapade's avatar.smpl at ``fps``, with its first 10 betas, as ``path``."""
+    z = dict(np.load(AVATAR))
+    for k in SMPL_KEYS:
+        z[k] = z[k][::step]
+    z["frameCount"] = np.array(len(z["bodyPose"]), np.int32)
+    z["frameRate"] = np.array(fps, np.float32)
+    z["shapeParameters"] = z["shapeParameters"][:10]
+    savez(path, **z)
+    return path
+
+
 @pytest.mark.slow
 def test_glb_of_an_imported_smpl_has_the_body_models_joints(tmp_path, synthetic_body):
     """The .smpl's world is y up: our .glb of it shows the joints the smplx layer gives for the file's values."""
-    src = tmp_path / "clip.smpl"
-    z = dict(np.load(AVATAR))
-    for k in SMPL_KEYS:  # 12 frames keep the test fast
-        z[k] = z[k][::50]
-    z["frameCount"] = np.array(len(z["bodyPose"]), np.int32)
-    z["shapeParameters"] = z["shapeParameters"][:10]
-    savez(src, **z)
+    src = short_avatar(tmp_path / "clip.smpl")  # 13 frames keep the test fast
     glb = export_animation(src, "glb", synthetic_body, tmp_path / "out").files[0]["glb"]
     _, joints = read_gltf_joints(glb)
     expected = flat_body_joints(synthetic_body, smpl_as_poses(src))
@@ -249,6 +255,13 @@ def test_object_arrays_are_refused_without_unpickling(tmp_path, synthetic_body, 
                  gender=np.array(["neutral"], dtype=object))
         err = _cli_fails(capsys, str(src), "--body-models", str(synthetic_body), "--output", str(tmp_path / "out"))
         assert "'gender' is an object array" in err and "never unpickles" in err
+    # Our own results and track files refuse them too (numpy's allow_pickle=False).
+    savez(tmp_path / "res.npz", meta_json=np.array(["{}"], dtype=object))
+    savez(tmp_path / "trk.npz", format=np.array("smplestx-tracks"), fps=np.array([1.0], dtype=object))
+    for name in ("res.npz", "trk.npz"):
+        err = _cli_fails(capsys, str(tmp_path / name), "--body-models", str(synthetic_body), "--output",
+                         str(tmp_path / "out"))
+        assert "Object arrays cannot be loaded when allow_pickle=False" in err
     assert not (tmp_path / "out").exists()
 
 
