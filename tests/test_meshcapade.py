@@ -300,3 +300,23 @@ def test_a_failure_part_way_leaves_no_files(tmp_path, synthetic_body, monkeypatc
     with pytest.raises(OSError, match="disk full"):
         export_animation(_two_tracks(), "glb,smpl,mcs", synthetic_body, out, stem="clip")
     assert not any(out.iterdir())
+
+
+def test_a_crafted_frame_count_is_refused_before_allocating(tmp_path, body):
+    src = tmp_path / "huge.smpl"
+    savez(src, smplVersion=np.array(2, np.int32), frameCount=np.array(2**31 - 1, np.int32),
+          frameRate=np.array(30.0, np.float32))
+    with pytest.raises(MotionFileError, match="frameCount 2147483647 is not a frame count smplestx reads"):
+        read_motion_file(src, None, body=body)
+
+
+def test_importing_smplcodec_leaves_the_root_logger_alone():
+    """smplcodec calls logging.basicConfig() on import; the application's logging must not change."""
+    import subprocess
+
+    pytest.importorskip("smplcodec")
+    code = ("import logging; from smplestx.export.meshcapade import import_smplcodec; import_smplcodec(); "
+            "r = logging.getLogger(); assert not r.handlers and r.level == logging.WARNING, (r.handlers, r.level)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+    assert proc.returncode == 0, proc.stderr[-1000:]

@@ -36,7 +36,7 @@ import numpy as np
 from ..io.atomic import atomic_path as _atomic_path
 from ..io.npz import read_npz_arrays
 from .skeleton import Skeleton
-from .smplx_world import MotionFileError, WorldMotion, check_values, world_pose
+from .smplx_world import MAX_FRAMES, MotionFileError, WorldMotion, check_values, world_pose
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +114,16 @@ def read_amass_motion(path: str | os.PathLike[str]) -> tuple[WorldMotion, float 
                                   "(poses of 165 values per frame)")
     elif "root_orient" in arrays and "pose_body" in arrays:
         t = arrays["root_orient"].shape[0] if arrays["root_orient"].ndim == 2 else -1
+        if t > MAX_FRAMES:
+            raise MotionFileError(f"{where}: {t} frames; smplestx reads at most {MAX_FRAMES} per file")
         parts = [("root_orient", 3), ("pose_body", 63), ("pose_jaw", 3), ("pose_eye", 6), ("pose_hand", 90)]
         raw = np.concatenate([check_values(k, arrays[k], (t, n), where, MotionFileError) if k in arrays
                               else np.zeros((max(t, 0), n)) for k, n in parts], axis=1)
     else:
         raise MotionFileError(f"{where}: not an AMASS SMPL-X file (no 'poses' nor 'root_orient'/'pose_body' arrays)")
     t = raw.shape[0]
-    if t < 1:
-        raise MotionFileError(f"{where}: the AMASS file has no frames")
+    if not 1 <= t <= MAX_FRAMES:
+        raise MotionFileError(f"{where}: {t} frames; smplestx reads 1..{MAX_FRAMES} per file")
     poses = check_values("poses", raw, (t, 165), where, MotionFileError).reshape(t, 55, 3)
     if "trans" not in arrays:
         raise MotionFileError(f"{where}: not an AMASS file (no 'trans' array)")

@@ -39,7 +39,7 @@ from ..io.meshes import CAMERA_TO_GLTF
 from ..io.npz import read_npz_arrays
 from ..motion.tracks import TrackSet
 from .skeleton import Skeleton
-from .smplx_world import MotionFileError, WorldMotion, check_values, world_pose
+from .smplx_world import MAX_FRAMES, MotionFileError, WorldMotion, check_values, world_pose
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +172,8 @@ def parse_smpl(arrays: dict[str, np.ndarray], where: str) -> tuple[WorldMotion, 
         raise MotionFileError(f"{where}: gender {g}; expected 0 (neutral), 1 (male) or 2 (female)")
     count = _scalar(arrays, "frameCount", where)
     t = 1 if count is None else int(count)
-    if not 1 <= t <= (1 << 31):
-        raise MotionFileError(f"{where}: frameCount {t} is not a frame count")
+    if not 1 <= t <= MAX_FRAMES:
+        raise MotionFileError(f"{where}: frameCount {t} is not a frame count smplestx reads (1..{MAX_FRAMES})")
     fps = _scalar(arrays, "frameRate", where)
     if fps is not None and not 0 < fps <= 10000:
         raise MotionFileError(f"{where}: frameRate {fps} is not a frame rate")

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 NUM_COEFFS = 10
 #: Dropped coefficients larger than this are reported (a file's wider shape space carries real shape there).
 DROPPED_TOLERANCE = 1e-6
+#: Most frames one body of a foreign file may have (2.4 h at 120 fps): bounds what a crafted frame count makes us
+#: allocate, since absent pose parts are filled with zeros per frame.
+MAX_FRAMES = 1 << 20
 #: A value no pose, translation or coefficient of a real file reaches; larger ones are refused as corrupt.
 MAX_ABS_VALUE = 1e4
 
