@@ -82,7 +82,8 @@ def smpl_as_poses(path: Path, frames: slice = slice(None)) -> dict[str, np.ndarr
     z = np.load(path)
     poses = np.concatenate([z["bodyPose"], z["headPose"], z["leftHandPose"], z["rightHandPose"]], axis=1)[frames]
     poses[:, 23:25] = 0
-    return {"poses": poses.reshape(len(poses), 165), "trans": z["bodyTranslation"][frames], "betas": z["shapeParameters"]}
+    return {"poses": poses.reshape(len(poses), 165), "trans": z["bodyTranslation"][frames],
+            "betas": z["shapeParameters"]}
 
 
 # ------------------------------------------------------------------------------------------------- round trips

@@ -104,7 +104,8 @@ def read_amass_motion(path: str | os.PathLike[str]) -> tuple[WorldMotion, float 
     arrays = read_npz_arrays(path, "AMASS", MotionFileError)
     model = _text(arrays, "surface_model_type", "smplx")
     if model != "smplx":
-        raise MotionFileError(f"{where}: an AMASS file of the {model} body model; smplestx reads AMASS SMPL-X files only")
+        raise MotionFileError(f"{where}: an AMASS file of the {model} body model; "
+                              "smplestx reads AMASS SMPL-X files only")
     if "poses" in arrays:
         raw = arrays["poses"]
         if raw.ndim != 2 or raw.shape[1] != 165:

@@ -80,15 +80,12 @@ def trackset_from_results(path: str | os.PathLike[str], fps: float | None = None
 
 def load_animation_input(path: str | os.PathLike[str], fps: float | None = None,
                          body_models: str | os.PathLike[str] | None = None) -> TrackSet:
-    """Read a ``.tracks.npz``, a results file (``.npz`` / ``.json``) or a motion file of another tool (``.smpl``,
-    ``.mcs``, AMASS ``.npz``: :func:`.readers.read_motion_file`, which needs ``body_models``); ``fps`` overrides
-    the file's rate."""
+    """Read a ``.tracks.npz``, a results file or a ``.smpl`` / ``.mcs`` / AMASS file (:mod:`.readers`: needs
+    ``body_models``); ``fps`` overrides the file's rate."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such input file: {path} (expected a results .npz or a .tracks.npz)")
     if is_motion_file(path):
-        if body_models is None:
-            raise UsageError(f"{path}: reading it needs the SMPL-X body models folder (body_models / --body-models)")
         return read_motion_file(path, body_models, fps=fps)
     if path.suffix.lower() == ".npz" and _is_tracks_file(path):
         ts = load_tracks(path)

@@ -91,14 +91,15 @@ def _rest_pelvis(body: BodyModel, betas: np.ndarray, expression: np.ndarray) -> 
 
 def track_from_world(motion: WorldMotion, track_id: int, body: BodyModel, to_camera: np.ndarray,
                      offset: np.ndarray, where: str) -> Track:
-    """The track of ``motion`` in the camera frame ``x_cam = to_camera @ x_world + offset`` (see the module docstring)."""
+    """The track of ``motion`` in the camera frame ``x_cam = to_camera @ x_world + offset`` (module docstring)."""
     t = len(motion.frames)
     betas = fit_coefficients(motion.betas, "the shape (betas)", where)
     expression = fit_coefficients(motion.expression, "the expression", where)
     poses = np.asarray(motion.poses, dtype=np.float64)
     eyes = float(np.abs(poses[:, 23:25]).max()) if t else 0.0
     if eyes > DROPPED_TOLERANCE:
-        log.warning("%s: the eye rotations are not kept (tracks have no eye joints; up to %.3g rad dropped)", where, eyes)
+        log.warning("%s: the eye rotations are not kept (tracks have no eye joints; up to %.3g rad dropped)",
+                    where, eyes)
     root = to_camera @ axis_angle_to_rotmat(torch.as_tensor(poses[:, 0])).numpy()
     pelvis = _rest_pelvis(body, betas, expression)
     transl = (pelvis + np.asarray(motion.trans, dtype=np.float64)) @ to_camera.T + offset - pelvis
@@ -120,7 +121,7 @@ def track_from_world(motion: WorldMotion, track_id: int, body: BodyModel, to_cam
 
 
 def check_values(name: str, a: np.ndarray, shape: tuple[int, ...], where: str, error: type[Exception]) -> np.ndarray:
-    """``a`` as float64 of exactly ``shape``, finite and within :data:`MAX_ABS_VALUE`; ``error`` names ``where`` else."""
+    """``a`` as float64 of exactly ``shape``, finite, within :data:`MAX_ABS_VALUE`; else ``error`` naming ``where``."""
     if a.dtype.kind not in "fiu":
         raise error(f"{where}: {name} is {a.dtype}, expected numbers")
     if a.shape != shape:

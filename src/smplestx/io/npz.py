@@ -26,7 +26,7 @@ MAX_NPZ_BYTES = 1 << 31
 
 def read_npz_arrays(source: Path | BinaryIO, kind: str, error: type[Exception], *, max_bytes: int = MAX_NPZ_BYTES,
                     name: str | None = None) -> dict[str, np.ndarray]:
-    """Every array of a foreign ``.npz`` (AMASS, ``.smpl``) as data: object arrays refused by their header, never unpickled.
+    """Every array of a foreign ``.npz`` (AMASS, ``.smpl``) as data: object arrays refused by header, never unpickled.
 
     ``source`` is a path or a binary file object (``name`` then says what it is in messages).
     Each member's ``.npy`` header is read first: an object dtype raises ``error`` naming the array, and the
