@@ -1,7 +1,7 @@
 """Meshcapade's ``.smpl`` (one body's SMPL-X motion) and ``.mcs`` (a glTF scene of SMPL bodies and a camera).
 
 Written through Meshcapade's own ``smplcodec`` (MIT, Python >= 3.11: the optional extra ``smplestx[meshcapade]``),
-so Meshcapade's editor and its Blender, Maya and Unreal plugins read what we write. Read by our own code (numbers
+the reference implementation of the formats Meshcapade's editor and plugins use. Read by our own code (numbers
 only, never unpickled, sizes bounded), so importing needs no extra package.
 
 Conventions (those of ``smplcodec`` and its sample files):
@@ -9,7 +9,8 @@ Conventions (those of ``smplcodec`` and its sample files):
 - ``.smpl`` is a flat ``.npz``: ``smplVersion`` (2 = SMPL-X), ``gender`` (0 neutral, 1 male, 2 female),
   ``shapeParameters`` (B,), ``frameCount``, ``frameRate``, ``bodyTranslation`` (T, 3), ``bodyPose`` (T, 22, 3)
   (pelvis first), ``headPose`` (T, 3, 3) (jaw, left eye, right eye), ``leftHandPose`` / ``rightHandPose``
-  (T, 15, 3) and ``expressionParameters`` (T, E): axis-angle of the ``smplx`` layer with FLAT hands, in the
+  (T, 15, 3) and ``expressionParameters`` (T, E): axis-angle of the ``smplx`` layer with FLAT hands (as
+  smplcodec's AMASS import implies: it copies AMASS's flat-hand poses unchanged), in the
   SMPL-X model frame, **y up** (Meshcapade's avatars stand at ``bodyTranslation`` y ~ 1 m). Our writer puts the
   camera frame's content there with the glTF rotation :data:`~smplestx.io.meshes.CAMERA_TO_GLTF` (x right, y up,
   the camera at the origin looking down -z), the same world as our ``.glb``.
