@@ -249,6 +249,21 @@ def test_exported_animations_are_shown_in_the_camera_frame(tmp_path, people, syn
         np.testing.assert_allclose(scene.vertices(2)[0], people[1].vertices_scene + [0.10, 0, 0], atol=1e-5)
 
 
+def test_other_tools_motion_files_are_framed(bodies):
+    # A Meshcapade .smpl (and a third-party AMASS file) has its world origin at the person: moved in front of
+    # export's nominal camera, the whole body inside the picture.
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data" / "meshcapade"
+    for name in ("avatar.smpl", "apose_to_handsFront_smplx.npz"):
+        scene = open_scene(data / name, bodies)
+        meta = scene.meta()
+        assert meta["kind"] == ("smpl" if name.endswith(".smpl") else "amass") and "moved" in meta["camera"]
+        v = scene.vertices(0)[0].astype(np.float64)
+        uv = _project(v, np.array(meta["focal"]), np.array(meta["princpt"]))
+        assert (v[:, 2] > 0.5).all() and (uv >= 0).all() and (uv <= meta["image_size"]).all(), name
+
+
 def test_pictures_follow_the_timeline(tmp_path, monkeypatch):
     from smplestx.io.video import VideoWriter
     from smplestx.viewer import images as images_module

@@ -627,8 +627,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("view", help="open a results, track or animation file (or an output folder) in a local 3D "
                                     "web viewer")
-    p.add_argument("output", help="a results .npz/.json, a NAME.tracks.npz, an .amass.npz or .glb of export, or a folder "
-                                  "of them (the page lists them)")
+    p.add_argument("output", help="a results .npz/.json, a NAME.tracks.npz, an .amass.npz or .glb of export, a .smpl or "
+                                  ".mcs, or a folder of them (the page lists them)")
     p.add_argument("--port", type=int, default=8080, help="local port (default 8080; 0 = any free port)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     p.add_argument("--body-models", help="SMPL-X folder: the mesh faces, and the meshes when the file holds none "

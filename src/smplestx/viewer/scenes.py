@@ -1,13 +1,14 @@
 """What the viewer shows of one file: frames, people, one pinhole camera, and each frame's meshes on request.
 
-Three kinds of file, told apart by their content (not their names):
+The files, told apart by their content (Meshcapade's by their names):
 
 - a results file of ``smplestx infer`` (``.npz`` / ``.json``): drawn in the file's **scene camera**
   (``scene_focal`` / ``scene_princpt``, people at ``transl_scene``), as the overlays are; files written before
   the scene camera existed fall back to the people's own cameras mapped into the first person's;
 - a track file (``NAME.tracks.npz``): its camera (the scene camera) and its translations;
-- an AMASS-style animation (``*.amass.npz`` of ``smplestx export``): turned back from AMASS's z-up world into
-  the camera frame; it holds no camera, so a default one (an HD frame, focal = its diagonal) is used.
+- animations of ``smplestx export`` and of other tools: an AMASS SMPL-X ``.npz``, a Meshcapade ``.smpl`` / ``.mcs``
+  (read as tracks in the camera frame by :func:`smplestx.export.readers.read_motion_file`) and our skinned
+  ``.glb`` (its keys through the SMPL-X layer); none but ``.mcs`` holds a camera, so export's nominal one is used.
 
 Meshes are the saved ones when a results file holds ``vertices_scene``, otherwise posed from the parameters with
 the package's body model, a batch of frames at a time, the most recent frames kept up to a memory budget (a long
@@ -31,9 +32,8 @@ import torch
 from ..body import BodyModel
 from ..body.model_files import BodyModelFileError
 from ..errors import SmplestxError
-from ..export.amass import CAMERA_TO_AMASS
 from ..io.results import load_results
-from ..motion.tracks import load_tracks
+from ..motion.tracks import TrackSet, load_tracks
 from ..render import overlay_colors
 
 log = logging.getLogger(__name__)
@@ -49,17 +49,15 @@ BATCH_PEOPLE = 32
 BATCH_FRAMES = 16
 #: Posed vertices kept for frames already served (bytes); older frames are posed again when asked for.
 CACHE_BYTES = 256 << 20
-#: The camera of a file that has none (AMASS): an HD frame, focal = its diagonal (the default scene camera).
-DEFAULT_IMAGE_SIZE = (1280, 720)
+#: People of a motion file nearer to its nominal camera than this (metres, median) are moved in front of it.
+MIN_DEPTH = 1.5
 #: Frame rate of a results file that records none (single images).
 DEFAULT_FPS = 10.0
-#: Most frames an AMASS file may hold (a crafted file must not make us allocate without bound): 9 hours at 30 fps.
-MAX_AMASS_FRAMES = 1_000_000
 
 
 #: What the viewer opens, for messages.
-NOT_VIEWABLE = ("not a file smplestx can show (a results .npz/.json of infer, a .tracks.npz, or an .amass.npz / "
-                ".glb animation of export)")
+NOT_VIEWABLE = ("not a file smplestx can show (a results .npz/.json of infer, a .tracks.npz, an .amass.npz / .glb "
+                "animation of export, or a Meshcapade .smpl / .mcs)")
 
 
 class ViewerError(SmplestxError, OSError):
@@ -214,9 +212,11 @@ def _map_to_camera(v: np.ndarray, f: np.ndarray, c: np.ndarray, focal: np.ndarra
 
 
 def file_kind(path: Path) -> str | None:
-    """"results", "tracks", "amass", "glb" or None, from the file's content (an .npz's entries; a header)."""
+    """"results", "tracks", "amass", "glb", "smpl", "mcs" or None, from the content (an .npz's entries; a header)."""
     if path.suffix.lower() == ".glb":
         return _glb_kind(path)
+    if path.suffix.lower() in (".smpl", ".mcs"):
+        return path.suffix.lower()[1:]
     if path.suffix.lower() == ".json":
         with open(path, "rb") as f:
             head = f.read(4096)
@@ -230,7 +230,7 @@ def file_kind(path: Path) -> str | None:
         return "results"
     if "format.npy" in names and "track_ids.npy" in names:
         return "tracks"
-    if {"poses.npy", "trans.npy", "betas.npy"} <= names:
+    if "trans.npy" in names and ("poses.npy" in names or "root_orient.npy" in names):  # as export.readers
         return "amass"
     return None
 
@@ -253,8 +253,8 @@ def open_scene(path: Path, bodies: Bodies) -> Scene:
         return _results_scene(path, bodies)
     if kind == "tracks":
         return _tracks_scene(path, bodies)
-    if kind == "amass":
-        return _amass_scene(path, bodies)
+    if kind in ("amass", "smpl", "mcs"):
+        return _motion_scene(path, bodies, kind)
     if kind == "glb":
         return _glb_scene(path, bodies)
     raise ViewerError(f"{path}: {NOT_VIEWABLE}")
@@ -315,6 +315,32 @@ def _results_scene(path: Path, bodies: Bodies) -> Scene:
 
 def _tracks_scene(path: Path, bodies: Bodies) -> Scene:
     ts = load_tracks(path)
+    return _trackset_scene(path, ts, bodies, "tracks", _source(ts.source, path), "the camera of the track file")
+
+
+def _motion_scene(path: Path, bodies: Bodies, kind: str) -> Scene:
+    """An AMASS ``.npz``, Meshcapade ``.smpl`` or ``.mcs``, read as tracks in the camera frame by export's reader."""
+    from ..export.readers import read_motion_file
+
+    ts = read_motion_file(path, bodies.folder)
+    m = re.search(r"_track(\d+)\.", path.name)
+    if m and len(ts.tracks) == 1:  # a track of `smplestx export`: its id, hence the overlays' colour
+        ts.tracks[0].track_id = int(m.group(1))
+    note = "the scene's camera" if kind == "mcs" else f"a nominal camera (an {kind} file holds none)"
+    transl = np.concatenate([t.transl for t in ts.tracks]) if ts.tracks else np.zeros((0, 3))
+    if len(transl) and np.median(transl[:, 2]) < MIN_DEPTH:
+        # Another tool's world origin sits at the people (the nominal camera would be inside them): move them
+        # in front of it, where a 2 m body fills most of the picture's height.
+        centre = np.median(transl, axis=0)
+        depth = float(ts.focal[1]) * 2.0 / (0.8 * float(ts.image_size[1]))
+        for t in ts.tracks:
+            t.transl = (t.transl - centre + [0.0, 0.0, depth]).astype(np.float32)
+        note += f"; the people moved {depth:.1f} m in front of it"
+    return _trackset_scene(path, ts, bodies, kind, None, note)
+
+
+def _trackset_scene(path: Path, ts: TrackSet, bodies: Bodies, kind: str, source: Path | None, note: str) -> Scene:
+    """Tracks as a scene: the timeline is every frame any track has; one row per track and frame."""
     fps = float(ts.fps)
     rows_of: dict[int, list[tuple[int, int]]] = {}
     start = 0
@@ -324,64 +350,27 @@ def _tracks_scene(path: Path, bodies: Bodies) -> Scene:
         start += len(t)
     frames = [ViewFrame(fr, fr / fps, np.array([r for r, _ in rows_of[fr]], np.int64), [tid for _, tid in rows_of[fr]])
               for fr in sorted(rows_of)]
-    # One row per track and frame, the tracks one after the other (one shape per track, repeated).
     params = {k: np.zeros((0, *shape), np.float32) for k, shape in PARAMS.items()}
     if ts.tracks:
         params = {k: np.concatenate([getattr(t, k) for t in ts.tracks]) for k in PARAMS if k != "betas"}
         params["betas"] = np.concatenate([np.repeat(t.betas[None], len(t), 0) for t in ts.tracks])
     gender = _gender(ts.gender or "neutral")
-    return Scene(path, "tracks", (int(ts.image_size[0]), int(ts.image_size[1])), ts.focal.astype(np.float64),
+    return Scene(path, kind, (int(ts.image_size[0]), int(ts.image_size[1])), ts.focal.astype(np.float64),
                  ts.princpt.astype(np.float64), fps, frames, _image_depth(params["transl"][:, 2]),
-                 bodies.layer(gender).num_vertices, _poser(lambda: bodies.layer(gender), params),
-                 _source(ts.source, path), "the camera of the track file")
-
-
-def _amass_scene(path: Path, bodies: Bodies) -> Scene:
-    with zipfile.ZipFile(path) as archive:  # sizes first: a crafted file must not make us allocate without bound
-        too_big = [i.filename for i in archive.infolist() if i.file_size > MAX_AMASS_FRAMES * 165 * 8 + 1024]
-    if too_big:
-        raise ViewerError(f"{path}: {too_big[0]} holds more than {MAX_AMASS_FRAMES} frames; not shown")
-    with np.load(path, allow_pickle=False) as z:
-        try:
-            poses = np.asarray(z["poses"], np.float64)
-            trans = np.asarray(z["trans"], np.float64)
-            betas = np.asarray(z["betas"], np.float64).reshape(-1)
-            rate = float(z["mocap_frame_rate"] if "mocap_frame_rate" in z.files else z["mocap_framerate"])
-            gender = str(z["gender"][()]) if "gender" in z.files else "neutral"
-            expression = np.asarray(z["expression"], np.float64) if "expression" in z.files else None
-        except (KeyError, ValueError, TypeError) as exc:
-            raise ViewerError(f"{path}: not a readable AMASS-style animation ({exc})") from None
-    t = len(poses)
-    if poses.shape != (t, 165) or trans.shape != (t, 3) or t > MAX_AMASS_FRAMES:
-        raise ViewerError(f"{path}: an SMPL-X AMASS file needs poses (T, 165) and trans (T, 3); "
-                          f"got {poses.shape} and {trans.shape}")
-    if expression is not None and expression.shape[0] != t:
-        expression = None
-    if not (np.isfinite(poses).all() and np.isfinite(trans).all() and np.isfinite(betas).all() and rate > 0):
-        raise ViewerError(f"{path}: the animation holds non-finite values or a frame rate that is not positive")
-    b = np.zeros((t, 10))
-    b[:, :min(10, len(betas))] = betas[:10]
-    params = {"global_orient": poses[:, 0:3], "body_pose": poses[:, 3:66].reshape(t, 21, 3),
-              "jaw_pose": poses[:, 66:69], "left_hand_pose": poses[:, 75:120].reshape(t, 15, 3),
-              "right_hand_pose": poses[:, 120:165].reshape(t, 15, 3), "betas": b, "transl": trans}
-    if expression is not None:
-        e = np.zeros((t, 10))
-        e[:, :min(10, expression.shape[1])] = expression[:, :10]
-        params["expression"] = e
-    # AMASS's world is z up (world = W camera): back into the camera frame, row vectors times W.
-    back = CAMERA_TO_AMASS.astype(np.float32)
-    return _animation_scene(path, bodies, "amass", gender, np.arange(t), rate, params, lambda rows, v: v @ back,
-                            (trans @ CAMERA_TO_AMASS)[:, 2])
+                 bodies.layer(gender).num_vertices, _poser(lambda: bodies.layer(gender), params), source, note)
 
 
 def _glb_scene(path: Path, bodies: Bodies) -> Scene:
+    """A skinned .glb of ``smplestx export``: its keys through the SMPL-X layer, in a nominal camera (it holds none)."""
     from ..export.gltf import read_gltf_animation
+    from ..export.meshcapade import nominal_camera
     from ..io.meshes import CAMERA_TO_GLTF
     from ..nn.rotations import quaternion_to_axis_angle
 
     try:
         anim = read_gltf_animation(path)
         betas = np.asarray(anim.extras["betas"], np.float64).reshape(-1)
+        track_id = int(anim.extras.get("track_id", -1))
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         raise ViewerError(f"{path}: not a readable animation of smplestx export ({exc})") from None
     t = len(anim.frames)
@@ -390,50 +379,33 @@ def _glb_scene(path: Path, bodies: Bodies) -> Scene:
     # Local rotations (the hand mean included, the root's in the glTF world) as axis-angle for a flat-hand layer.
     wxyz = torch.from_numpy(anim.rotations[..., [3, 0, 1, 2]])
     aa = quaternion_to_axis_angle(wxyz / wxyz.norm(dim=-1, keepdim=True)).numpy()  # (T, 55, 3)
-    b = np.zeros((t, 10))
-    b[:, :min(10, len(betas))] = betas[:10]
     params = {"global_orient": aa[:, 0], "body_pose": aa[:, 1:22], "jaw_pose": aa[:, 22],
-              "left_hand_pose": aa[:, 25:40], "right_hand_pose": aa[:, 40:55], "betas": b}
+              "left_hand_pose": aa[:, 25:40], "right_hand_pose": aa[:, 40:55], "betas": np.zeros((t, 10))}
+    params["betas"][:, :min(10, len(betas))] = betas[:10]
     if anim.expression is not None:
-        e = np.zeros((t, 10))
-        e[:, :min(10, anim.expression.shape[1])] = anim.expression[:, :10]
-        params["expression"] = e
+        params["expression"] = np.zeros((t, 10))
+        params["expression"][:, :min(10, anim.expression.shape[1])] = anim.expression[:, :10]
     gender = _gender(str(anim.extras.get("gender") or "neutral"))
+    layer = lambda: bodies.layer(gender, flat_hand_mean=True)  # noqa: E731 - exported hands include the mean
     to_camera = CAMERA_TO_GLTF.astype(np.float32)  # its own inverse
     root = anim.root_position
 
     def place(rows: np.ndarray, v: np.ndarray) -> np.ndarray:
-        # The layer rotates about the rest pelvis; the file's root key is where the pelvis goes.
-        pelvis = layer_pelvis(rows)
+        # The layer turns the body about its rest pelvis; the file's root key is where that pelvis goes.
+        given = {k: torch.from_numpy(np.ascontiguousarray(params[k][rows], np.float32))
+                 for k in ("betas", "expression") if k in params}
+        with torch.inference_mode():
+            pelvis = layer()(**given).joints[:, 0].numpy()
         return (v + (root[rows] - pelvis)[:, None, :].astype(np.float32)) @ to_camera
 
-    def layer_pelvis(rows: np.ndarray) -> np.ndarray:
-        layer = bodies.layer(gender, flat_hand_mean=True)
-        given = {k: torch.from_numpy(np.ascontiguousarray(params[k][rows], np.float32)) for k in ("betas", "expression")
-                 if k in params}
-        with torch.inference_mode():
-            return layer(**given).joints[:, 0].numpy().astype(np.float64)
-
-    return _animation_scene(path, bodies, "glb", gender, anim.frames, anim.fps, params, place, (root @ CAMERA_TO_GLTF)[:, 2])
+    focal, princpt, size = nominal_camera()
+    frames = [ViewFrame(int(f), int(f) / anim.fps, np.array([k], np.int64), [track_id])
+              for k, f in enumerate(anim.frames)]
+    return Scene(path, "glb", (int(size[0]), int(size[1])), focal.astype(np.float64), princpt.astype(np.float64),
+                 anim.fps, frames, _image_depth((root @ CAMERA_TO_GLTF)[:, 2]), layer().num_vertices,
+                 _poser(layer, params, place), None, "a nominal camera (a glb file holds none)")
 
 
 def _gender(name: str) -> str:
     """An SMPL-X gender name, neutral for anything else."""
     return name.lower() if name.lower() in ("neutral", "male", "female") else "neutral"
-
-
-def _animation_scene(path: Path, bodies: Bodies, kind: str, gender: str, frame_numbers: np.ndarray, fps: float,
-                     params: dict[str, np.ndarray], to_camera: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                     depths: np.ndarray) -> Scene:
-    """One exported track (AMASS or glTF, flat-hand convention) in a default camera: such files hold none."""
-    gender = _gender(gender)
-    w, h = DEFAULT_IMAGE_SIZE
-    diag = float(np.hypot(w, h))
-    m = re.search(r"_track(\d+)\.", path.name)
-    tid = int(m.group(1)) if m else -1
-    frames = [ViewFrame(int(f), int(f) / fps, np.array([k], np.int64), [tid]) for k, f in enumerate(frame_numbers)]
-    layer = lambda: bodies.layer(gender, flat_hand_mean=True)  # noqa: E731 - exported hands include the mean
-    return Scene(path, kind, (w, h), np.array([diag, diag]), np.array([w / 2.0, h / 2.0]), fps, frames,
-                 _image_depth(depths), layer().num_vertices,
-                 _poser(layer, params, lambda rows, v: np.asarray(to_camera(rows, v), np.float32)), None,
-                 f"a default camera (an exported {kind} file holds none)")
