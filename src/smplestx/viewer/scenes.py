@@ -299,10 +299,9 @@ def _results_scene(path: Path, bodies: Bodies) -> Scene:
         saved = a.get("vertices")
         note = "the first person's camera (results written before the scene camera)"
     if saved is not None:
-        table = saved if after is None else None
 
         def rows_vertices(rows: np.ndarray) -> np.ndarray:
-            return np.asarray(table[rows] if table is not None else after(rows, saved[rows]), np.float32)
+            return np.asarray(saved[rows] if after is None else after(rows, saved[rows]), np.float32)
 
         num_vertices = int(saved.shape[1])
     else:
