@@ -132,7 +132,7 @@ def export_animation(
     out_dir = Path(output_dir)
     report = ExportReport()
     for track in chosen:
-        skel = build_skeleton(densify(track), body)
+        skel = build_skeleton(densify(track, body), body)
         files: dict[str, Path] = {}
         base = out_dir / f"{stem}_track{track.track_id}"
         glb = base.with_name(base.name + FORMATS["glb"])
