@@ -25,6 +25,7 @@ from smplestx.export import (
 )
 from smplestx.export.gltf import gltf_json
 from smplestx.body import BodyModel
+from smplestx.errors import UsageError
 from smplestx.cli import main
 from smplestx.io.meshes import CAMERA_TO_GLTF
 from smplestx.io.results import ResultsWriter
@@ -311,6 +312,7 @@ def _scene_results(path: Path, meta: dict) -> None:
                               scene_princpt=scene_princpt))
 
 
+@pytest.mark.slow  # two exports: reading the body model twice is most of it
 def test_a_results_file_and_its_track_file_export_the_same_animation(tmp_path: Path, synthetic_body: Path) -> None:
     from smplestx.io.results import load_results
     from smplestx.motion.sequences import TrackBuilder, track_settings
@@ -324,21 +326,31 @@ def test_a_results_file_and_its_track_file_export_the_same_animation(tmp_path: P
         builder.add(frame)
     tracks = save_tracks(tmp_path / "clip.tracks.npz", builder.build(25.0, source="clip.mp4", smoothing=smoothing,
                                                                      fill_gaps=fill))
-    for smooth in (None, "oneeuro"):
-        a = export_animation(results, "glb,bvh,amass", synthetic_body, tmp_path / f"a{smooth}")
-        b = export_animation(tracks, "glb,bvh,amass", synthetic_body, tmp_path / f"b{smooth}")
-        if smooth:
-            a = export_animation(results, "glb,bvh,amass", synthetic_body, tmp_path / f"a{smooth}", smooth=smooth)
-            b = export_animation(tracks, "glb,bvh,amass", synthetic_body, tmp_path / f"b{smooth}", smooth=smooth)
-        assert set(a.files) == set(b.files) == {4}
-        ja, jb = (read_gltf_joints(r.files[4]["glb"])[1] for r in (a, b))
-        assert ja.shape == jb.shape == (10, 55, 3)
-        assert np.abs(ja - jb).max() < 1e-5  # metres: the same root path and pose
-        pa, pb = (read_bvh(r.files[4]["bvh"]).world_positions() for r in (a, b))
-        assert np.abs(pa - pb).max() < 1e-3  # centimetres
-        with np.load(a.files[4]["amass"]) as za, np.load(b.files[4]["amass"]) as zb:
-            for key in ("poses", "trans", "betas"):
-                np.testing.assert_allclose(za[key], zb[key], atol=1e-5, err_msg=key)
+    # (export's own --smooth then runs on both track sets alike)
+    a = export_animation(results, "glb,bvh,amass", synthetic_body, tmp_path / "a")
+    b = export_animation(tracks, "glb,bvh,amass", synthetic_body, tmp_path / "b")
+    assert set(a.files) == set(b.files) == {4}  # the 2-frame track 7 is too short, as in the track file
+    ja, jb = (read_gltf_joints(r.files[4]["glb"])[1] for r in (a, b))
+    assert ja.shape == jb.shape == (10, 55, 3)
+    assert np.abs(ja - jb).max() < 1e-5  # metres: the same root path and pose
+    pa, pb = (read_bvh(r.files[4]["bvh"]).world_positions() for r in (a, b))
+    assert np.abs(pa - pb).max() < 1e-3  # centimetres
+    with np.load(a.files[4]["amass"]) as za, np.load(b.files[4]["amass"]) as zb:
+        for key in ("poses", "trans", "betas"):
+            np.testing.assert_allclose(za[key], zb[key], atol=1e-5, err_msg=key)
+
+
+@pytest.mark.parametrize("record, message", [
+    ({"smoothing": "blur"}, "unknown smoothing 'blur'"),
+    ({"smoothing": "none", "fill_gaps": -1}, "meta 'tracks' is not a record"),
+    ("gaussian", "meta 'tracks' is not a record"),
+])
+def test_a_bad_track_record_in_a_results_file_is_one_line(tmp_path: Path, synthetic_body: Path, record, message) -> None:
+    _scene_results(tmp_path / "bad.npz", {"fps": 25.0, "tracks": record})
+    with pytest.raises(UsageError, match=message) as e:
+        export_animation(tmp_path / "bad.npz", "glb", synthetic_body, tmp_path / "o")
+    assert str(e.value).startswith(str(tmp_path / "bad.npz")) and "\n" not in str(e.value)
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io.results import FrameResult, Person
+from ..io.results import FrameResult, Person, ResultsFileError
 from .smoothing import robust_betas, smooth
 from .tracker import Tracker, TrackerConfig
 from .tracks import FRAME_FIELDS, Track, TrackSet
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 DEFAULT_FPS = 30.0
 #: Tracks seen on fewer frames are dropped: a few frames are a false positive far more often than a person.
 MIN_TRACK_LENGTH = 3
-_MAX_FILL_GAPS = 10000
+_MAX_RECORDED = 10000  # bound on the recorded fill_gaps and min_length of a (possibly crafted) file
 
 
 def person_position(p: Person) -> np.ndarray:
@@ -53,7 +53,6 @@ def frame_camera(frame: FrameResult, person: Person) -> tuple[np.ndarray, np.nda
     else:
         focal, princpt = person.focal, person.princpt
     return np.asarray(focal, np.float32).reshape(2), np.asarray(princpt, np.float32).reshape(2)
-    return np.asarray(person.focal, np.float32).reshape(2), np.asarray(person.princpt, np.float32).reshape(2)
 
 
 class FrameTracker:
@@ -185,7 +184,6 @@ def track_settings(smoothing: str, fill_gaps: int, min_length: int = MIN_TRACK_L
 
 def _recorded_settings(meta: dict[str, Any]) -> tuple[str, int, int]:
     """(smoothing, fill_gaps, min_length) from a results file's meta ``tracks``; defaults when it has none."""
-    from ..io.results import ResultsFileError
     from .smoothing import parse_method
 
     rec = meta.get("tracks")
@@ -193,8 +191,11 @@ def _recorded_settings(meta: dict[str, Any]) -> tuple[str, int, int]:
         return "none", 0, MIN_TRACK_LENGTH  # written without tracking (or before the record): as estimated
     defaults = {"smoothing": "none", "fill_gaps": 0, "min_length": MIN_TRACK_LENGTH}
     smoothing, fill, length = (rec.get(k, v) if isinstance(rec, dict) else None for k, v in defaults.items())
-    if not (isinstance(smoothing, str) and isinstance(fill, int) and 0 <= fill <= _MAX_FILL_GAPS
-            and isinstance(length, int) and 1 <= length <= _MAX_FILL_GAPS):
+
+    def count(x: Any, low: int) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool) and low <= x <= _MAX_RECORDED
+
+    if not (isinstance(smoothing, str) and count(fill, 0) and count(length, 1)):
         raise ResultsFileError(f"meta 'tracks' is not a record of smoothing, fill_gaps and min_length: {rec!r:.200}")
     parse_method(smoothing)  # a bad name fails here, with the name in the message
     return smoothing, fill, length
@@ -205,7 +206,8 @@ def tracks_of_results(results: Any, *, min_length: int | None = None) -> TrackSe
 
     ``results`` is a path or a :func:`smplestx.load_results` value. People with ``track_id`` -1 are left out, as
     ``smplestx infer`` leaves them out of its track file; the smoothing, gap filling and minimum track length are
-    those the file records (meta ``tracks``, :func:`track_settings`), else none, none and :data:`MIN_TRACK_LENGTH`.
+    those the file records (meta ``tracks``, :func:`track_settings`), else no smoothing, no gap filling and
+    :data:`MIN_TRACK_LENGTH`.
     ``min_length`` overrides the recorded one.
     """
     from ..io.results import load_results
