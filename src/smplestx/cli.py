@@ -402,6 +402,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         err = report.skinning_error.get(tid)
         skin = f" (4-influence skin: max {err['max_m'] * 1000:.2f} mm from full LBS)" if err else ""
         print(f"track {tid}: {names}{skin}")
+    if report.scene is not None:
+        print(f"scene: {report.scene}")
     print(f"exported {len(report.files)} track(s) in {report.seconds:.1f} s")
     return 0
 
@@ -601,9 +603,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--genders", default="neutral", help="comma-separated genders to draw from")
     p.set_defaults(func=_cmd_synthetic_data)
 
-    p = sub.add_parser("export", help="export tracked people as animations: glTF (.glb), BVH, AMASS-style npz, FBX")
-    p.add_argument("input", metavar="INPUT", help="a results file of `smplestx infer` (.npz/.json) or a .tracks.npz")
-    p.add_argument("--format", default="glb,bvh,amass", help="comma-separated: glb, bvh, amass, fbx (default glb,bvh,amass)")
+    p = sub.add_parser("export", help="export tracked people as animations: glTF (.glb), BVH, AMASS-style npz, FBX, "
+                                      "Meshcapade .smpl/.mcs")
+    p.add_argument("input", metavar="INPUT", help="a results file of `smplestx infer` (.npz/.json), a .tracks.npz, "
+                                                  "or a Meshcapade .smpl/.mcs or AMASS SMPL-X .npz")
+    p.add_argument("--format", default="glb,bvh,amass",
+                   help="comma-separated: glb, bvh, amass, fbx, smpl, mcs (default glb,bvh,amass)")
     p.add_argument("--body-models", required=True, help="folder holding smplx/SMPLX_NEUTRAL.npz (or the smplx/ folder)")
     p.add_argument("--output", help="output folder (default: the input's folder)")
     p.add_argument("--track", action="append", metavar="ID", help="export only this track id (repeatable)")

@@ -10,6 +10,7 @@ from ..errors import UsageError
 from ..io.results import ResultsFileError, load_results
 from ..motion.sequences import tracks_of_results
 from ..motion.tracks import TrackSet, load_tracks, validate_trackset
+from .readers import is_motion_file, read_motion_file
 
 
 def _is_tracks_file(path: Path) -> bool:
@@ -56,11 +57,15 @@ def trackset_from_results(path: str | os.PathLike[str], fps: float | None = None
     return ts
 
 
-def load_animation_input(path: str | os.PathLike[str], fps: float | None = None) -> TrackSet:
-    """Read a ``.tracks.npz`` or a results file (``.npz`` / ``.json``); ``fps`` overrides the file's rate."""
+def load_animation_input(path: str | os.PathLike[str], fps: float | None = None,
+                         body_models: str | os.PathLike[str] | None = None) -> TrackSet:
+    """Read a ``.tracks.npz``, a results file or a ``.smpl`` / ``.mcs`` / AMASS file (:mod:`.readers`: needs
+    ``body_models``); ``fps`` overrides the file's rate."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such input file: {path} (expected a results .npz or a .tracks.npz)")
+    if is_motion_file(path):
+        return read_motion_file(path, body_models, fps=fps)
     if path.suffix.lower() == ".npz" and _is_tracks_file(path):
         ts = load_tracks(path)
         if fps is not None:
