@@ -65,7 +65,7 @@ def test_blender_imports_our_bvh_with_the_same_joints(files, bpy_python: str) ->
     theirs_names, theirs = blender_joints(bpy_python, "bvh", files["bvh"], len(ours))
     theirs = theirs[:, [theirs_names.index(n) for n in bvh.names]]
     assert np.abs(theirs - ours).max() < TOL_M
-    # The two files agree with each other too (BVH offsets use the mean expression: well under 1 mm here).
+    # The two files agree with each other too (the jaw's expression-driven offset rides in position channels).
     glb_names, glb = read_gltf_joints(files["glb"])
     assert np.abs(ours[:, [bvh.names.index(n) for n in glb_names]] - glb).max() < TOL_M
 

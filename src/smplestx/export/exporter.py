@@ -170,7 +170,7 @@ def _write_all(chosen: list, names: list[str], body: BodyModel, out_dir: Path, s
 
     skeletons = []
     for track in chosen:
-        skel = build_skeleton(densify(track), body)
+        skel = build_skeleton(densify(track, body), body)
         files: dict[str, Path] = {}
         base = out_dir / f"{stem}_track{track.track_id}"
 

@@ -31,14 +31,12 @@ import torch
 from ..io.atomic import atomic_path as _atomic_path
 from ..io.meshes import CAMERA_TO_GLTF, _vertex_normals
 from ..nn.rotations import rotmat_to_quaternion
-from .skeleton import Skeleton
+from .skeleton import OFFSET_TOLERANCE, Skeleton
 
 log = logging.getLogger(__name__)
 
 #: Joint influences per vertex in the glTF skin (JOINTS_0 / WEIGHTS_0 hold 4).
 MAX_INFLUENCES = 4
-#: Rest offsets that move less than this over a track (metres) get no translation keys.
-OFFSET_TOLERANCE = 1e-6
 
 
 def top_influences(weights: np.ndarray, k: int = MAX_INFLUENCES) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ import torch
 from ..body import BodyModel
 from ..errors import UsageError
 from ..io.meshes import CAMERA_TO_GLTF
+from ..motion.sequences import DEFAULT_FPS
 from ..motion.tracks import TrackSet, validate_trackset
 from .amass import CAMERA_TO_AMASS, read_amass_motion
 from .meshcapade import nominal_camera, read_mcs_scene, read_smpl_motion
@@ -83,8 +84,6 @@ def read_motion_file(path: str | os.PathLike[str], body_models: str | os.PathLik
         body = BodyModel.from_dir(body_models, gender, dtype=torch.float64, device=device)
     tracks = [track_from_world(m, i, body, to_camera, offset, f"{path}" if len(motions) == 1 else f"{path} body {i}")
               for i, m in enumerate(motions)]
-    from .inputs import DEFAULT_FPS  # here: inputs imports this module
-
     ts = TrackSet(tracks=tracks, fps=float(fps if fps is not None else (rate or DEFAULT_FPS)), smoothing="none",
                   focal=focal, princpt=princpt, image_size=size, source=str(path), gender=gender)
     validate_trackset(ts, str(path))

@@ -327,6 +327,8 @@ class InferenceRun:
         return [str(p) for p in expected] + meshes
 
     def _meta(self, path: Path, source) -> dict:
+        from ..motion.sequences import track_settings
+
         cfg = self.est.model.config
         return {
             "source": str(path),
@@ -339,6 +341,9 @@ class InferenceRun:
             "camera": "OpenCV pinhole per person (focal, princpt in image pixels); metres; x right, y down, z forward",
             # One camera for the whole input (scene_focal, scene_princpt; the *_scene fields).
             "scene_camera": self.est.camera.describe(),
+            # How the track file beside it is built: `smplestx export` of this file builds the same tracks.
+            **({"tracks": track_settings(self.opt.smooth, self.opt.fill_gaps)}
+               if self.opt.track and path.suffix.lower() in VIDEO_EXTENSIONS else {}),
         }
 
     def _one(self, path: Path, out: Path, name: str) -> InputSummary:
