@@ -134,16 +134,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _file_identity(path: str) -> dict:
-    """A file's path, size and modification time: a replaced checkpoint is a different run."""
-    p = Path(path)
-    try:
-        st = p.stat()
-    except OSError:
-        return {"path": str(p)}  # loading it reports the real problem
-    return {"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
 def _cmd_merge_summaries(args: argparse.Namespace) -> int:
     from .pipeline.run import _write_json_atomic, merge_summaries
 
@@ -233,21 +223,6 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         stride=args.stride,
         shard=shard,
         overwrite=args.overwrite,
-        identity={
-            "checkpoint": _file_identity(args.checkpoint) if args.checkpoint else _model_arg(args),
-            "config": _file_identity(args.config) if args.config else None,
-            "body_models": str(Path(args.body_models).resolve()) if args.body_models else None,
-            "detector": args.detector,
-            "dtype": args.dtype,
-            "score_threshold": args.score_threshold,
-            "nms_iou": args.nms_iou,
-            "max_people": args.max_people,
-            "largest": args.largest,
-            "camera": [args.focal, args.fov, _file_identity(args.intrinsics) if args.intrinsics else None],
-            "track": not args.no_track,
-            "smooth": args.smooth,
-            "fill_gaps": args.fill_gaps,
-        },
         track=not args.no_track,
         smooth=args.smooth,
         fill_gaps=args.fill_gaps,
@@ -273,10 +248,8 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         backend=args.backend,
         camera=camera,
     )
-    # The precision that actually runs ("auto" resolved), so results made in fp32 and in bf16 are never mixed up.
-    options.identity["dtype"] = estimator.precision
     if not args.quiet:
-        print(f"smplestx: device {estimator.device} ({options.identity['dtype']}), detector {estimator.detector.name}",
+        print(f"smplestx: device {estimator.device} ({estimator.precision}), detector {estimator.detector.name}",
               file=sys.stderr)
     progress = ProgressLine(not args.quiet)
     try:
