@@ -134,16 +134,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _file_identity(path: str) -> dict:
-    """A file's path, size and modification time: a replaced checkpoint is a different run."""
-    p = Path(path)
-    try:
-        st = p.stat()
-    except OSError:
-        return {"path": str(p)}  # loading it reports the real problem
-    return {"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
 def _cmd_merge_summaries(args: argparse.Namespace) -> int:
     from .pipeline.run import _write_json_atomic, merge_summaries
 
@@ -175,7 +165,7 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
     import torch
 
     from .checkpoint import load_network
-    from .onnx_export import OnnxError, OnnxNetwork, export_onnx
+    from .onnx_export import OUTPUTS, OnnxError, OnnxNetwork, export_onnx
 
     net = load_network(args.model, args.config)
     out = export_onnx(net, args.output, opset=args.opset)
@@ -196,8 +186,8 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
         crops = torch.rand(3, 3, *net.config.input_img_shape, generator=gen)
         with torch.inference_mode():
             a, b = net(crops), onnx_net(crops)
-            va = body(**{k: getattr(a, k) for k in vars(b)}).vertices
-            vb = body(**{k: getattr(b, k) for k in vars(b)}).vertices
+            va = body(**{k: getattr(a, k) for k in OUTPUTS}).vertices  # the parameters (SMPLer-X boxes aside)
+            vb = body(**{k: getattr(b, k) for k in OUTPUTS}).vertices
         err = float((va - vb).norm(dim=-1).max())
         line += f"; max vertex difference {err * 1000:.4f} mm"
         if err > 1e-4:
@@ -233,21 +223,6 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         stride=args.stride,
         shard=shard,
         overwrite=args.overwrite,
-        identity={
-            "checkpoint": _file_identity(args.checkpoint) if args.checkpoint else _model_arg(args),
-            "config": _file_identity(args.config) if args.config else None,
-            "body_models": str(Path(args.body_models).resolve()) if args.body_models else None,
-            "detector": args.detector,
-            "dtype": args.dtype,
-            "score_threshold": args.score_threshold,
-            "nms_iou": args.nms_iou,
-            "max_people": args.max_people,
-            "largest": args.largest,
-            "camera": [args.focal, args.fov, _file_identity(args.intrinsics) if args.intrinsics else None],
-            "track": not args.no_track,
-            "smooth": args.smooth,
-            "fill_gaps": args.fill_gaps,
-        },
         track=not args.no_track,
         smooth=args.smooth,
         fill_gaps=args.fill_gaps,
@@ -273,10 +248,8 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         backend=args.backend,
         camera=camera,
     )
-    # The precision that actually runs ("auto" resolved), so results made in fp32 and in bf16 are never mixed up.
-    options.identity["dtype"] = estimator.precision
     if not args.quiet:
-        print(f"smplestx: device {estimator.device} ({options.identity['dtype']}), detector {estimator.detector.name}",
+        print(f"smplestx: device {estimator.device} ({estimator.precision}), detector {estimator.detector.name}",
               file=sys.stderr)
     progress = ProgressLine(not args.quiet)
     try:
