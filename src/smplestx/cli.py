@@ -671,7 +671,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("view", help="open a results file (or output folder) in a local 3D web viewer")
     p.add_argument("output", help="a results .npz/.json, or an output folder holding one")
     p.add_argument("--port", type=int, default=8080, help="local port (default 8080; 0 = any free port)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--body-models", help="SMPL-X folder for the mesh faces (default: as for infer)")
     p.add_argument("--no-browser", action="store_true", help="only print the address")
     p.set_defaults(func=_cmd_view)
