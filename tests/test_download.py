@@ -101,6 +101,10 @@ def test_download_fetches_verifies_and_says_where(tmp_path, hub):
     again = _cli(tmp_path, hub.endpoint, "download", "tiny-test", "--detector", offline=True)
     assert again["code"] == 0 and again["stdout"] == res["stdout"], again
     assert hub.requests == []
+    # Online but the hub unreachable: the cached copies, at once and silently (one refused request, no retries).
+    cut_off = _cli(tmp_path, _closed_port(), "download", "tiny-test", "--detector")
+    assert cut_off["code"] == 0 and cut_off["stdout"] == res["stdout"] and cut_off["err_lines"] == [], cut_off
+    assert not [s for s in cut_off["sleeps"] if s >= 1], cut_off
 
 
 def test_download_checksum_mismatch_is_one_line(tmp_path, hub):
