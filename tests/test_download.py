@@ -174,7 +174,7 @@ def no_download(monkeypatch):
     monkeypatch.delenv("SMPLESTX_CONFIG", raising=False)
 
 
-@pytest.mark.parametrize("case", ["input", "output", "body_models"])
+@pytest.mark.parametrize("case", ["input", "output", "body_models", "boxes"])
 def test_setup_is_checked_before_any_download(case, tmp_path, monkeypatch, capsys, synthetic_body, no_download):
     from smplestx.cli import main
 
@@ -186,9 +186,11 @@ def test_setup_is_checked_before_any_download(case, tmp_path, monkeypatch, capsy
     inputs = str(tmp_path / "gone.png") if case == "input" else str(image)
     output = str(blocker / "out") if case == "output" else str(tmp_path / "out")
     body = str(tmp_path / "no_models") if case == "body_models" else str(synthetic_body)
-    code = main(["infer", inputs, "--model", "smplest-x-h", "--body-models", body, "--output", output, "-q"])
+    detector = f"boxes:{tmp_path / 'no_boxes.json'}" if case == "boxes" else "auto"
+    code = main(["infer", inputs, "--model", "smplest-x-h", "--body-models", body, "--output", output,
+                 "--detector", detector, "-q"])
     err = capsys.readouterr().err
     expected = {"input": (1, "gone.png: no such file or folder"), "output": (2, "output folder is not writable"),
-                "body_models": (2, "no SMPLX_*.npz in")}[case]
+                "body_models": (2, "no SMPLX_*.npz in"), "boxes": (2, "no_boxes.json: boxes file not found")}[case]
     assert code == expected[0] and expected[1] in err, err
     assert len(err.strip().splitlines()) == 1, err

@@ -278,15 +278,20 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     parse_method(args.smooth)  # a typo fails now, not after the whole video
     # Everything a user can get wrong about the setup fails here, before any frame is read or byte downloaded.
     check_output_dir(options.output)
-    unusable = _unusable_inputs(args.inputs, args.recursive)
+    unusable = _unusable_inputs(args.inputs)
     if len(unusable) == len(args.inputs):
         print(f"smplestx: {len(unusable)} input(s) failed: " + "; ".join(unusable), file=sys.stderr)
         return 1
+    detector = args.detector
+    if detector.partition(":")[0] == "boxes":
+        from .pipeline.detectors import make_detector
+
+        detector = make_detector(detector)  # a local file: read (or refused) before the model is fetched
     estimator = Estimator(
         _model_arg(args),
         args.body_models,
         config=args.config,
-        detector=args.detector,
+        detector=detector,
         device=args.device,
         dtype=args.dtype,
         batch_size=args.batch_size,
@@ -321,16 +326,16 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     return 1 if summary.failures else 0
 
 
-def _unusable_inputs(inputs: Sequence[str], recursive: bool) -> list[str]:
-    """Why each unusable input cannot be read (missing, unsupported, an empty folder); the run reports them again."""
+def _unusable_inputs(inputs: Sequence[str]) -> list[str]:
+    """Why each input that is not a folder cannot be read (missing, unsupported); the run reports them again."""
     from .pipeline.sources import MediaError, collect_inputs
 
     problems = []
     for item in inputs:
+        if Path(item).is_dir():
+            continue  # listed once, by the run (an empty folder is reported there)
         try:
-            if not collect_inputs([item], recursive=recursive):
-                problems.append(f"{item}: no images or videos found" + ("" if recursive else
-                                                                         " (--recursive descends into subfolders)"))
+            collect_inputs([item])
         except MediaError as exc:
             problems.append(str(exc))
     return problems
@@ -370,6 +375,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     args.body_models = find_body_models(args.body_models)
     output = Path(args.output or f"smplestx_eval/{bench.name}")
+    from .pipeline.run import check_output_dir
+
+    check_output_dir(output)  # before the model is loaded (or downloaded)
     device = pick_device(args.device)
     model = load_model(_model_arg(args), body_models=args.body_models, config=args.config, device=device,
                        dtype=args.dtype, backend=args.backend)
