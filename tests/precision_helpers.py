@@ -2,16 +2,49 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import torch
+
+from smplestx.body import BodyModel
+from smplestx.body.joint_sets import CONTOUR_LANDMARKS_START, SMPLX_137
 
 
-def assert_same_people(low: np.ndarray, full: np.ndarray) -> None:
+def contour_bins(arrays: dict[str, np.ndarray], body_models: Path) -> np.ndarray:
+    """The head-angle bin (P,) each person's face-contour joints were picked with, from a results file's poses."""
+    body = BodyModel.from_dir(body_models)
+    bins = body.face_contour_bins(torch.from_numpy(arrays["global_orient"]), torch.from_numpy(arrays["body_pose"]))
+    return bins.numpy()
+
+
+def comparable_joints(low_bins: np.ndarray, full_bins: np.ndarray) -> np.ndarray:
+    """Mask (P, 137) of joints two runs can be compared at: face-contour joints only where both picked one bin."""
+    contour = np.asarray(SMPLX_137.index_in_144) >= CONTOUR_LANDMARKS_START
+    same_bin = np.asarray(low_bins) == np.asarray(full_bins)
+    return ~contour[None, :] | same_bin[:, None]
+
+
+def assert_same_people(low: np.ndarray, full: np.ndarray, mask: np.ndarray | None = None) -> None:
     """Camera-frame joints (P, J, 3) of a reduced-precision run match the fp32 run's: same people, other arithmetic.
 
     Root-relative joints within 30 mm (the tiny random-weight model: bf16 ~10 mm, int8 ~3 mm; trained weights move
     them ~1 mm) and depth within 1 % (a random tiny model puts people ~20 m away, where 0.2 % is 5 cm), yet not equal.
+    ``mask`` (P, J) leaves out joints that are not comparable: the 17 face-contour joints are looked up by a
+    head-angle bin, so where rounding moves a head across a bin edge they are other vertices, not an error
+    (a 0.19 m "difference" on an AVX2 CPU's bf16 path was exactly that).
     """
-    rel = np.abs((low - low[:, :1]) - (full - full[:, :1])).max()
+    diff = np.abs((low - low[:, :1]) - (full - full[:, :1])).max(axis=-1)
+    if mask is not None:
+        assert mask[:, :1].all(), "the root joint is always comparable"
+        diff = np.where(mask, diff, 0.0)
+    rel = diff.max()
     depth = np.abs(low[:, 0, 2] / full[:, 0, 2] - 1).max()
     assert 0 < rel < 0.03, rel
     assert depth < 0.01, depth
+
+
+def assert_same_results(low: dict[str, np.ndarray], full: dict[str, np.ndarray], body_models: Path) -> None:
+    """Two results files' people match (as above), contour joints compared only where both runs share a bin."""
+    mask = comparable_joints(contour_bins(low, body_models), contour_bins(full, body_models))
+    assert_same_people(low["joints_3d"], full["joints_3d"], mask)

@@ -19,6 +19,7 @@ from smplestx.body import (
     BodyOutput,
     load_smplx_arrays,
 )
+from smplestx.body.joint_sets import CONTOUR_LANDMARKS_START
 from smplestx.body.layer import SMPLX_VERTEX_JOINT_IDS
 from smplestx.nn.rotations import axis_angle_to_rotmat, axis_angle_to_rotmat_minus_identity
 
@@ -147,6 +148,19 @@ def test_contour_bins_cover_both_sides(neutral_arrays: dict[str, np.ndarray]) ->
     bins = model._yaw_bins(axis_angle_to_matrix(torch.stack([zeros, yaw, zeros], 1)))
     # -yaw in whole degrees, clamped at 39; negative values map to 39 - d, below -39 to 78.
     assert bins.tolist() == [39, 39, 17, 1, 0, 50, 73, 78]
+
+
+def test_face_contour_bins_are_the_forward_pass_choice(neutral_arrays: dict[str, np.ndarray]) -> None:
+    """face_contour_bins says which contour vertices the forward pass looked up, for random whole-body poses."""
+    model = BodyModel(neutral_arrays)
+    gen = torch.Generator().manual_seed(0)
+    go, bp = torch.randn(128, 3, generator=gen) * 0.8, torch.randn(128, 21, 3, generator=gen) * 0.3
+    bins = model.face_contour_bins(go, bp)
+    assert bins.unique().numel() > 20  # the poses really span many head angles
+    out = model(global_orient=go, body_pose=bp)
+    ids, bary = model._dyn_lmk_vertex_ids[bins], model.dynamic_lmk_bary_coords[bins]
+    looked_up = (out.vertices[torch.arange(128)[:, None, None], ids] * bary.unsqueeze(-1)).sum(dim=2)
+    torch.testing.assert_close(looked_up, out.joints[:, CONTOUR_LANDMARKS_START:], rtol=0, atol=1e-6)
 
 
 def test_pose2rot_false_matches_axis_angle(neutral_arrays: dict[str, np.ndarray]) -> None:

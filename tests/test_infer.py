@@ -125,6 +125,18 @@ def test_folder_with_images_video_and_a_corrupt_file(media, tiny_ckpt, tiny_conf
     assert all(t.frames.tolist() == [0, 1, 2, 3] for t in tracks.tracks)
     assert tracks.fps == pytest.approx(10.0) and tracks.smoothing == "gaussian(sigma=2)"
     np.testing.assert_array_equal(tracks.image_size, [W, H])
+    # The track file's camera is the scene camera its translations live in; exporting the results file builds
+    # the same tracks (the one builder, with the smoothing the results file records).
+    np.testing.assert_array_equal(tracks.focal, video.scene_focal)
+    np.testing.assert_array_equal(tracks.princpt, video.scene_princpt)
+    from smplestx.export import trackset_from_results
+
+    again = trackset_from_results(out / "clip.npz")
+    assert again.smoothing == tracks.smoothing
+    assert [t.track_id for t in again.tracks] == [t.track_id for t in tracks.tracks]
+    for a, b in zip(again.tracks, tracks.tracks):
+        for name in ("frames", "betas", "global_orient", "body_pose", "left_hand_pose", "jaw_pose", "transl"):
+            np.testing.assert_allclose(getattr(a, name), getattr(b, name), atol=1e-6, err_msg=name)
     assert str(out / "clip.tracks.npz") in summary["inputs"][[i["path"] for i in summary["inputs"]].index(
         str(media["folder"] / "clip.mp4"))]["outputs"]
     np.testing.assert_allclose([f.time_s for f in video.frames], np.arange(len(VIDEO_PEOPLE)) / 10.0, atol=1e-6)

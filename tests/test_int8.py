@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import smplestx.model as model_mod
-from precision_helpers import assert_same_people
+from precision_helpers import assert_same_results
 from smplestx.errors import UsageError
 from smplestx.model import load_model, network_precision
 from smplestx.nn.int8 import MIN_INT8_OUTPUTS, Int8Linear, is_quantized, quantize_linears, quantize_rows
@@ -116,7 +116,7 @@ def test_infer_with_int8_records_it(tiny_ckpt, tiny_config, parity_body, tmp_pat
     assert main([*common, "--output", str(tmp_path / "f"), "--dtype", "fp32"]) == 0
     q, f = load_results(tmp_path / "q" / "in.npz"), load_results(tmp_path / "f" / "in.npz")
     assert q.meta["run"]["dtype"] == "int8" and f.meta["run"]["dtype"] == "fp32"
-    assert_same_people(q.arrays["joints_3d"], f.arrays["joints_3d"])
+    assert_same_results(q.arrays, f.arrays, parity_body)
 
 
 def test_smpler_x_runs_in_int8(synthetic_body):

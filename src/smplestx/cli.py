@@ -452,6 +452,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         err = report.skinning_error.get(tid)
         skin = f" (4-influence skin: max {err['max_m'] * 1000:.2f} mm from full LBS)" if err else ""
         print(f"track {tid}: {names}{skin}")
+    if report.scene is not None:
+        print(f"scene: {report.scene}")
     print(f"exported {len(report.files)} track(s) in {report.seconds:.1f} s")
     return 0
 
@@ -656,9 +658,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--genders", default="neutral", help="comma-separated genders to draw from")
     p.set_defaults(func=_cmd_synthetic_data)
 
-    p = sub.add_parser("export", help="export tracked people as animations: glTF (.glb), BVH, AMASS-style npz, FBX")
-    p.add_argument("input", metavar="INPUT", help="a results file of `smplestx infer` (.npz/.json) or a .tracks.npz")
-    p.add_argument("--format", default="glb,bvh,amass", help="comma-separated: glb, bvh, amass, fbx (default glb,bvh,amass)")
+    p = sub.add_parser("export", help="export tracked people as animations: glTF (.glb), BVH, AMASS-style npz, FBX, "
+                                      "Meshcapade .smpl/.mcs")
+    p.add_argument("input", metavar="INPUT", help="a results file of `smplestx infer` (.npz/.json), a .tracks.npz, "
+                                                  "or a Meshcapade .smpl/.mcs or AMASS SMPL-X .npz")
+    p.add_argument("--format", default="glb,bvh,amass",
+                   help="comma-separated: glb, bvh, amass, fbx, smpl, mcs (default glb,bvh,amass)")
     p.add_argument("--body-models", help="folder holding smplx/SMPLX_NEUTRAL.npz, or the smplx/ folder (default: "
                    "$SMPLESTX_BODY_MODELS or body_models in the user config file)")
     p.add_argument("--output", help="output folder (default: the input's folder)")
@@ -676,11 +681,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the body, the scene and the random weights")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("view", help="open a results file (or output folder) in a local 3D web viewer")
-    p.add_argument("output", help="a results .npz/.json, or an output folder holding one")
+    p = sub.add_parser("view", help="open a results, track or animation file (or an output folder) in a local 3D "
+                                    "web viewer")
+    p.add_argument("output", help="a results .npz/.json, a NAME.tracks.npz, an .amass.npz or .glb of export, a .smpl or "
+                                  ".mcs, or a folder of them (the page lists them)")
     p.add_argument("--port", type=int, default=8080, help="local port (default 8080; 0 = any free port)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
-    p.add_argument("--body-models", help="SMPL-X folder for the mesh faces (default: as for infer)")
+    p.add_argument("--body-models", help="SMPL-X folder: the mesh faces, and the meshes when the file holds none "
+                                         "(default: $SMPLESTX_BODY_MODELS, then body_models in the config file)")
     p.add_argument("--no-browser", action="store_true", help="only print the address")
     p.set_defaults(func=_cmd_view)
 

@@ -262,6 +262,26 @@ class BodyModel(BodyLayer):
         vertices, joints = translate(given.get("transl"), posed.vertices, joints)
         return BodyOutput(vertices=vertices, joints=joints)
 
+    def face_contour_bins(self, global_orient: Tensor, body_pose: Tensor) -> Tensor:
+        """Head-angle bins (B,) that pick the 17 face-contour landmarks for these axis-angle poses.
+
+        Two runs whose bins differ use different contour vertices: comparing their contour joints measures the
+        look-up, not the arithmetic (tests of reduced precision compare them only where the bins agree).
+        """
+        poses = torch.cat((global_orient.reshape(-1, 1, 3), body_pose.reshape(-1, NUM_BODY_JOINTS, 3)), dim=1)
+        poses = poses.to(device=self.device, dtype=self.dtype)
+        with no_autocast(self.device):
+            rots = axis_angle_to_rotmat_minus_identity(poses) + torch.eye(3, dtype=self.dtype, device=self.device)
+            chain, j = [], NECK_JOINT
+            parents = self.parents.tolist()
+            while j >= 0:
+                chain.append(j)
+                j = parents[j]
+            neck = rots[:, chain[-1]]
+            for j in reversed(chain[:-1]):
+                neck = neck @ rots[:, j]
+            return self._yaw_bins(neck)
+
     def _landmarks(self, vertices: Tensor, neck_rot: Tensor, batch: int) -> Tensor:
         """Static face landmarks and, with the face contour, the 17 contour points picked by the neck yaw."""
         nv = self.num_vertices

@@ -26,7 +26,7 @@ from ..io.atomic import TEMP_MARKER, remove_stale_temporaries, write_text
 from ..io.meshes import write_glb, write_obj, write_ply
 from ..io.results import FrameResult, ResultsWriter
 from ..io.video import VideoWriter, write_image
-from ..render import Renderer, draw_boxes, draw_keypoints, track_color
+from ..render import Renderer, draw_boxes, draw_keypoints, overlay_colors, track_color
 from ..sharding import Shard, select
 from .estimator import Estimator
 from .sources import VIDEO_EXTENSIONS, MediaError, collect_inputs, open_source, prefetch
@@ -327,6 +327,8 @@ class InferenceRun:
         return [str(p) for p in expected] + meshes
 
     def _meta(self, path: Path, source) -> dict:
+        from ..motion.sequences import track_settings
+
         cfg = self.est.model.config
         return {
             "source": str(path),
@@ -339,6 +341,9 @@ class InferenceRun:
             "camera": "OpenCV pinhole per person (focal, princpt in image pixels); metres; x right, y down, z forward",
             # One camera for the whole input (scene_focal, scene_princpt; the *_scene fields).
             "scene_camera": self.est.camera.describe(),
+            # How the track file beside it is built: `smplestx export` of this file builds the same tracks.
+            **({"tracks": track_settings(self.opt.smooth, self.opt.fill_gaps)}
+               if self.opt.track and path.suffix.lower() in VIDEO_EXTENSIONS else {}),
         }
 
     def _one(self, path: Path, out: Path, name: str) -> InputSummary:
@@ -446,7 +451,7 @@ class InferenceRun:
             return image
         tracked = any(p.track_id >= 0 for p in result.people)
         # Tracked people keep their colour from frame to frame; untracked ones cycle the palette by position.
-        colors = [track_color(p.track_id) for p in people] if tracked else None
+        colors = overlay_colors([p.track_id for p in people])
         if result.scene_focal is not None and all(p.vertices_scene is not None for p in people):
             # One camera per frame: people occlude each other by their depths in the scene camera.
             canvas = self.renderer.render(image, [p.vertices_scene for p in people], [result.scene_focal] * len(people),
