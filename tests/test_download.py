@@ -194,3 +194,15 @@ def test_setup_is_checked_before_any_download(case, tmp_path, monkeypatch, capsy
                 "body_models": (2, "no SMPLX_*.npz in"), "boxes": (2, "no_boxes.json: boxes file not found")}[case]
     assert code == expected[0] and expected[1] in err, err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_a_file_missing_on_the_hub_is_one_line(tmp_path):
+    hub = FakeHub({"owner/tiny/tiny.pth.tar": WEIGHTS}).start()  # no detector files there
+    try:
+        res = _cli(tmp_path, hub.endpoint, "download", "--detector")
+    finally:
+        hub.stop()
+    assert res["code"] == 2
+    line = _one_line(res)
+    assert "detector tiny-det: the hub at" in line and "refused owner/det/model.safetensors@main" in line, line
+    assert "404" in line
