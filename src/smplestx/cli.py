@@ -46,7 +46,9 @@ def _cmd_synthetic_body(args: argparse.Namespace) -> int:
 
 def _cmd_synthetic_media(args: argparse.Namespace) -> int:
     from .synthetic.scene import write_demo_media
+    from .user_config import find_body_models
 
+    args.body_models = find_body_models(args.body_models)
     if args.walk:
         from .synthetic.walks import write_walk_media
 
@@ -119,6 +121,22 @@ def _cmd_view(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_download(args: argparse.Namespace) -> int:
+    from .zoo import DEFAULT_DETECTOR, download, hub_cache_dir, zoo_entry
+
+    names = list(args.names) + ([DEFAULT_DETECTOR] if args.detector else [])
+    if not names:
+        raise UsageError("download: name a model (see `smplestx models`) or give --detector")
+    for name in names:
+        zoo_entry(name)  # every name checked before the first byte moves
+    for name in names:
+        got = download(name)
+        print(f"{got.entry.name if got.entry else name}: " + ", ".join(str(f) for f in (got.checkpoint, got.config) if f))
+    print(f"in the Hugging Face cache {hub_cache_dir()} (moved by HF_HOME or HF_HUB_CACHE); later runs use it, "
+          "offline too (HF_HUB_OFFLINE=1)")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     import json
 
@@ -166,7 +184,10 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
 
     from .checkpoint import load_network
     from .onnx_export import OUTPUTS, OnnxError, OnnxNetwork, export_onnx
+    from .user_config import body_models_setting, find_body_models
 
+    if body_models_setting(args.body_models)[0] is not None:  # the vertex check runs wherever body models are set
+        args.body_models = find_body_models(args.body_models)
     net = load_network(args.model, args.config)
     out = export_onnx(net, args.output, opset=args.opset)
     # Check the file against torch on crops of two batch sizes before calling it done.
@@ -230,13 +251,22 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     from .motion.smoothing import parse_method
 
     parse_method(args.smooth)  # a typo fails now, not after the whole video
-    # Everything a user can get wrong about the setup fails here, before any frame is read.
+    # Everything a user can get wrong about the setup fails here, before any frame is read or byte downloaded.
     check_output_dir(options.output)
+    unusable = _unusable_inputs(args.inputs)
+    if len(unusable) == len(args.inputs):
+        print(f"smplestx: {len(unusable)} input(s) failed: " + "; ".join(unusable), file=sys.stderr)
+        return 1
+    detector = args.detector
+    if detector.partition(":")[0] == "boxes":
+        from .pipeline.detectors import make_detector
+
+        detector = make_detector(detector)  # a local file: read (or refused) before the model is fetched
     estimator = Estimator(
         _model_arg(args),
         args.body_models,
         config=args.config,
-        detector=args.detector,
+        detector=detector,
         device=args.device,
         dtype=args.dtype,
         batch_size=args.batch_size,
@@ -267,6 +297,21 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         # A recap at the end, so failures are not lost in a long run's output.
         print(f"smplestx: {len(failed)} input(s) failed: " + "; ".join(str(item.error) for item in failed), file=sys.stderr)
     return 1 if summary.failures else 0
+
+
+def _unusable_inputs(inputs: Sequence[str]) -> list[str]:
+    """Why each input that is not a folder cannot be read (missing, unsupported); the run reports them again."""
+    from .pipeline.sources import MediaError, collect_inputs
+
+    problems = []
+    for item in inputs:
+        if Path(item).is_dir():
+            continue  # listed once, by the run (an empty folder is reported there)
+        try:
+            collect_inputs([item])
+        except MediaError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -303,6 +348,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     args.body_models = find_body_models(args.body_models)
     output = Path(args.output or f"smplestx_eval/{bench.name}")
+    from .pipeline.run import check_output_dir
+
+    check_output_dir(output)  # before the model is loaded (or downloaded)
     device = pick_device(args.device)
     model = load_model(_model_arg(args), body_models=args.body_models, config=args.config, device=device,
                        dtype=args.dtype, backend=args.backend)
@@ -357,7 +405,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from .export import export_animation
+    from .user_config import find_body_models
 
+    args.body_models = find_body_models(args.body_models)
     track_ids = None
     if args.track:
         try:
@@ -424,13 +474,15 @@ def _model_arg(args: argparse.Namespace) -> str:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .zoo import MODELS, hub_cache_dir
+    from .zoo import DEFAULT_DETECTOR, DETECTORS, MODELS, hub_cache_dir
 
     print(f"{'name':22s} {'size':>9s}  {'sha256':9s} source")
     for m in MODELS.values():
         size = f"~{m.approx_bytes / 2**30:.1f} GiB" if m.approx_bytes else "?"
         print(f"{m.name:22s} {size:>9s}  {'yes' if m.sha256 else 'not yet':9s} hf://{m.repo}/{m.filename}")
-    print(f"downloads go to the Hugging Face cache: {hub_cache_dir()}; licences: `smplestx models --licences`")
+    print(f"detectors: {', '.join(DETECTORS)} (default {DEFAULT_DETECTOR})")
+    print(f"downloads go to the Hugging Face cache: {hub_cache_dir()}; fetch ahead with `smplestx download NAME "
+          "[--detector]`; licences: `smplestx models --licences`")
     if args.licences:
         for m in MODELS.values():
             print(f"{m.name}: {m.licence}")
@@ -494,7 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="official .pth.tar or converted .safetensors")
     p.add_argument("output", help="the .onnx file to write")
     p.add_argument("--config", help="official config_base.py (read as data)")
-    p.add_argument("--body-models", help="also check the vertices against torch with this SMPL-X folder (<= 1e-4 m)")
+    p.add_argument("--body-models", help="also check the vertices against torch with this SMPL-X folder (<= 1e-4 m); "
+                   "default: $SMPLESTX_BODY_MODELS or the user config file, else no check")
     p.add_argument("--opset", type=_number(int, 17, 30), default=18, help="ONNX opset (default 18)")
     p.set_defaults(func=_cmd_export_onnx)
 
@@ -516,7 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synthetic-media", help="render an image or video of mannequins (for demos and benchmarks)")
     p.add_argument("output", help="an image (.png, .jpg) or video (.mp4, ...) path")
-    p.add_argument("--body-models", required=True, help="an SMPL-X model folder (e.g. from synthetic-body)")
+    p.add_argument("--body-models", help="an SMPL-X model folder, e.g. from synthetic-body (default: "
+                   "$SMPLESTX_BODY_MODELS or body_models in the user config file)")
     p.add_argument("--people", type=_number(int, 0, 64), default=2)
     p.add_argument("--frames", type=_number(int, 1, 100000), default=30, help="video frames")
     p.add_argument("--width", type=_number(int, 16, 16384), default=640)
@@ -568,7 +622,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num", type=_POSITIVE_INT, default=64, help="number of images")
     p.add_argument("--split", default="train", help="split name in the file name (train, test, ...)")
     p.add_argument("--seed", type=int, default=0, help="random seed (image i depends only on seed and i)")
-    p.add_argument("--body-models", help="SMPL-X model folder to render with (default: a synthetic one in OUTPUT)")
+    p.add_argument("--body-models", help="SMPL-X model folder to render with (default: a synthetic one written to "
+                   "OUTPUT/body_models, never $SMPLESTX_BODY_MODELS: the data set carries the body it was made with)")
     p.add_argument("--width", type=_number(int, 16, 16384), default=640)
     p.add_argument("--height", type=_number(int, 16, 16384), default=480)
     p.add_argument("--min-people", type=_number(int, 0, 64), default=1, help="people per image, at least")
@@ -582,7 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "or a Meshcapade .smpl/.mcs or AMASS SMPL-X .npz")
     p.add_argument("--format", default="glb,bvh,amass",
                    help="comma-separated: glb, bvh, amass, fbx, smpl, mcs (default glb,bvh,amass)")
-    p.add_argument("--body-models", required=True, help="folder holding smplx/SMPLX_NEUTRAL.npz (or the smplx/ folder)")
+    p.add_argument("--body-models", help="folder holding smplx/SMPLX_NEUTRAL.npz, or the smplx/ folder (default: "
+                   "$SMPLESTX_BODY_MODELS or body_models in the user config file)")
     p.add_argument("--output", help="output folder (default: the input's folder)")
     p.add_argument("--track", action="append", metavar="ID", help="export only this track id (repeatable)")
     p.add_argument("--fps", type=float, help="frame rate (default: the input's, else 30)")
@@ -603,7 +659,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="a results .npz/.json, a NAME.tracks.npz, an .amass.npz or .glb of export, a .smpl or "
                                   ".mcs, or a folder of them (the page lists them)")
     p.add_argument("--port", type=int, default=8080, help="local port (default 8080; 0 = any free port)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--body-models", help="SMPL-X folder: the mesh faces, and the meshes when the file holds none "
                                          "(default: $SMPLESTX_BODY_MODELS, then body_models in the config file)")
     p.add_argument("--no-browser", action="store_true", help="only print the address")
@@ -616,6 +672,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-l", "--licences", action="store_true", help="also print each model's licence")
     p.set_defaults(func=_cmd_models)
 
+    p = sub.add_parser("download", help="fetch models (and the detector) into the cache now, e.g. on a login node")
+    p.add_argument("names", nargs="*", metavar="NAME", help="model names of `smplestx models` (or detector names)")
+    p.add_argument("--detector", action="store_true", help="also fetch the default person detector (RT-DETR)")
+    p.set_defaults(func=_cmd_download)
+
     p = sub.add_parser("info", help="print a checkpoint's size and model config")
     p.add_argument("checkpoint", help="a checkpoint file or a model name (see `smplestx models`)")
     p.add_argument("--config", help="official config of either family (read as data)")
@@ -623,8 +684,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _DefaultsHelp(argparse.HelpFormatter):
+    """``--help`` states every default (as ArgumentDefaultsHelpFormatter), unless the text already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        # None and False mean "not given" (no value to state); identity checks, so 0 still shows.
+        if d is None or d is False or d is argparse.SUPPRESS or (isinstance(d, list) and not d):
+            return text
+        if "default" in text.lower():
+            return text
+        return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage dump): ``smplestx: error: infer: argument --x: ...``."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsHelp)  # subcommands' parsers are _Parser too
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"smplestx: error: {self.prog.removeprefix('smplestx').strip() or 'smplestx'}: {message}\n")
@@ -646,6 +725,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     fmt = "%(levelname)s %(name)s: %(message)s" if args.verbose else "smplestx: %(message)s"
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format=fmt)
+    for library in ("huggingface_hub", "transformers"):
+        # They print through a handler of their own; propagating too would print every line twice.
+        logging.getLogger(library).propagate = False
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
