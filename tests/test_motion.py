@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from smplestx.synthetic.walks import noisy_detections, walk_parameters, walk_truth, walkers
+from smplestx.synthetic.walks import noisy_detections, walk_sequence, walk_truth, walkers
 from smplestx.motion.metrics import acceleration_error, mot_identity_metrics, mpjpe
 from smplestx.motion.smoothing import (
     DEFAULTS,
@@ -129,12 +129,11 @@ def test_a_person_keeps_the_id_through_a_one_second_gap() -> None:
 # ------------------------------------------------------------------ smoothing
 
 
-def _truth_track(frames: int = 90) -> Track:
-    people = walkers("crossing")
-    params = [walk_parameters(people, f / FPS) for f in range(frames)]
+def _truth_track(body, frames: int = 90) -> Track:
+    seq = walk_sequence(walkers("crossing"), np.arange(frames) / FPS, body)
 
     def get(k: str) -> np.ndarray:
-        return np.stack([p[k][0] for p in params]).astype(np.float32)
+        return seq[k][:, 0].astype(np.float32)
 
     rng = np.random.default_rng(5)
     hands = rng.normal(0, 0.2, (15, 3)).astype(np.float32)
@@ -167,7 +166,7 @@ def _joints_mm(body, t: Track) -> np.ndarray:
 
 
 def test_default_smoothing_cuts_acceleration_error_3x_without_raising_mpjpe(body) -> None:
-    truth = _truth_track()
+    truth = _truth_track(body)
     noisy = _noisy(truth)
     j_true, j_raw = _joints_mm(body, truth), _joints_mm(body, noisy)
     raw = acceleration_error(j_raw, j_true), mpjpe(j_raw, j_true)
@@ -180,9 +179,9 @@ def test_default_smoothing_cuts_acceleration_error_3x_without_raising_mpjpe(body
         assert err <= raw[1], (method, err, raw)
 
 
-def test_smoothing_a_still_pose_returns_it_near_180_degrees() -> None:
+def test_smoothing_a_still_pose_returns_it_near_180_degrees(body) -> None:
     # Rotations near 180 deg, where axis-angle and quaternion signs flip between frames.
-    truth = _truth_track(40)
+    truth = _truth_track(body, 40)
     aa = np.tile(np.array([np.pi - 1e-4, 0, 0], np.float32), (40, 1))
     aa[::2] = [-(np.pi + 1e-4), 0, 0]  # the same rotation written the other way round (quaternion sign flips)
     still = replace(truth, global_orient=aa, body_pose=np.repeat(truth.body_pose[:1], 40, 0),
@@ -197,8 +196,8 @@ def test_smoothing_a_still_pose_returns_it_near_180_degrees() -> None:
         np.testing.assert_allclose(torch.linalg.det(r_out).numpy(), 1.0, atol=1e-5)
 
 
-def test_causal_one_euro_does_not_look_ahead() -> None:
-    noisy = _noisy(_truth_track(30))
+def test_causal_one_euro_does_not_look_ahead(body) -> None:
+    noisy = _noisy(_truth_track(body, 30))
     changed = replace(noisy, transl=noisy.transl.copy(), body_pose=noisy.body_pose.copy())
     changed.transl[20:] += 1.0
     changed.body_pose[20:] *= -1
@@ -211,8 +210,8 @@ def test_causal_one_euro_does_not_look_ahead() -> None:
         smooth_track(noisy, "gaussian", FPS, causal=True)
 
 
-def test_fill_gaps_interpolates_on_the_sphere() -> None:
-    t = _truth_track(10)
+def test_fill_gaps_interpolates_on_the_sphere(body) -> None:
+    t = _truth_track(body, 10)
     t = replace(t, frames=np.array([0, 1, 2, 3, 4, 8, 9, 10, 20, 21]))
     t.global_orient[4] = [0, 0, 0.2]
     t.global_orient[5] = [0, 0, 1.0]
