@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..motion.contacts import foot_points
+
 #: Indices in the body model's output joints (kinematic joints, then the foot vertex joints).
 PELVIS, HIPS, KNEES, ANKLES = 0, (1, 2), (4, 5), (7, 8)
-#: Heel and the two toe vertex joints (big, small) of each foot in the 144 output joints.
-HEELS, TOES = (62, 65), ((60, 61), (63, 64))
 #: Body-pose rows (joint index - 1) of the hips, knees and ankles, left then right.
 HIP_ROWS, KNEE_ROWS, ANKLE_ROWS = (0, 1), (3, 4), (6, 7)
 
@@ -51,13 +51,6 @@ def _ease(x: np.ndarray) -> np.ndarray:
     """Smooth 0 -> 1 ramp with zero slope at both ends."""
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3.0 - 2.0 * x)
-
-
-def foot_points(joints: np.ndarray) -> np.ndarray:
-    """The four foot points (..., 4, 3): left heel, left toes, right heel, right toes (toes: big/small toe midpoint)."""
-    j = np.asarray(joints)
-    return np.stack([j[..., HEELS[0], :], j[..., TOES[0], :].mean(axis=-2),
-                     j[..., HEELS[1], :], j[..., TOES[1], :].mean(axis=-2)], axis=-2)
 
 
 def plan_gait(rest_joints: np.ndarray, distance: np.ndarray, stride: float, phase: float,
