@@ -17,7 +17,6 @@ import argparse
 import platform
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,39 +28,10 @@ from smplestx.motion.feet import body_joints, pin_feet
 from smplestx.motion.foot_metrics import contact_f1, foot_sliding, ground_penetration
 from smplestx.motion.metrics import acceleration_error, mpjpe
 from smplestx.motion.smoothing import smooth
-from smplestx.motion.tracks import Track, TrackSet
-from smplestx.nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
-from smplestx.synthetic.walks import walk_truth
+from smplestx.motion.tracks import TrackSet
+from smplestx.synthetic.walks import noisy_tracks, truth_trackset, walk_truth
 
 FPS = 30.0
-
-
-def truth_tracks(truth: dict[str, np.ndarray]) -> TrackSet:
-    """One track per person of a walk truth (its rows in view), neutral hands and face."""
-    tracks = []
-    for pid in np.unique(truth["person_id"]):
-        r = np.flatnonzero(truth["person_id"] == pid)
-        n = len(r)
-        tracks.append(Track(
-            int(pid), truth["frame"][r].astype(np.int64), truth["global_orient"][r], truth["body_pose"][r],
-            np.zeros((n, 15, 3), np.float32), np.zeros((n, 15, 3), np.float32), np.zeros((n, 3), np.float32),
-            truth["betas"][r[0]], np.zeros((n, 10), np.float32), truth["transl"][r], contacts=truth["contacts"][r]))
-    return TrackSet(tracks, FPS, "none", truth["focal"], truth["princpt"], truth["image_size"], "walk")
-
-
-def add_noise(ts: TrackSet, seed: int, deg: float = 3.0, pos: float = 0.02, depth: float = 0.06) -> TrackSet:
-    """Per-frame noise like a per-frame estimator's: rotations of ``deg`` RMS, root offsets in metres."""
-    rng = np.random.default_rng(seed)
-
-    def rot(aa: np.ndarray) -> np.ndarray:
-        noise = rng.normal(0, np.deg2rad(deg) / np.sqrt(3), aa.shape)
-        r = axis_angle_to_rotmat(torch.from_numpy(noise)) @ axis_angle_to_rotmat(torch.from_numpy(aa.astype(np.float64)))
-        return rotmat_to_axis_angle(r).numpy().astype(np.float32)
-
-    tracks = [replace(t, global_orient=rot(t.global_orient), body_pose=rot(t.body_pose), contacts=None,
-                      transl=(t.transl + rng.normal(0, 1, t.transl.shape) * [pos, pos, depth]).astype(np.float32))
-              for t in ts.tracks]
-    return replace(ts, tracks=tracks)
 
 
 def evaluate(body: BodyModel, truth: TrackSet, pred: TrackSet, floor: np.ndarray) -> dict[str, float]:
@@ -98,12 +68,12 @@ def main() -> None:
             folder = write_synthetic_body(Path(tmp), seed=0).parent
         body = BodyModel.from_dir(folder, dtype=torch.float64)
     truth = walk_truth(body, "crossing", frames=args.frames, fps=FPS)
-    true_set = truth_tracks(truth)
+    true_set = truth_trackset(truth)
     floor = truth["floor"]
     results: dict[str, list[dict[str, float]]] = {"none": [], "pin": []}
     seconds = []
     for seed in range(args.seeds):
-        smoothed = smooth(add_noise(true_set, seed), "gaussian")
+        smoothed = smooth(noisy_tracks(true_set, seed), "gaussian")
         results["none"].append(evaluate(body, true_set, smoothed, floor))
         start = time.perf_counter()
         pinned = pin_feet(smoothed, body)

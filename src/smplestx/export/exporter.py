@@ -6,7 +6,7 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -14,6 +14,7 @@ import torch
 
 from ..body import BodyModel
 from ..errors import UsageError
+from ..motion.feet import check_feet_mode, pin_feet
 from ..motion.tracks import TrackSet
 from .amass import write_amass
 from .bvh import write_bvh
@@ -82,6 +83,7 @@ def export_animation(
     stem: str | None = None,
     gender: str | None = None,
     smooth: str | None = None,
+    feet: str = "none",
     expressions: bool = True,
     device: str | torch.device = "cpu",
 ) -> ExportReport:
@@ -90,11 +92,13 @@ def export_animation(
     ``tracks_or_path``: a :class:`~smplestx.motion.tracks.TrackSet`, a ``.tracks.npz`` or a results file of
     ``smplestx infer``. ``formats``: any of ``glb``, ``bvh``, ``amass``, ``fbx`` (FBX needs Blender's ``bpy``,
     see :mod:`.fbx`). ``body_models``: the folder with ``smplx/SMPLX_<GENDER>.npz``. ``fps`` overrides the
-    input's frame rate; ``gender`` the track set's. Every check (formats, ids, bpy, body model) runs before
+    input's frame rate; ``gender`` the track set's. ``feet="pin"`` pins planted feet and keeps them above the floor
+    (:mod:`smplestx.motion.feet`) unless the input is pinned already. Every check (formats, ids, bpy, body model) runs before
     the first write, and every write is atomic. See ``docs/animation-export.md``.
     """
     start = time.perf_counter()
     names = parse_formats(formats)
+    check_feet_mode(feet)
     bpy_python = None
     if "fbx" in names:
         bpy_python = find_bpy_python()
@@ -128,6 +132,9 @@ def export_animation(
         chosen = list(ts.tracks)
     sex = (gender or ts.gender or "neutral").lower()
     body = BodyModel.from_dir(body_models, sex, dtype=torch.float64, device=device)
+    if feet == "pin" and ts.feet != "pin":
+        ts = pin_feet(replace(ts, tracks=chosen), body)
+        chosen = list(ts.tracks)
 
     out_dir = Path(output_dir)
     report = ExportReport()

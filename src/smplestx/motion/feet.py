@@ -29,6 +29,7 @@ import torch
 from scipy.ndimage import gaussian_filter1d
 
 from ..body import BodyModel
+from ..errors import UsageError
 from ..nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
 from .contacts import ANKLES, PELVIS, ContactConfig, floor_and_contacts, foot_points, heights, up_hint
 from .tracks import Track, TrackSet
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: The ``--feet`` choices.
 FEET_MODES = ("pin", "none")
+#: Fewer frames than this (all tracks together) give no floor: the motion is left as it is.
+MIN_FRAMES = 5
 #: Per leg (left, right): kinematic joints hip, knee, ankle and their body_pose rows; foot point columns.
 _LEGS = (((1, 4, 7), (0, 3, 6), (0, 1)), ((2, 5, 8), (1, 4, 7), (2, 3)))
 _CHUNK = 256  # frames per body-model pass (bounds memory on long tracks)
@@ -45,7 +48,7 @@ _CHUNK = 256  # frames per body-model pass (bounds memory on long tracks)
 def check_feet_mode(mode: str) -> str:
     """``mode`` if it is one of :data:`FEET_MODES` (ValueError otherwise)."""
     if mode not in FEET_MODES:
-        raise ValueError(f"unknown --feet mode {mode!r}; choose one of {', '.join(FEET_MODES)}")
+        raise UsageError(f"unknown --feet mode {mode!r}; choose one of {', '.join(FEET_MODES)}")
     return mode
 
 
@@ -162,7 +165,7 @@ def _smooth_weighted(values: np.ndarray, weights: np.ndarray, sigma: float) -> n
 
 
 def pin_track(track: Track, body: BodyModel, floor: np.ndarray, contacts: np.ndarray, fps: float, *,
-              blend_seconds: float = 0.1, root_sigma_seconds: float = 0.05, passes: int = 2) -> Track:
+              blend_seconds: float = 0.2, root_sigma_seconds: float = 0.05, passes: int = 2) -> Track:
     """A copy of ``track`` whose planted foot points stay put and whose foot points stay above ``floor``."""
     floor = np.asarray(floor, np.float64)
     contacts = np.asarray(contacts, bool)
@@ -210,8 +213,10 @@ def pin_track(track: Track, body: BodyModel, floor: np.ndarray, contacts: np.nda
 def pin_feet(trackset: TrackSet, body: BodyModel, config: ContactConfig = ContactConfig(),
              up: np.ndarray | None = None) -> TrackSet:
     """The track set with the floor and contacts found and every track's feet pinned (``--feet pin``)."""
-    if not trackset.tracks:
-        return replace(trackset, feet="pin")
+    if sum(len(t) for t in trackset.tracks) < MIN_FRAMES:
+        log.info("feet: %d frames in all, too few to find a floor; motion left as it is",
+                 sum(len(t) for t in trackset.tracks))
+        return trackset
     joints = [body_joints(body, t) for t in trackset.tracks]
     points = [foot_points(j) for j in joints]
     if up is None:

@@ -11,13 +11,14 @@ the true box, and how much of the person is visible; no rendering is needed for 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..body import BodyModel
+from ..motion.tracks import Track, TrackSet
 from ..nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
 from .gait import plan_gait
 from .scene import FACING_CAMERA
@@ -209,6 +210,39 @@ def walk_truth(
                       image_size=np.array([width, height], np.int64), fps=np.array(fps, np.float64),
                       floor=FLOOR.astype(np.float64))
     return out_arrays
+
+
+def truth_trackset(truth: dict[str, np.ndarray]) -> TrackSet:
+    """The truth of a walk as a track set: one track per person (its rows in view), flat hands, neutral face."""
+    tracks = []
+    fps = float(truth["fps"])
+    for pid in np.unique(truth["person_id"]):
+        r = np.flatnonzero(truth["person_id"] == pid)
+        n = len(r)
+        zeros = np.zeros((n, 15, 3), np.float32)
+        tracks.append(Track(int(pid), truth["frame"][r].astype(np.int64), truth["global_orient"][r],
+                            truth["body_pose"][r], zeros, zeros.copy(), np.zeros((n, 3), np.float32),
+                            truth["betas"][r[0]], np.zeros((n, 10), np.float32), truth["transl"][r],
+                            contacts=truth["contacts"][r]))
+    return TrackSet(tracks, fps, "none", truth["focal"], truth["princpt"], truth["image_size"], "walk",
+                    floor=np.asarray(truth["floor"], np.float64))
+
+
+def noisy_tracks(trackset: TrackSet, seed: int = 0, degrees: float = 3.0, position: float = 0.02,
+                 depth: float = 0.06) -> TrackSet:
+    """A per-frame estimator's kind of noise on a track set: every joint rotation off by ``degrees`` RMS,
+    the root by ``position`` metres (``depth`` along z, the least certain coordinate); contacts dropped."""
+    rng = np.random.default_rng(seed)
+
+    def rotate(aa: np.ndarray) -> np.ndarray:
+        noise = rng.normal(0, np.deg2rad(degrees) / np.sqrt(3), aa.shape)
+        r = axis_angle_to_rotmat(torch.from_numpy(noise)) @ axis_angle_to_rotmat(torch.from_numpy(aa.astype(np.float64)))
+        return rotmat_to_axis_angle(r).numpy().astype(np.float32)
+
+    tracks = [replace(t, global_orient=rotate(t.global_orient), body_pose=rotate(t.body_pose), contacts=None,
+                      transl=(t.transl + rng.normal(0, 1, t.transl.shape) * [position, position, depth]).astype(np.float32))
+              for t in trackset.tracks]
+    return replace(trackset, tracks=tracks, floor=None, feet="none")
 
 
 def noisy_detections(
