@@ -1,14 +1,14 @@
 """Feet on the ground: foot sliding, ground penetration, contact F1, MPJPE and acceleration error,
 ``--feet none`` against ``--feet pin``, on the synthetic walks (truth plus noise).
 
-The truth is the ``crossing`` walk (two people, feet that really plant) at 30 fps. Each person's
+The truth is the ``crossing`` walk (two people, feet that really plant; ``--scenario hard``: three) at 30 fps. Each person's
 true parameters get per-frame noise (3 degrees RMS on every joint rotation, 2 cm on the root, 6 cm
 in depth), are smoothed as ``smplestx infer`` does by default (gaussian, sigma 2 frames), and then
 cleaned with ``--feet none`` or ``pin``. Sliding follows GVHMR (mean displacement of the foot points
 on frames where the true point moves less than 1 cm); penetration is the depth of the foot points
 below the true floor; MPJPE and acceleration error are on the 22 body joints and 4 foot points.
 
-    python benchmarks/bench_feet.py [--body-models DIR] [--frames 150] [--seeds 3]
+    python benchmarks/bench_feet.py [--body-models DIR] [--frames 150] [--seeds 3] [--scenario crossing|hard]
 """
 
 from __future__ import annotations
@@ -54,11 +54,23 @@ def evaluate(body: BodyModel, truth: TrackSet, pred: TrackSet, floor: np.ndarray
     return {k: float(np.mean(v)) if v else float("nan") for k, v in rows.items()}
 
 
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--body-models", help="SMPL-X folder (default: a synthetic one written to a temporary folder)")
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--scenario", default="crossing", choices=("crossing", "hard"))
     args = ap.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,7 +79,7 @@ def main() -> None:
             from smplestx.synthetic.smplx_model import write_synthetic_body
             folder = write_synthetic_body(Path(tmp), seed=0).parent
         body = BodyModel.from_dir(folder, dtype=torch.float64)
-    truth = walk_truth(body, "crossing", frames=args.frames, fps=FPS)
+    truth = walk_truth(body, args.scenario, frames=args.frames, fps=FPS)
     true_set = truth_trackset(truth)
     floor = truth["floor"]
     results: dict[str, list[dict[str, float]]] = {"none": [], "pin": []}
@@ -83,7 +95,7 @@ def main() -> None:
         print(f"seed {seed}: fitted floor n=({fl[0]:.3f}, {fl[1]:.3f}, {fl[2]:.3f}) d={fl[3]:.3f} "
               f"(true n=(0, -1, 0) d={floor[3]:.3f})")
     frames = sum(len(t) for t in true_set.tracks)
-    print(f"\nCPU: {platform.processor() or platform.machine()}, 1 thread; {len(true_set.tracks)} people, "
+    print(f"\nCPU: {cpu_name()}, 1 thread; {args.scenario} walk, {len(true_set.tracks)} people, "
           f"{frames} person-frames at {FPS:g} fps, {args.seeds} noise seeds (means)\n")
     print("| --feet | foot sliding (mm) | penetration mean / max (mm) | contact F1 | MPJPE (mm) | accel error (mm/f^2) |")
     print("|---|---|---|---|---|---|")

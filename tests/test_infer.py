@@ -124,6 +124,8 @@ def test_folder_with_images_video_and_a_corrupt_file(media, tiny_ckpt, tiny_conf
     assert sorted(t.track_id for t in tracks.tracks) == sorted(ids[0])
     assert all(t.frames.tolist() == [0, 1, 2, 3] for t in tracks.tracks)
     assert tracks.fps == pytest.approx(10.0) and tracks.smoothing == "gaussian(sigma=2)"
+    assert tracks.feet == "pin" and tracks.floor.shape == (4,)  # --feet pin by default
+    assert all(t.contacts.shape == (4, 4) for t in tracks.tracks)
     np.testing.assert_array_equal(tracks.image_size, [W, H])
     assert str(out / "clip.tracks.npz") in summary["inputs"][[i["path"] for i in summary["inputs"]].index(
         str(media["folder"] / "clip.mp4"))]["outputs"]

@@ -337,7 +337,7 @@ def write_walk_media(
     del truth["vertices"]
     truth_path = path.with_name(path.name + ".truth.npz")
     with atomic_path(truth_path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, format=np.array("smplestx-walk-truth"), version=np.array(1), scenario=np.array(scenario), **truth)
+        np.savez(fh, format=np.array("smplestx-walk-truth"), version=np.array(2), scenario=np.array(scenario), **truth)
     boxes_path = path.with_name(path.name + ".boxes.json")
     with atomic_path(boxes_path) as tmp:
         tmp.write_text(json.dumps({"frames": boxes}))
