@@ -8,7 +8,7 @@ cleaned with ``--feet none`` or ``pin``. Sliding follows GVHMR (mean displacemen
 on frames where the true point moves less than 1 cm); penetration is the depth of the foot points
 below the true floor; MPJPE and acceleration error are on the 22 body joints and 4 foot points.
 
-    python benchmarks/bench_feet.py [--body-models DIR] [--frames 150] [--seeds 3] [--scenario crossing|hard]
+    python benchmarks/bench_feet.py [--body-models DIR] [--frames 150] [--seeds 3] [--scenario crossing|hard] [--fps 30]
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from smplestx.motion.smoothing import smooth
 from smplestx.motion.tracks import TrackSet
 from smplestx.synthetic.walks import noisy_tracks, truth_trackset, walk_truth
 
-FPS = 30.0
 
 
 def evaluate(body: BodyModel, truth: TrackSet, pred: TrackSet, floor: np.ndarray) -> dict[str, float]:
@@ -71,6 +70,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--scenario", default="crossing", choices=("crossing", "hard"))
+    ap.add_argument("--fps", type=float, default=30.0, help="frame rate of the walk (the noise is per frame)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,7 +79,7 @@ def main() -> None:
             from smplestx.synthetic.smplx_model import write_synthetic_body
             folder = write_synthetic_body(Path(tmp), seed=0).parent
         body = BodyModel.from_dir(folder, dtype=torch.float64)
-    truth = walk_truth(body, args.scenario, frames=args.frames, fps=FPS)
+    truth = walk_truth(body, args.scenario, frames=args.frames, fps=args.fps)
     true_set = truth_trackset(truth)
     floor = truth["floor"]
     results: dict[str, list[dict[str, float]]] = {"none": [], "pin": []}
@@ -96,7 +96,7 @@ def main() -> None:
               f"(true n=(0, -1, 0) d={floor[3]:.3f})")
     frames = sum(len(t) for t in true_set.tracks)
     print(f"\nCPU: {cpu_name()}, 1 thread; {args.scenario} walk, {len(true_set.tracks)} people, "
-          f"{frames} person-frames at {FPS:g} fps, {args.seeds} noise seeds (means)\n")
+          f"{frames} person-frames at {args.fps:g} fps, {args.seeds} noise seeds (means)\n")
     print("| --feet | foot sliding (mm) | penetration mean / max (mm) | contact F1 | MPJPE (mm) | accel error (mm/f^2) |")
     print("|---|---|---|---|---|---|")
     for mode, runs in results.items():

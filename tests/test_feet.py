@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from smplestx.body import BodyModel
-from smplestx.motion.contacts import floor_and_contacts, foot_points, heights
+from smplestx.motion.contacts import fit_floor, floor_and_contacts, foot_points, heights
 from smplestx.motion.feet import body_joints, pin_feet, rest_joints, solve_leg
 from smplestx.motion.foot_metrics import contact_f1, foot_sliding, ground_penetration
 from smplestx.motion.metrics import mpjpe
@@ -177,3 +177,22 @@ def test_bad_feet_mode_is_a_usage_error(tmp_path: Path, synthetic_body: Path, ca
 
     assert main(["export", str(tmp_path / "x.tracks.npz"), "--body-models", str(synthetic_body), "--feet", "glue"]) == 2
     assert "--feet" in capsys.readouterr().err
+
+
+def test_fit_floor_ignores_outliers_and_levels_a_single_line() -> None:
+    rng = np.random.default_rng(0)
+    tilt = np.deg2rad(10.0)
+    n_true = np.array([0.0, -np.cos(tilt), np.sin(tilt)])  # up, tilted 10 degrees towards the camera
+    d_true = 1.2
+    # A floor patch with 1 cm noise and 30 % outliers above it (feet in the air).
+    a, b = np.cross(n_true, [1.0, 0, 0]), np.array([1.0, 0, 0])
+    pts = rng.uniform(-2, 2, (200, 1)) * a + rng.uniform(-2, 2, (200, 1)) * b - d_true * n_true
+    pts += rng.normal(0, 0.01, (200, 1)) * n_true
+    pts[:60] += rng.uniform(0.1, 0.5, (60, 1)) * n_true
+    plane = fit_floor(pts, up=np.array([0.0, -1.0, 0.0]))
+    assert np.degrees(np.arccos(plane[:3] @ n_true)) < 1.0 and abs(plane[3] - d_true) < 0.01
+    # One person walking straight along x: the tilt about the line comes from the up hint.
+    line = np.c_[np.linspace(-2, 2, 50), np.full(50, 0.8), np.full(50, 5.0)] + rng.normal(0, 0.005, (50, 3))
+    plane = fit_floor(line, up=np.array([0.0, -1.0, 0.0]))
+    np.testing.assert_allclose(plane[:3], [0.0, -1.0, 0.0], atol=0.01)
+    assert abs(plane[3] - 0.8) < 0.01

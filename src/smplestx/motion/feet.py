@@ -115,7 +115,8 @@ def solve_leg(hip: np.ndarray, global_hip: np.ndarray, global_knee: np.ndarray, 
     dist = np.clip(dist, abs(l1 - l2) + 1e-6, (l1 + l2) * (1 - 1e-6))
     side = (knee - hip) - ((knee - hip) * u).sum(-1, keepdims=True) * u
     fallback = global_hip[:, :, 2]  # the thigh's forward axis, where the knee is straight
-    side = np.where(np.linalg.norm(side, axis=-1, keepdims=True) > 1e-6, side, fallback - (fallback * u).sum(-1, keepdims=True) * u)
+    fallback = fallback - (fallback * u).sum(-1, keepdims=True) * u
+    side = np.where(np.linalg.norm(side, axis=-1, keepdims=True) > 1e-6, side, fallback)
     v = side / np.maximum(np.linalg.norm(side, axis=-1, keepdims=True), 1e-12)
     cos_a = np.clip((l1**2 + dist**2 - l2**2) / (2 * l1 * dist), -1.0, 1.0)
     new_knee = hip + l1 * (cos_a * u + np.sqrt(1 - cos_a**2) * v)
@@ -220,7 +221,8 @@ def pin_feet(trackset: TrackSet, body: BodyModel, config: ContactConfig = Contac
     joints = [body_joints(body, t) for t in trackset.tracks]
     points = [foot_points(j) for j in joints]
     if up is None:
-        up = up_hint(np.concatenate([j[:, PELVIS] for j in joints]), np.concatenate([j[:, list(ANKLES)] for j in joints]))
+        up = up_hint(np.concatenate([j[:, PELVIS] for j in joints]),
+                     np.concatenate([j[:, list(ANKLES)] for j in joints]))
     floor, contacts = floor_and_contacts(points, [t.frames for t in trackset.tracks], trackset.fps, up, config)
     tracks = [pin_track(t, body, floor, c, trackset.fps) for t, c in zip(trackset.tracks, contacts)]
     return replace(trackset, tracks=tracks, floor=floor, feet="pin")

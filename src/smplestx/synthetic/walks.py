@@ -4,7 +4,9 @@ People walk sideways across the view on crossing paths at different depths, so t
 hides the farther one for a while; in the ``hard`` scenario a third person leaves the frame and
 comes back, and one is fully hidden for about a second. :func:`walk_truth` gives, per frame and
 person, the true SMPL-X parameters (camera frame, OpenCV axes: x right, y down, z forward, metres),
-the true box, and how much of the person is visible; no rendering is needed for that.
+the true box, how much of the person is visible, and which foot points rest on the floor; no
+rendering is needed for that. The legs follow :mod:`.gait`: a planted heel or toe stays put while
+the body passes over it, on a level floor 0.8 m below the camera (:data:`FLOOR`).
 :func:`write_walk_media` also renders the video and writes the truth sidecar
 (``VIDEO.truth.npz``, see ``docs/motion-capture.md``).
 """
