@@ -44,7 +44,7 @@ class ContactConfig:
 
 
 def foot_points(joints: np.ndarray) -> np.ndarray:
-    """The four foot points (..., 4, 3) from the body model's output joints (..., 144, 3)."""
+    """The four foot points (..., 4, 3) from the body model's output joints (..., J >= 66, 3)."""
     j = np.asarray(joints)
     return np.stack([j[..., _HEELS[0], :], j[..., _TOES[0], :].mean(axis=-2),
                      j[..., _HEELS[1], :], j[..., _TOES[1], :].mean(axis=-2)], axis=-2)

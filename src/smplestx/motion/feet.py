@@ -43,6 +43,7 @@ MIN_FRAMES = 5
 #: Per leg (left, right): kinematic joints hip, knee, ankle and their body_pose rows; foot point columns.
 _LEGS = (((1, 4, 7), (0, 3, 6), (0, 1)), ((2, 5, 8), (1, 4, 7), (2, 3)))
 _CHUNK = 256  # frames per body-model pass (bounds memory on long tracks)
+_KEEP_JOINTS = 66  # output joints up to the last foot vertex joint
 
 
 def check_feet_mode(mode: str) -> str:
@@ -53,7 +54,8 @@ def check_feet_mode(mode: str) -> str:
 
 
 def body_joints(body: BodyModel, track: Track) -> np.ndarray:
-    """The track's output joints (T, 144, 3) in metres, float64."""
+    """The track's first 66 output joints (T, 66, 3), metres, float64: the 55 kinematic joints, then the face
+    and foot vertex joints (the foot points' sources); the landmarks after them are not kept (memory)."""
     out = []
     dev, dt = body.device, body.dtype
     for s in range(0, len(track), _CHUNK):
@@ -68,8 +70,8 @@ def body_joints(body: BodyModel, track: Track) -> np.ndarray:
                      left_hand_pose=t(track.left_hand_pose), right_hand_pose=t(track.right_hand_pose),
                      jaw_pose=t(track.jaw_pose), expression=t(track.expression), transl=t(track.transl),
                      betas=torch.as_tensor(np.repeat(np.asarray(track.betas)[None], n, 0), dtype=dt, device=dev))
-        out.append(o.joints.double().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, body.num_joints, 3))
+        out.append(o.joints[:, :_KEEP_JOINTS].double().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, _KEEP_JOINTS, 3))
 
 
 def rest_joints(body: BodyModel, betas: np.ndarray) -> np.ndarray:
