@@ -78,7 +78,9 @@ def test_pin_removes_skating_and_sinking(body: BodyModel, walk, cleaned) -> None
         slide_pin = foot_sliding(p_pin, p_true, t_true.frames)
         assert slide_none > 6.0  # the noisy motion skates ...
         assert slide_pin <= 3.0  # ... the pinned one does not (measured ~1.5 mm)
-        assert ground_penetration(p_pin, floor)[0] <= 5.0
+        assert ground_penetration(p_none, floor)[1] > 10.0  # the noisy feet sink (~2 cm at worst) ...
+        assert ground_penetration(p_pin, floor)[0] <= 5.0  # ... the pinned ones do not (mean ~0.4 mm)
+        assert ground_penetration(p_pin, floor)[1] <= 10.0
         assert heights(p_pin, pinned.floor).min() > -1e-3  # nothing below the fitted floor
         assert contact_f1(t_pin.contacts, t_true.contacts) >= 0.85
         assert mpjpe(j_pin[:, :22], j_true[:, :22]) <= 1.02 * mpjpe(j_none[:, :22], j_true[:, :22])
@@ -170,6 +172,15 @@ def test_export_writes_the_pinned_motion(tmp_path: Path, synthetic_body: Path, c
         others = np.setdiff1d(np.arange(165), legs)
         assert not np.allclose(p["poses"][:, legs], n["poses"][:, legs], atol=1e-4)
         np.testing.assert_allclose(p["poses"][:, others], n["poses"][:, others], atol=1e-5)  # the rest as it was
+    # A track file pinned by infer is written as it is (not pinned twice).
+    done = save_tracks(tmp_path / "done.tracks.npz", replace(pinned, tracks=pinned.tracks[:1]))
+    for mode in ("pin", "none"):
+        assert main(["export", str(done), "--format", "amass", "--body-models", str(synthetic_body), "--feet", mode,
+                     "--output", str(tmp_path / f"done_{mode}")]) == 0
+    name = f"done_track{pinned.tracks[0].track_id}.amass.npz"
+    with np.load(tmp_path / "done_pin" / name) as a, np.load(tmp_path / "done_none" / name) as b:
+        np.testing.assert_array_equal(a["poses"], b["poses"])
+        np.testing.assert_array_equal(a["trans"], b["trans"])
 
 
 def test_bad_feet_mode_is_a_usage_error(tmp_path: Path, synthetic_body: Path, capsys) -> None:
