@@ -134,16 +134,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _file_identity(path: str) -> dict:
-    """A file's path, size and modification time: a replaced checkpoint is a different run."""
-    p = Path(path)
-    try:
-        st = p.stat()
-    except OSError:
-        return {"path": str(p)}  # loading it reports the real problem
-    return {"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
 def _cmd_merge_summaries(args: argparse.Namespace) -> int:
     from .pipeline.run import _write_json_atomic, merge_summaries
 
@@ -175,7 +165,7 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
     import torch
 
     from .checkpoint import load_network
-    from .onnx_export import OnnxError, OnnxNetwork, export_onnx
+    from .onnx_export import OUTPUTS, OnnxError, OnnxNetwork, export_onnx
 
     net = load_network(args.model, args.config)
     out = export_onnx(net, args.output, opset=args.opset)
@@ -196,8 +186,8 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
         crops = torch.rand(3, 3, *net.config.input_img_shape, generator=gen)
         with torch.inference_mode():
             a, b = net(crops), onnx_net(crops)
-            va = body(**{k: getattr(a, k) for k in vars(b)}).vertices
-            vb = body(**{k: getattr(b, k) for k in vars(b)}).vertices
+            va = body(**{k: getattr(a, k) for k in OUTPUTS}).vertices  # the parameters (SMPLer-X boxes aside)
+            vb = body(**{k: getattr(b, k) for k in OUTPUTS}).vertices
         err = float((va - vb).norm(dim=-1).max())
         line += f"; max vertex difference {err * 1000:.4f} mm"
         if err > 1e-4:
@@ -233,22 +223,6 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         stride=args.stride,
         shard=shard,
         overwrite=args.overwrite,
-        identity={
-            "checkpoint": _file_identity(args.checkpoint) if args.checkpoint else _model_arg(args),
-            "config": _file_identity(args.config) if args.config else None,
-            "body_models": str(Path(args.body_models).resolve()) if args.body_models else None,
-            "detector": args.detector,
-            "dtype": args.dtype,
-            "score_threshold": args.score_threshold,
-            "nms_iou": args.nms_iou,
-            "max_people": args.max_people,
-            "largest": args.largest,
-            "camera": [args.focal, args.fov, _file_identity(args.intrinsics) if args.intrinsics else None],
-            "track": not args.no_track,
-            "smooth": args.smooth,
-            "fill_gaps": args.fill_gaps,
-            "feet": args.feet,
-        },
         track=not args.no_track,
         smooth=args.smooth,
         fill_gaps=args.fill_gaps,
@@ -275,10 +249,8 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         backend=args.backend,
         camera=camera,
     )
-    # The precision that actually runs ("auto" resolved), so results made in fp32 and in bf16 are never mixed up.
-    options.identity["dtype"] = estimator.precision
     if not args.quiet:
-        print(f"smplestx: device {estimator.device} ({options.identity['dtype']}), detector {estimator.detector.name}",
+        print(f"smplestx: device {estimator.device} ({estimator.precision}), detector {estimator.detector.name}",
               file=sys.stderr)
     progress = ProgressLine(not args.quiet)
     try:
@@ -405,6 +377,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         err = report.skinning_error.get(tid)
         skin = f" (4-influence skin: max {err['max_m'] * 1000:.2f} mm from full LBS)" if err else ""
         print(f"track {tid}: {names}{skin}")
+    if report.scene is not None:
+        print(f"scene: {report.scene}")
     print(f"exported {len(report.files)} track(s) in {report.seconds:.1f} s")
     return 0
 
@@ -606,18 +580,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--genders", default="neutral", help="comma-separated genders to draw from")
     p.set_defaults(func=_cmd_synthetic_data)
 
-    p = sub.add_parser("export", help="export tracked people as animations: glTF (.glb), BVH, AMASS-style npz, FBX")
-    p.add_argument("input", metavar="INPUT", help="a results file of `smplestx infer` (.npz/.json) or a .tracks.npz")
-    p.add_argument("--format", default="glb,bvh,amass", help="comma-separated: glb, bvh, amass, fbx (default glb,bvh,amass)")
+    p = sub.add_parser("export", help="export tracked people as animations: glTF (.glb), BVH, AMASS-style npz, FBX, "
+                                      "Meshcapade .smpl/.mcs")
+    p.add_argument("input", metavar="INPUT", help="a results file of `smplestx infer` (.npz/.json), a .tracks.npz, "
+                                                  "or a Meshcapade .smpl/.mcs or AMASS SMPL-X .npz")
+    p.add_argument("--format", default="glb,bvh,amass",
+                   help="comma-separated: glb, bvh, amass, fbx, smpl, mcs (default glb,bvh,amass)")
     p.add_argument("--body-models", required=True, help="folder holding smplx/SMPLX_NEUTRAL.npz (or the smplx/ folder)")
     p.add_argument("--output", help="output folder (default: the input's folder)")
     p.add_argument("--track", action="append", metavar="ID", help="export only this track id (repeatable)")
     p.add_argument("--fps", type=float, help="frame rate (default: the input's, else 30)")
     p.add_argument("--gender", choices=("neutral", "male", "female"), help="body model (default: the input's)")
     p.add_argument("--smooth", metavar="METHOD", help="temporal smoothing before export (smplestx.motion), e.g. gaussian")
-    p.add_argument("--feet", choices=("pin", "none"), default="pin",
-                   help="foot cleanup before export: pin (planted feet stay put; default; skipped when the input "
-                        "is already pinned) | none")
+    p.add_argument("--feet", choices=("pin", "none"),
+                   help="foot cleanup before export: pin (planted feet stay put; the default, except for .smpl/.mcs/"
+                        "AMASS inputs, converted as they are; skipped when the input is already pinned) | none")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("demo", help="run the whole pipeline offline on generated inputs (random weights)")
@@ -628,11 +605,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the body, the scene and the random weights")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("view", help="open a results file (or output folder) in a local 3D web viewer")
-    p.add_argument("output", help="a results .npz/.json, or an output folder holding one")
+    p = sub.add_parser("view", help="open a results, track or animation file (or an output folder) in a local 3D "
+                                    "web viewer")
+    p.add_argument("output", help="a results .npz/.json, a NAME.tracks.npz, an .amass.npz or .glb of export, a .smpl or "
+                                  ".mcs, or a folder of them (the page lists them)")
     p.add_argument("--port", type=int, default=8080, help="local port (default 8080; 0 = any free port)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
-    p.add_argument("--body-models", help="SMPL-X folder for the mesh faces (default: as for infer)")
+    p.add_argument("--body-models", help="SMPL-X folder: the mesh faces, and the meshes when the file holds none "
+                                         "(default: $SMPLESTX_BODY_MODELS, then body_models in the config file)")
     p.add_argument("--no-browser", action="store_true", help="only print the address")
     p.set_defaults(func=_cmd_view)
 

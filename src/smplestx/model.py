@@ -11,9 +11,10 @@ from torch import nn
 
 from .body import SMPLX_137, SMPLX_PARAM_NAMES, BodyModel
 from .config import DTYPE_NAMES, DTYPES, ModelConfig
+from .config_smpler_x import SMPLerXConfig
 from .errors import UsageError
 from .geometry import project_points
-from .checkpoint import load_network
+from .checkpoint import AnyConfig, load_network
 from .nn.int8 import is_quantized, quantize_linears
 from .nn.network import NetworkOutput, SMPLestXNet
 from .nn.smpler_x import SMPLerXNet
@@ -306,7 +307,7 @@ def load_model(
     checkpoint: str | Path,
     *,
     body_models: str | Path | None = None,
-    config: str | Path | ModelConfig | None = None,
+    config: str | Path | AnyConfig | None = None,
     device: str | torch.device = "cpu",
     dtype: str | torch.dtype = torch.float32,
     attention: str = "auto",
@@ -330,9 +331,10 @@ def load_model(
     from .zoo import resolve_model
 
     body_models = find_body_models(body_models)
-    resolved = resolve_model(checkpoint, None if isinstance(config, ModelConfig) else config)
+    given = isinstance(config, (ModelConfig, SMPLerXConfig))  # a config object of either family, not a file
+    resolved = resolve_model(checkpoint, None if given else config)  # type: ignore[arg-type]
     checkpoint = resolved.checkpoint
-    if not isinstance(config, ModelConfig):
+    if not given:
         config = resolved.config
     is_onnx = Path(checkpoint).suffix.lower() == ".onnx"
     if backend not in ("auto", "torch", "onnxruntime"):
@@ -352,7 +354,9 @@ def load_model(
     if is_onnx:
         from .onnx_export import OnnxNetwork
 
-        return SMPLestX(OnnxNetwork(checkpoint, device=device), body).eval()
+        onnx_net = OnnxNetwork(checkpoint, device=device)
+        # The family follows the config stored in the graph: SMPLer-X graphs also return the boxes.
+        return (SMPLerX if isinstance(onnx_net.config, SMPLerXConfig) else SMPLestX)(onnx_net, body).eval()
     net = load_network(checkpoint, config, device=device, dtype=dtype)
     if precision == "int8":
         quantize_linears(net)

@@ -2,8 +2,8 @@
 
 The table is data: add a row to :data:`MODELS` to add a model. Downloads go through
 ``huggingface_hub`` (its cache under ``$HF_HOME``, its progress bar, resumable, ``HF_HUB_OFFLINE``
-and ``HF_ENDPOINT`` respected). A row with an empty ``sha256`` is "not verified": nobody has
-checked its digest yet, so only the hub's own transfer checks apply.
+and ``HF_ENDPOINT`` respected). A row with an empty ``sha256`` is "not verified": it must say why in
+``no_sha256_reason`` (a test holds every row to that), and only the hub's own transfer checks apply.
 """
 
 from __future__ import annotations
@@ -38,28 +38,34 @@ class ZooModel:
     filename: str
     config_file: str | None  # official config_base.py in the same repo, when the release has one
     size: str  # "H" etc: the encoder preset, used when there is no config file
-    sha256: str  # "" = not verified
+    sha256: str  # "" = not verified (then no_sha256_reason says why)
     approx_bytes: int  # 0 = unknown; only for the announcement
     licence: str
     revision: str = "main"
+    no_sha256_reason: str = ""  # why a row has no digest; required when sha256 is empty
 
 
-#: The released models. Sizes are approximate (from the projects' READMEs, not checked against the hub).
+_NOT_PUBLISHED = "no public page lists its SHA-256 (Hugging Face LFS details or a release note); record it once a download is verified"
+
+#: The released models. Digests and sizes of the SMPLer-X files are the Git LFS details the Hugging Face pages
+#: publish: H32 in the authors' space (caizhongang/SMPLer-X, pretrained_models/) and in the mirror
+#: camenduru/SMPLer-X, identical; S32, B32 and L32 in that mirror (S32 also identical in the TANGO space's copy).
+#: The SMPLest-X size is approximate (from its README).
 MODELS: dict[str, ZooModel] = {
     m.name: m
     for m in (
         ZooModel("smplest-x-h", "smplest_x", "waanqii/SMPLest-X", "smplest_x_h.pth.tar", "config_base.py",
-                 "H", "", int(8.2 * 2**30), _SMPLEST_X_LICENCE),
+                 "H", "", int(8.2 * 2**30), _SMPLEST_X_LICENCE, no_sha256_reason=_NOT_PUBLISHED),
         ZooModel("smpler-x-s32", "smpler_x", "caizhongang/SMPLer-X", "smpler_x_s32.pth.tar", None,
-                 "S", "", int(0.2 * 2**30), _SMPLER_X_LICENCE),
+                 "S", "1c78569f4e7b6e22e7166b55f322e5d5e019073b8d1a430a6926f93b4c86aa62", 384315279, _SMPLER_X_LICENCE),
         ZooModel("smpler-x-b32", "smpler_x", "caizhongang/SMPLer-X", "smpler_x_b32.pth.tar", None,
-                 "B", "", 0, _SMPLER_X_LICENCE),
+                 "B", "53baf53545424f39c4bb80963a068b947be37aa49a64e622280cb1e0d5a018b7", int(1.24e9), _SMPLER_X_LICENCE),
         ZooModel("smpler-x-l32", "smpler_x", "caizhongang/SMPLer-X", "smpler_x_l32.pth.tar", None,
-                 "L", "", int(1.3 * 2**30), _SMPLER_X_LICENCE),
+                 "L", "b680a39ad2a14e70da9b3f650ec3b5b3b69e450f1c0f67a6ce726296b45709ce", 3920223856, _SMPLER_X_LICENCE),
         ZooModel("smpler-x-h32", "smpler_x", "caizhongang/SMPLer-X", "smpler_x_h32.pth.tar", None,
-                 "H", "", int(2.6 * 2**30), _SMPLER_X_LICENCE),
+                 "H", "0f9bc3bda088758e8e16cdf381b0dffabd5e6bc07326027b88d6f54aa3a215c7", 7942394512, _SMPLER_X_LICENCE),
         ZooModel("smpler-x-h32-correct", "smpler_x", "caizhongang/SMPLer-X", "smpler_x_h32_correct.pth.tar", None,
-                 "H", "", int(2.6 * 2**30), _SMPLER_X_LICENCE),
+                 "H", "", 7942394512, _SMPLER_X_LICENCE, no_sha256_reason=_NOT_PUBLISHED),
     )
 }
 
@@ -70,9 +76,13 @@ DETECTORS: dict[str, ZooModel] = {
     m.name: m
     for m in (
         ZooModel("rtdetr-r18", "detector", "PekingU/rtdetr_r18vd", "model.safetensors", "config.json", "-", "",
-                 int(80 * 2**20), "Apache-2.0 (RT-DETR, github.com/lyuwenyu/RT-DETR)"),
+                 int(80 * 2**20), "Apache-2.0 (RT-DETR, github.com/lyuwenyu/RT-DETR)",
+                 no_sha256_reason="the hub's model.safetensors changed between revisions (two different LFS digests "
+                                  "are published) and this row follows main: pin a revision to record one"),
         ZooModel("rtdetr-r50", "detector", "PekingU/rtdetr_r50vd", "model.safetensors", "config.json", "-", "",
-                 int(170 * 2**20), "Apache-2.0 (RT-DETR, github.com/lyuwenyu/RT-DETR)"),
+                 int(170 * 2**20), "Apache-2.0 (RT-DETR, github.com/lyuwenyu/RT-DETR)",
+                 no_sha256_reason="a digest is published only for an old revision (ae8384b) and this row follows "
+                                  "main: pin a revision to record one"),
     )
 }
 DEFAULT_DETECTOR = "rtdetr-r18"
