@@ -124,6 +124,8 @@ def test_folder_with_images_video_and_a_corrupt_file(media, tiny_ckpt, tiny_conf
     assert sorted(t.track_id for t in tracks.tracks) == sorted(ids[0])
     assert all(t.frames.tolist() == [0, 1, 2, 3] for t in tracks.tracks)
     assert tracks.fps == pytest.approx(10.0) and tracks.smoothing == "gaussian(sigma=2)"
+    assert tracks.feet == "pin" and tracks.floor.shape == (4,)  # --feet pin by default
+    assert all(t.contacts.shape == (4, 4) for t in tracks.tracks)
     np.testing.assert_array_equal(tracks.image_size, [W, H])
     # The track file's camera is the scene camera its translations live in; exporting the results file builds
     # the same tracks (the one builder, with the smoothing the results file records).
@@ -131,7 +133,10 @@ def test_folder_with_images_video_and_a_corrupt_file(media, tiny_ckpt, tiny_conf
     np.testing.assert_array_equal(tracks.princpt, video.scene_princpt)
     from smplestx.export import trackset_from_results
 
-    again = trackset_from_results(out / "clip.npz")
+    from smplestx.motion.feet import pin_feet
+
+    # ... and pins its feet as infer did (the estimator's float32 body model), which export does by default.
+    again = pin_feet(trackset_from_results(out / "clip.npz"), BodyModel.from_dir(body_dir, dtype=torch.float32))
     assert again.smoothing == tracks.smoothing
     assert [t.track_id for t in again.tracks] == [t.track_id for t in tracks.tracks]
     for a, b in zip(again.tracks, tracks.tracks):

@@ -247,6 +247,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         track=not args.no_track,
         smooth=args.smooth,
         fill_gaps=args.fill_gaps,
+        feet=args.feet,
     )
     from .motion.smoothing import parse_method
 
@@ -417,7 +418,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     try:
         report = export_animation(args.input, args.format, args.body_models,
                                   args.output if args.output else _default_output(args.input),
-                                  track_ids=track_ids, fps=args.fps, gender=args.gender, smooth=args.smooth)
+                                  track_ids=track_ids, fps=args.fps, gender=args.gender, smooth=args.smooth,
+                                  feet=args.feet)
     except RuntimeError as exc:  # Blender missing or failing while converting to FBX: one line, not a traceback
         raise SmplestxError(str(exc)) from exc
     for tid, files in report.files.items():
@@ -539,6 +541,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="track file filter: none | gaussian[(sigma=2)] | oneeuro[(min_cutoff=1,beta=0.3)] (default: gaussian)")
     p.add_argument("--fill-gaps", type=_number(int, 0, 10000), default=0, metavar="N",
                    help="bridge track gaps of up to N frames by interpolation (slerp) in the track file")
+    p.add_argument("--feet", choices=("pin", "none"), default="pin",
+                   help="track file foot cleanup: pin (planted feet stay put, none below the floor; default) | none")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=_cmd_infer)
 
@@ -644,6 +648,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, help="frame rate (default: the input's, else 30)")
     p.add_argument("--gender", choices=("neutral", "male", "female"), help="body model (default: the input's)")
     p.add_argument("--smooth", metavar="METHOD", help="temporal smoothing before export (smplestx.motion), e.g. gaussian")
+    p.add_argument("--feet", choices=("pin", "none"),
+                   help="foot cleanup before export: pin (planted feet stay put; the default, except for .smpl/.mcs/"
+                        "AMASS inputs, converted as they are; skipped when the input is already pinned) | none")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("demo", help="run the whole pipeline offline on generated inputs (random weights)")

@@ -7,7 +7,7 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -15,12 +15,14 @@ import torch
 
 from ..body import BodyModel
 from ..errors import UsageError
+from ..motion.feet import check_feet_mode, pin_feet
 from ..motion.tracks import TrackSet
 from .amass import write_amass
 from .bvh import write_bvh
 from .fbx import HOW_TO_GET_BPY, find_bpy_python, glb_to_fbx
 from .gltf import skinning_error, write_gltf_animation
 from .inputs import load_animation_input
+from .readers import is_motion_file
 from .meshcapade import import_smplcodec, write_mcs, write_smpl
 from .skeleton import build_skeleton, densify
 
@@ -86,6 +88,7 @@ def export_animation(
     stem: str | None = None,
     gender: str | None = None,
     smooth: str | None = None,
+    feet: str | None = "none",
     expressions: bool = True,
     device: str | torch.device = "cpu",
 ) -> ExportReport:
@@ -96,12 +99,16 @@ def export_animation(
     ``glb``, ``bvh``, ``amass``, ``fbx`` (FBX needs Blender's ``bpy``, see :mod:`.fbx`), ``smpl`` and ``mcs``
     (these need ``smplcodec``; ``mcs`` writes one ``<stem>_scene.mcs`` holding every chosen track).
     ``body_models``: the folder with ``smplx/SMPLX_<GENDER>.npz``. ``fps`` overrides the input's frame rate;
-    ``gender`` the track set's. Every check (formats, ids, bpy, smplcodec, body model) runs before the first
+    ``gender`` the track set's. ``feet="pin"`` pins planted feet and keeps them above the floor
+    (:mod:`smplestx.motion.feet`) unless the input is pinned already; ``feet=None`` (the CLI's default) pins
+    too, except another tool's motion file (``.smpl``, ``.mcs``, AMASS), which is converted as it is. Every check (formats, ids, bpy, smplcodec, body model) runs before the first
     write, every write is atomic, and a failure part-way removes the files this call created.
     See ``docs/animation-export.md``.
     """
     start = time.perf_counter()
     names = parse_formats(formats)
+    if feet is not None:
+        check_feet_mode(feet)
     bpy_python = None
     if "fbx" in names:
         bpy_python = find_bpy_python()
@@ -138,6 +145,11 @@ def export_animation(
         chosen = list(ts.tracks)
     sex = (gender or ts.gender or "neutral").lower()
     body = BodyModel.from_dir(body_models, sex, dtype=torch.float64, device=device)
+    if feet is None:
+        feet = "none" if input_path is not None and is_motion_file(input_path) else "pin"
+    if feet == "pin" and ts.feet != "pin":
+        ts = pin_feet(replace(ts, tracks=chosen), body)
+        chosen = list(ts.tracks)
 
     out_dir = Path(output_dir)
     if input_path is not None:

@@ -303,5 +303,6 @@ def smooth(trackset: TrackSet, method: str = "gaussian", fill_gaps_frames: int =
     """A smoothed copy of a track set: gaps of up to ``fill_gaps_frames`` filled, then each track filtered."""
     name, params = parse_method(method)
     tracks = [fill_gaps(t, fill_gaps_frames) if fill_gaps_frames > 0 else t for t in trackset.tracks]
-    tracks = [smooth_track(t, method, trackset.fps, causal) for t in tracks]
-    return replace(trackset, tracks=tracks, smoothing=describe_method(name, params))
+    # Contacts and pinned feet belong to the motion before filtering: dropped, to be found again (motion.feet).
+    tracks = [replace(smooth_track(t, method, trackset.fps, causal), contacts=None) for t in tracks]
+    return replace(trackset, tracks=tracks, smoothing=describe_method(name, params), feet="none")

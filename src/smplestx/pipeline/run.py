@@ -59,6 +59,7 @@ class InferOptions:
     track: bool = True  # videos: give people stable ids and write NAME.tracks.npz
     smooth: str = "gaussian"  # the track file's temporal filter (motion.smoothing)
     fill_gaps: int = 0  # bridge track gaps of up to N sampled frames in the track file
+    feet: str = "pin"  # foot cleanup of the track file (motion.feet): "pin" or "none"
 
 
 @dataclass
@@ -257,6 +258,7 @@ def run_identity(estimator: Estimator, options: InferOptions) -> dict:
         "track": options.track,
         "smooth": options.smooth,
         "fill_gaps": options.fill_gaps,
+        "feet": options.feet,
         "write_json": options.write_json,
         "save_vertices": options.save_vertices,
         "save_mesh": options.save_mesh,
@@ -527,6 +529,10 @@ class InferenceRun:
         from ..motion.tracks import save_tracks
 
         trackset = self._tracking[1].build(fps, source=str(source), smoothing=self.opt.smooth, fill_gaps=self.opt.fill_gaps)
+        if self.opt.feet == "pin":
+            from ..motion.feet import pin_feet
+
+            trackset = pin_feet(trackset, self.est.model.body)
         log.info("%s: %d tracks (%s)", source, len(trackset.tracks), trackset.smoothing)
         return save_tracks(path, trackset)
 
