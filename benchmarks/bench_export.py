@@ -57,7 +57,7 @@ def main() -> None:
         body = BodyModel.from_dir(args.model_dir, dtype=torch.float64)
         t_body = time.perf_counter() - t0
         t0 = time.perf_counter()
-        skel = build_skeleton(densify(track), body)
+        skel = build_skeleton(densify(track, body), body)
         t_skel = time.perf_counter() - t0
         t0 = time.perf_counter()
         skinning_error(skel)  # timed: every export reports it

@@ -18,7 +18,7 @@ import torch
 
 from smplestx.body import BodyModel
 from smplestx.synthetic.smplx_model import write_synthetic_body
-from smplestx.synthetic.walks import noisy_detections, walk_parameters, walk_truth, walkers
+from smplestx.synthetic.walks import noisy_detections, walk_sequence, walk_truth, walkers
 from smplestx.motion.metrics import mot_identity_metrics
 from smplestx.motion.smoothing import fill_gaps, smooth_track
 from smplestx.motion.tracker import Tracker
@@ -66,7 +66,8 @@ def main() -> None:
                      f"IDF1 {m.idf1:.3f}, ID switches {m.id_switches}"))
 
     t_len = 300
-    ps = [walk_parameters(walkers("crossing"), f / 30.0) for f in range(t_len)]
+    seq = walk_sequence(walkers("crossing"), np.arange(t_len) / 30.0, body)
+    ps = [{k: v[f] for k, v in seq.items()} for f in range(t_len)]
     rng = np.random.default_rng(0)
 
     def get(k: str, noise: float) -> np.ndarray:

@@ -49,3 +49,36 @@ def assert_same_results(low: dict[str, np.ndarray], full: dict[str, np.ndarray],
     """Two results files' people match (as above), contour joints compared only where both runs share a bin."""
     mask = comparable_joints(contour_bins(low, body_models), contour_bins(full, body_models))
     assert_same_people(low["joints_3d"], full["joints_3d"], mask)
+
+
+POSES = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose")
+
+
+def assert_predictions_close(low, full, *, joints_mm: tuple[float, float], rot: float, transl_m: float,
+                             body: BodyModel | None = None) -> None:
+    """Two CropPredictions of the same crops (a reduced-precision network against fp32) agree where it matters.
+
+    Root-relative joints within ``joints_mm`` = (mean, max) millimetres, every pose's rotation matrices within
+    ``rot`` per entry (compared as matrices: axis-angle has two branches near pi), the camera translation within
+    ``transl_m``; and the joint bound separates different people, so the check can tell outputs apart. With the
+    ``body`` model, face-contour joints count only where both runs picked the same head-angle bin.
+    """
+    from smplestx.nn.rotations import axis_angle_to_rotmat
+
+    def rel(p) -> torch.Tensor:
+        return (p.joints_cam - p.joints_cam[:, :1]).double()
+
+    def mats(aa: torch.Tensor) -> torch.Tensor:
+        return axis_angle_to_rotmat(aa.double().reshape(-1, 3))
+
+    err = (rel(low) - rel(full)).norm(dim=-1) * 1000
+    if body is not None:
+        bins = [body.face_contour_bins(p.global_orient.float(), p.body_pose.float()).numpy() for p in (low, full)]
+        err = err[torch.from_numpy(comparable_joints(*bins))]
+    assert err.mean() < joints_mm[0] and err.max() < joints_mm[1], (err.mean().item(), err.max().item())
+    for name in POSES:
+        diff = (mats(getattr(low, name)) - mats(getattr(full, name))).abs().max().item()
+        assert diff < rot, (name, diff)
+    assert (low.transl - full.transl).abs().max().item() < transl_m
+    others = (rel(full) - rel(full).flip(0)).norm(dim=-1) * 1000  # each crop against another person's
+    assert others.mean() > 3 * joints_mm[0], others.mean().item()

@@ -25,10 +25,12 @@ from smplestx.export import (
 )
 from smplestx.export.gltf import gltf_json
 from smplestx.body import BodyModel
+from smplestx.errors import UsageError
 from smplestx.cli import main
 from smplestx.io.meshes import CAMERA_TO_GLTF
 from smplestx.io.results import ResultsWriter
 from smplestx.motion.tracks import Track, TrackSet, save_tracks
+from smplestx.nn.rotations import axis_angle_to_rotmat
 from smplestx.io.results import FrameResult, Person
 
 POSE_KEYS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression",
@@ -68,11 +70,33 @@ def posed_joints(body: BodyModel, track: Track) -> np.ndarray:
     return out.joints_55.numpy()
 
 
+#: Index of ``left_ring1`` in a hand pose (15 joints: index, middle, pinky, ring, thumb; 3 each).
+RING1 = 9
+
+
+def with_finger_near_180_degrees(track: Track) -> Track:
+    """Put one finger near 180 deg, its axis-angle switching sign from frame to frame as a network's output does.
+
+    +n(pi - e) and -n(pi - e) are nearly the same rotation, but the body model adds the hand mean to the
+    axis-angle vector, so the two give very different fingers: an exporter must keep each frame's vector as it is.
+    """
+    n = np.array([0.6, 0.0, 0.8], np.float32)
+    signs = np.where(np.arange(len(track)) % 2 == 0, 1.0, -1.0).astype(np.float32)
+    track.left_hand_pose[:, RING1] = signs[:, None] * n * np.float32(np.pi - 0.02)
+    return track
+
+
+def observed(track: Track) -> np.ndarray:
+    """Positions of the track's own frames among the dense frames of an exported file."""
+    return np.asarray(track.frames - track.frames[0])
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, synthetic_body: Path):
-    """One export of two tracks (one with gaps and varying expression, one of a single frame)."""
+    """One export of two tracks (one with gaps, varying expression and a finger near 180 deg; one of a single frame)."""
     out = tmp_path_factory.mktemp("anim")
-    ts = trackset(make_track(3, [10, 11, 12, 14, 17], seed=1), make_track(8, [40], seed=2))
+    gappy = with_finger_near_180_degrees(make_track(3, [10, 11, 12, 14, 17], seed=1))
+    ts = trackset(gappy, make_track(8, [40], seed=2))
     report = export_animation(ts, "glb,bvh,amass", synthetic_body, out, stem="clip")
     return ts, report, out
 
@@ -87,14 +111,14 @@ def test_files_are_named_per_track(exported) -> None:
 def test_gltf_joints_equal_the_body_model(exported, body: BodyModel) -> None:
     ts, report, _ = exported
     for track in ts.tracks:
-        dense = densify(track)
         names, joints = read_gltf_joints(report.files[track.track_id]["glb"])
         assert tuple(names) == JOINT_NAMES
         assert names[:3] == ["pelvis", "left_hip", "right_hip"]
-        want = posed_joints(body, dense) @ CAMERA_TO_GLTF.T.astype(np.float64)
-        assert joints.shape == want.shape == (len(dense), 55, 3)
+        assert joints.shape == (track.frames[-1] - track.frames[0] + 1, 55, 3)
+        # The track's own frames, against the body model on the track itself (not on a gap-filled copy).
+        want = posed_joints(body, track) @ CAMERA_TO_GLTF.T.astype(np.float64)
         # float32 keys: ~1e-7 m; expression-driven offsets are keyed too, so this holds with expressions on.
-        assert np.abs(joints - want).max() < TOL_M
+        assert np.abs(joints[observed(track)] - want).max() < TOL_M
 
 
 def test_gltf_layout(exported) -> None:
@@ -128,24 +152,40 @@ def test_bvh_joints_equal_the_body_model_for_constant_expression(tmp_path: Path,
     assert np.abs(got - want).max() < TOL_M
 
 
-def test_bvh_error_with_varying_expression_is_the_rest_offset_shift(exported, body: BodyModel) -> None:
+def test_bvh_joints_equal_the_body_model_with_varying_expression(exported, body: BodyModel) -> None:
     ts, report, _ = exported
-    track = densify(ts.track(3))
+    track = ts.track(3)
     bvh = read_bvh(report.files[3]["bvh"])
     order = [bvh.names.index(n) for n in JOINT_NAMES]
-    err = np.abs(bvh.world_positions()[:, order] / 100.0 - posed_joints(body, track) @ CAMERA_TO_GLTF.T).max()
-    skel = build_skeleton(track, body)
-    shift = np.abs(skel.offsets - skel.offsets.mean(axis=0)).sum(axis=1).max()  # summed along any chain
-    assert err <= shift + TOL_M
-    assert err < 1e-3  # < 1 mm at expression coefficients ~N(0, 1)
+    got = bvh.world_positions()[:, order][observed(track)] / 100.0
+    assert np.abs(got - posed_joints(body, track) @ CAMERA_TO_GLTF.T).max() < TOL_M
+    # The expression moves the jaw's rest offset (the synthetic model's only face joint with expression weights):
+    # it carries its offset per frame in position channels; joints it does not move keep rotations only.
+    moving = {bvh.names[j] for j, c in enumerate(bvh.channels) if j > 0 and "Xposition" in c}
+    assert moving == {"jaw"}
+    assert bvh.channels[bvh.names.index("jaw")] == ["Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation",
+                                                   "Yrotation"]
+
+
+def test_bvh_is_exact_where_expression_moves_the_head_jaw_and_eyes(tmp_path: Path, parity_body: Path) -> None:
+    """On the parity model the expression moves head, jaw and eyes by centimetres: fixed offsets were 65 mm off."""
+    body = BodyModel.from_dir(parity_body, dtype=torch.float64)
+    track = make_track(0, [0, 1, 2, 4], seed=41)
+    rep = export_animation(trackset(track), "bvh", parity_body, tmp_path, stem="p")
+    bvh = read_bvh(rep.files[0]["bvh"])
+    moving = {bvh.names[j] for j, c in enumerate(bvh.channels) if j > 0 and "Xposition" in c}
+    assert {"head", "jaw", "left_eye_smplhf", "right_eye_smplhf"} <= moving
+    order = [bvh.names.index(n) for n in JOINT_NAMES]
+    got = bvh.world_positions()[:, order][observed(track)] / 100.0
+    assert np.abs(got - posed_joints(body, track) @ CAMERA_TO_GLTF.T).max() < TOL_M
 
 
 def test_amass_keys_and_joints(exported, body: BodyModel, synthetic_body: Path) -> None:
     ts, report, _ = exported
-    track = densify(ts.track(3))
+    track = ts.track(3)
     with np.load(report.files[3]["amass"], allow_pickle=False) as z:
         a = {k: z[k] for k in z.files}
-    t = len(track)
+    t = int(track.frames[-1] - track.frames[0] + 1)
     for key in ("trans", "gender", "mocap_frame_rate", "betas", "poses"):  # what the Blender add-on requires
         assert key in a
     assert a["poses"].shape == (t, 165) and a["trans"].shape == (t, 3) and a["betas"].shape == (10,)
@@ -162,7 +202,7 @@ def test_amass_keys_and_joints(exported, body: BodyModel, synthetic_body: Path) 
                    betas=torch.as_tensor(a["betas"])[None].expand(t, -1), expression=torch.as_tensor(a["expression"]),
                    transl=torch.as_tensor(a["trans"])).joints_55.numpy()
     want = posed_joints(body, track) @ CAMERA_TO_AMASS.T
-    assert np.abs(got - want).max() < TOL_M
+    assert np.abs(got[observed(track)] - want).max() < TOL_M
     # z up: the (upright) person's head is above the pelvis.
     assert (got[:, 15, 2] > got[:, 0, 2]).all()
 
@@ -175,7 +215,7 @@ def test_top_influences_and_skinning_error(exported, body: BodyModel) -> None:
     np.testing.assert_array_equal(idx[1], [0, 0, 0, 0])  # unused slots name joint 0 with weight 0
     np.testing.assert_array_equal(w4[1], [1, 0, 0, 0])
     ts, _, _ = exported
-    skel = build_skeleton(densify(ts.track(3)), body)
+    skel = build_skeleton(ts.track(3), body)
     # The synthetic model has <= 4 influences per vertex: the 4-influence skin is exact there ...
     assert skinning_error(skel)["max_m"] < 1e-9
     # ... and spreading weight onto more joints makes it measurable.
@@ -224,12 +264,101 @@ def test_tracked_results_group_by_id(tmp_path: Path, body: BodyModel, synthetic_
     assert gltf_json(rep.files[4]["glb"])["asset"]["extras"]["smplestx"]["fps"] == 12.0
 
 
+def test_gaps_are_filled_along_the_rotation_the_body_model_applies(body: BodyModel) -> None:
+    """An 8-frame gap: observed frames stay bit for bit; filled ones follow the full finger rotation (mean added)."""
+    track = with_finger_near_180_degrees(make_track(0, [0, 9], seed=21))  # +n(pi - e) at 0, -n(pi - e) at 9
+    dense = densify(track, body)
+    np.testing.assert_array_equal(dense.frames, np.arange(10))
+    for name in POSE_KEYS:
+        if name != "betas":
+            np.testing.assert_array_equal(getattr(dense, name)[[0, 9]], getattr(track, name), err_msg=name)
+    mean = body.left_hand_mean.numpy().reshape(15, 3)[RING1]
+    full = axis_angle_to_rotmat(torch.as_tensor(dense.left_hand_pose[:, RING1].astype(np.float64) + mean)).numpy()
+
+    def angle(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.arccos(np.clip((np.trace(a.T @ b) - 1) / 2, -1, 1)))
+
+    total = angle(full[0], full[9])
+    assert total > 0.1  # the two ends are far apart as the body model applies them (0.17 rad here)
+    for k in range(1, 9):  # on the shortest arc between the ends, at a constant speed
+        assert angle(full[0], full[k]) == pytest.approx(k / 9 * total, abs=1e-5)
+        assert angle(full[k], full[9]) == pytest.approx((9 - k) / 9 * total, abs=1e-5)
+
+
+def _scene_results(path: Path, meta: dict) -> None:
+    """A tracked video's results: scene camera, crop cameras that differ, jittery betas, a gap, a short track."""
+    rng = np.random.default_rng(31)
+    a, b = make_track(4, list(range(10)), seed=32), make_track(7, [0, 1], seed=33)
+    with_finger_near_180_degrees(a)
+    scene_focal, scene_princpt = np.array([700.0, 700.0], np.float32), np.array([330.0, 250.0], np.float32)
+    with ResultsWriter(path, meta=meta) as w:
+        for i in range(10):
+            ps = []
+            people = [(4, a, i)] if i not in (5, 6) else []  # a 2-frame gap in track 4
+            people += [(7, b, i)] if i < 2 else []  # track 7: 2 frames, below the minimum track length
+            people += [(-1, b, 0)] if i == 3 else []  # a weak box the tracker left without an id
+            for tid, tr, row in people:
+                z = np.zeros
+                betas = tr.betas + rng.normal(0, 0.05, 10).astype(np.float32) + (2.0 if i == 2 else 0.0)  # outlier
+                ps.append(Person(
+                    box_xyxy=z(4, np.float32), score=0.9, track_id=tid, crop_box_xywh=z(4, np.float32),
+                    **{k: np.asarray(getattr(tr, k)[row], np.float32) for k in POSE_KEYS
+                       if k not in ("betas", "transl")},
+                    betas=betas, transl=(tr.transl[row] * np.array([1.0, 1.0, 3.0])).astype(np.float32),
+                    focal=np.array([4000 + 10 * i, 4000], np.float32), princpt=np.array([100, 120], np.float32),
+                    joints_3d=z((137, 3), np.float32), joints_2d=z((137, 2), np.float32),
+                    transl_scene=tr.transl[row], joints_3d_scene=z((137, 3), np.float32)))
+            w.add(FrameResult(index=i, time_s=i / 25, width=640, height=480, people=ps, scene_focal=scene_focal,
+                              scene_princpt=scene_princpt))
+
+
+@pytest.mark.slow  # two exports: reading the body model twice is most of it
+def test_a_results_file_and_its_track_file_export_the_same_animation(tmp_path: Path, synthetic_body: Path) -> None:
+    from smplestx.io.results import load_results
+    from smplestx.motion.sequences import TrackBuilder, track_settings
+
+    smoothing, fill = "gaussian(sigma=2)", 2
+    results = tmp_path / "clip.npz"
+    _scene_results(results, {"source": "clip.mp4", "fps": 25.0, "tracks": track_settings(smoothing, fill)})
+    # The track file as `smplestx infer` writes it beside the results: the same frames, smoothing and gap filling.
+    builder = TrackBuilder()
+    for frame in load_results(results).frames:
+        builder.add(frame)
+    tracks = save_tracks(tmp_path / "clip.tracks.npz", builder.build(25.0, source="clip.mp4", smoothing=smoothing,
+                                                                     fill_gaps=fill))
+    # (export's own --smooth then runs on both track sets alike)
+    a = export_animation(results, "glb,bvh,amass", synthetic_body, tmp_path / "a")
+    b = export_animation(tracks, "glb,bvh,amass", synthetic_body, tmp_path / "b")
+    assert set(a.files) == set(b.files) == {4}  # the 2-frame track 7 is too short, as in the track file
+    ja, jb = (read_gltf_joints(r.files[4]["glb"])[1] for r in (a, b))
+    assert ja.shape == jb.shape == (10, 55, 3)
+    assert np.abs(ja - jb).max() < 1e-5  # metres: the same root path and pose
+    pa, pb = (read_bvh(r.files[4]["bvh"]).world_positions() for r in (a, b))
+    assert np.abs(pa - pb).max() < 1e-3  # centimetres
+    with np.load(a.files[4]["amass"]) as za, np.load(b.files[4]["amass"]) as zb:
+        for key in ("poses", "trans", "betas"):
+            np.testing.assert_allclose(za[key], zb[key], atol=1e-5, err_msg=key)
+
+
+@pytest.mark.parametrize("record, message", [
+    ({"smoothing": "blur"}, "unknown smoothing 'blur'"),
+    ({"smoothing": "none", "fill_gaps": -1}, "meta 'tracks' is not a record"),
+    ("gaussian", "meta 'tracks' is not a record"),
+])
+def test_a_bad_track_record_in_a_results_file_is_one_line(tmp_path: Path, synthetic_body: Path, record, message) -> None:
+    _scene_results(tmp_path / "bad.npz", {"fps": 25.0, "tracks": record})
+    with pytest.raises(UsageError, match=message) as e:
+        export_animation(tmp_path / "bad.npz", "glb", synthetic_body, tmp_path / "o")
+    assert str(e.value).startswith(str(tmp_path / "bad.npz")) and "\n" not in str(e.value)
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--track", "99"], "no track with id 99"),
         (["--format", "glb,obj"], "unknown animation format 'obj'"),
-        (["--body-models", "MISSING"], "no SMPL-X model found"),
+        (["--body-models", "MISSING"], "no SMPLX_*.npz in"),  # the message of every command (user_config)
     ],
 )
 def test_cli_errors_are_one_line_and_write_nothing(tmp_path: Path, synthetic_body: Path, capsys, args, message) -> None:

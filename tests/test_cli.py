@@ -84,3 +84,39 @@ def test_option_errors_are_one_line(tmp_path: Path, capsys):
     assert main(["synthetic-data", str(tmp_path / "d"), "--num", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "smplestx: error: synthetic-data: argument --num: 0 must be >= 1"
+
+
+def _parsers():
+    import argparse
+
+    from smplestx.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return [("smplestx", parser), *sub.choices.items()]
+
+
+def test_help_states_every_default():
+    """Every argument with a value by default says that value in its --help (None / False: nothing to state)."""
+    import argparse
+
+    unstated = []
+    for name, parser in _parsers():
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            d = action.default
+            if d is None or d is False or d is argparse.SUPPRESS or (isinstance(d, list) and not d):
+                continue
+            text = formatter._expand_help(action)  # exactly the text --help prints for it
+            if "default" not in text.lower() or str(d).lstrip("./") not in text:
+                unstated.append(f"{name} {'/'.join(action.option_strings) or action.dest}: {text!r} (default {d!r})")
+    assert not unstated, "\n".join(unstated)
+
+
+def test_infer_help_shows_the_numbers(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per option: nothing wrapped mid-phrase
+    assert main(["infer", "--help"]) == 0
+    out = capsys.readouterr().out
+    for phrase in ("crops per network batch (default: 16)", "minimum detector score (default: 0.5)",
+                   "are merged (default: 0.5)", "(default: auto)"):
+        assert phrase in out, phrase

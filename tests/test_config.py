@@ -66,3 +66,35 @@ def test_presets_and_round_trip():
         preset("XL")
     for cfg in PRESETS.values():
         assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_a_trailing_statement_is_refused_with_its_line(tmp_path: Path):
+    """A config holds assignments only: a call after them is an error naming the file and its line, never run."""
+    marker = tmp_path / "ran"
+    path = tmp_path / "config_base.py"
+    path.write_text(f"import os\n\nconfig = {{'model': {{}}}}\n__import__('os').system('touch {marker}')\n")
+    with pytest.raises(ConfigError, match=r"config_base\.py:4: a config file holds assignments only"):
+        read_official_config(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("statement", ["os.environ['X'] = '1'", "for i in range(3):\n    pass", "def f():\n    pass"])
+def test_other_statements_are_refused(tmp_path: Path, statement: str):
+    path = tmp_path / "config_base.py"
+    path.write_text(f"import os\nconfig = {{}}\n{statement}\n")
+    with pytest.raises(ConfigError, match=r"config_base\.py:3: a config file"):
+        read_official_config(path)
+
+
+def test_docstrings_imports_and_annotated_assignments_are_read(tmp_path: Path):
+    path = tmp_path / "config_base.py"
+    path.write_text('"""A config."""\nimport os.path as osp\nfrom os import sep\nsize: int = 2\nconfig = {"a": size}\n')
+    assert read_official_config(path) == {"a": 2}
+
+
+def test_a_refused_expression_cites_its_own_line(tmp_path: Path):
+    """The error names the line of the bad value inside a multi-line dict, not the line where the dict starts."""
+    path = tmp_path / "config_base.py"
+    path.write_text("config = {\n    'model': {\n        'a': 1,\n        'b': open('x'),\n    },\n}\n")
+    with pytest.raises(ConfigError, match=r"config_base\.py:4: only literal values"):
+        read_official_config(path)

@@ -89,3 +89,28 @@ def test_preset_sizes_match_the_paper(name, millions):
     with torch.device("meta"):
         net = SMPLerXNet(smpler_x_preset(name))
     assert abs(sum(p.numel() for p in net.parameters()) / 1e6 - millions) < 0.1
+
+
+def test_a_trailing_statement_is_refused_with_its_line(tmp_path):
+    marker = tmp_path / "ran"
+    text = MAIN + f"__import__('os').system('touch {marker}')\n"
+    path = _write(tmp_path, text)
+    line = text.count("\n")
+    with pytest.raises(ConfigError, match=rf"config_smpler_x_x\.py:{line}: a config file holds assignments only"):
+        load_smpler_x_config(path)
+    assert not marker.exists()
+
+
+def test_a_refused_backbone_value_cites_its_own_line(tmp_path):
+    """The error cites the line of the bad value (6), not the line where `model = dict(` starts (2)."""
+    encoder = ("\nmodel = dict(\n    type='TopDown',\n    backbone=dict(\n        embed_dim=96,\n"
+               "        depth=open('x'),\n        num_heads=6,\n    ),\n)\n")
+    path = _write(tmp_path, encoder=encoder)
+    with pytest.raises(ConfigError, match=r"enc\.py:6: only literal values"):
+        load_smpler_x_config(path)
+
+
+def test_parity_configs_still_load(parity_dir):
+    """The official-format configs of the parity fixtures (imports, tuples, arithmetic) are still accepted."""
+    cfg = load_smpler_x_config(parity_dir / "smpler_x_tiny" / "config_smpler_x_tiny.py")
+    assert (cfg.feat_dim, cfg.encoder.embed_dim, cfg.encoder.depth, cfg.princpt) == (64, 64, 2, (96.0, 128.0))

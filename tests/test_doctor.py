@@ -36,3 +36,49 @@ def test_doctor_says_what_auto_picks_on_this_cpu(monkeypatch, capsys):
         picked = expected or model_mod.auto_precision("cpu")
         assert f"{picked} on this CPU (--dtype fp32 to opt out)" in out, out
         assert "measured per model on first use (`smplestx doctor --tune` shows it)" in out, out
+
+
+def test_doctor_warns_about_a_cuda_build_without_a_gpu(monkeypatch, capsys):
+    """A CUDA build of torch on a CPU-only machine: a warning naming the disk it costs, not a failure."""
+    import torch
+
+    import smplestx.doctor as doctor
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setattr(doctor, "cuda_wheels", lambda: {"nvidia-cublas-cu13": 2**30, "triton": 2**29})
+    main(["doctor"])
+    out = capsys.readouterr().out
+    assert "!!  torch build" in out and "a CUDA 13.0 build, but no usable GPU here: 1.50 GiB" in out, out
+    assert "https://download.pytorch.org/whl/cpu" in out and "pip uninstall -y nvidia-cublas-cu13 triton" in out
+    checks = doctor.run_checks()
+    assert [c for c in checks if c.name == "torch build"][0].ok  # a warning does not fail doctor
+    monkeypatch.setattr(torch.version, "cuda", None)  # the CPU build: nothing to say
+    assert "torch build" not in doctor.format_report(doctor.run_checks())
+
+
+def test_cuda_wheel_sizes_come_from_the_installed_files(monkeypatch, tmp_path):
+    """RECORD sizes are summed; a row without a size is measured on disk; other distributions are not counted."""
+    import importlib.metadata
+
+    import smplestx.doctor as doctor
+
+    unsized = tmp_path / "libcudnn.so"
+    unsized.write_bytes(b"x" * 1000)
+
+    class File:
+        def __init__(self, size, path=None):
+            self.size, self.path = size, path
+
+        def locate(self):
+            return self.path
+
+    class Dist:
+        def __init__(self, name, files):
+            self.metadata, self.files = {"Name": name}, files
+
+    dists = [Dist("nvidia-cudnn-cu12", [File(5000), File(None, unsized), File(None, tmp_path / "gone")]),
+             Dist("nvidia_nccl_cu12", [File(7)]), Dist("triton", [File(3)]), Dist("cuda-bindings", [File(11)]),
+             Dist("numpy", [File(10**6)]), Dist("nvidia-cudnn-cu12", [File(10**9)])]
+    monkeypatch.setattr(importlib.metadata, "distributions", lambda: iter(dists))
+    assert doctor.cuda_wheels() == {"nvidia-cudnn-cu12": 6000, "nvidia_nccl_cu12": 7, "triton": 3, "cuda-bindings": 11}

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smplestx.export import export_animation, read_bvh, read_gltf_joints
+from smplestx.export import JOINT_NAMES, export_animation, read_bvh, read_gltf_joints
 from smplestx.export.fbx import find_bpy_python
 
 from test_animation_export import make_track, trackset
+from test_meshcapade import flat_body_joints, short_avatar, smpl_as_poses
 
 pytestmark = pytest.mark.blender
 READBACK = Path(__file__).with_name("blender_readback.py")
@@ -64,10 +65,22 @@ def test_blender_imports_our_bvh_with_the_same_joints(files, bpy_python: str) ->
     theirs_names, theirs = blender_joints(bpy_python, "bvh", files["bvh"], len(ours))
     theirs = theirs[:, [theirs_names.index(n) for n in bvh.names]]
     assert np.abs(theirs - ours).max() < TOL_M
-    # The two files agree with each other too (BVH offsets use the mean expression: well under 1 mm here).
+    # The two files agree with each other too (the jaw's expression-driven offset rides in position channels).
     glb_names, glb = read_gltf_joints(files["glb"])
     assert np.abs(ours[:, [bvh.names.index(n) for n in glb_names]] - glb).max() < TOL_M
 
 
 def test_fbx_was_written_by_blender(files) -> None:
     assert files["fbx"].read_bytes()[:18] == b"Kaydara FBX Binary"
+
+
+def test_blender_shows_an_imported_smpl_with_the_body_models_joints(bpy_python: str, tmp_path: Path,
+                                                                   synthetic_body: Path) -> None:
+    """Meshcapade's avatar.smpl imported, exported as .glb, opened in Blender: the smplx layer's joints (y up)."""
+    src = short_avatar(tmp_path / "avatar.smpl", step=60)
+    glb = export_animation(src, "glb", synthetic_body, tmp_path / "out").files[0]["glb"]
+    expected = flat_body_joints(synthetic_body, smpl_as_poses(src))
+    names, theirs = blender_joints(bpy_python, "glb", glb, len(expected))
+    theirs = theirs[:, [names.index(n) for n in JOINT_NAMES]]
+    assert theirs.shape == expected.shape == (11, 55, 3)
+    assert np.abs(theirs - expected).max() < TOL_M

@@ -183,6 +183,11 @@ def test_sigterm_is_handled_like_ctrl_c(tiny_ckpt, tiny_config, parity_body, tmp
     summary = json.loads((out / "summary.json").read_text())
     assert summary["interrupted"] is True
     assert sorted(p.name for p in out.iterdir()) == ["summary.json"]  # nothing half-written left
+    # The summary says how far the run got (it said `inputs: []`, `frames: 0`): the video, partial, its frames.
+    [video] = summary["inputs"]
+    assert video["path"].endswith("long.mp4") and video["partial"] is True and video["outputs"] == []
+    assert summary["frames"] == video["frames"] and summary["failures"] == 0
+    assert f"interrupted after {video['frames']} frame(s)" in video["error"]
 
 
 def _one_line_error(capsys) -> str:

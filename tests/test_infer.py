@@ -124,7 +124,24 @@ def test_folder_with_images_video_and_a_corrupt_file(media, tiny_ckpt, tiny_conf
     assert sorted(t.track_id for t in tracks.tracks) == sorted(ids[0])
     assert all(t.frames.tolist() == [0, 1, 2, 3] for t in tracks.tracks)
     assert tracks.fps == pytest.approx(10.0) and tracks.smoothing == "gaussian(sigma=2)"
+    assert tracks.feet == "pin" and tracks.floor.shape == (4,)  # --feet pin by default
+    assert all(t.contacts.shape == (4, 4) for t in tracks.tracks)
     np.testing.assert_array_equal(tracks.image_size, [W, H])
+    # The track file's camera is the scene camera its translations live in; exporting the results file builds
+    # the same tracks (the one builder, with the smoothing the results file records).
+    np.testing.assert_array_equal(tracks.focal, video.scene_focal)
+    np.testing.assert_array_equal(tracks.princpt, video.scene_princpt)
+    from smplestx.export import trackset_from_results
+
+    from smplestx.motion.feet import pin_feet
+
+    # ... and pins its feet as infer did (the estimator's float32 body model), which export does by default.
+    again = pin_feet(trackset_from_results(out / "clip.npz"), BodyModel.from_dir(body_dir, dtype=torch.float32))
+    assert again.smoothing == tracks.smoothing
+    assert [t.track_id for t in again.tracks] == [t.track_id for t in tracks.tracks]
+    for a, b in zip(again.tracks, tracks.tracks):
+        for name in ("frames", "betas", "global_orient", "body_pose", "left_hand_pose", "jaw_pose", "transl"):
+            np.testing.assert_allclose(getattr(a, name), getattr(b, name), atol=1e-6, err_msg=name)
     assert str(out / "clip.tracks.npz") in summary["inputs"][[i["path"] for i in summary["inputs"]].index(
         str(media["folder"] / "clip.mp4"))]["outputs"]
     np.testing.assert_allclose([f.time_s for f in video.frames], np.arange(len(VIDEO_PEOPLE)) / 10.0, atol=1e-6)
@@ -261,7 +278,16 @@ def test_interrupt_leaves_only_complete_files(media, tiny_ckpt, tiny_config, bod
         run.run([media["folder"] / "two_people.png", media["folder"] / "clip.mp4"])
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["summary.json", "two_people.npz", "two_people_overlay.png"]
-    assert json.loads((tmp_path / "summary.json").read_text())["interrupted"] is True
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["interrupted"] is True
+    # What was done is reported: the image complete, the video cut short after frames 0 and 1 (batches of 2;
+    # frame 3's detection raised while frame 2 waited), its results not kept; a partial input is not a failure.
+    image, video = summary["inputs"]
+    assert (image["ok"], image["partial"], image["frames"]) == (True, False, 1)
+    assert sorted(image["outputs"]) == [str(tmp_path / "two_people.npz"), str(tmp_path / "two_people_overlay.png")]
+    assert (video["kind"], video["ok"], video["partial"], video["frames"], video["outputs"]) == ("video", False, True, 2, [])
+    assert "interrupted after 2 frame(s)" in video["error"]
+    assert (summary["frames"], summary["failures"]) == (3, 0)
 
 
 def test_glb_scene_per_frame_and_vertices_in_results(media, tiny_ckpt, tiny_config, body_dir, tmp_path):
@@ -359,3 +385,32 @@ def test_overlay_draws_everyone_in_the_scene_camera(oracle_estimator, media, tmp
         assert mesh is p.vertices_scene
         np.testing.assert_allclose(f, [np.hypot(W, H)] * 2)
         np.testing.assert_allclose(c, [W / 2, H / 2])
+
+
+def test_python_api_resume_redoes_inputs_after_the_smoothing_or_the_model_changed(media, tiny_ckpt, tiny_config,
+                                                                                   body_dir, tmp_path):
+    """InferenceRun builds its own run identity: same settings skip, other smoothing or other weights redo."""
+    import copy
+
+    from smplestx.motion.tracks import load_tracks
+
+    inputs = [media["folder"] / "clip.mp4", media["folder"] / "two_people.png"]
+    est = Estimator(tiny_ckpt, body_dir, config=tiny_config, detector=FullFrameDetector(), device="cpu", dtype="fp32",
+                    batch_size=4)
+
+    def run(estimator: Estimator, smooth: str):
+        return InferenceRun(estimator, InferOptions(output=tmp_path, render=False, smooth=smooth)).run(inputs)
+
+    first = run(est, "gaussian")
+    assert first.skipped == 0 and first.failures == 0 and first.frames == 7
+    assert run(est, "gaussian").skipped == 2  # same settings: both complete
+    again = run(est, "none")  # another smoothing: the video's track file must be rewritten
+    assert again.skipped == 0 and again.frames == 7
+    assert load_tracks(tmp_path / "clip.tracks.npz").smoothing == "none"
+    assert run(est, "none").skipped == 2
+    # Another model (one weight moved), same file names and options: everything is redone.
+    other = copy.deepcopy(est.model)
+    with torch.no_grad():
+        next(other.net.parameters()).add_(1e-3)
+    changed = Estimator(model=other, detector=FullFrameDetector(), device="cpu", batch_size=4)
+    assert run(changed, "none").skipped == 0

@@ -62,13 +62,22 @@ def test_eager_attention_equals_sdpa(tiny_ckpt, tiny_config, forward_case):
     np.testing.assert_allclose(a.img_feat.numpy(), b.img_feat.numpy(), atol=1e-5)
 
 
-def test_bf16_autocast_runs_close_to_fp32(tiny_net, forward_case):
-    img = torch.from_numpy(forward_case["img"][:2])
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        out = tiny_net(img)
-    assert out.global_orient.dtype == torch.float32  # post-processing leaves autocast
-    np.testing.assert_allclose(out.transl.numpy(), forward_case["cam_trans"][:2], atol=0.5)
-    assert torch.isfinite(out.body_pose).all()
+def test_bf16_autocast_runs_close_to_fp32(tiny_net, forward_case, parity_body):
+    """Under bf16 autocast the poses and joints stay within bf16's rounding of the fp32 network's (checked above)."""
+    from precision_helpers import assert_predictions_close
+
+    from smplestx.body import BodyModel
+    from smplestx.model import SMPLestX
+
+    model = SMPLestX(tiny_net, BodyModel.from_dir(parity_body, "neutral")).eval()
+    img = torch.from_numpy(forward_case["img"])
+    full = model.predict_crops(img)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert model.net(img[:1]).global_orient.dtype == torch.float32  # post-processing leaves autocast
+        low = model.predict_crops(img)
+    # Measured on the tiny random-weight model: joints 4.6 mm on average (max 14), rotation entries 0.08, translation
+    # 4 cm (random weights exaggerate it; test_model_parity's bf16 network has the same joint bounds).
+    assert_predictions_close(low, full, joints_mm=(10.0, 40.0), rot=0.25, transl_m=0.1, body=model.body)
 
 
 def test_float64_network(tiny_ckpt, tiny_config, forward_case):

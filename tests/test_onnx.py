@@ -127,3 +127,26 @@ def test_int8_runs_onnx_runtimes_quantised_graph(onnx_file, parity_body, monkeyp
     # Timed only within the bound (random tiny weights may exaggerate the error past it).
     assert (row.speedup == pytest.approx(2.0)) if within else (row.speedup is None and "bound" in row.note)
     assert tuning.picked == ("int8" if within else "fp32") == model_mod.network_precision(auto.net)
+
+
+@pytest.mark.slow
+def test_smpler_x_export_loads_back_and_matches_torch(tmp_path, parity_dir, parity_body):
+    """An SMPLer-X network exported by `smplestx export-onnx` loads with load_model(x.onnx): same predictions, boxes too."""
+    from smplestx.config_smpler_x import SMPLerXConfig
+    from smplestx.model import SMPLerX
+
+    sx = parity_dir / "smpler_x_tiny"
+    ckpt, cfg = sx / "smpler_x_tiny.pth.tar", sx / "config_smpler_x_tiny.py"
+    out = tmp_path / "sx.onnx"
+    assert main(["export-onnx", str(ckpt), str(out), "--config", str(cfg), "--body-models", str(parity_body)]) == 0
+    ref = load_model(ckpt, body_models=parity_body, config=cfg, dtype="fp32")
+    ort = load_model(out, body_models=parity_body)
+    assert isinstance(ort, SMPLerX) and isinstance(ort.config, SMPLerXConfig) and ort.config == ref.config
+    crops = torch.from_numpy(np.load(sx / "cases" / "model_forward.npz")["img"])
+    for b in (1, 4):
+        a, o = ref.predict_crops(crops[:b]), ort.predict_crops(crops[:b])
+        assert (a.vertices - o.vertices).norm(dim=-1).max() <= 1e-4  # metres, as for SMPLest-X above
+        assert (a.joints_2d - o.joints_2d).abs().max() <= 1e-2  # crop pixels
+        np.testing.assert_allclose(o.betas.numpy(), a.betas.numpy(), atol=1e-4)
+        for box in ("lhand_box", "rhand_box", "face_box"):  # crop pixels
+            np.testing.assert_allclose(getattr(o, box).numpy(), getattr(a, box).numpy(), atol=1e-2)

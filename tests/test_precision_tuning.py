@@ -250,3 +250,11 @@ def test_doctor_tune_prints_the_table(tiny_ckpt, tiny_config, parity_body, monke
     assert calls == [True]
     assert "int8-fbgemm  torch" in out and "PICKED" in out and "2.22x" in out and "40.0x fp32's" in out
     assert "--dtype auto on" in out
+
+
+def test_calibration_crops_are_a_fixed_set_of_synthetic_people(body):
+    a = pt.calibration_crops(body, CONFIG, 2)
+    assert a.shape == (2, 3, *CONFIG.input_img_shape) and a.dtype == torch.float32
+    assert 0.0 <= float(a.min()) and float(a.max()) <= 1.0
+    assert torch.equal(a, pt.calibration_crops(body, CONFIG, 2))  # the same people every time
+    assert not torch.equal(a[0], a[1])

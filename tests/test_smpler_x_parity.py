@@ -347,3 +347,19 @@ def test_losses_one_sample_at_a_time(sx_model, sx_case, loss_case):
             if present:
                 diff = _maxdiff(terms[key][0], loss_case[f"b1_evalloss_{key}"][i])
                 assert diff < LOSS_TOL.get(key, 1e-4), f"sample {i} {key}: max-abs {diff:.3g}"
+
+
+def test_load_model_takes_a_config_object_of_either_family(sx_model, sx_case, parity_body, tiny_ckpt, tiny_config):
+    """load_model(config=SMPLerXConfig(...)) builds the SMPLer-X model (it raised TypeError); ModelConfig still works."""
+    from smplestx import load_model
+    from smplestx.config import load_official_config
+    from smplestx.config_smpler_x import load_smpler_x_config
+    from smplestx.model import SMPLerX
+
+    cfg = load_smpler_x_config(SX / "config_smpler_x_tiny.py")
+    model = load_model(SX / "smpler_x_tiny.pth.tar", body_models=parity_body, config=cfg, dtype="fp32")
+    assert isinstance(model, SMPLerX) and model.config == cfg
+    crops = torch.from_numpy(sx_case["img"][:1])
+    assert _maxdiff(model.predict_crops(crops).vertices, sx_model.predict_crops(crops).vertices) < 1e-6
+    smplest = load_model(tiny_ckpt, body_models=parity_body, config=load_official_config(tiny_config), dtype="fp32")
+    assert smplest.config == load_official_config(tiny_config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -111,8 +112,23 @@ def test_table_rows_are_complete():
         assert name == m.name == name.lower()
         assert m.family in ("smplest_x", "smpler_x") and m.size in ("S", "B", "L", "H")
         assert m.filename.endswith(".pth.tar") and "/" in m.repo and m.licence
-        assert m.sha256 == "" or len(m.sha256) == 64
     assert {"smpler-x-s32", "smpler-x-b32", "smpler-x-l32", "smpler-x-h32", "smpler-x-h32-correct"} <= set(zoo.MODELS)
+
+
+@pytest.mark.parametrize("row", [*zoo.MODELS.values(), *zoo.DETECTORS.values()], ids=lambda m: m.name)
+def test_every_row_has_a_sha256_or_says_why_not(row):
+    """A download is verified against its recorded digest; a row without one must carry the reason (not pass silently)."""
+    if row.sha256:
+        assert re.fullmatch(r"[0-9a-f]{64}", row.sha256), row.sha256
+        assert row.no_sha256_reason == ""  # a digest and an excuse for not having one contradict each other
+    else:
+        assert isinstance(row.no_sha256_reason, str) and len(row.no_sha256_reason.strip()) >= 20, row.name
+
+
+def test_released_smpler_x_digests_are_recorded():
+    """The digests established from the public Hugging Face LFS details (zoo.py says where)."""
+    assert zoo.MODELS["smpler-x-h32"].sha256 == "0f9bc3bda088758e8e16cdf381b0dffabd5e6bc07326027b88d6f54aa3a215c7"
+    assert all(zoo.MODELS[f"smpler-x-{s}32"].sha256 for s in "sbl")
 
 
 def test_cli_lists_models_and_rejects_unknown_names(capsys):

@@ -1,4 +1,4 @@
-"""Make the pictures of docs/motion-capture.md: video frame, tracking, smoothing plot, Blender render.
+"""Make the pictures of docs/motion-capture.md: video frame, tracking, smoothing plot, Blender render, feet plot.
 
 Usage: PYTHONPATH=src python tools/make_motion_capture_figures.py [--out docs/images] [--work DIR]
        [--blender-python PATH]   (default: $SMPLESTX_BPY_PYTHON; without it the Blender picture is skipped)
@@ -27,12 +27,15 @@ from smplestx.body import BodyModel
 from smplestx.export import export_animation
 from smplestx.io.atomic import write_bytes
 from smplestx.io.video import VideoSource
-from smplestx.motion.smoothing import smooth_track
+from smplestx.motion.contacts import foot_points
+from smplestx.motion.contacts import heights as heights_above
+from smplestx.motion.feet import body_joints, pin_feet
+from smplestx.motion.smoothing import smooth, smooth_track
 from smplestx.motion.tracker import Tracker
 from smplestx.motion.tracks import Track, TrackSet, save_tracks
 from smplestx.render import Renderer, draw_boxes, track_color
 from smplestx.synthetic.smplx_model import write_synthetic_body
-from smplestx.synthetic.walks import noisy_detections, write_walk_media
+from smplestx.synthetic.walks import noisy_detections, noisy_tracks, truth_trackset, write_walk_media
 
 FRAMES, FPS = 90, 30.0
 BEFORE, AFTER = 8, 76  # frames before and after the walkers cross (the nearer hides the farther in frames 53-73)
@@ -216,6 +219,18 @@ def main(argv: list[str] | None = None) -> int:
              ("ground truth", (0, 0, 0), 1)], heights)]
         written.append(save_png(args.out / "mocap_3_smoothing.png",
                                 plot(series, true.frames / FPS, "left ankle height (cm above its lowest true point)")))
+        # Feet: the same kind of noise on both walkers, the default filter, then --feet none against --feet pin.
+        true_set = truth_trackset(truth)
+        unpinned = smooth(noisy_tracks(true_set, seed=0), "gaussian")
+        pinned = pin_feet(unpinned, body)
+        walker = [t.track_id for t in true_set.tracks].index(0)
+        heel = [100 * heights_above(foot_points(body_joints(body, ts.tracks[walker])), truth["floor"])[:, 0]
+                for ts in (unpinned, pinned, true_set)]
+        series = [(label, h, color, thick) for (label, color, thick), h in zip(
+            [("--feet none (smoothed)", (240, 150, 150), 1), ("--feet pin", (30, 90, 220), 2),
+             ("ground truth", (0, 0, 0), 1)], heel)]
+        written.append(save_png(args.out / "mocap_5_feet.png", plot(series, true_set.tracks[walker].frames / FPS,
+                                                                    "left heel height above the floor (cm)")))
         # Export: the true walker as a track file, then glTF, as `smplestx export ... --format glb` does.
         tracks = save_tracks(work / "walk.tracks.npz", TrackSet([true], FPS, "none", truth["focal"],
                                                                truth["princpt"], truth["image_size"], str(video)))

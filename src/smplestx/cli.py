@@ -46,7 +46,9 @@ def _cmd_synthetic_body(args: argparse.Namespace) -> int:
 
 def _cmd_synthetic_media(args: argparse.Namespace) -> int:
     from .synthetic.scene import write_demo_media
+    from .user_config import find_body_models
 
+    args.body_models = find_body_models(args.body_models)
     if args.walk:
         from .synthetic.walks import write_walk_media
 
@@ -124,6 +126,22 @@ def _cmd_view(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_download(args: argparse.Namespace) -> int:
+    from .zoo import DEFAULT_DETECTOR, download, hub_cache_dir, zoo_entry
+
+    names = list(args.names) + ([DEFAULT_DETECTOR] if args.detector else [])
+    if not names:
+        raise UsageError("download: name a model (see `smplestx models`) or give --detector")
+    for name in names:
+        zoo_entry(name)  # every name checked before the first byte moves
+    for name in names:
+        got = download(name)
+        print(f"{got.entry.name if got.entry else name}: " + ", ".join(str(f) for f in (got.checkpoint, got.config) if f))
+    print(f"in the Hugging Face cache {hub_cache_dir()} (moved by HF_HOME or HF_HUB_CACHE); later runs use it, "
+          "offline too (HF_HUB_OFFLINE=1)")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     import json
 
@@ -137,16 +155,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
     info = {"family": checkpoint_family(state), "parameters": n, "tensors": len(state), "config": cfg.to_dict()}
     print(json.dumps(info, indent=2))
     return 0
-
-
-def _file_identity(path: str) -> dict:
-    """A file's path, size and modification time: a replaced checkpoint is a different run."""
-    p = Path(path)
-    try:
-        st = p.stat()
-    except OSError:
-        return {"path": str(p)}  # loading it reports the real problem
-    return {"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def _cmd_merge_summaries(args: argparse.Namespace) -> int:
@@ -180,8 +188,11 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
     import torch
 
     from .checkpoint import load_network
-    from .onnx_export import OnnxError, OnnxNetwork, export_onnx
+    from .onnx_export import OUTPUTS, OnnxError, OnnxNetwork, export_onnx
+    from .user_config import body_models_setting, find_body_models
 
+    if body_models_setting(args.body_models)[0] is not None:  # the vertex check runs wherever body models are set
+        args.body_models = find_body_models(args.body_models)
     net = load_network(args.model, args.config)
     out = export_onnx(net, args.output, opset=args.opset)
     # Check the file against torch on crops of two batch sizes before calling it done.
@@ -201,8 +212,8 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
         crops = torch.rand(3, 3, *net.config.input_img_shape, generator=gen)
         with torch.inference_mode():
             a, b = net(crops), onnx_net(crops)
-            va = body(**{k: getattr(a, k) for k in vars(b)}).vertices
-            vb = body(**{k: getattr(b, k) for k in vars(b)}).vertices
+            va = body(**{k: getattr(a, k) for k in OUTPUTS}).vertices  # the parameters (SMPLer-X boxes aside)
+            vb = body(**{k: getattr(b, k) for k in OUTPUTS}).vertices
         err = float((va - vb).norm(dim=-1).max())
         line += f"; max vertex difference {err * 1000:.4f} mm"
         if err > 1e-4:
@@ -238,35 +249,30 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         stride=args.stride,
         shard=shard,
         overwrite=args.overwrite,
-        identity={
-            "checkpoint": _file_identity(args.checkpoint) if args.checkpoint else _model_arg(args),
-            "config": _file_identity(args.config) if args.config else None,
-            "body_models": str(Path(args.body_models).resolve()) if args.body_models else None,
-            "detector": args.detector,
-            "dtype": args.dtype,
-            "score_threshold": args.score_threshold,
-            "nms_iou": args.nms_iou,
-            "max_people": args.max_people,
-            "largest": args.largest,
-            "camera": [args.focal, args.fov, _file_identity(args.intrinsics) if args.intrinsics else None],
-            "track": not args.no_track,
-            "smooth": args.smooth,
-            "fill_gaps": args.fill_gaps,
-        },
         track=not args.no_track,
         smooth=args.smooth,
         fill_gaps=args.fill_gaps,
+        feet=args.feet,
     )
     from .motion.smoothing import parse_method
 
     parse_method(args.smooth)  # a typo fails now, not after the whole video
-    # Everything a user can get wrong about the setup fails here, before any frame is read.
+    # Everything a user can get wrong about the setup fails here, before any frame is read or byte downloaded.
     check_output_dir(options.output)
+    unusable = _unusable_inputs(args.inputs)
+    if len(unusable) == len(args.inputs):
+        print(f"smplestx: {len(unusable)} input(s) failed: " + "; ".join(unusable), file=sys.stderr)
+        return 1
+    detector = args.detector
+    if detector.partition(":")[0] == "boxes":
+        from .pipeline.detectors import make_detector
+
+        detector = make_detector(detector)  # a local file: read (or refused) before the model is fetched
     estimator = Estimator(
         _model_arg(args),
         args.body_models,
         config=args.config,
-        detector=args.detector,
+        detector=detector,
         device=args.device,
         dtype=args.dtype,
         batch_size=args.batch_size,
@@ -278,13 +284,8 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         backend=args.backend,
         camera=camera,
     )
-    # The precision that actually runs ("auto" resolved), so results made in fp32 and in bf16 are never mixed up.
-    options.identity["dtype"] = estimator.precision
-    from .model import network_backend
-
-    options.identity["backend"] = network_backend(estimator.model.net)
     if not args.quiet:
-        print(f"smplestx: device {estimator.device} ({options.identity['dtype']}), detector {estimator.detector.name}",
+        print(f"smplestx: device {estimator.device} ({estimator.precision}), detector {estimator.detector.name}",
               file=sys.stderr)
     progress = ProgressLine(not args.quiet)
     try:
@@ -302,6 +303,21 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         # A recap at the end, so failures are not lost in a long run's output.
         print(f"smplestx: {len(failed)} input(s) failed: " + "; ".join(str(item.error) for item in failed), file=sys.stderr)
     return 1 if summary.failures else 0
+
+
+def _unusable_inputs(inputs: Sequence[str]) -> list[str]:
+    """Why each input that is not a folder cannot be read (missing, unsupported); the run reports them again."""
+    from .pipeline.sources import MediaError, collect_inputs
+
+    problems = []
+    for item in inputs:
+        if Path(item).is_dir():
+            continue  # listed once, by the run (an empty folder is reported there)
+        try:
+            collect_inputs([item])
+        except MediaError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -338,6 +354,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     args.body_models = find_body_models(args.body_models)
     output = Path(args.output or f"smplestx_eval/{bench.name}")
+    from .pipeline.run import check_output_dir
+
+    check_output_dir(output)  # before the model is loaded (or downloaded)
     device = pick_device(args.device)
     model = load_model(_model_arg(args), body_models=args.body_models, config=args.config, device=device,
                        dtype=args.dtype, backend=args.backend, batch_size=args.batch_size)
@@ -392,7 +411,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from .export import export_animation
+    from .user_config import find_body_models
 
+    args.body_models = find_body_models(args.body_models)
     track_ids = None
     if args.track:
         try:
@@ -402,7 +423,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     try:
         report = export_animation(args.input, args.format, args.body_models,
                                   args.output if args.output else _default_output(args.input),
-                                  track_ids=track_ids, fps=args.fps, gender=args.gender, smooth=args.smooth)
+                                  track_ids=track_ids, fps=args.fps, gender=args.gender, smooth=args.smooth,
+                                  feet=args.feet)
     except RuntimeError as exc:  # Blender missing or failing while converting to FBX: one line, not a traceback
         raise SmplestxError(str(exc)) from exc
     for tid, files in report.files.items():
@@ -410,6 +432,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         err = report.skinning_error.get(tid)
         skin = f" (4-influence skin: max {err['max_m'] * 1000:.2f} mm from full LBS)" if err else ""
         print(f"track {tid}: {names}{skin}")
+    if report.scene is not None:
+        print(f"scene: {report.scene}")
     print(f"exported {len(report.files)} track(s) in {report.seconds:.1f} s")
     return 0
 
@@ -457,13 +481,15 @@ def _model_arg(args: argparse.Namespace) -> str:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .zoo import MODELS, hub_cache_dir
+    from .zoo import DEFAULT_DETECTOR, DETECTORS, MODELS, hub_cache_dir
 
     print(f"{'name':22s} {'size':>9s}  {'sha256':9s} source")
     for m in MODELS.values():
         size = f"~{m.approx_bytes / 2**30:.1f} GiB" if m.approx_bytes else "?"
         print(f"{m.name:22s} {size:>9s}  {'yes' if m.sha256 else 'not yet':9s} hf://{m.repo}/{m.filename}")
-    print(f"downloads go to the Hugging Face cache: {hub_cache_dir()}; licences: `smplestx models --licences`")
+    print(f"detectors: {', '.join(DETECTORS)} (default {DEFAULT_DETECTOR})")
+    print(f"downloads go to the Hugging Face cache: {hub_cache_dir()}; fetch ahead with `smplestx download NAME "
+          "[--detector]`; licences: `smplestx models --licences`")
     if args.licences:
         for m in MODELS.values():
             print(f"{m.name}: {m.licence}")
@@ -522,6 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="track file filter: none | gaussian[(sigma=2)] | oneeuro[(min_cutoff=1,beta=0.3)] (default: gaussian)")
     p.add_argument("--fill-gaps", type=_number(int, 0, 10000), default=0, metavar="N",
                    help="bridge track gaps of up to N frames by interpolation (slerp) in the track file")
+    p.add_argument("--feet", choices=("pin", "none"), default="pin",
+                   help="track file foot cleanup: pin (planted feet stay put, none below the floor; default) | none")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=_cmd_infer)
 
@@ -529,7 +557,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="official .pth.tar or converted .safetensors")
     p.add_argument("output", help="the .onnx file to write")
     p.add_argument("--config", help="official config_base.py (read as data)")
-    p.add_argument("--body-models", help="also check the vertices against torch with this SMPL-X folder (<= 1e-4 m)")
+    p.add_argument("--body-models", help="also check the vertices against torch with this SMPL-X folder (<= 1e-4 m); "
+                   "default: $SMPLESTX_BODY_MODELS or the user config file, else no check")
     p.add_argument("--opset", type=_number(int, 17, 30), default=18, help="ONNX opset (default 18)")
     p.set_defaults(func=_cmd_export_onnx)
 
@@ -551,7 +580,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synthetic-media", help="render an image or video of mannequins (for demos and benchmarks)")
     p.add_argument("output", help="an image (.png, .jpg) or video (.mp4, ...) path")
-    p.add_argument("--body-models", required=True, help="an SMPL-X model folder (e.g. from synthetic-body)")
+    p.add_argument("--body-models", help="an SMPL-X model folder, e.g. from synthetic-body (default: "
+                   "$SMPLESTX_BODY_MODELS or body_models in the user config file)")
     p.add_argument("--people", type=_number(int, 0, 64), default=2)
     p.add_argument("--frames", type=_number(int, 1, 100000), default=30, help="video frames")
     p.add_argument("--width", type=_number(int, 16, 16384), default=640)
@@ -603,7 +633,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num", type=_POSITIVE_INT, default=64, help="number of images")
     p.add_argument("--split", default="train", help="split name in the file name (train, test, ...)")
     p.add_argument("--seed", type=int, default=0, help="random seed (image i depends only on seed and i)")
-    p.add_argument("--body-models", help="SMPL-X model folder to render with (default: a synthetic one in OUTPUT)")
+    p.add_argument("--body-models", help="SMPL-X model folder to render with (default: a synthetic one written to "
+                   "OUTPUT/body_models, never $SMPLESTX_BODY_MODELS: the data set carries the body it was made with)")
     p.add_argument("--width", type=_number(int, 16, 16384), default=640)
     p.add_argument("--height", type=_number(int, 16, 16384), default=480)
     p.add_argument("--min-people", type=_number(int, 0, 64), default=1, help="people per image, at least")
@@ -611,15 +642,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--genders", default="neutral", help="comma-separated genders to draw from")
     p.set_defaults(func=_cmd_synthetic_data)
 
-    p = sub.add_parser("export", help="export tracked people as animations: glTF (.glb), BVH, AMASS-style npz, FBX")
-    p.add_argument("input", metavar="INPUT", help="a results file of `smplestx infer` (.npz/.json) or a .tracks.npz")
-    p.add_argument("--format", default="glb,bvh,amass", help="comma-separated: glb, bvh, amass, fbx (default glb,bvh,amass)")
-    p.add_argument("--body-models", required=True, help="folder holding smplx/SMPLX_NEUTRAL.npz (or the smplx/ folder)")
+    p = sub.add_parser("export", help="export tracked people as animations: glTF (.glb), BVH, AMASS-style npz, FBX, "
+                                      "Meshcapade .smpl/.mcs")
+    p.add_argument("input", metavar="INPUT", help="a results file of `smplestx infer` (.npz/.json), a .tracks.npz, "
+                                                  "or a Meshcapade .smpl/.mcs or AMASS SMPL-X .npz")
+    p.add_argument("--format", default="glb,bvh,amass",
+                   help="comma-separated: glb, bvh, amass, fbx, smpl, mcs (default glb,bvh,amass)")
+    p.add_argument("--body-models", help="folder holding smplx/SMPLX_NEUTRAL.npz, or the smplx/ folder (default: "
+                   "$SMPLESTX_BODY_MODELS or body_models in the user config file)")
     p.add_argument("--output", help="output folder (default: the input's folder)")
     p.add_argument("--track", action="append", metavar="ID", help="export only this track id (repeatable)")
     p.add_argument("--fps", type=float, help="frame rate (default: the input's, else 30)")
     p.add_argument("--gender", choices=("neutral", "male", "female"), help="body model (default: the input's)")
     p.add_argument("--smooth", metavar="METHOD", help="temporal smoothing before export (smplestx.motion), e.g. gaussian")
+    p.add_argument("--feet", choices=("pin", "none"),
+                   help="foot cleanup before export: pin (planted feet stay put; the default, except for .smpl/.mcs/"
+                        "AMASS inputs, converted as they are; skipped when the input is already pinned) | none")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("demo", help="run the whole pipeline offline on generated inputs (random weights)")
@@ -630,11 +668,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the body, the scene and the random weights")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("view", help="open a results file (or output folder) in a local 3D web viewer")
-    p.add_argument("output", help="a results .npz/.json, or an output folder holding one")
+    p = sub.add_parser("view", help="open a results, track or animation file (or an output folder) in a local 3D "
+                                    "web viewer")
+    p.add_argument("output", help="a results .npz/.json, a NAME.tracks.npz, an .amass.npz or .glb of export, a .smpl or "
+                                  ".mcs, or a folder of them (the page lists them)")
     p.add_argument("--port", type=int, default=8080, help="local port (default 8080; 0 = any free port)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
-    p.add_argument("--body-models", help="SMPL-X folder for the mesh faces (default: as for infer)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--body-models", help="SMPL-X folder: the mesh faces, and the meshes when the file holds none "
+                                         "(default: $SMPLESTX_BODY_MODELS, then body_models in the config file)")
     p.add_argument("--no-browser", action="store_true", help="only print the address")
     p.set_defaults(func=_cmd_view)
 
@@ -652,6 +693,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-l", "--licences", action="store_true", help="also print each model's licence")
     p.set_defaults(func=_cmd_models)
 
+    p = sub.add_parser("download", help="fetch models (and the detector) into the cache now, e.g. on a login node")
+    p.add_argument("names", nargs="*", metavar="NAME", help="model names of `smplestx models` (or detector names)")
+    p.add_argument("--detector", action="store_true", help="also fetch the default person detector (RT-DETR)")
+    p.set_defaults(func=_cmd_download)
+
     p = sub.add_parser("info", help="print a checkpoint's size and model config")
     p.add_argument("checkpoint", help="a checkpoint file or a model name (see `smplestx models`)")
     p.add_argument("--config", help="official config of either family (read as data)")
@@ -659,8 +705,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _DefaultsHelp(argparse.HelpFormatter):
+    """``--help`` states every default (as ArgumentDefaultsHelpFormatter), unless the text already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        # None and False mean "not given" (no value to state); identity checks, so 0 still shows.
+        if d is None or d is False or d is argparse.SUPPRESS or (isinstance(d, list) and not d):
+            return text
+        if "default" in text.lower():
+            return text
+        return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage dump): ``smplestx: error: infer: argument --x: ...``."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsHelp)  # subcommands' parsers are _Parser too
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"smplestx: error: {self.prog.removeprefix('smplestx').strip() or 'smplestx'}: {message}\n")
@@ -682,6 +746,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     fmt = "%(levelname)s %(name)s: %(message)s" if args.verbose else "smplestx: %(message)s"
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format=fmt)
+    for library in ("huggingface_hub", "transformers"):
+        # They print through a handler of their own; propagating too would print every line twice.
+        logging.getLogger(library).propagate = False
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)

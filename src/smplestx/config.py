@@ -249,11 +249,11 @@ class _LiteralReader:
         self.depth = 0
 
     def value_of(self, node: ast.AST) -> Any:
-        """Value of ``node``, or an _Unreadable marker."""
+        """Value of ``node``, or an _Unreadable marker citing the line of the part that cannot be read."""
         try:
             return self._eval(node)
         except _Stop as stop:
-            return _Unreadable(f"{self.path}:{getattr(node, 'lineno', '?')}: {stop.args[0]}")
+            return _Unreadable(f"{self.path}:{stop.lineno or getattr(node, 'lineno', '?')}: {stop.args[0]}")
 
     def _eval(self, node: ast.AST) -> Any:
         # Bounded nesting: a hostile 30,000-term sum must not exhaust the interpreter's stack.
@@ -262,6 +262,10 @@ class _LiteralReader:
         self.depth += 1
         try:
             return self._eval_node(node)
+        except _Stop as stop:
+            # The innermost node that failed names the line: a bad value deep in a dict is cited where it is.
+            stop.lineno = stop.lineno or getattr(node, "lineno", None)
+            raise
         finally:
             self.depth -= 1
 
@@ -305,10 +309,19 @@ class _LiteralReader:
         raise _Stop(f"only literal values are allowed in a config file (found {type(node).__name__})")
 
     def run(self, tree: ast.Module) -> dict[str, Any]:
-        """Bind every top-level ``name = value`` and ``a, b = x, y``; imports and other statements are skipped."""
+        """Bind every top-level ``name = value`` and ``a, b = x, y``; imports and docstrings are skipped.
+
+        Any other statement (a call, a loop, a function) is refused: a config file holds assignments only,
+        and a statement that would run when the file is imported must not pass unnoticed.
+        """
         for stmt in tree.body:
-            if not isinstance(stmt, ast.Assign):
+            if _is_inert(stmt):
                 continue
+            if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+                stmt = ast.Assign(targets=[stmt.target], value=stmt.value, lineno=stmt.lineno)
+            if not isinstance(stmt, ast.Assign):
+                raise ConfigError(f"{self.path}:{stmt.lineno}: a config file holds assignments only; remove this "
+                                  f"{type(stmt).__name__} statement ({_first_line(stmt)})")
             for target in stmt.targets:
                 if isinstance(target, ast.Name):
                     self.env[target.id] = self.value_of(stmt.value)
@@ -320,11 +333,27 @@ class _LiteralReader:
                     else:
                         for name in names:
                             self.env[name] = _Unreadable(f"{self.path}:{stmt.lineno}: cannot unpack")
+                else:  # `os.environ["X"] = ...` would change something when run: not a config value
+                    raise ConfigError(f"{self.path}:{stmt.lineno}: a config file assigns to plain names only "
+                                      f"({_first_line(stmt)})")
         return self.env
+
+
+def _first_line(stmt: ast.stmt) -> str:
+    return ast.unparse(stmt).splitlines()[0][:60]
+
+
+def _is_inert(stmt: ast.stmt) -> bool:
+    """Imports (never run: nothing reads them), ``pass`` and bare string literals (docstrings, comments)."""
+    if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.Pass)):
+        return True
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
 
 
 class _Stop(Exception):
     """Internal: the expression uses something the evaluator does not support."""
+
+    lineno: int | None = None
 
 
 def read_assignments(path: str | Path) -> dict[str, Any]:

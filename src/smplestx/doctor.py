@@ -13,12 +13,16 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Check:
-    """One line of the report; ``ok`` False means something needed is missing (``fix`` says what to do)."""
+    """One line of the report; ``ok`` False means something needed is missing (``fix`` says what to do).
+
+    ``warn`` marks a working but wasteful or risky set-up: reported with its fix, not a failure.
+    """
 
     name: str
     value: str
     ok: bool = True
     fix: str = ""
+    warn: bool = False
 
 
 def _version(dist: str) -> str | None:
@@ -40,6 +44,51 @@ def folder_size(path: Path) -> int:
     return total
 
 
+def _is_cuda_wheel(name: str) -> bool:
+    """Distributions only a CUDA build of torch needs: NVIDIA's runtime wheels, cuda-* bindings, triton."""
+    n = name.lower().replace("_", "-")
+    return n.startswith(("nvidia-", "cuda-")) or n == "triton"
+
+
+def _installed_bytes(dist: importlib.metadata.Distribution) -> int:
+    """A distribution's bytes on disk: the sizes its RECORD lists, the file itself where a row has none."""
+    total = 0
+    for f in dist.files or []:
+        if f.size is not None:
+            total += f.size
+            continue
+        try:
+            total += os.lstat(f.locate()).st_size
+        except OSError:
+            pass
+    return total
+
+
+def cuda_wheels() -> dict[str, int]:
+    """The installed CUDA-only distributions and their bytes on disk."""
+    sizes: dict[str, int] = {}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"] or ""
+        if _is_cuda_wheel(name) and name not in sizes:  # a name twice on sys.path: the first one is imported
+            sizes[name] = _installed_bytes(dist)
+    return sizes
+
+
+def _cuda_build_without_gpu(cuda_version: str) -> Check:
+    wheels = cuda_wheels()
+    size = sum(wheels.values())
+    names = " ".join(sorted(wheels)) or "(none found)"
+    return Check(
+        "torch build",
+        f"a CUDA {cuda_version} build, but no usable GPU here: {_gib(size)} of CUDA wheels ({len(wheels)} packages: "
+        "nvidia-*, triton) do nothing",
+        warn=True,
+        fix="on a machine without a GPU the CPU build is enough: pip install --force-reinstall torch --index-url "
+            f"https://download.pytorch.org/whl/cpu, then pip uninstall -y {names} (frees {_gib(size)}); "
+            "if there is a GPU, its driver is not working (see nvidia-smi)",
+    )
+
+
 def _gib(n: int) -> str:
     return f"{n / 2**30:.2f} GiB" if n >= 2**28 else f"{n / 2**20:.1f} MiB"
 
@@ -50,6 +99,8 @@ def _torch_checks() -> list[Check]:
     except ImportError as exc:
         return [Check("torch", f"not importable ({exc})", False, "pip install torch (see pytorch.org for your platform)")]
     out = [Check("torch", f"{torch.__version__} (CUDA build {torch.version.cuda or 'none'})")]
+    if torch.version.cuda and not torch.cuda.is_available():
+        out.append(_cuda_build_without_gpu(torch.version.cuda))
     if torch.cuda.is_available():
         names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
         out.append(Check("device", f"cuda ({names})"))
@@ -150,9 +201,9 @@ def run_checks() -> list[Check]:
 def format_report(checks: list[Check]) -> str:
     """The report as text: one line per check, then the fixes of what is missing."""
     width = max(len(c.name) for c in checks)
-    lines = [f"{'ok ' if c.ok else 'NO '} {c.name:<{width}}  {c.value}" for c in checks]
+    lines = [f"{'NO ' if not c.ok else '!! ' if c.warn else 'ok '} {c.name:<{width}}  {c.value}" for c in checks]
     for c in checks:
-        if not c.ok:
+        if not c.ok or c.warn:
             lines.append(f"\n{c.name}: {c.fix}")
     return "\n".join(lines)
 

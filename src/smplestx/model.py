@@ -11,9 +11,10 @@ from torch import nn
 
 from .body import SMPLX_137, SMPLX_PARAM_NAMES, BodyModel
 from .config import DTYPE_NAMES, DTYPES, ModelConfig
+from .config_smpler_x import SMPLerXConfig
 from .errors import UsageError
 from .geometry import project_points
-from .checkpoint import load_network
+from .checkpoint import AnyConfig, load_network
 from .nn.int8 import fbgemm_available, int8_kernel, quantize_linears, quantize_linears_fbgemm
 from .nn.network import NetworkOutput, SMPLestXNet
 from .nn.smpler_x import SMPLerXNet
@@ -369,7 +370,7 @@ def load_model(
     checkpoint: str | Path,
     *,
     body_models: str | Path | None = None,
-    config: str | Path | ModelConfig | None = None,
+    config: str | Path | AnyConfig | None = None,
     device: str | torch.device = "cpu",
     dtype: str | torch.dtype = torch.float32,
     attention: str = "auto",
@@ -395,9 +396,10 @@ def load_model(
     from .zoo import resolve_model
 
     body_models = find_body_models(body_models)
-    resolved = resolve_model(checkpoint, None if isinstance(config, ModelConfig) else config)
+    given = isinstance(config, (ModelConfig, SMPLerXConfig))  # a config object of either family, not a file
+    resolved = resolve_model(checkpoint, None if given else config)  # type: ignore[arg-type]
     checkpoint = resolved.checkpoint
-    if not isinstance(config, ModelConfig):
+    if not given:
         config = resolved.config
     is_onnx = Path(checkpoint).suffix.lower() == ".onnx"
     if backend not in ("auto", "torch", "onnxruntime"):
@@ -427,15 +429,15 @@ def load_model(
             graph.precision = name  # what network_precision reports (the anchor parameter is float32 either way)
             return graph
 
+        fp32 = onnx_net("fp32")
+        # The family follows the config stored in the graph: SMPLer-X graphs also return the boxes.
+        onnx_wrapper = SMPLerX if isinstance(fp32.config, SMPLerXConfig) else SMPLestX
         if auto and torch.device(device).type == "cpu":
             from .precision_tuning import tune
 
-            fp32 = onnx_net("fp32")
-            precision = tune(lambda name: SMPLestX(fp32 if name == "fp32" else onnx_net(name), body).eval(), body,
-                             fp32.config, device, batch_size=batch_size, backend="onnxruntime").picked
-            if precision == "fp32":
-                return SMPLestX(fp32, body).eval()
-        return SMPLestX(onnx_net(precision), body).eval()
+            precision = tune(lambda name: onnx_wrapper(fp32 if name == "fp32" else onnx_net(name), body).eval(),
+                             body, fp32.config, device, batch_size=batch_size, backend="onnxruntime").picked
+        return onnx_wrapper(fp32 if precision == "fp32" else onnx_net(precision), body).eval()
     measure = auto and torch.device(device).type == "cpu"
     net = load_network(checkpoint, config, device=device, dtype=torch.float32 if measure else dtype)
     # The family follows the checkpoint (or the config given): SMPLer-X networks get the wrapper with boxes.

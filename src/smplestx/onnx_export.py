@@ -2,8 +2,9 @@
 
 ``export_onnx`` writes the network alone: the body model stays in torch (it is cheap and needs the licensed
 SMPL-X file, which an exported graph must not carry). ``OnnxNetwork`` runs such a file with ONNX Runtime
-behind the same interface as :class:`~smplestx.nn.network.SMPLestXNet`, so ``load_model("m.onnx", ...)``,
-``smplestx infer`` and ``smplestx eval`` use it unchanged. The model config travels in the file's metadata.
+behind the same interface as the torch network of its family (SMPLest-X or SMPLer-X, whose graph also returns
+the hand and face boxes), so ``load_model("m.onnx", ...)``, ``smplestx infer`` and ``smplestx eval`` use it
+unchanged. The model config travels in the file's metadata.
 """
 
 from __future__ import annotations
@@ -18,15 +19,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import ModelConfig
+from .checkpoint import AnyConfig, config_from_dict
+from .config_smpler_x import SMPLerXConfig
 from .errors import SmplestxError
 from .io.atomic import atomic_path
-from .nn.network import SMPLestXNet
+from .nn.network import PoseNetwork
 
 log = logging.getLogger(__name__)
 
 OUTPUTS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression",
            "transl")
+#: What an SMPLer-X graph returns after OUTPUTS: its part boxes (pixels of the crop).
+BOX_OUTPUTS = ("lhand_box", "rhand_box", "face_box")
 CONFIG_KEY = "smplestx_config"
 MAX_BATCH = 4096
 
@@ -35,16 +39,22 @@ class OnnxError(SmplestxError, ValueError):
     """An ONNX file or runtime that cannot be used (one line, names the file)."""
 
 
+def graph_outputs(config: AnyConfig) -> tuple[str, ...]:
+    """The output names of an exported graph of this config's family."""
+    return OUTPUTS + BOX_OUTPUTS if isinstance(config, SMPLerXConfig) else OUTPUTS
+
+
 class _Parameters(nn.Module):
     """The network's forward as a tuple of the parameter tensors (what the ONNX graph returns)."""
 
-    def __init__(self, net: SMPLestXNet) -> None:
+    def __init__(self, net: PoseNetwork) -> None:
         super().__init__()
         self.net = net
+        self.names = graph_outputs(net.config)
 
     def forward(self, crops: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.net(crops)
-        return tuple(getattr(out, k) for k in OUTPUTS)
+        return tuple(getattr(out, k) for k in self.names)
 
 
 def _need(module: str, extra: str) -> None:
@@ -54,7 +64,7 @@ def _need(module: str, extra: str) -> None:
         raise OnnxError(f"this needs the {module!r} package: pip install 'smplestx[{extra}]'") from None
 
 
-def export_onnx(net: SMPLestXNet, output: str | os.PathLike[str], *, opset: int = 18) -> Path:
+def export_onnx(net: PoseNetwork, output: str | os.PathLike[str], *, opset: int = 18) -> Path:
     """Write ``net`` (float32, CPU) as an ONNX graph with a dynamic batch axis; returns the path."""
     _need("onnxscript", "onnx")
     _need("onnx", "onnx")
@@ -65,7 +75,7 @@ def export_onnx(net: SMPLestXNet, output: str | os.PathLike[str], *, opset: int 
     example = torch.rand(2, 3, *net.config.input_img_shape)
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     with atomic_path(out, keep_suffix=True) as tmp:
-        program = torch.onnx.export(_Parameters(net).eval(), (example,), input_names=["crops"], output_names=list(OUTPUTS),
+        program = torch.onnx.export(_Parameters(net).eval(), (example,), input_names=["crops"], output_names=list(graph_outputs(net.config)),
                                     dynamic_shapes={"crops": {0: batch}}, opset_version=opset, dynamo=True,
                                     verbose=False)
         proto = program.model_proto
@@ -90,6 +100,15 @@ class OnnxOutput:
     transl: torch.Tensor
 
 
+@dataclass
+class OnnxBoxOutput(OnnxOutput):
+    """An SMPLer-X graph's outputs: the parameters and the part boxes."""
+
+    lhand_box: torch.Tensor
+    rhand_box: torch.Tensor
+    face_box: torch.Tensor
+
+
 def _providers(device: str | torch.device) -> list[str]:
     import onnxruntime as ort
 
@@ -104,7 +123,7 @@ def _providers(device: str | torch.device) -> list[str]:
 
 
 class OnnxNetwork(nn.Module):
-    """Runs an exported network with ONNX Runtime; a drop-in for ``SMPLestXNet`` at inference."""
+    """Runs an exported network with ONNX Runtime; a drop-in for the torch network of its family at inference."""
 
     def __init__(self, path: str | os.PathLike[str], device: str | torch.device = "cpu", threads: int | None = None) -> None:
         super().__init__()
@@ -126,10 +145,14 @@ class OnnxNetwork(nn.Module):
         meta = self.session.get_modelmeta().custom_metadata_map
         if CONFIG_KEY not in meta:
             raise OnnxError(f"{self.path}: not exported by `smplestx export-onnx` (no {CONFIG_KEY} metadata)")
-        self.config = ModelConfig.from_dict(json.loads(meta[CONFIG_KEY]))
-        names = [o.name for o in self.session.get_outputs()]
-        if names != list(OUTPUTS):
-            raise OnnxError(f"{self.path}: outputs {names}, expected {list(OUTPUTS)}")
+        try:
+            self.config = config_from_dict(json.loads(meta[CONFIG_KEY]))
+        except (ValueError, TypeError) as exc:  # ConfigError is a ValueError, as is bad JSON
+            raise OnnxError(f"{self.path}: unusable {CONFIG_KEY} metadata ({exc})") from None
+        names, expected = [o.name for o in self.session.get_outputs()], list(graph_outputs(self.config))
+        if names != expected:
+            raise OnnxError(f"{self.path}: outputs {names}, expected {expected}")
+        self._output = OnnxBoxOutput if isinstance(self.config, SMPLerXConfig) else OnnxOutput
         # A zero-size parameter: callers find the device and dtype of the network through parameters().
         self.anchor = nn.Parameter(torch.zeros(0, device=device), requires_grad=False)
 
@@ -140,4 +163,4 @@ class OnnxNetwork(nn.Module):
         """Crops (B, 3, H, W) in [0, 1] -> the parameters, as float32 tensors on the crops' device."""
         x = np.ascontiguousarray(crops.detach().to("cpu", torch.float32).numpy())
         out = self.session.run(None, {"crops": x})
-        return OnnxOutput(*(torch.from_numpy(o).to(crops.device) for o in out))
+        return self._output(*(torch.from_numpy(o).to(crops.device) for o in out))

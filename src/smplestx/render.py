@@ -25,6 +25,7 @@ __all__ = [
     "draw_boxes",
     "draw_keypoints",
     "render_meshes",
+    "overlay_colors",
     "track_color",
 ]
 
@@ -107,6 +108,13 @@ def track_color(track_id: int) -> tuple[int, int, int]:
     if track_id < 0:
         return (110, 110, 110)
     return DEFAULT_COLORS[track_id % len(DEFAULT_COLORS)]
+
+
+def overlay_colors(track_ids: Sequence[int]) -> list[tuple[int, int, int]]:
+    """The overlay colour (RGB) of each person of a frame: by track when the frame is tracked, else by position."""
+    if any(t >= 0 for t in track_ids):
+        return [track_color(int(t)) for t in track_ids]
+    return [DEFAULT_COLORS[k % len(DEFAULT_COLORS)] for k in range(len(track_ids))]
 
 
 def _per_mesh(value: object, n: int, name: str, positive: bool = False) -> np.ndarray:

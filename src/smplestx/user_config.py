@@ -3,7 +3,9 @@
 Lookup order for the body models: an explicit argument, then ``$SMPLESTX_BODY_MODELS``, then
 ``body_models = "..."`` in the user config file (``$SMPLESTX_CONFIG``, else
 ``$XDG_CONFIG_HOME/smplestx/config.toml``, ``~/.config/smplestx/config.toml``, or
-``%APPDATA%\\smplestx\\config.toml`` on Windows).
+``%APPDATA%\\smplestx\\config.toml`` on Windows). The cache folder alike: ``$SMPLESTX_CACHE``, then
+``cache = "..."`` in the config file, then the platform's cache folder. Relative paths in the file are
+relative to the file.
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ def cache_dir() -> Path:
     """smplestx's own cache folder (verification records, converted weights); not created here."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
+    configured = _config_file_path("cache")
+    if configured is not None:
+        return configured
     if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
         return Path(os.environ["LOCALAPPDATA"]) / "smplestx" / "cache"
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "smplestx"
@@ -80,19 +85,27 @@ def read_user_config(path: Path | None = None) -> dict[str, Any]:
         raise UserConfigError(f"{path}: not a valid TOML file ({exc}); fix or delete it") from None
 
 
+def _config_file_path(key: str) -> Path | None:
+    """A path setting of the user config file (relative to the file), or None when the file does not set it."""
+    path = config_path()
+    value = read_user_config(path).get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise UserConfigError(f"{path}: {key} must be a string path, got {value!r}")
+    # A relative path in the config file means relative to the file, not to wherever the user runs.
+    return path.parent / Path(value).expanduser()
+
+
 def body_models_setting(explicit: str | Path | None = None) -> tuple[Path | None, str]:
     """The configured body-models folder and which setting named it (None, 'nothing' when none did)."""
     if explicit:
         return Path(explicit).expanduser(), "--body-models"
     if os.environ.get(BODY_MODELS_ENV):
         return Path(os.environ[BODY_MODELS_ENV]).expanduser(), f"${BODY_MODELS_ENV}"
-    path = config_path()
-    value = read_user_config(path).get("body_models")
-    if value is not None:
-        if not isinstance(value, str):
-            raise UserConfigError(f"{path}: body_models must be a string path, got {value!r}")
-        # A relative path in the config file means relative to the file, not to wherever the user runs.
-        return (path.parent / Path(value).expanduser()), str(path)
+    configured = _config_file_path("body_models")
+    if configured is not None:
+        return configured, str(config_path())
     return None, "nothing"
 
 

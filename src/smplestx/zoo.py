@@ -2,8 +2,8 @@
 
 The table is data: add a row to :data:`MODELS` to add a model. Downloads go through
 ``huggingface_hub`` (its cache under ``$HF_HOME``, its progress bar, resumable, ``HF_HUB_OFFLINE``
-and ``HF_ENDPOINT`` respected). A row with an empty ``sha256`` is "not verified": nobody has
-checked its digest yet, so only the hub's own transfer checks apply.
+and ``HF_ENDPOINT`` respected). A row with an empty ``sha256`` is "not verified": it must say why in
+``no_sha256_reason`` (a test holds every row to that), and only the hub's own transfer checks apply.
 """
 
 from __future__ import annotations
@@ -38,28 +38,34 @@ class ZooModel:
     filename: str
     config_file: str | None  # official config_base.py in the same repo, when the release has one
     size: str  # "H" etc: the encoder preset, used when there is no config file
-    sha256: str  # "" = not verified
+    sha256: str  # "" = not verified (then no_sha256_reason says why)
     approx_bytes: int  # 0 = unknown; only for the announcement
     licence: str
     revision: str = "main"
+    no_sha256_reason: str = ""  # why a row has no digest; required when sha256 is empty
 
 
-#: The released models. Sizes are approximate (from the projects' READMEs, not checked against the hub).
+_NOT_PUBLISHED = "no public page lists its SHA-256 (Hugging Face LFS details or a release note); record it once a download is verified"
+
+#: The released models. Digests and sizes of the SMPLer-X files are the Git LFS details the Hugging Face pages
+#: publish: H32 in the authors' space (caizhongang/SMPLer-X, pretrained_models/) and in the mirror
+#: camenduru/SMPLer-X, identical; S32, B32 and L32 in that mirror (S32 also identical in the TANGO space's copy).
+#: The SMPLest-X size is approximate (from its README).
 MODELS: dict[str, ZooModel] = {
     m.name: m
     for m in (
         ZooModel("smplest-x-h", "smplest_x", "waanqii/SMPLest-X", "smplest_x_h.pth.tar", "config_base.py",
-                 "H", "", int(8.2 * 2**30), _SMPLEST_X_LICENCE),
+                 "H", "", int(8.2 * 2**30), _SMPLEST_X_LICENCE, no_sha256_reason=_NOT_PUBLISHED),
         ZooModel("smpler-x-s32", "smpler_x", "caizhongang/SMPLer-X", "smpler_x_s32.pth.tar", None,
-                 "S", "", int(0.2 * 2**30), _SMPLER_X_LICENCE),
+                 "S", "1c78569f4e7b6e22e7166b55f322e5d5e019073b8d1a430a6926f93b4c86aa62", 384315279, _SMPLER_X_LICENCE),
         ZooModel("smpler-x-b32", "smpler_x", "caizhongang/SMPLer-X", "smpler_x_b32.pth.tar", None,
-                 "B", "", 0, _SMPLER_X_LICENCE),
+                 "B", "53baf53545424f39c4bb80963a068b947be37aa49a64e622280cb1e0d5a018b7", int(1.24e9), _SMPLER_X_LICENCE),
         ZooModel("smpler-x-l32", "smpler_x", "caizhongang/SMPLer-X", "smpler_x_l32.pth.tar", None,
-                 "L", "", int(1.3 * 2**30), _SMPLER_X_LICENCE),
+                 "L", "b680a39ad2a14e70da9b3f650ec3b5b3b69e450f1c0f67a6ce726296b45709ce", 3920223856, _SMPLER_X_LICENCE),
         ZooModel("smpler-x-h32", "smpler_x", "caizhongang/SMPLer-X", "smpler_x_h32.pth.tar", None,
-                 "H", "", int(2.6 * 2**30), _SMPLER_X_LICENCE),
+                 "H", "0f9bc3bda088758e8e16cdf381b0dffabd5e6bc07326027b88d6f54aa3a215c7", 7942394512, _SMPLER_X_LICENCE),
         ZooModel("smpler-x-h32-correct", "smpler_x", "caizhongang/SMPLer-X", "smpler_x_h32_correct.pth.tar", None,
-                 "H", "", int(2.6 * 2**30), _SMPLER_X_LICENCE),
+                 "H", "", 7942394512, _SMPLER_X_LICENCE, no_sha256_reason=_NOT_PUBLISHED),
     )
 }
 
@@ -70,9 +76,13 @@ DETECTORS: dict[str, ZooModel] = {
     m.name: m
     for m in (
         ZooModel("rtdetr-r18", "detector", "PekingU/rtdetr_r18vd", "model.safetensors", "config.json", "-", "",
-                 int(80 * 2**20), "Apache-2.0 (RT-DETR, github.com/lyuwenyu/RT-DETR)"),
+                 int(80 * 2**20), "Apache-2.0 (RT-DETR, github.com/lyuwenyu/RT-DETR)",
+                 no_sha256_reason="the hub's model.safetensors changed between revisions (two different LFS digests "
+                                  "are published) and this row follows main: pin a revision to record one"),
         ZooModel("rtdetr-r50", "detector", "PekingU/rtdetr_r50vd", "model.safetensors", "config.json", "-", "",
-                 int(170 * 2**20), "Apache-2.0 (RT-DETR, github.com/lyuwenyu/RT-DETR)"),
+                 int(170 * 2**20), "Apache-2.0 (RT-DETR, github.com/lyuwenyu/RT-DETR)",
+                 no_sha256_reason="a digest is published only for an old revision (ae8384b) and this row follows "
+                                  "main: pin a revision to record one"),
     )
 }
 DEFAULT_DETECTOR = "rtdetr-r18"
@@ -158,38 +168,89 @@ def _verify(path: Path, expected: str, what: str) -> None:
         log.debug("could not record the verification of %s: %s", real, exc)
 
 
+#: Seconds the hub may take to answer before it counts as unreachable (``HF_HUB_ETAG_TIMEOUT`` overrides it).
+HUB_TIMEOUT = 4.0
+
+# Modules whose exceptions mean "the network failed" (huggingface_hub's HTTP clients, old and new).
+_TRANSPORT_MODULES = frozenset({"httpx", "httpx2", "requests", "urllib3"})
+
+
+def _hub_timeout() -> float:
+    try:
+        return float(os.environ.get("HF_HUB_ETAG_TIMEOUT") or HUB_TIMEOUT)
+    except ValueError:
+        return HUB_TIMEOUT
+
+
+def hub_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` forbids the hub (the cache is all there is)."""
+    from huggingface_hub import constants
+
+    is_offline = getattr(constants, "is_offline_mode", None)
+    return bool(is_offline()) if callable(is_offline) else bool(constants.HF_HUB_OFFLINE)
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in _TRANSPORT_MODULES
+
+
+def _what(entry: ZooModel) -> str:
+    return f"{'detector' if entry.family == 'detector' else 'model'} {entry.name}"
+
+
+def _not_cached(entry: ZooModel, where: str, reason: str) -> ModelDownloadError:
+    """The one message for a file that is neither in the cache nor fetchable now."""
+    return ModelDownloadError(
+        f"{_what(entry)}: {reason}, and {where} is not in the Hugging Face cache ({hub_cache_dir()}); "
+        f"fetch it once where there is a network (`smplestx download {entry.name}`, then copy the cache or share "
+        f"HF_HOME), or pass a local file instead of the name"
+    )
+
+
+def _check_reachable(entry: ZooModel, filename: str, where: str) -> None:
+    """One request, no retries, a short timeout: an unreachable hub fails in seconds, in one line."""
+    import huggingface_hub
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+
+    try:
+        get_hf_file_metadata(hf_hub_url(entry.repo, filename, revision=entry.revision), timeout=_hub_timeout())
+    except huggingface_hub.errors.HfHubHTTPError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelDownloadError(f"{_what(entry)}: the hub at {constants.ENDPOINT} refused {where} ({reason})") from None
+    except Exception as exc:  # noqa: BLE001 - narrowed just below: only transport failures become one line
+        if not _is_transport_error(exc):
+            raise
+        detail = str(exc).strip() or type(exc).__name__
+        raise _not_cached(entry, where, f"the Hugging Face hub ({constants.ENDPOINT}) is unreachable ({detail})") from None
+
+
 def _download(entry: ZooModel, filename: str, announce: bool) -> Path:
-    """Fetch one file of ``entry`` through the hub cache, with a clear error when that is impossible."""
+    """Fetch one file of ``entry`` through the hub cache, with one clear line when that is impossible."""
     import huggingface_hub
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
     where = f"{entry.repo}/{filename}@{entry.revision}"
-    cached = try_to_load_from_cache(entry.repo, filename, revision=entry.revision)
-    if announce and not isinstance(cached, str) and entry.approx_bytes >= ANNOUNCE_BYTES:
-        log.warning("downloading model %s (%s, about %s) once into the Hugging Face cache; licence: %s",
-                    entry.name, where, _human(entry.approx_bytes), entry.licence)
+    cached = isinstance(try_to_load_from_cache(entry.repo, filename, revision=entry.revision), str)
+    if not cached:
+        # Said before anything is announced or tried: huggingface_hub alone retries for half a minute.
+        if hub_offline():
+            raise _not_cached(entry, where, "offline (HF_HUB_OFFLINE is set)")
+        _check_reachable(entry, filename, where)
+        if announce and entry.approx_bytes >= ANNOUNCE_BYTES:
+            log.warning("downloading %s (%s, about %s) once into the Hugging Face cache; licence: %s",
+                        _what(entry), where, _human(entry.approx_bytes), entry.licence)
     try:
-        return Path(hf_hub_download(entry.repo, filename, revision=entry.revision))
+        # A cached file costs one short HEAD (is it current?); unreachable, the cached copy is used.
+        return Path(hf_hub_download(entry.repo, filename, revision=entry.revision, etag_timeout=_hub_timeout()))
     except huggingface_hub.errors.LocalEntryNotFoundError as exc:
-        raise ModelDownloadError(
-            f"model {entry.name}: {where} is not in the Hugging Face cache and cannot be downloaded "
-            f"({'HF_HUB_OFFLINE is set' if huggingface_hub.constants.HF_HUB_OFFLINE else exc}); connect once to "
-            "download it, "
-            "or pass a local checkpoint path instead of the name"
-        ) from None
+        raise _not_cached(entry, where, "offline (HF_HUB_OFFLINE is set)" if hub_offline()
+                          else f"the download failed ({exc})") from None
     except (huggingface_hub.errors.HfHubHTTPError, OSError) as exc:
-        raise ModelDownloadError(f"model {entry.name}: downloading {where} failed: {exc}") from None
+        raise ModelDownloadError(f"{_what(entry)}: downloading {where} failed: {exc}") from None
 
 
-def resolve_model(name_or_path: str | os.PathLike[str], config: str | os.PathLike[str] | None = None) -> ResolvedModel:
-    """A model name (downloaded on first use) or a local checkpoint path -> local checkpoint and config files."""
-    if not is_model_name(name_or_path):
-        path = Path(name_or_path).expanduser()
-        if isinstance(name_or_path, str) and not path.exists() and "/" not in name_or_path and "." not in path.name:
-            # Looks like a name, not a path: say which names exist rather than "file not found".
-            get_model(name_or_path)
-        return ResolvedModel(path, Path(config) if config else None, None)
-    entry = get_model(str(name_or_path))
+def _fetch_model(entry: ZooModel, config: str | os.PathLike[str] | None = None) -> ResolvedModel:
+    """The checkpoint of a table row (downloaded once, verified where the table has a digest) and its config."""
     checkpoint = _download(entry, entry.filename, announce=True)
     if entry.sha256:
         _verify(checkpoint, entry.sha256, f"model {entry.name} ({checkpoint})")
@@ -201,17 +262,49 @@ def resolve_model(name_or_path: str | os.PathLike[str], config: str | os.PathLik
     return ResolvedModel(checkpoint, cfg, entry)
 
 
-def resolve_detector(name: str) -> ResolvedModel:
-    """A detector name of :data:`DETECTORS` -> its local weights and config (downloaded on first use)."""
+def resolve_model(name_or_path: str | os.PathLike[str], config: str | os.PathLike[str] | None = None) -> ResolvedModel:
+    """A model name (downloaded on first use) or a local checkpoint path -> local checkpoint and config files."""
+    if not is_model_name(name_or_path):
+        path = Path(name_or_path).expanduser()
+        if isinstance(name_or_path, str) and not path.exists() and "/" not in name_or_path and "." not in path.name:
+            # Looks like a name, not a path: say which names exist rather than "file not found".
+            get_model(name_or_path)
+        return ResolvedModel(path, Path(config) if config else None, None)
+    return _fetch_model(get_model(str(name_or_path)), config)
+
+
+def get_detector(name: str) -> ZooModel:
+    """The detector row for ``name`` (case-insensitive), or a clear error listing the names."""
     try:
-        entry = DETECTORS[name.lower()]
+        return DETECTORS[name.lower()]
     except KeyError:
         raise UsageError(f"unknown detector model {name!r}; known: {', '.join(DETECTORS)}") from None
+
+
+def resolve_detector(name: str) -> ResolvedModel:
+    """A detector name of :data:`DETECTORS` -> its local weights and config (downloaded on first use)."""
+    entry = get_detector(name)
     weights = _download(entry, entry.filename, announce=True)
     if entry.sha256:
         _verify(weights, entry.sha256, f"detector {entry.name} ({weights})")
     assert entry.config_file is not None
     return ResolvedModel(weights, _download(entry, entry.config_file, announce=False), entry)
+
+
+def zoo_entry(name: str) -> ZooModel:
+    """The row of a model or detector name, or one error listing both tables."""
+    key = name.lower()
+    if key in MODELS:
+        return MODELS[key]
+    if key in DETECTORS:
+        return DETECTORS[key]
+    raise UsageError(f"unknown model {name!r}; models: {', '.join(MODELS)}; detectors: {', '.join(DETECTORS)}")
+
+
+def download(name: str) -> ResolvedModel:
+    """Fetch a model or detector of the tables into the cache now (resumable, verified where a digest is on record)."""
+    entry = zoo_entry(name)
+    return resolve_detector(entry.name) if entry.family == "detector" else _fetch_model(entry)
 
 
 def hub_cache_dir() -> Path:

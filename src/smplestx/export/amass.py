@@ -20,6 +20,9 @@ So this file is in AMASS's conventions:
   ``expression`` (T, 10) (an extra; the add-on ignores it).
 
 All arrays are float64 except the strings; no object arrays (loads with ``allow_pickle=False``).
+
+:func:`read_amass_motion` reads these files back, and AMASS's own SMPL-X files (``poses`` (T, 165) or the split
+keys, 16 betas): shape and expression beyond the body model's 10 are dropped with a warning when not zero.
 """
 
 from __future__ import annotations
@@ -29,11 +32,11 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..io.atomic import atomic_path as _atomic_path
-from ..nn.rotations import rotmat_to_axis_angle
+from ..io.npz import read_npz_arrays
 from .skeleton import Skeleton
+from .smplx_world import MAX_FRAMES, MotionFileError, WorldMotion, check_values, world_pose
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +52,8 @@ def amass_arrays(skel: Skeleton, fps: float, gender: str) -> dict[str, np.ndarra
     if len(skel) > 1 and (np.diff(skel.frames) != 1).any():
         raise ValueError("AMASS files need one pose per frame (densify the track first)")
     t = len(skel)
-    w = CAMERA_TO_AMASS
-    root_rot = w @ skel.local_rot[:, 0]
-    root = rotmat_to_axis_angle(torch.as_tensor(root_rot)).numpy()
-    pelvis_rest = skel.offsets[:, 0]  # (T, 3) the rest pelvis of each frame (expression moves it, if at all)
-    transl = skel.root_pos - pelvis_rest
-    trans = (transl + pelvis_rest) @ w.T - pelvis_rest
-    # The skeleton's local rotations already include the hand mean; back to axis-angle joint by joint.
-    local = rotmat_to_axis_angle(torch.as_tensor(skel.local_rot[:, 1:])).numpy()  # (T, 54, 3)
-    poses = np.concatenate([root[:, None], local], axis=1).reshape(t, 165)
+    pose, trans = world_pose(skel, CAMERA_TO_AMASS)
+    poses = pose.reshape(t, 165)
     return {
         "poses": poses.astype(np.float64),
         "trans": trans.astype(np.float64),
@@ -84,3 +80,72 @@ def write_amass(path: str | os.PathLike[str], skel: Skeleton, fps: float, gender
         np.savez(f, **arrays)
     log.info("wrote %s (%d frames)", path, len(skel))
     return path
+
+
+#: Pose values per frame of the AMASS body models smplestx does not read, to name them in the error.
+_OTHER_MODELS = {72: "SMPL", 156: "SMPL-H", 162: "SMPL-H"}
+
+
+def _text(arrays: dict[str, np.ndarray], key: str, default: str) -> str:
+    """A string entry (unicode or bytes, any shape holding one value) or ``default``."""
+    if key not in arrays:
+        return default
+    a = arrays[key]
+    if a.dtype.kind not in "US" or a.size != 1:
+        return default
+    v = a.reshape(())[()]
+    return (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)).strip().lower()
+
+
+def read_amass_motion(path: str | os.PathLike[str]) -> tuple[WorldMotion, float | None]:
+    """An AMASS SMPL-X ``.npz`` (z up, flat hands; ours or AMASS's) as a world motion and its frame rate (or None)."""
+    path = Path(path)
+    where = str(path)
+    arrays = read_npz_arrays(path, "AMASS", MotionFileError)
+    model = _text(arrays, "surface_model_type", "smplx")
+    if model != "smplx":
+        raise MotionFileError(f"{where}: an AMASS file of the {model} body model; "
+                              "smplestx reads AMASS SMPL-X files only")
+    if "poses" in arrays:
+        raw = arrays["poses"]
+        if raw.ndim != 2 or raw.shape[1] != 165:
+            width = raw.shape[1] if raw.ndim == 2 else -1
+            name = _OTHER_MODELS.get(width, f"an unknown body model ({raw.shape} poses)")
+            raise MotionFileError(f"{where}: an AMASS file of {name}; smplestx reads AMASS SMPL-X files only "
+                                  "(poses of 165 values per frame)")
+    elif "root_orient" in arrays and "pose_body" in arrays:
+        t = arrays["root_orient"].shape[0] if arrays["root_orient"].ndim == 2 else -1
+        if t > MAX_FRAMES:
+            raise MotionFileError(f"{where}: {t} frames; smplestx reads at most {MAX_FRAMES} per file")
+        parts = [("root_orient", 3), ("pose_body", 63), ("pose_jaw", 3), ("pose_eye", 6), ("pose_hand", 90)]
+        raw = np.concatenate([check_values(k, arrays[k], (t, n), where, MotionFileError) if k in arrays
+                              else np.zeros((max(t, 0), n)) for k, n in parts], axis=1)
+    else:
+        raise MotionFileError(f"{where}: not an AMASS SMPL-X file (no 'poses' nor 'root_orient'/'pose_body' arrays)")
+    t = raw.shape[0]
+    if not 1 <= t <= MAX_FRAMES:
+        raise MotionFileError(f"{where}: {t} frames; smplestx reads 1..{MAX_FRAMES} per file")
+    poses = check_values("poses", raw, (t, 165), where, MotionFileError).reshape(t, 55, 3)
+    if "trans" not in arrays:
+        raise MotionFileError(f"{where}: not an AMASS file (no 'trans' array)")
+    trans = check_values("trans", arrays["trans"], (t, 3), where, MotionFileError)
+    betas = arrays.get("betas", np.zeros(10))
+    if betas.ndim == 2 and betas.shape[0] >= 1:  # a few datasets store one row per frame; AMASS keeps one shape
+        betas = betas[0]
+    betas = check_values("betas", betas, (betas.shape[0],) if betas.ndim == 1 else (-1,), where, MotionFileError)
+    expr = arrays.get("expression", np.zeros((t, 0)))
+    expr = check_values("expression", expr, (t, expr.shape[-1] if expr.ndim == 2 else -1), where, MotionFileError)
+    fps = None
+    for key in ("mocap_frame_rate", "mocap_framerate"):
+        if key in arrays:
+            rate = check_values(key, arrays[key].reshape(-1), (1,), where, MotionFileError)[0]
+            if not 0 < rate <= 10000:
+                raise MotionFileError(f"{where}: {key} {rate!r} is not a frame rate")
+            fps = float(rate)
+            break
+    gender = _text(arrays, "gender", "neutral")
+    if gender not in ("neutral", "male", "female"):
+        raise MotionFileError(f"{where}: gender {gender!r}; expected neutral, male or female")
+    motion = WorldMotion(frames=np.arange(t, dtype=np.int64), poses=poses, trans=trans, betas=betas,
+                         expression=expr, gender=gender)
+    return motion, fps

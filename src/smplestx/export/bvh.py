@@ -14,8 +14,13 @@ Conventions (all fixed, written into the file's header comment-free, as BVH has 
 - one frame per source frame from the track's first to its last (gaps filled by slerp before writing);
   ``Frame Time`` is ``1 / fps``.
 
-Rest offsets are fixed in a BVH file; SMPL-X's expression moves the face joints' rest positions slightly, so the
-offsets are those of the track's mean expression (see ``docs/animation-export.md`` for the size of this).
+SMPL-X's expression moves the rest positions of some face joints (head, jaw, eyes: those whose joint regressor
+reads face vertices), so their offsets from the parent change from frame to frame, which a fixed OFFSET cannot
+hold. Such joints (offset moving more than :data:`~.skeleton.OFFSET_TOLERANCE` over the track) get 6 channels,
+``Xposition Yposition Zposition`` before the rotations, carrying the joint's local offset of each frame; their
+OFFSET is the offset of the track's mean expression. Position channels are read as Blender reads them: they ARE
+the joint's local translation (they replace the OFFSET, which is its rest value). Joints the expression does not
+move keep 3 channels, so a track with a constant expression gives a file with rotations only below the root.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from ..errors import UsageError
 from ..io.atomic import atomic_path as _atomic_path
 from ..io.meshes import CAMERA_TO_GLTF
 from ..nn.rotations import euler_zxy_to_rotmat, rotmat_to_euler_zxy
-from .skeleton import Skeleton
+from .skeleton import OFFSET_TOLERANCE, Skeleton
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,8 @@ log = logging.getLogger(__name__)
 BVH_UNITS_PER_METRE = 100.0
 ROOT_CHANNELS = ("Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation")
 JOINT_CHANNELS = ("Zrotation", "Xrotation", "Yrotation")
+#: Channels of a joint whose rest offset the expression moves: its local offset per frame, then the rotation.
+MOVING_JOINT_CHANNELS = ("Xposition", "Yposition", "Zposition", *JOINT_CHANNELS)
 
 
 def _depth_first(parents: np.ndarray) -> list[int]:
@@ -64,9 +71,11 @@ def write_bvh(path: str | os.PathLike[str], skel: Skeleton, fps: float) -> Path:
         raise ValueError("write_bvh needs one key per frame (densify the track first)")
     s = BVH_UNITS_PER_METRE
     world = CAMERA_TO_GLTF.astype(np.float64)
-    offsets = skel.offsets.mean(axis=0) * s  # (55, 3) mean over the track (expression moves face joints)
+    offsets = skel.offsets.mean(axis=0) * s  # (55, 3) the track's mean expression (expression moves face joints)
     parents = skel.parents
     children = {j: [int(c) for c in np.nonzero(parents == j)[0]] for j in range(len(parents))}
+    shift = np.abs(skel.offsets - skel.offsets.mean(axis=0)).max(axis=(0, 2))  # (55,) metres
+    moving = {j for j in range(len(parents)) if parents[j] >= 0 and shift[j] > OFFSET_TOLERANCE}
 
     out = io.StringIO()
     out.write("HIERARCHY\n")
@@ -75,7 +84,7 @@ def write_bvh(path: str | os.PathLike[str], skel: Skeleton, fps: float) -> Path:
         pad = "  " * depth
         kind = "ROOT" if parents[j] < 0 else "JOINT"
         off = np.zeros(3) if parents[j] < 0 else offsets[j]
-        chans = ROOT_CHANNELS if parents[j] < 0 else JOINT_CHANNELS
+        chans = ROOT_CHANNELS if parents[j] < 0 else MOVING_JOINT_CHANNELS if j in moving else JOINT_CHANNELS
         out.write(f"{pad}{kind} {skel.names[j]}\n{pad}{{\n")
         out.write(f"{pad}  OFFSET {off[0]:.6f} {off[1]:.6f} {off[2]:.6f}\n")
         out.write(f"{pad}  CHANNELS {len(chans)} {' '.join(chans)}\n")
@@ -94,8 +103,13 @@ def write_bvh(path: str | os.PathLike[str], skel: Skeleton, fps: float) -> Path:
     root_rot, root_pos = skel.root_motion(world)
     rots = skel.local_rot.copy()
     rots[:, 0] = root_rot
-    euler = np.degrees(rotmat_to_euler_zxy(torch.as_tensor(rots[:, order])).numpy())  # (T, 55, 3) z, x, y
-    motion = np.concatenate([root_pos * s, euler.reshape(len(skel), -1)], axis=1)
+    euler = np.degrees(rotmat_to_euler_zxy(torch.as_tensor(rots)).numpy())  # (T, 55, 3) z, x, y
+    columns = [root_pos * s]
+    for j in order:
+        if j in moving:
+            columns.append(skel.offsets[:, j] * s)
+        columns.append(euler[:, j])
+    motion = np.concatenate(columns, axis=1)
     out.write(f"MOTION\nFrames: {len(skel)}\nFrame Time: {1.0 / float(fps):.8f}\n")
     np.savetxt(out, motion, fmt="%.6f")
     with _atomic_path(path) as tmp, open(tmp, "w", encoding="ascii", newline="\n") as f:
@@ -116,7 +130,11 @@ class BVH:
     frame_time: float
 
     def world_positions(self) -> np.ndarray:
-        """Joint positions (T, J, 3) in file units, by forward kinematics (root OFFSET + position channels)."""
+        """Joint positions (T, J, 3) in file units, by forward kinematics.
+
+        Position channels, where a joint has them, are its local translation (they replace its OFFSET, as
+        Blender reads them); other joints translate by their OFFSET.
+        """
         t = self.motion.shape[0]
         pos = np.zeros((t, len(self.names), 3))
         rot = np.zeros((t, len(self.names), 3, 3))
@@ -128,7 +146,7 @@ class BVH:
             angles = {}
             for k, c in enumerate(chans):
                 if c.endswith("position"):
-                    local_t[:, "XYZ".index(c[0])] += vals[:, k]
+                    local_t[:, "XYZ".index(c[0])] = vals[:, k]
                 else:
                     angles[c[0]] = np.radians(vals[:, k])
             rot_names = "".join(c[0] for c in chans if c.endswith("rotation"))

@@ -1,4 +1,5 @@
-"""``export_animation``: tracks (or a results / tracks file) to glTF, BVH, AMASS-style npz and FBX, one file per track."""
+"""``export_animation``: tracks (or a results / tracks / motion file) to glTF, BVH, AMASS-style npz, FBX and Meshcapade
+``.smpl`` (one file per track) and ``.mcs`` (one scene per input)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -14,18 +15,22 @@ import torch
 
 from ..body import BodyModel
 from ..errors import UsageError
+from ..motion.feet import check_feet_mode, pin_feet
 from ..motion.tracks import TrackSet
 from .amass import write_amass
 from .bvh import write_bvh
 from .fbx import HOW_TO_GET_BPY, find_bpy_python, glb_to_fbx
 from .gltf import skinning_error, write_gltf_animation
 from .inputs import load_animation_input
+from .readers import is_motion_file
+from .meshcapade import import_smplcodec, write_mcs, write_smpl
 from .skeleton import build_skeleton, densify
 
 log = logging.getLogger(__name__)
 
 #: Format name -> file name suffix after ``<stem>_track<ID>``.
-FORMATS: dict[str, str] = {"glb": ".glb", "bvh": ".bvh", "amass": ".amass.npz", "fbx": ".fbx"}
+FORMATS: dict[str, str] = {"glb": ".glb", "bvh": ".bvh", "amass": ".amass.npz", "fbx": ".fbx", "smpl": ".smpl",
+                           "mcs": "_scene.mcs"}
 
 
 @dataclass
@@ -35,6 +40,7 @@ class ExportReport:
     files: dict[int, dict[str, Path]] = field(default_factory=dict)
     skinning_error: dict[int, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
+    scene: Path | None = None  # the .mcs holding every track, when asked for
 
 
 def parse_formats(formats: str | Sequence[str]) -> list[str]:
@@ -56,7 +62,7 @@ def parse_formats(formats: str | Sequence[str]) -> list[str]:
 def _stem(path: Path) -> str:
     """``clip.tracks.npz`` -> ``clip``; ``a.b.npz`` -> ``a.b`` (only the known suffixes go)."""
     name = path.name
-    for suffix in (".tracks.npz", ".npz", ".json"):
+    for suffix in (".tracks.npz", ".npz", ".json", ".smpl", ".mcs"):
         if name.lower().endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
     return path.stem
@@ -82,31 +88,42 @@ def export_animation(
     stem: str | None = None,
     gender: str | None = None,
     smooth: str | None = None,
+    feet: str | None = "none",
     expressions: bool = True,
     device: str | torch.device = "cpu",
 ) -> ExportReport:
     """Export every (or the chosen) track as ``<stem>_track<ID>.<format>`` files in ``output_dir``.
 
-    ``tracks_or_path``: a :class:`~smplestx.motion.tracks.TrackSet`, a ``.tracks.npz`` or a results file of
-    ``smplestx infer``. ``formats``: any of ``glb``, ``bvh``, ``amass``, ``fbx`` (FBX needs Blender's ``bpy``,
-    see :mod:`.fbx`). ``body_models``: the folder with ``smplx/SMPLX_<GENDER>.npz``. ``fps`` overrides the
-    input's frame rate; ``gender`` the track set's. Every check (formats, ids, bpy, body model) runs before
-    the first write, and every write is atomic. See ``docs/animation-export.md``.
+    ``tracks_or_path``: a :class:`~smplestx.motion.tracks.TrackSet`, a ``.tracks.npz``, a results file of
+    ``smplestx infer``, or a ``.smpl`` / ``.mcs`` / AMASS SMPL-X ``.npz`` (:mod:`.readers`). ``formats``: any of
+    ``glb``, ``bvh``, ``amass``, ``fbx`` (FBX needs Blender's ``bpy``, see :mod:`.fbx`), ``smpl`` and ``mcs``
+    (these need ``smplcodec``; ``mcs`` writes one ``<stem>_scene.mcs`` holding every chosen track).
+    ``body_models``: the folder with ``smplx/SMPLX_<GENDER>.npz``. ``fps`` overrides the input's frame rate;
+    ``gender`` the track set's. ``feet="pin"`` pins planted feet and keeps them above the floor
+    (:mod:`smplestx.motion.feet`) unless the input is pinned already; ``feet=None`` (the CLI's default) pins
+    too, except another tool's motion file (``.smpl``, ``.mcs``, AMASS), which is converted as it is. Every check (formats, ids, bpy, smplcodec, body model) runs before the first
+    write, every write is atomic, and a failure part-way removes the files this call created.
+    See ``docs/animation-export.md``.
     """
     start = time.perf_counter()
     names = parse_formats(formats)
+    if feet is not None:
+        check_feet_mode(feet)
     bpy_python = None
     if "fbx" in names:
         bpy_python = find_bpy_python()
         if bpy_python is None:
             raise UsageError(HOW_TO_GET_BPY)
+    if "smpl" in names or "mcs" in names:
+        import_smplcodec()
+    input_path = None
     if isinstance(tracks_or_path, TrackSet):
         ts = tracks_or_path
         if stem is None:
             stem = "animation"
     else:
-        path = Path(tracks_or_path)
-        ts = load_animation_input(path, fps)
+        path = input_path = Path(tracks_or_path)
+        ts = load_animation_input(path, fps, body_models)
         if stem is None:
             stem = _stem(path)
     rate = float(fps if fps is not None else ts.fps)
@@ -128,19 +145,58 @@ def export_animation(
         chosen = list(ts.tracks)
     sex = (gender or ts.gender or "neutral").lower()
     body = BodyModel.from_dir(body_models, sex, dtype=torch.float64, device=device)
+    if feet is None:
+        feet = "none" if input_path is not None and is_motion_file(input_path) else "pin"
+    if feet == "pin" and ts.feet != "pin":
+        ts = pin_feet(replace(ts, tracks=chosen), body)
+        chosen = list(ts.tracks)
 
     out_dir = Path(output_dir)
+    if input_path is not None:
+        planned = [out_dir / f"{stem}_track{t.track_id}{FORMATS[n]}" for t in chosen for n in names if n != "mcs"]
+        planned += [out_dir / f"{stem}{FORMATS['mcs']}"] if "mcs" in names else []
+        if any(p.resolve() == input_path.resolve() for p in planned):
+            raise UsageError(f"{input_path}: an output would overwrite the input; choose another --output folder")
     report = ExportReport()
+    created: list[Path] = []
+    try:
+        _write_all(chosen, names, body, out_dir, stem, rate, sex, ts, expressions, bpy_python, report, created)
+    except BaseException:
+        # Nothing half-written: the files this call created go (files it replaced keep their new content).
+        for p in created:
+            p.unlink(missing_ok=True)
+        raise
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _write_all(chosen: list, names: list[str], body: BodyModel, out_dir: Path, stem: str, rate: float, sex: str,
+               ts: TrackSet, expressions: bool, bpy_python: str | None, report: ExportReport,
+               created: list[Path]) -> None:
+    """Write every file of :func:`export_animation`; ``created`` collects the paths that did not exist before."""
+
+    def note(p: Path) -> Path:
+        if not p.exists():
+            created.append(p)
+        return p
+
+    skeletons = []
     for track in chosen:
-        skel = build_skeleton(densify(track), body)
+        skel = build_skeleton(densify(track, body), body)
         files: dict[str, Path] = {}
         base = out_dir / f"{stem}_track{track.track_id}"
+
+        def target(fmt: str) -> Path:
+            return note(base.with_name(base.name + FORMATS[fmt]))
+
         glb = base.with_name(base.name + FORMATS["glb"])
         scratch = None
         if "glb" not in names and "fbx" in names:
             # FBX alone: the intermediate .glb goes to a private folder, never over a user's file.
             scratch = tempfile.TemporaryDirectory(prefix="smplestx-fbx-")
             glb = Path(scratch.name) / glb.name
+        elif "glb" in names:
+            note(glb)
         if "glb" in names or "fbx" in names:
             report.skinning_error[track.track_id] = err = skinning_error(skel)
             log.info("track %d: 4-influence skin vs full LBS: max %.2e m, mean %.2e m",
@@ -150,16 +206,20 @@ def export_animation(
             write_gltf_animation(glb, skel, rate, expressions=expressions, extras=extras)
             files["glb"] = glb
         if "bvh" in names:
-            files["bvh"] = write_bvh(base.with_name(base.name + FORMATS["bvh"]), skel, rate)
+            files["bvh"] = write_bvh(target("bvh"), skel, rate)
         if "amass" in names:
-            files["amass"] = write_amass(base.with_name(base.name + FORMATS["amass"]), skel, rate, sex)
+            files["amass"] = write_amass(target("amass"), skel, rate, sex)
+        if "smpl" in names:
+            files["smpl"] = write_smpl(target("smpl"), skel, rate, sex)
         if "fbx" in names:
             try:
-                files["fbx"] = glb_to_fbx(glb, base.with_name(base.name + FORMATS["fbx"]), bpy_python)
+                files["fbx"] = glb_to_fbx(glb, target("fbx"), bpy_python)
             finally:
                 if scratch is not None:
                     files.pop("glb", None)
                     scratch.cleanup()
         report.files[track.track_id] = files
-    report.seconds = time.perf_counter() - start
-    return report
+        if "mcs" in names:
+            skeletons.append(skel)
+    if "mcs" in names:
+        report.scene = write_mcs(note(out_dir / f"{stem}{FORMATS['mcs']}"), skeletons, rate, sex, ts)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +31,12 @@ import torch
 from ..io.atomic import atomic_path as _atomic_path
 from ..io.meshes import CAMERA_TO_GLTF, _vertex_normals
 from ..nn.rotations import rotmat_to_quaternion
-from .skeleton import Skeleton
+from .skeleton import OFFSET_TOLERANCE, Skeleton
 
 log = logging.getLogger(__name__)
 
 #: Joint influences per vertex in the glTF skin (JOINTS_0 / WEIGHTS_0 hold 4).
 MAX_INFLUENCES = 4
-#: Rest offsets that move less than this over a track (metres) get no translation keys.
-OFFSET_TOLERANCE = 1e-6
 
 
 def top_influences(weights: np.ndarray, k: int = MAX_INFLUENCES) -> tuple[np.ndarray, np.ndarray]:
@@ -235,11 +234,7 @@ def read_gltf_joints(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarra
     data = doc.binary_blob()
 
     def read(acc_index: int) -> np.ndarray:
-        acc = doc.accessors[acc_index]
-        view = doc.bufferViews[acc.bufferView]
-        width = {gl.SCALAR: 1, gl.VEC3: 3, gl.VEC4: 4, gl.MAT4: 16}[acc.type]
-        start = (view.byteOffset or 0) + (acc.byteOffset or 0)
-        return np.frombuffer(data, "<f4", acc.count * width, start).reshape(acc.count, width).astype(np.float64)
+        return _read_floats(doc, data, acc_index)
 
     skin = doc.skins[0]
     joints = list(skin.joints)
@@ -281,6 +276,59 @@ def read_gltf_joints(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarra
         world(j)
     names = [doc.nodes[j].name for j in joints]
     return names, np.stack([g_pos[j] for j in joints], axis=1)
+
+
+def _read_floats(doc: Any, data: bytes, index: int) -> np.ndarray:
+    """A float accessor of a .glb's binary chunk as (count, width) float64 (ValueError when it does not fit)."""
+    import pygltflib as gl
+
+    acc = doc.accessors[index]
+    view = doc.bufferViews[acc.bufferView]
+    width = {gl.SCALAR: 1, gl.VEC3: 3, gl.VEC4: 4, gl.MAT4: 16}[acc.type]
+    start = (view.byteOffset or 0) + (acc.byteOffset or 0)
+    return np.frombuffer(data, "<f4", acc.count * width, start).reshape(acc.count, width).astype(np.float64)
+
+
+@dataclass
+class GltfAnimation:
+    """The keys of a .glb written by :func:`write_gltf_animation`, per frame of the track."""
+
+    frames: np.ndarray  # (T,) source frame numbers
+    fps: float
+    rotations: np.ndarray  # (T, 55, 4) local joint rotations, quaternions (x, y, z, w); the root's in the glTF world
+    root_position: np.ndarray  # (T, 3) the pelvis in the glTF world (y up), metres
+    expression: np.ndarray | None  # (T, E) morph-target weights, None without expression targets
+    extras: dict[str, Any]  # the file's ``asset.extras["smplestx"]``: betas, gender, source, track_id, ...
+
+
+def read_gltf_animation(path: str | os.PathLike[str]) -> GltfAnimation:
+    """The animation keys of a .glb written here (ValueError for any other glTF file)."""
+    import pygltflib as gl
+
+    doc = gl.GLTF2().load(str(path))
+    extras = ((doc.asset.extras or {}) if doc.asset else {}).get("smplestx")
+    if not isinstance(extras, dict) or not doc.skins or not doc.animations or "betas" not in extras:
+        raise ValueError(f"{path}: not an animation written by smplestx export (no smplestx extras, skin or animation)")
+    data = doc.binary_blob() or b""
+    joints = list(doc.skins[0].joints)
+    anim = doc.animations[0]
+    times = _read_floats(doc, data, anim.samplers[0].input)[:, 0]
+    n = len(times)
+    rest = [doc.nodes[j].rotation or [0.0, 0.0, 0.0, 1.0] for j in joints]
+    rotations = np.tile(np.asarray(rest, np.float64)[None], (n, 1, 1))
+    root = np.tile(np.asarray(doc.nodes[joints[0]].translation or [0.0, 0.0, 0.0], np.float64), (n, 1))
+    expression = None
+    for ch in anim.channels:
+        values = _read_floats(doc, data, anim.samplers[ch.sampler].output)
+        if ch.target.path == "rotation" and ch.target.node in joints:
+            rotations[:, joints.index(ch.target.node)] = values.reshape(n, 4)
+        elif ch.target.path == "translation" and ch.target.node == joints[0]:
+            root = values.reshape(n, 3)
+        elif ch.target.path == "weights":
+            expression = values.reshape(n, -1)
+    fps = float(extras.get("fps") or 30.0)
+    frames = int(extras.get("first_frame", 0)) + np.round(times * fps).astype(np.int64)
+    return GltfAnimation(frames, fps, rotations, root, expression, extras)
 
 
 def gltf_json(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -31,6 +31,9 @@ from ..nn.rotations import (
 #: Bone names of the 55-joint skeleton, as the ``smplx`` package names the joints.
 JOINT_NAMES: tuple[str, ...] = SMPLX_144_NAMES[:NUM_KINEMATIC_JOINTS]
 
+#: Rest offsets that move less than this over a track (metres) are taken as fixed (no translation keys).
+OFFSET_TOLERANCE = 1e-6
+
 _ROT_FIELDS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose")
 
 
@@ -74,27 +77,42 @@ class Skeleton:
         return g_pos
 
 
-def densify(track: Track) -> Track:
-    """The track on every frame from its first to its last: gaps filled by slerp (rotations) and lerp."""
+def densify(track: Track, body: BodyModel | None = None) -> Track:
+    """The track on every frame from its first to its last; its own frames are kept bit for bit.
+
+    Missing frames are interpolated between their observed neighbours: rotations by quaternion slerp, expression
+    and translation linearly. With ``body``, hand rotations are interpolated as the rotations the body model applies
+    (the pose plus the layer's hand mean, which it adds to the axis-angle vector): an axis-angle near 180 deg that
+    changes sign between frames stays the pose it is. Only filled frames go through quaternions.
+    """
     frames = np.asarray(track.frames, dtype=np.int64)
     full = np.arange(frames[0], frames[-1] + 1, dtype=np.int64)
     if len(full) == len(frames):
         return track
-    hi = np.clip(np.searchsorted(frames, full), 1, len(frames) - 1) if len(frames) > 1 else np.zeros_like(full)
-    lo = np.maximum(hi - 1, 0)
-    span = np.maximum(frames[hi] - frames[lo], 1)
-    alpha = np.clip((full - frames[lo]) / span, 0.0, 1.0)
+    missing = np.setdiff1d(full, frames)  # strictly inside the track: each has an observed frame on both sides
+    hi = np.searchsorted(frames, missing)
+    lo = hi - 1
+    alpha = (missing - frames[lo]) / (frames[hi] - frames[lo])
+    means: dict[str, np.ndarray] = {}
+    if body is not None:
+        means = {"left_hand_pose": body.left_hand_mean.to(torch.float64).cpu().numpy().reshape(15, 3),
+                 "right_hand_pose": body.right_hand_mean.to(torch.float64).cpu().numpy().reshape(15, 3)}
     out: dict[str, np.ndarray] = {}
     a = torch.as_tensor(alpha, dtype=torch.float64)
-    for name in _ROT_FIELDS:
-        x = torch.as_tensor(np.asarray(getattr(track, name), dtype=np.float64))
-        q = axis_angle_to_quaternion(x)
-        shape = (-1,) + (1,) * (q.dim() - 1)
-        qi = quaternion_slerp(q[lo], q[hi], a.view(shape))
-        out[name] = quaternion_to_axis_angle(qi).numpy().astype(np.float32)
-    for name in ("expression", "transl"):
-        x = np.asarray(getattr(track, name), dtype=np.float64)
-        out[name] = ((1 - alpha)[:, None] * x[lo] + alpha[:, None] * x[hi]).astype(np.float32)
+    for name in (*_ROT_FIELDS, "expression", "transl"):
+        x = np.asarray(getattr(track, name), dtype=np.float32)
+        dense = np.empty((len(full), *x.shape[1:]), dtype=np.float32)
+        dense[frames - frames[0]] = x
+        x64 = x.astype(np.float64) + means.get(name, 0.0)
+        if name in _ROT_FIELDS:
+            q = axis_angle_to_quaternion(torch.as_tensor(x64))
+            qi = quaternion_slerp(q[lo], q[hi], a.view((-1,) + (1,) * (q.dim() - 2)))
+            filled = quaternion_to_axis_angle(qi).numpy()
+        else:
+            w = alpha.reshape((-1,) + (1,) * (x.ndim - 1))
+            filled = (1 - w) * x64[lo] + w * x64[hi]
+        dense[missing - frames[0]] = filled - means.get(name, 0.0)
+        out[name] = dense
     return Track(track_id=track.track_id, frames=full, betas=track.betas, **out)
 
 

@@ -96,6 +96,18 @@ def _to_axis_angle(q: np.ndarray) -> np.ndarray:
     return quaternion_to_axis_angle(torch.from_numpy(q)).numpy()
 
 
+def _nearest_branch(aa: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """The axis-angle vectors of the same rotations as ``aa`` nearest to ``ref`` (same shape).
+
+    ``v`` and ``v - 2 pi v / |v|`` are one rotation, but the body model adds the hand mean to the vector, so a
+    pose near 180 deg written on the other branch is another finger: filtered values stay on the input's branch.
+    """
+    angle = np.linalg.norm(aa, axis=-1, keepdims=True)
+    other = aa - 2 * np.pi * aa / np.maximum(angle, 1e-12)
+    closer = np.linalg.norm(other - ref, axis=-1, keepdims=True) < np.linalg.norm(aa - ref, axis=-1, keepdims=True)
+    return np.where(closer & (angle > 1e-12), other, aa)
+
+
 def _stack_rotations(track: Track) -> np.ndarray:
     return np.concatenate([np.asarray(getattr(track, name), np.float64).reshape(len(track), n, 3)
                            for name, n in ROTATION_FIELDS], axis=1)
@@ -222,7 +234,8 @@ def smooth_track(track: Track, method: str = "gaussian", fps: float = 30.0, caus
     name, params = parse_method(method)
     if name == "none" or len(track) < 2:
         return replace(track)
-    q = _to_quaternions(_stack_rotations(track))
+    aa_in = _stack_rotations(track)
+    q = _to_quaternions(aa_in)
     vectors = {k: np.asarray(getattr(track, k), np.float64) for k in VECTOR_FIELDS}
     q_out = np.empty_like(q)
     v_out = {k: np.empty_like(v) for k, v in vectors.items()}
@@ -232,21 +245,26 @@ def smooth_track(track: Track, method: str = "gaussian", fps: float = 30.0, caus
         q_out[seg] = qs
         for k, v in vs.items():
             v_out[k][seg] = v
-    return replace(track, **_unstack_rotations(_to_axis_angle(q_out)),
+    return replace(track, **_unstack_rotations(_nearest_branch(_to_axis_angle(q_out), aa_in)),
                    **{k: v.astype(np.float32) for k, v in v_out.items()})
 
 
 def fill_gaps(track: Track, max_gap: int) -> Track:
-    """A copy with every run of at most ``max_gap`` missing samples filled (slerp for rotations, linear otherwise)."""
+    """A copy with every run of at most ``max_gap`` missing samples filled (slerp for rotations, linear otherwise).
+
+    The track's own frames are kept bit for bit; filled rotations take the axis-angle branch nearest to the
+    linear blend of their neighbours' vectors (see :func:`_nearest_branch`).
+    """
     frames = np.asarray(track.frames, np.int64)
     step = _step(frames)
     missing = np.diff(frames) // step - 1
     holes = np.flatnonzero((missing > 0) & (missing <= max_gap))
     if max_gap <= 0 or not len(holes):
         return replace(track)
-    q = _to_quaternions(_stack_rotations(track))
+    aa = _stack_rotations(track)
+    q = _to_quaternions(aa)
     vectors = {k: np.asarray(getattr(track, k), np.float64) for k in VECTOR_FIELDS}
-    new_frames, new_q, new_v = [frames], [q], {k: [v] for k, v in vectors.items()}
+    new_frames, new_aa, new_v = [], [], {k: [] for k in vectors}
     for i in holes:
         a, b = frames[i], frames[i + 1]
         fill = np.arange(a + step, b, step)
@@ -256,19 +274,20 @@ def fill_gaps(track: Track, max_gap: int) -> Track:
         q0 = torch.from_numpy(np.broadcast_to(q[i], (len(t), *q[i].shape)).copy())
         q1 = torch.from_numpy(np.broadcast_to(q[i + 1], (len(t), *q[i].shape)).copy())
         tt = torch.from_numpy(np.broadcast_to(t[:, None], (len(t), q.shape[1])).copy())
+        blend = aa[i] + t[:, None, None] * (aa[i + 1] - aa[i])
         new_frames.append(fill)
-        new_q.append(quaternion_slerp(q0, q1, tt).numpy())
+        new_aa.append(_nearest_branch(_to_axis_angle(quaternion_slerp(q0, q1, tt).numpy()), blend))
         for k, v in vectors.items():
             new_v[k].append(v[i] + t.reshape(-1, *([1] * (v.ndim - 1))) * (v[i + 1] - v[i]))
-    all_frames = np.concatenate(new_frames)
+    all_frames = np.concatenate([frames, *new_frames])
     order = np.argsort(all_frames, kind="stable")
-    q_all = np.concatenate(new_q)[order]
-    return replace(
-        track,
-        frames=all_frames[order],
-        **_unstack_rotations(_to_axis_angle(q_all)),
-        **{k: np.concatenate(v)[order].astype(np.float32) for k, v in new_v.items()},
-    )
+    filled = _unstack_rotations(np.concatenate(new_aa))
+    out = {}
+    for name in (*(n for n, _ in ROTATION_FIELDS), *VECTOR_FIELDS):
+        own = np.asarray(getattr(track, name), np.float32)
+        extra = filled[name] if name in filled else np.concatenate(new_v[name]).astype(np.float32)
+        out[name] = np.concatenate([own, extra.astype(np.float32)])[order]
+    return replace(track, frames=all_frames[order], **out)
 
 
 def robust_betas(betas: np.ndarray) -> np.ndarray:
@@ -284,5 +303,6 @@ def smooth(trackset: TrackSet, method: str = "gaussian", fill_gaps_frames: int =
     """A smoothed copy of a track set: gaps of up to ``fill_gaps_frames`` filled, then each track filtered."""
     name, params = parse_method(method)
     tracks = [fill_gaps(t, fill_gaps_frames) if fill_gaps_frames > 0 else t for t in trackset.tracks]
-    tracks = [smooth_track(t, method, trackset.fps, causal) for t in tracks]
-    return replace(trackset, tracks=tracks, smoothing=describe_method(name, params))
+    # Contacts and pinned feet belong to the motion before filtering: dropped, to be found again (motion.feet).
+    tracks = [replace(smooth_track(t, method, trackset.fps, causal), contacts=None) for t in tracks]
+    return replace(trackset, tracks=tracks, smoothing=describe_method(name, params), feet="none")

@@ -58,6 +58,7 @@ class Track:
     betas: np.ndarray  # (10,) one shape for the whole track
     expression: np.ndarray  # (T, 10)
     transl: np.ndarray  # (T, 3) metres, camera frame
+    contacts: np.ndarray | None = None  # (T, 4) bool: left heel, left toes, right heel, right toes on the floor
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -75,6 +76,8 @@ class TrackSet:
     image_size: np.ndarray  # (2,) width, height in pixels
     source: str
     gender: str = "neutral"
+    floor: np.ndarray | None = None  # (4,) plane n . x + d = 0 (unit n pointing up), metres, same frame as transl
+    feet: str = "none"  # the foot cleanup applied: "none" or "pin" (motion.feet)
 
     def track(self, track_id: int) -> Track:
         """The track with this id (KeyError if absent)."""
@@ -105,6 +108,18 @@ def _check_track(t: Track, where: str) -> None:
     b = np.asarray(t.betas)
     if b.shape != (10,) or not np.isfinite(b).all():
         raise TracksFileError(f"{where}: track {t.track_id} betas have shape {b.shape} or non-finite values, expected (10,)")
+    if t.contacts is not None and (np.asarray(t.contacts).shape != (n, 4) or np.asarray(t.contacts).dtype != bool):
+        raise TracksFileError(f"{where}: track {t.track_id} contacts have shape {np.asarray(t.contacts).shape} "
+                              f"({np.asarray(t.contacts).dtype}), expected ({n}, 4) bool")
+
+
+def _check_floor(floor: np.ndarray | None, where: str) -> None:
+    if floor is None:
+        return
+    f = np.asarray(floor, np.float64)
+    if f.shape != (4,) or not np.isfinite(f).all() or abs(np.linalg.norm(f[:3]) - 1.0) > 1e-3 \
+            or abs(f[3]) > _MAX_ABS_VALUE:
+        raise TracksFileError(f"{where}: floor must be 4 finite numbers (unit normal n, offset d), got {f.tolist()}")
 
 
 def _check_camera(fps: float, focal: np.ndarray, princpt: np.ndarray, size: np.ndarray, where: str) -> None:
@@ -122,6 +137,11 @@ def _check_camera(fps: float, focal: np.ndarray, princpt: np.ndarray, size: np.n
 def validate_trackset(ts: TrackSet, where: str = "track set") -> None:
     """Raise ValueError naming ``where`` if the track set is inconsistent."""
     _check_camera(float(ts.fps), ts.focal, ts.princpt, ts.image_size, where)
+    _check_floor(ts.floor, where)
+    if ts.feet not in ("none", "pin"):
+        raise TracksFileError(f"{where}: feet is {ts.feet!r}, expected 'none' or 'pin'")
+    if len({t.contacts is None for t in ts.tracks}) > 1:
+        raise TracksFileError(f"{where}: some tracks have contacts and others not")
     ids = [t.track_id for t in ts.tracks]
     if len(set(ids)) != len(ids):
         raise TracksFileError(f"{where}: duplicate track ids")
@@ -154,6 +174,13 @@ def save_tracks(path: str | os.PathLike[str], trackset: TrackSet) -> Path:
     for name, shape in FRAME_FIELDS.items():
         parts = [np.asarray(getattr(t, name), dtype=np.float32) for t in ts.tracks]
         arrays[name] = np.concatenate(parts) if parts else np.zeros((0, *shape), np.float32)
+    # Optional fields (older files lack them; older readers ignore them).
+    if ts.tracks and ts.tracks[0].contacts is not None:
+        arrays["contacts"] = np.concatenate([np.asarray(t.contacts, bool) for t in ts.tracks])
+    if ts.floor is not None:
+        arrays["floor"] = np.asarray(ts.floor, np.float64).reshape(4)
+    if ts.feet != "none":
+        arrays["feet"] = np.array(str(ts.feet))
     if path.suffix != ".npz":
         raise TracksFileError(f"{path}: a track file must end in .npz")
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
@@ -218,11 +245,20 @@ def load_tracks(path: str | os.PathLike[str]) -> TrackSet:
         for name in ("focal", "princpt", "image_size"):
             if arrays[name].shape != (2,) or arrays[name].dtype.kind not in "fiu":
                 raise TracksFileError(f"{path}: corrupt smplestx track file ({name} is not 2 numbers)")
+        contacts = arrays.get("contacts")
+        if contacts is not None and (contacts.shape != (n, 4) or contacts.dtype != bool):
+            raise TracksFileError(f"{path}: corrupt smplestx track file (contacts have shape {contacts.shape} "
+                                  f"{contacts.dtype}, expected ({n}, 4) bool)")
+        floor = arrays.get("floor")
+        if floor is not None and (floor.shape != (4,) or floor.dtype.kind != "f"):
+            raise TracksFileError(f"{path}: corrupt smplestx track file (floor is not 4 numbers)")
         starts = np.concatenate([[0], np.cumsum(lengths)])
         tracks = []
         for i in range(k):
             s, e = int(starts[i]), int(starts[i + 1])
             kw = {name: arrays[name][s:e].astype(np.float32) for name in FRAME_FIELDS}
+            if contacts is not None:
+                kw["contacts"] = contacts[s:e].copy()
             tracks.append(
                 Track(
                     track_id=int(ids[i]),
@@ -240,6 +276,8 @@ def load_tracks(path: str | os.PathLike[str]) -> TrackSet:
             image_size=arrays["image_size"].astype(np.int64),
             source=_scalar_str(arrays, "source", path),
             gender=_scalar_str(arrays, "gender", path),
+            floor=floor.astype(np.float64) if floor is not None else None,
+            feet=_scalar_str(arrays, "feet", path) if "feet" in arrays else "none",
         )
     except KeyError as e:
         raise TracksFileError(f"{path}: corrupt smplestx track file (array {e.args[0]!r} missing)") from None

@@ -18,15 +18,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .. import __version__
 from ..body.joint_sets import SMPLX_137
 from ..errors import UsageError
+from ..fingerprint import file_fingerprint, weights_fingerprint
 from ..io.atomic import TEMP_MARKER, remove_stale_temporaries, write_text
 from ..io.meshes import write_glb, write_obj, write_ply
 from ..io.results import FrameResult, ResultsWriter
 from ..io.video import VideoWriter, write_image
-from ..render import Renderer, draw_boxes, draw_keypoints, track_color
+from ..model import network_backend
+from ..render import Renderer, draw_boxes, draw_keypoints, overlay_colors, track_color
 from ..sharding import Shard, select
 from .estimator import Estimator
 from .sources import VIDEO_EXTENSIONS, MediaError, collect_inputs, open_source, prefetch
@@ -53,25 +56,11 @@ class InferOptions:
     stride: int = 1
     shard: Shard = field(default_factory=Shard)  # this process's share of the inputs
     overwrite: bool = False  # redo inputs whose results are already complete
-    identity: dict = field(default_factory=dict)  # what made the results (model, detector, ...); see run_key()
-
-    def run_key(self) -> dict:
-        """Everything that changes an input's outputs: a finished input is redone when it differs."""
-        return {
-            **self.identity,
-            "write_json": self.write_json,
-            "save_vertices": self.save_vertices,
-            "save_mesh": self.save_mesh,
-            "render": self.render,
-            "draw_keypoints": self.draw_keypoints,
-            "draw_boxes": self.draw_boxes,
-            "start": self.start,
-            "end": self.end,
-            "stride": self.stride,
-        }
+    identity: dict = field(default_factory=dict)  # extra entries of the run identity (InferenceRun.run_key)
     track: bool = True  # videos: give people stable ids and write NAME.tracks.npz
     smooth: str = "gaussian"  # the track file's temporal filter (motion.smoothing)
     fill_gaps: int = 0  # bridge track gaps of up to N sampled frames in the track file
+    feet: str = "pin"  # foot cleanup of the track file (motion.feet): "pin" or "none"
 
 
 @dataclass
@@ -83,6 +72,7 @@ class InputSummary:
     ok: bool = True
     error: str | None = None
     skipped: bool = False  # complete from an earlier run with the same settings; not redone
+    partial: bool = False  # the run was interrupted in this input: its frames were read, its results not kept
     frames: int = 0
     people: int = 0
     seconds: float = 0.0
@@ -99,7 +89,7 @@ class RunSummary:
     failures: int = 0
     seconds: float = 0.0
     frames_per_second: float = 0.0
-    interrupted: bool = False
+    interrupted: bool = False  # stopped by Ctrl-C or SIGTERM: the inputs listed are the ones reached
     skipped: int = 0
     shard: dict = field(default_factory=lambda: {"index": 0, "count": 1, "origin": "single"})
     smplestx_version: str = __version__
@@ -229,6 +219,60 @@ def remove_stale_for_input(out: Path, name: str) -> int:
     return removed
 
 
+def model_identity(model: torch.nn.Module) -> dict:
+    """What a model's outputs depend on: its weights (content, not path), config and body model."""
+    net = model.net
+    path = getattr(net, "path", None)  # an ONNX Runtime network: the graph file is its weights
+    weights = file_fingerprint(path) if path is not None and Path(path).is_file() else weights_fingerprint(net)
+    return {"weights": weights, "config": net.config.to_dict(), "body_model": weights_fingerprint(model.body)}
+
+
+def detector_identity(detector: object) -> dict:
+    """A detector's name and, where it has them, the content of its boxes file or weights."""
+    out: dict = {"name": getattr(detector, "name", type(detector).__name__)}
+    path = getattr(detector, "path", None)
+    if path is not None and Path(path).is_file():
+        out["file"] = file_fingerprint(path)
+    net = getattr(detector, "model", None)
+    if isinstance(net, torch.nn.Module):
+        out["weights"] = weights_fingerprint(net)
+    return out
+
+
+def run_identity(estimator: Estimator, options: InferOptions) -> dict:
+    """Everything that changes an input's outputs; a finished input whose recorded identity differs is redone.
+
+    Built from what runs (the loaded weights, the resolved precision, the detector, the smoothing), not from
+    how it was asked for, so the Python API resumes as safely as the CLI.
+    """
+    return {
+        **options.identity,
+        "model": model_identity(estimator.model),
+        # The precision that actually runs ("auto" resolved): results of fp32 and bf16 are never mixed up.
+        "dtype": estimator.precision,
+        "backend": network_backend(estimator.model.net),  # torch or onnxruntime: their int8 differ
+        "detector": detector_identity(estimator.detector),
+        "score_threshold": estimator.score_threshold,
+        "nms_iou": estimator.nms_iou,
+        "max_people": estimator.max_people,
+        "largest": estimator.largest,
+        "camera": estimator.camera.describe(),
+        "track": options.track,
+        "smooth": options.smooth,
+        "fill_gaps": options.fill_gaps,
+        "feet": options.feet,
+        "write_json": options.write_json,
+        "save_vertices": options.save_vertices,
+        "save_mesh": options.save_mesh,
+        "render": options.render,
+        "draw_keypoints": options.draw_keypoints,
+        "draw_boxes": options.draw_boxes,
+        "start": options.start,
+        "end": options.end,
+        "stride": options.stride,
+    }
+
+
 class InferenceRun:
     """Runs the estimator over many inputs, writing every output atomically."""
 
@@ -241,6 +285,8 @@ class InferenceRun:
         self._last_index = -1
         self._tracking = None  # (FrameTracker, TrackBuilder) while a video is tracked
         self._start = time.perf_counter()
+        #: The run identity recorded in every results file (JSON round-tripped, as it is read back).
+        self.run_key: dict = json.loads(json.dumps(run_identity(estimator, options)))
 
     def run(self, inputs: list[str | Path]) -> RunSummary:
         """Process every input; failures are recorded and the run goes on."""
@@ -286,12 +332,20 @@ class InferenceRun:
                     kind = "video" if path.suffix.lower() in VIDEO_EXTENSIONS else "image"
                     summary.inputs.append(InputSummary(str(path), kind, skipped=True, outputs=done))
                     continue
-                summary.inputs.append(self._one(path, out, names[path]))
+                item = InputSummary(str(path), "video" if path.suffix.lower() in VIDEO_EXTENSIONS else "image")
+                summary.inputs.append(item)  # listed before it runs, so an interruption reports it
+                try:
+                    self._one(path, out, names[path], item)
+                except KeyboardInterrupt:
+                    item.ok, item.partial = False, True
+                    item.error = (f"{path}: interrupted after {item.frames} frame(s); its results were not kept "
+                                  f"(a rerun redoes it)")
+                    raise
         except KeyboardInterrupt:
             summary.interrupted = True
             raise
         finally:
-            summary.failures = sum(not s.ok for s in summary.inputs)
+            summary.failures = count_failures(summary.inputs)
             summary.skipped = sum(s.skipped for s in summary.inputs)
             summary.frames = sum(s.frames for s in summary.inputs)
             summary.people = sum(s.people for s in summary.inputs)
@@ -313,7 +367,7 @@ class InferenceRun:
         except Exception:  # unreadable or not ours: redo it (the rename onto it is atomic)
             return None
         meta = header.get("meta", header)
-        if meta.get("source") != str(path) or meta.get("run") != json.loads(json.dumps(self.opt.run_key())):
+        if meta.get("source") != str(path) or meta.get("run") != self.run_key:
             return None
         expected = [results] + ([out / f"{name}.json"] if self.opt.write_json else [])
         is_video = path.suffix.lower() in VIDEO_EXTENSIONS
@@ -327,6 +381,8 @@ class InferenceRun:
         return [str(p) for p in expected] + meshes
 
     def _meta(self, path: Path, source) -> dict:
+        from ..motion.sequences import track_settings
+
         cfg = self.est.model.config
         return {
             "source": str(path),
@@ -334,16 +390,19 @@ class InferenceRun:
             "model": {"embed_dim": cfg.encoder.embed_dim, "depth": cfg.encoder.depth},
             "fps": getattr(source, "fps", None),
             "stride": self.opt.stride,
-            "run": self.opt.run_key(),
+            "run": self.run_key,
             "joint_names": list(SMPLX_137.names),
             "camera": "OpenCV pinhole per person (focal, princpt in image pixels); metres; x right, y down, z forward",
             # One camera for the whole input (scene_focal, scene_princpt; the *_scene fields).
             "scene_camera": self.est.camera.describe(),
+            # How the track file beside it is built: `smplestx export` of this file builds the same tracks.
+            **({"tracks": track_settings(self.opt.smooth, self.opt.fill_gaps)}
+               if self.opt.track and path.suffix.lower() in VIDEO_EXTENSIONS else {}),
         }
 
-    def _one(self, path: Path, out: Path, name: str) -> InputSummary:
-        is_video = path.suffix.lower() in VIDEO_EXTENSIONS
-        summary = InputSummary(str(path), "video" if is_video else "image")
+    def _one(self, path: Path, out: Path, name: str, summary: InputSummary) -> None:
+        """Run one input, recording in ``summary`` how it went (also as far as it got when interrupted)."""
+        is_video = summary.kind == "video"
         start = time.perf_counter()
         try:
             with open_source(path, start=self.opt.start, end=self.opt.end, stride=self.opt.stride) as source:
@@ -388,8 +447,7 @@ class InferenceRun:
                 meshes.rmdir()
         finally:
             self._tracking = None
-        summary.seconds = time.perf_counter() - start
-        return summary
+            summary.seconds = time.perf_counter() - start
 
     def _check_video_read(self, path: Path, source, summary: InputSummary, results_path: Path) -> None:
         """A video that gave no frame, or far fewer than its header promised, is a failed (partial) input."""
@@ -446,7 +504,7 @@ class InferenceRun:
             return image
         tracked = any(p.track_id >= 0 for p in result.people)
         # Tracked people keep their colour from frame to frame; untracked ones cycle the palette by position.
-        colors = [track_color(p.track_id) for p in people] if tracked else None
+        colors = overlay_colors([p.track_id for p in people])
         if result.scene_focal is not None and all(p.vertices_scene is not None for p in people):
             # One camera per frame: people occlude each other by their depths in the scene camera.
             canvas = self.renderer.render(image, [p.vertices_scene for p in people], [result.scene_focal] * len(people),
@@ -473,6 +531,10 @@ class InferenceRun:
         from ..motion.tracks import save_tracks
 
         trackset = self._tracking[1].build(fps, source=str(source), smoothing=self.opt.smooth, fill_gaps=self.opt.fill_gaps)
+        if self.opt.feet == "pin":
+            from ..motion.feet import pin_feet
+
+            trackset = pin_feet(trackset, self.est.model.body)
         log.info("%s: %d tracks (%s)", source, len(trackset.tracks), trackset.smoothing)
         return save_tracks(path, trackset)
 
@@ -549,13 +611,18 @@ def merge_summaries(folder: Path) -> tuple[RunSummary, list[int]]:
         raise UsageError(f"{folder}: shard summaries of different splits ({sorted(counts)} shares); remove the stale ones")
     count = counts.pop()
     merged.inputs.sort(key=lambda s: s.path)
-    merged.failures = sum(not s.ok for s in merged.inputs)
+    merged.failures = count_failures(merged.inputs)
     merged.skipped = sum(s.skipped for s in merged.inputs)
     merged.frames = sum(s.frames for s in merged.inputs)
     merged.people = sum(s.people for s in merged.inputs)
     merged.frames_per_second = merged.frames / merged.seconds if merged.seconds > 0 else 0.0
     merged.shard = {"index": 0, "count": count, "origin": "merged"}
     return merged, sorted(set(range(count)) - seen)
+
+
+def count_failures(inputs: list[InputSummary]) -> int:
+    """Inputs that failed; one an interruption cut short is partial, not failed."""
+    return sum(not s.ok and not s.partial for s in inputs)
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:

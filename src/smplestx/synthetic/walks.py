@@ -4,24 +4,32 @@ People walk sideways across the view on crossing paths at different depths, so t
 hides the farther one for a while; in the ``hard`` scenario a third person leaves the frame and
 comes back, and one is fully hidden for about a second. :func:`walk_truth` gives, per frame and
 person, the true SMPL-X parameters (camera frame, OpenCV axes: x right, y down, z forward, metres),
-the true box, and how much of the person is visible; no rendering is needed for that.
+the true box, how much of the person is visible, and which foot points rest on the floor; no
+rendering is needed for that. The legs follow :mod:`.gait`: a planted heel or toe stays put while
+the body passes over it, on a level floor 0.8 m below the camera (:data:`FLOOR`).
 :func:`write_walk_media` also renders the video and writes the truth sidecar
 (``VIDEO.truth.npz``, see ``docs/motion-capture.md``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..body import BodyModel
+from ..motion.tracks import Track, TrackSet
 from ..nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
+from .gait import plan_gait
 from .scene import FACING_CAMERA
 
 SCENARIOS = ("crossing", "hard")
+#: The floor's height in the camera frame (y down): the camera is 0.8 m above it, level.
+FLOOR_Y = 0.8
+#: The floor plane (n, d) with n . x + d = 0, n pointing up (camera frame), as track files store it.
+FLOOR = np.array([0.0, -1.0, 0.0, FLOOR_Y])
 
 
 @dataclass
@@ -34,7 +42,12 @@ class Walker:
     z: float
     betas: np.ndarray
     phase: float = 0.0
-    turn_at: float | None = None  # seconds: walks back (vx -> -vx) from then on
+    turn_at: float | None = None  # seconds: walks back (vx -> -vx) from then on (an instant pivot)
+
+    @property
+    def stride(self) -> float:
+        """Stride length (metres per gait cycle): longer strides at higher speed, as people walk."""
+        return 0.55 + 0.45 * abs(self.vx)
 
     def x(self, t: float) -> float:
         """Horizontal position (metres) at time t."""
@@ -66,29 +79,55 @@ def walkers(scenario: str, seed: int = 0) -> list[Walker]:
     return people
 
 
-def _gait(t: float, phase: float) -> np.ndarray:
-    """Body pose (21, 3) of a walking stride at time t: hips, knees and shoulders swing."""
-    pose = np.zeros((21, 3))
-    s = np.sin(2 * np.pi * 0.9 * t + phase)
-    pose[0, 0], pose[1, 0] = 0.45 * s, -0.45 * s  # hips
-    pose[3, 0], pose[4, 0] = 0.4 * max(-s, 0) + 0.1, 0.4 * max(s, 0) + 0.1  # knees
-    pose[15, 2], pose[16, 2] = -1.1, 1.1  # arms down
-    pose[15, 1], pose[16, 1] = 0.35 * s, 0.35 * s  # arm swing
-    pose[11, 1] = 0.1 * s  # head turn
+def _upper_body(cycle: np.ndarray) -> np.ndarray:
+    """Body pose (F, 21, 3) above the hips: arms down and swinging against the legs, a slight head turn."""
+    pose = np.zeros((len(cycle), 21, 3))
+    s = np.sin(2 * np.pi * cycle)
+    pose[:, 15, 2], pose[:, 16, 2] = -1.1, 1.1  # arms down
+    pose[:, 15, 1], pose[:, 16, 1] = 0.35 * s, 0.35 * s  # arm swing
+    pose[:, 11, 1] = 0.1 * s  # head turn
     return pose
 
 
-def walk_parameters(people: list[Walker], t: float) -> dict[str, np.ndarray]:
-    """True SMPL-X parameters of every walker at time t (arrays over people, float64)."""
+def _rest_joints(body: BodyModel, people: list[Walker]) -> np.ndarray:
+    """Each walker's output joints (P, J, 3) in the rest pose (no rotation, no translation)."""
+    with torch.no_grad():
+        out = body(betas=torch.as_tensor(np.stack([p.betas for p in people]), dtype=body.dtype))
+    return out.joints.double().cpu().numpy()
+
+
+def walk_sequence(people: list[Walker], times: np.ndarray, body: BodyModel) -> dict[str, np.ndarray]:
+    """True SMPL-X parameters and foot contacts of every walker at ``times`` (F,): arrays (F, P, ...).
+
+    The legs follow :func:`.gait.plan_gait` (planted feet stay put); ``contacts`` (F, P, 4) are the true
+    contacts of the left heel, left toes, right heel and right toes with the floor (:data:`FLOOR`).
+    """
+    times = np.asarray(times, np.float64).reshape(-1)
+    rest = _rest_joints(body, people)
     facing = axis_angle_to_rotmat(torch.tensor(FACING_CAMERA, dtype=torch.float64))
-    yaws = torch.tensor([[0.0, -np.pi / 2 * p.heading(t), 0.0] for p in people], dtype=torch.float64)
-    orient = rotmat_to_axis_angle(axis_angle_to_rotmat(yaws) @ facing).numpy()
-    return {
-        "global_orient": orient,
-        "body_pose": np.stack([_gait(t, p.phase) for p in people]),
-        "betas": np.stack([p.betas for p in people]),
-        "transl": np.array([[p.x(t), 0.25, p.z] for p in people]),
-    }
+    out: dict[str, list] = {k: [] for k in ("global_orient", "body_pose", "betas", "transl", "contacts")}
+    legs = np.zeros(21, bool)
+    legs[[0, 1, 3, 4, 6, 7]] = True  # hips, knees, ankles
+    for p, joints in zip(people, rest):
+        walked = abs(p.vx) * times  # distance walked drives the gait (a turn keeps the stride going)
+        plan = plan_gait(joints, walked, p.stride, p.phase / (2 * np.pi))
+        heading = np.array([p.heading(t) for t in times])
+        yaws = torch.tensor(np.stack([np.zeros_like(heading), -np.pi / 2 * heading, np.zeros_like(heading)], -1))
+        out["global_orient"].append(rotmat_to_axis_angle(axis_angle_to_rotmat(yaws) @ facing).numpy())
+        pose = _upper_body(walked / p.stride + p.phase / (2 * np.pi))
+        pose[:, legs] = plan["leg_pose"][:, legs]
+        out["body_pose"].append(pose)
+        out["betas"].append(np.repeat(p.betas[None], len(times), 0))
+        # The pelvis joint sits at (rest pelvis + transl): place it above the floor (camera y is down).
+        pelvis = np.stack([[p.x(t) for t in times], FLOOR_Y - plan["pelvis_height"], np.full(len(times), p.z)], -1)
+        out["transl"].append(pelvis - joints[0])
+        out["contacts"].append(plan["contacts"])
+    return {k: np.stack(v, axis=1) for k, v in out.items()}
+
+
+def walk_parameters(people: list[Walker], t: float, body: BodyModel) -> dict[str, np.ndarray]:
+    """True SMPL-X parameters (and ``contacts``) of every walker at time t (arrays over people, float64)."""
+    return {k: v[0] for k, v in walk_sequence(people, np.array([t]), body).items()}
 
 
 def _visibility(boxes: np.ndarray, depth: np.ndarray, inside: np.ndarray) -> np.ndarray:
@@ -119,16 +158,19 @@ def walk_truth(
 
     Keys: ``frame`` (R,), ``person_id`` (R,), ``box_xyxy`` (R, 4) clipped to the image,
     ``visible`` (R,) in [0, 1], ``global_orient`` (R, 3), ``body_pose`` (R, 21, 3), ``betas`` (R, 10),
-    ``transl`` (R, 3), and the camera ``focal`` (2,), ``princpt`` (2,), ``image_size`` (2,), ``fps``;
+    ``transl`` (R, 3), ``contacts`` (R, 4) bool (left heel, left toes, right heel, right toes on the floor),
+    the camera ``focal`` (2,), ``princpt`` (2,), ``image_size`` (2,), ``fps`` and the ``floor`` plane (4,);
     with ``with_vertices`` also ``vertices`` (R, V, 3) for rendering.
     """
     people = walkers(scenario, seed)
     focal = 1.2 * max(width, height)
     princpt = np.array([width / 2.0, height / 2.0])
     rows: dict[str, list] = {k: [] for k in ("frame", "person_id", "box_xyxy", "visible", "global_orient",
-                                             "body_pose", "betas", "transl", "vertices")}
-    per_frame = [walk_parameters(people, f / fps) for f in range(frames)]
-    stacked = {k: np.concatenate([p[k] for p in per_frame]) for k in per_frame[0]} if frames else {}
+                                             "body_pose", "betas", "transl", "contacts", "vertices")}
+    seq = walk_sequence(people, np.arange(frames) / fps, body)
+    per_frame = [{k: v[f] for k, v in seq.items()} for f in range(frames)]
+    params_only = ("global_orient", "body_pose", "betas", "transl")
+    stacked = {k: seq[k].reshape(-1, *seq[k].shape[2:]) for k in params_only}
     chunks = []
     # One batched body pass over all frames (chunked to bound memory): the body model dominates the cost.
     for s in range(0, frames * len(people), 256):
@@ -154,20 +196,55 @@ def walk_truth(
             rows["person_id"].append(p.person_id)
             rows["box_xyxy"].append(boxes[k])
             rows["visible"].append(vis[k])
-            for name in ("global_orient", "body_pose", "betas", "transl"):
+            for name in ("global_orient", "body_pose", "betas", "transl", "contacts"):
                 rows[name].append(params[name][k])
             if with_vertices:
                 rows["vertices"].append(verts[k])
     out_arrays = {k: np.asarray(v) for k, v in rows.items() if k != "vertices"}
     out_arrays["frame"] = out_arrays["frame"].astype(np.int64)
     out_arrays["person_id"] = out_arrays["person_id"].astype(np.int64)
+    out_arrays["contacts"] = out_arrays["contacts"].astype(bool).reshape(-1, 4)
     for k in ("box_xyxy", "visible", "global_orient", "body_pose", "betas", "transl"):
         out_arrays[k] = out_arrays[k].astype(np.float32)
     if with_vertices:
         out_arrays["vertices"] = np.asarray(rows["vertices"], np.float32)
     out_arrays.update(focal=np.array([focal, focal], np.float32), princpt=princpt.astype(np.float32),
-                      image_size=np.array([width, height], np.int64), fps=np.array(fps, np.float64))
+                      image_size=np.array([width, height], np.int64), fps=np.array(fps, np.float64),
+                      floor=FLOOR.astype(np.float64))
     return out_arrays
+
+
+def truth_trackset(truth: dict[str, np.ndarray]) -> TrackSet:
+    """The truth of a walk as a track set: one track per person (its rows in view), flat hands, neutral face."""
+    tracks = []
+    fps = float(truth["fps"])
+    for pid in np.unique(truth["person_id"]):
+        r = np.flatnonzero(truth["person_id"] == pid)
+        n = len(r)
+        zeros = np.zeros((n, 15, 3), np.float32)
+        tracks.append(Track(int(pid), truth["frame"][r].astype(np.int64), truth["global_orient"][r],
+                            truth["body_pose"][r], zeros, zeros.copy(), np.zeros((n, 3), np.float32),
+                            truth["betas"][r[0]], np.zeros((n, 10), np.float32), truth["transl"][r],
+                            contacts=truth["contacts"][r]))
+    return TrackSet(tracks, fps, "none", truth["focal"], truth["princpt"], truth["image_size"], "walk",
+                    floor=np.asarray(truth["floor"], np.float64))
+
+
+def noisy_tracks(trackset: TrackSet, seed: int = 0, degrees: float = 3.0, position: float = 0.02,
+                 depth: float = 0.06) -> TrackSet:
+    """A per-frame estimator's kind of noise on a track set: every joint rotation off by ``degrees`` RMS,
+    the root by ``position`` metres (``depth`` along z, the least certain coordinate); contacts dropped."""
+    rng = np.random.default_rng(seed)
+
+    def rotate(aa: np.ndarray) -> np.ndarray:
+        noise = rng.normal(0, np.deg2rad(degrees) / np.sqrt(3), aa.shape)
+        r = axis_angle_to_rotmat(torch.from_numpy(noise)) @ axis_angle_to_rotmat(torch.from_numpy(aa.astype(np.float64)))
+        return rotmat_to_axis_angle(r).numpy().astype(np.float32)
+
+    tracks = [replace(t, global_orient=rotate(t.global_orient), body_pose=rotate(t.body_pose), contacts=None,
+                      transl=(t.transl + rng.normal(0, 1, t.transl.shape) * [position, position, depth]).astype(np.float32))
+              for t in trackset.tracks]
+    return replace(trackset, tracks=tracks, floor=None, feet="none")
 
 
 def noisy_detections(
@@ -262,7 +339,7 @@ def write_walk_media(
     del truth["vertices"]
     truth_path = path.with_name(path.name + ".truth.npz")
     with atomic_path(truth_path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, format=np.array("smplestx-walk-truth"), version=np.array(1), scenario=np.array(scenario), **truth)
+        np.savez(fh, format=np.array("smplestx-walk-truth"), version=np.array(2), scenario=np.array(scenario), **truth)
     boxes_path = path.with_name(path.name + ".boxes.json")
     with atomic_path(boxes_path) as tmp:
         tmp.write_text(json.dumps({"frames": boxes}))

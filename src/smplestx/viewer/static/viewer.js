@@ -1,14 +1,44 @@
-// smplestx viewer: the meshes of a results file in 3D, in the results' camera, over the image.
+// smplestx viewer: the meshes of a results, track or animation file in 3D, in the file's camera, over the image.
 // Coordinates arrive in the OpenCV camera frame (x right, y down, z forward); the `world` group's
 // scale (1, -1, -1) is the 180-degree turn about x into three.js's frame (y up, looking down -z).
+// Colours come with each person from the server (the overlays' palette, smplestx.render.overlay_colors).
 import * as T from './three-subset.min.js';
 
-const PALETTE = [0xe6194b, 0x3c8dff, 0x3cb44b, 0xffc119, 0xf032e6, 0x42d4f4, 0xf58231, 0x9a6324];
 const params = new URLSearchParams(location.search);
 const status = document.getElementById('status');
 
-const meta = await (await fetch('meta.json')).json();
-const faces = new T.BufferAttribute(new Uint32Array(await (await fetch('faces.bin')).arrayBuffer()), 1);
+// Which file: ?file=NAME, or the only one offered; several and none chosen: a list to pick from.
+const files = (await (await fetch('files.json')).json()).files;
+const chosen = params.get('file') || (files.length === 1 ? files[0].name : null);
+const pick = document.getElementById('pick');
+if (files.length > 1) {
+  for (const f of files) pick.add(new Option(`${f.name} (${f.kind})`, f.name, false, f.name === chosen));
+  pick.hidden = false;
+  pick.addEventListener('change', () => { location.search = '?file=' + encodeURIComponent(pick.value); });
+}
+if (!chosen) {
+  const list = document.getElementById('list');
+  list.hidden = false;
+  for (const f of files) {
+    const a = document.createElement('a');
+    a.href = '?file=' + encodeURIComponent(f.name);
+    a.textContent = `${f.name}  (${f.kind})`;
+    const li = document.createElement('li');
+    li.appendChild(a);
+    list.querySelector('ul').appendChild(li);
+  }
+  status.textContent = `${files.length} files: pick one`;
+  document.title = 'smplestx viewer: ready';
+  throw new Error('no file chosen');  // stops the module here; the list stays
+}
+const base = `f/${encodeURIComponent(chosen)}/`;
+const metaResponse = await fetch(base + 'meta.json');
+const meta = await metaResponse.json();
+if (!metaResponse.ok) {
+  status.textContent = `${chosen}: ${meta.error || metaResponse.statusText}`;
+  throw new Error(status.textContent);
+}
+const faces = new T.BufferAttribute(new Uint32Array(await (await fetch(base + 'faces.bin')).arrayBuffer()), 1);
 const [W, H] = meta.image_size, [fx, fy] = meta.focal, [cx, cy] = meta.princpt, V = meta.num_vertices;
 const depth = meta.image_depth;
 
@@ -49,7 +79,9 @@ function meshFor(slot) {
   return meshes[slot];
 }
 const kpGeom = new T.BufferGeometry();
-const keypoints = new T.Points(kpGeom, new T.PointsMaterial({ size: 4, sizeAttenuation: false, vertexColors: true }));
+// Drawn over everything (no depth test): the joints sit on the image plane, behind the meshes.
+const keypoints = new T.Points(kpGeom, new T.PointsMaterial({ size: 4, sizeAttenuation: false, vertexColors: true, depthTest: false }));
+keypoints.renderOrder = 1;
 keypoints.visible = false;
 world.add(keypoints);
 
@@ -70,33 +102,36 @@ resize();
 const time = document.getElementById('time'), label = document.getElementById('label');
 const kpBox = document.getElementById('kp'), imgBox = document.getElementById('img');
 time.max = String(Math.max(meta.frames.length - 1, 0));
-kpBox.checked = params.get('keypoints') === '1';
+kpBox.checked = params.get('keypoints') === '1' && meta.has_keypoints;
+kpBox.disabled = !meta.has_keypoints;
 imgBox.checked = params.get('image') !== '0' && meta.has_images;
 imgBox.disabled = !meta.has_images;
 
 let current = -1, loading = null;
 async function show(k) {
   const fr = meta.frames[k];
-  const verts = new Float32Array(await (await fetch(`frame/${k}.bin`)).arrayBuffer());
+  const verts = new Float32Array(await (await fetch(base + `frame/${k}.bin`)).arrayBuffer());
   fr.people.forEach((p, slot) => {
     const m = meshFor(slot);
     m.geometry.attributes.position.array.set(verts.subarray(slot * V * 3, (slot + 1) * V * 3));
     m.geometry.attributes.position.needsUpdate = true;
     m.geometry.computeVertexNormals();
-    m.material.color.setHex(PALETTE[(p.track_id >= 0 ? p.track_id : slot) % PALETTE.length]);
+    m.material.color.setRGB(p.color[0] / 255, p.color[1] / 255, p.color[2] / 255, T.SRGBColorSpace);
     m.visible = true;
   });
   for (let i = fr.people.length; i < meshes.length; i++) meshes[i].visible = false;
-  // 2D keypoints on the image plane (just in front of it), coloured like their person.
+  // 2D keypoints on the image plane (just in front of it), in their person's colour.
   const d = depth * 0.995, pos = [], col = [];
+  const joints = meta.has_keypoints ? (await (await fetch(base + `frame/${k}.json`)).json()).joints_2d : [];
   fr.people.forEach((p, slot) => {
-    const c = new T.Color(PALETTE[(p.track_id >= 0 ? p.track_id : slot) % PALETTE.length]);
-    for (const [u, v] of p.joints_2d) { pos.push((u - cx) * d / fx, (v - cy) * d / fy, d); col.push(c.r, c.g, c.b); }
+    // A darker shade of the person's colour, to stand out on its mesh.
+    const c = new T.Color().setRGB(p.color[0] / 510, p.color[1] / 510, p.color[2] / 510, T.SRGBColorSpace);
+    for (const [u, v] of (joints[slot] || [])) { pos.push((u - cx) * d / fx, (v - cy) * d / fy, d); col.push(c.r, c.g, c.b); }
   });
   kpGeom.setAttribute('position', new T.BufferAttribute(new Float32Array(pos), 3));
   kpGeom.setAttribute('color', new T.BufferAttribute(new Float32Array(col), 3));
   if (meta.has_images) {
-    const tex = await loader.loadAsync(`frame/${k}.jpg`).catch(() => null);
+    const tex = await loader.loadAsync(base + `frame/${k}.jpg`).catch(() => null);
     if (tex) {
       tex.flipY = false;  // the group's y flip already puts the image's top row at the top
       tex.colorSpace = T.SRGBColorSpace;
@@ -135,7 +170,7 @@ function loop(t) {
   requestAnimationFrame(loop);
 }
 if (meta.frames.length) await goTo(Number(params.get('frame') || 0));
-status.textContent = `${meta.file}: ${meta.frames.length} frames`;
+status.textContent = `${meta.file}: ${meta.frames.length} frames, ${meta.camera}`;
 renderer.render(scene, camera);
 document.title = 'smplestx viewer: ready';
 requestAnimationFrame(loop);
