@@ -54,11 +54,21 @@ def weights_fingerprint(state: Mapping[str, torch.Tensor] | torch.nn.Module) -> 
         state = state.state_dict()
     h = hashlib.blake2b(digest_size=16)
     for name in sorted(state):
-        t = state[name].detach()
-        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        flat = t.reshape(-1)
-        if flat.numel() > _TENSOR_SAMPLES:
-            idx = torch.linspace(0, flat.numel() - 1, _TENSOR_SAMPLES, device=flat.device).long()
-            flat = flat[idx]
-        h.update(flat.to("cpu", torch.float64).numpy().tobytes())
+        value = state[name]
+        # torch's dynamically quantised linears (int8-fbgemm) keep (weight, bias) tuples of quantised tensors.
+        parts = [(name, value)] if isinstance(value, torch.Tensor) else \
+            [(f"{name}.{i}", v) for i, v in enumerate(value if isinstance(value, (tuple, list)) else (value,))]
+        for key, t in parts:
+            if not isinstance(t, torch.Tensor):
+                h.update(f"{key}:{t!r}".encode())
+                continue
+            t = t.detach()
+            if t.is_quantized:
+                t = t.dequantize()
+            h.update(f"{key}:{tuple(t.shape)}:{t.dtype}".encode())
+            flat = t.reshape(-1)
+            if flat.numel() > _TENSOR_SAMPLES:
+                idx = torch.linspace(0, flat.numel() - 1, _TENSOR_SAMPLES, device=flat.device).long()
+                flat = flat[idx]
+            h.update(flat.to("cpu", torch.float64).numpy().tobytes())
     return h.hexdigest()
