@@ -13,7 +13,7 @@ from .body import SMPLX_137, SMPLX_PARAM_NAMES, BodyModel
 from .config import DTYPE_NAMES, DTYPES, ModelConfig
 from .errors import UsageError
 from .geometry import project_points
-from .checkpoint import load_network
+from .checkpoint import check_body_model, load_network
 from .nn.int8 import is_quantized, quantize_linears
 from .nn.network import NetworkOutput, SMPLestXNet
 from .nn.smpler_x import SMPLerXNet
@@ -349,6 +349,7 @@ def load_model(
     if precision == "int8" and torch.device(device).type != "cpu":
         raise UsageError(f"--dtype int8 runs on the CPU (int8 matmuls through oneDNN); on {device} use bf16 or fp16")
     body = BodyModel.from_dir(body_models, "neutral", dtype=torch.float64 if dtype == torch.float64 else torch.float32, device=device)
+    check_body_model(checkpoint, body, body_models)  # weights trained for one body model refuse any other
     if is_onnx:
         from .onnx_export import OnnxNetwork
 

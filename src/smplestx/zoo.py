@@ -26,6 +26,8 @@ ANNOUNCE_BYTES = 100 * 2**20
 
 _SMPLEST_X_LICENCE = "S-Lab License 1.0: non-commercial use only (see github.com/wqyin/SMPLest-X)"
 _SMPLER_X_LICENCE = "S-Lab License 1.0: non-commercial use only (see github.com/caizhongang/SMPLer-X)"
+_SYNTHETIC_LICENCE = ("Apache-2.0 (our own weights, trained only on our license-free synthetic people: it knows our "
+                      "synthetic mannequins, not real photos; needs the body model of `smplestx synthetic-body --seed 0`)")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,12 @@ class ZooModel:
     approx_bytes: int  # 0 = unknown; only for the announcement
     licence: str
     revision: str = "main"
+    packaged: str = ""  # a file shipped inside the package (relative to it): no download, no hub
+
+    @property
+    def source(self) -> str:
+        """Where the file comes from, for listings."""
+        return f"package: smplestx/{self.packaged}" if self.packaged else f"hf://{self.repo}/{self.filename}"
 
 
 #: The released models. Sizes are approximate (from the projects' READMEs, not checked against the hub).
@@ -60,6 +68,9 @@ MODELS: dict[str, ZooModel] = {
                  "H", "", int(2.6 * 2**30), _SMPLER_X_LICENCE),
         ZooModel("smpler-x-h32-correct", "smpler_x", "caizhongang/SMPLer-X", "smpler_x_h32_correct.pth.tar", None,
                  "H", "", int(2.6 * 2**30), _SMPLER_X_LICENCE),
+        # Ours, inside the package: the measuring stick of tests, demo and benchmarks (configs/train/synthetic_tiny.toml).
+        ZooModel("synthetic-tiny", "smplest_x", "", "synthetic_tiny.safetensors", None, "tiny", "", 0,
+                 _SYNTHETIC_LICENCE, packaged="models_data/synthetic_tiny.safetensors"),
     )
 }
 
@@ -190,6 +201,11 @@ def resolve_model(name_or_path: str | os.PathLike[str], config: str | os.PathLik
             get_model(name_or_path)
         return ResolvedModel(path, Path(config) if config else None, None)
     entry = get_model(str(name_or_path))
+    if entry.packaged:
+        shipped = Path(__file__).parent / entry.packaged
+        if not shipped.is_file():
+            raise ModelDownloadError(f"model {entry.name}: {shipped} is missing from this installation; reinstall smplestx")
+        return ResolvedModel(shipped, Path(config) if config else None, entry)
     checkpoint = _download(entry, entry.filename, announce=True)
     if entry.sha256:
         _verify(checkpoint, entry.sha256, f"model {entry.name} ({checkpoint})")
