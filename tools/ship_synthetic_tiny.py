@@ -43,16 +43,18 @@ def newest_snapshot(run: Path) -> Path:
     return snaps[-1]
 
 
-def training_record(run: Path) -> tuple[int, float, list[dict]]:
-    """(steps, wall seconds, loss curve) from the run's metrics.jsonl."""
+def training_record(run: Path, snapshot: Path) -> tuple[int, float, list[dict]]:
+    """(steps, wall seconds, loss curve) from the run's metrics.jsonl and the snapshot's name."""
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     if not rows:
         raise SystemExit(f"{run}/metrics.jsonl: empty")
-    # Wall time: the sum of the logged windows (a stop and resume does not count the pause).
-    wall = sum(r["step_time"] + r["data_time"] for r in rows) * (rows[1]["iteration"] - rows[0]["iteration"]
-                                                                   if len(rows) > 1 else 1)
+    # Wall time: the sum of the logged windows, each the mean step of `log_every` steps (a pause does not count).
+    every = rows[1]["iteration"] - rows[0]["iteration"] if len(rows) > 1 else 1
+    wall = sum(r["step_time"] + r["data_time"] for r in rows) * every
     curve = [{"iteration": r["iteration"], "loss": round(r["total"], 3)} for r in rows]
-    return int(rows[-1]["iteration"]), float(wall), curve
+    number = int(re.findall(r"\d+", snapshot.name)[0])
+    steps = (number + 1) * rows[-1]["iters_per_epoch"] if snapshot.name.startswith("snapshot_") else number
+    return int(steps), float(wall), curve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     body_dir = args.data / "body_models"
     body = BodyModel.from_dir(body_dir, "neutral")
     train_cfg = (args.run / "config.toml").read_text()
-    steps, wall, loss_curve = training_record(args.run)
+    steps, wall, loss_curve = training_record(args.run, snapshot)
     heldout_curve = []
     if args.curve and args.curve.is_file():
         heldout_curve = [json.loads(line) for line in args.curve.read_text().splitlines() if line.strip()]

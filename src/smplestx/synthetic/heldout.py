@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 BODY = np.arange(22)
 LHAND, RHAND = np.array([20, *range(25, 40)]), np.array([21, *range(40, 55)])
 FACE, HEAD = np.arange(76, 144), 15
-#: Goals of issue 22 for the body.
-GOALS = {"mpjpe_mm": 60.0, "pa_mpjpe_mm": 45.0, "pck2d_pct": 95.0, "depth_ok_pct": None}
 
 
 @dataclass(frozen=True)
@@ -133,4 +131,4 @@ def evaluate_heldout(
     )
 
 
-__all__ = ["GOALS", "HeldOutScores", "evaluate_heldout"]
+__all__ = ["HeldOutScores", "evaluate_heldout"]
