@@ -107,3 +107,33 @@ def test_deterministic_and_prefix_stable(tmp_path: Path, bodies: dict[str, BodyM
     for rel in ha.image_path:
         assert (tmp_path / "a" / "images" / rel).read_bytes() == (tmp_path / "b" / "images" / rel).read_bytes()
     assert not np.array_equal(hb.smplx["betas"][0], hb.smplx["betas"][-1])
+
+
+def test_truncated_and_overlapping_people(tmp_path: Path, bodies: dict[str, BodyModel]) -> None:
+    w, h = 160, 120
+    common = dict(body_models=bodies, image_size=(w, h), people_per_image=2)
+    cut = HumanData.open(write_synthetic_dataset(tmp_path / "cut", 2, seed=7, truncation=1.0, **common))
+    uv = cut.keypoints("keypoints2d_smplx")[..., :2]
+    outside = ((uv[..., 0] < 0) | (uv[..., 0] >= w) | (uv[..., 1] < 0) | (uv[..., 1] >= h)).any(axis=1)
+    assert outside.mean() >= 0.75  # cut by a border...
+    box = cut["bbox_xywh"]
+    # ...and boxed by their visible part, as a detector would box them (the padding may reach past the border).
+    assert (box[:, 0] >= -0.1 * box[:, 2] - 1).all() and (box[:, 0] + box[:, 2] <= w + 0.1 * box[:, 2] + 1).all()
+    assert (box[:, 1] >= -0.1 * box[:, 3] - 1).all() and (box[:, 1] + box[:, 3] <= h + 0.1 * box[:, 3] + 1).all()
+    # The two people of an image overlap, one clearly nearer than the other.
+    hidden = HumanData.open(write_synthetic_dataset(tmp_path / "hidden", 2, seed=7, occlusion=1.0, **common))
+    box, z = hidden["bbox_xywh"], hidden.keypoints("keypoints3d_smplx")[:, 0, 2]
+    for a in range(0, len(box), 2):
+        (x0, y0, w0, h0), (x1, y1, w1, h1) = box[a, :4], box[a + 1, :4]
+        assert min(x0 + w0, x1 + w1) > max(x0, x1) and min(y0 + h0, y1 + h1) > max(y0, y1)
+        assert max(z[a], z[a + 1]) / min(z[a], z[a + 1]) > 1.2
+
+
+def test_pose_prior_covers_headings_and_activities() -> None:
+    from smplestx.synthetic.pose_prior import ACTIVITIES, random_body_pose, random_orientation, rodrigues
+
+    rng = np.random.default_rng(0)
+    facing = np.array([(rodrigues(random_orientation(rng)) @ [0.0, 0.0, 1.0])[2] for _ in range(200)])
+    assert (facing < -0.5).mean() > 0.2 and (facing > 0.5).mean() > 0.2  # towards the camera and back-facing
+    knees = {a: np.mean([random_body_pose(rng, a)[[3, 4], 0].mean() for _ in range(20)]) for a in ACTIVITIES}
+    assert knees["crouch"] > 1.2 and knees["sit"] > 1.0 and knees["walk"] < 0.8  # crouching and sitting bend knees

@@ -37,7 +37,7 @@ def _ds(synth: Path, **kw) -> HumanDataTrainSet:
 
 
 def _force(monkeypatch: pytest.MonkeyPatch, scale: float = 1.0, rot: float = 0.0, flip: bool = False) -> None:
-    monkeypatch.setattr(samples, "draw_augmentation", lambda rng, augment: (scale, rot, np.ones(3), flip))
+    monkeypatch.setattr(samples, "draw_augmentation", lambda rng, augment, rot_factor=30.0: (scale, rot, np.ones(3), flip))
 
 
 def test_batch_matches_loss_fixture(synth: Path, parity_dir: Path) -> None:

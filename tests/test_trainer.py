@@ -88,6 +88,8 @@ def test_config_file_overrides_and_round_trip(tmp_path: Path) -> None:
         ("[train]\namp = \"fp8\"\n", None, "train.amp: 'fp8' is not one of none, bf16, fp16"),
         ("[data]\nstrategy = \"weighted\"\n", None, "data.weights: strategy 'weighted' needs a weight for SynHand"),
         ("[model]\nembed_dim = 100\n", None, "not divisible by num_heads"),
+        ("[model]\ndecoder_depth = 0\n", None, "decoder depth = 0 must be between 1"),
+        ("[data]\nrot_factor = 120\n", None, "data.rot_factor: 120.0 must be between 0 and 90"),
         ("[train\n", None, "not valid TOML"),
         ("", "train.nope=1", "unknown key 'train.nope'"),
         ("", "lr", "expected SECTION.KEY=VALUE"),
@@ -109,6 +111,19 @@ def test_example_configs_load() -> None:
         cfg = load_train_config(f)
         sizes.add(cfg.model_config().encoder.embed_dim)
     assert {384, 768, 1024, 1280} <= sizes
+
+
+def test_small_input_and_decoder_follow_the_config() -> None:
+    from smplestx.nn.network import SMPLestXNet
+
+    cfg = load_train_config(REPO / "configs" / "train" / "synthetic_tiny.toml").model_config()
+    net = SMPLestXNet(cfg)
+    layers = net.decoder.transformer.transformer.layers
+    assert len(layers) == cfg.decoder.depth == 2 and layers[0][0].fn.heads == cfg.decoder.heads == 4
+    assert net.encoder.pos_embed.shape[1] == 8 * 6 + 1  # the position table of the 128 x 96 input's patch grid
+    with torch.no_grad():
+        out = net(torch.rand(1, 3, 128, 96))
+    assert out.img_feat.shape[-2:] == (8, 6) and torch.isfinite(out.transl).all()
 
 
 def test_cli_train_errors_are_one_line(tmp_path: Path) -> None:

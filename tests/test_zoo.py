@@ -110,8 +110,12 @@ def test_table_rows_are_complete():
     assert zoo.DEFAULT_MODEL in zoo.MODELS
     for name, m in zoo.MODELS.items():
         assert name == m.name == name.lower()
-        assert m.family in ("smplest_x", "smpler_x") and m.size in ("S", "B", "L", "H")
-        assert m.filename.endswith(".pth.tar") and "/" in m.repo and m.licence
+        assert m.family in ("smplest_x", "smpler_x") and m.licence
+        if m.packaged:  # ours, inside the package: no hub
+            assert m.packaged.endswith(m.filename) and m.filename.endswith(".safetensors") and m.repo == ""
+            continue
+        assert m.size in ("S", "B", "L", "H")
+        assert m.filename.endswith(".pth.tar") and "/" in m.repo
     assert {"smpler-x-s32", "smpler-x-b32", "smpler-x-l32", "smpler-x-h32", "smpler-x-h32-correct"} <= set(zoo.MODELS)
 
 
@@ -138,5 +142,8 @@ def test_cli_lists_models_and_rejects_unknown_names(capsys):
     out = capsys.readouterr().out
     assert all(name in out for name in zoo.MODELS) and "hf://waanqii/SMPLest-X/smplest_x_h.pth.tar" in out
     assert "S-Lab License" in out
+    # Ours: in the package, our licence, and it says what it knows.
+    assert "package: smplestx/models_data/synthetic_tiny.safetensors" in out
+    assert "synthetic-tiny: Apache-2.0" in out and "not real photos" in out
     assert main(["info", "smplest-x-q"]) == 2
     assert "known models: smplest-x-h" in capsys.readouterr().err

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 #: Key of the safetensors metadata entry that holds the model config as JSON.
 CONFIG_METADATA_KEY = "smplestx_config"
+#: Key of the metadata entry naming the body model a network was trained with (JSON: fingerprint, seed, how to make it).
+BODY_METADATA_KEY = "smplestx_body_model"
 #: Saved by the official decoder but never used by its forward pass.
 IGNORED_KEYS = ("decoder.transformer.to_token_embedding.weight", "decoder.transformer.to_token_embedding.bias")
 #: Old names used by earlier SMPLer-X checkpoints.
@@ -120,6 +122,40 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], AnyConfi
         except (json.JSONDecodeError, ConfigError) as exc:
             raise CheckpointError(f"{path}: corrupt model_config entry ({exc})") from None
     return map_official_keys(state), config
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata of a safetensors file (empty for other formats or a file without any)."""
+    path = Path(path)
+    if path.suffix != ".safetensors" or not path.is_file():
+        return {}
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
+def check_body_model(checkpoint: str | Path, body: torch.nn.Module, folder: str | Path) -> None:
+    """Refuse a body model other than the one the weights were trained with, when their metadata names one."""
+    meta = read_metadata(checkpoint)
+    if BODY_METADATA_KEY not in meta:
+        return
+    from .fingerprint import body_model_fingerprint
+
+    try:
+        wanted = json.loads(meta[BODY_METADATA_KEY])
+        expected, how = str(wanted["fingerprint"]), str(wanted["made_by"])
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{checkpoint}: corrupt {BODY_METADATA_KEY} metadata ({exc!r})") from None
+    actual = body_model_fingerprint(body)
+    if actual != expected:
+        raise CheckpointError(
+            f"{Path(checkpoint).name} was trained with the body model that `{how}` writes (fingerprint {expected}), "
+            f"not the one in {folder} (fingerprint {actual}); pass the folder that command writes as the body models"
+        )
 
 
 def infer_config(state: dict[str, torch.Tensor], source: str = "checkpoint") -> AnyConfig:
@@ -252,7 +288,8 @@ def load_network(
     return net.to(device=device, dtype=dtype).eval()
 
 
-def _atomic_save_safetensors(tensors: dict[str, torch.Tensor], out: Path, metadata: dict[str, str]) -> None:
+def write_safetensors(tensors: dict[str, torch.Tensor], out: Path, metadata: dict[str, str]) -> None:
+    """Write tensors with string metadata as a safetensors file, atomically (never a half-written file)."""
     from safetensors.torch import save_file
 
     with atomic_path(out) as tmp:
@@ -279,7 +316,7 @@ def convert_checkpoint(
         k: (v.to(DTYPES[dtype]) if v.is_floating_point() else v).contiguous() for k, v in state.items() if k not in IGNORED_KEYS
     }
     meta = {CONFIG_METADATA_KEY: json.dumps(cfg.to_dict()), "format": "pt", "source": Path(src).name, "dtype": dtype}
-    _atomic_save_safetensors(tensors, dst, meta)
+    write_safetensors(tensors, dst, meta)
     log.info("wrote %s (%d tensors, %s)", dst, len(tensors), dtype)
     return cfg
 
@@ -331,5 +368,5 @@ def save_network(net: SMPLestXNet, dst: str | Path, *, source: str = "smplestx")
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()
                if k not in IGNORED_KEYS}
     meta = {CONFIG_METADATA_KEY: json.dumps(net.config.to_dict()), "format": "pt", "source": source, "dtype": "fp32"}
-    _atomic_save_safetensors(tensors, dst, meta)
+    write_safetensors(tensors, dst, meta)
     return dst

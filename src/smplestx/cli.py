@@ -53,11 +53,11 @@ def _cmd_synthetic_media(args: argparse.Namespace) -> int:
         from .synthetic.walks import write_walk_media
 
         media, boxes, truth = write_walk_media(args.output, args.body_models, scenario=args.walk, frames=args.frames,
-                                               width=args.width, height=args.height, fps=args.fps)
+                                               width=args.width, height=args.height, fps=args.fps, seed=args.seed)
         print(f"wrote {media}, its true boxes {boxes} and ground truth {truth}")
         return 0
     media, boxes = write_demo_media(args.output, args.body_models, people=args.people, frames=args.frames,
-                                    width=args.width, height=args.height, fps=args.fps)
+                                    width=args.width, height=args.height, fps=args.fps, seed=args.seed)
     print(f"wrote {media} and its true person boxes {boxes} (use --detector boxes:{boxes})")
     return 0
 
@@ -70,7 +70,8 @@ def _cmd_synthetic_data(args: argparse.Namespace) -> int:
     annot = write_synthetic_dataset(args.output, args.num, seed=args.seed, split=args.split,
                                     body_models=args.body_models, image_size=(args.width, args.height),
                                     people_per_image=(args.min_people, args.max_people),
-                                    genders=tuple(args.genders.split(",")))
+                                    genders=tuple(args.genders.split(",")), truncation=args.truncation,
+                                    occlusion=args.occlusion)
     print(f"wrote {args.num} images and their HumanData {annot}")
     return 0
 
@@ -78,8 +79,10 @@ def _cmd_synthetic_data(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    print("smplestx demo: synthetic body, synthetic video and a RANDOM-WEIGHT tiny model, all generated here "
-          "(no network, no licensed file); the poses are meaningless, the outputs are real.", file=sys.stderr)
+    print("smplestx demo: a synthetic body and video generated here, and the packaged synthetic-tiny model "
+          "(no network, no licensed file; trained on our synthetic people only: it knows them, not real photos; "
+          "this release does not follow poses yet, see docs/benchmarks.md).",
+          file=sys.stderr)
     out = run_demo(args.output, frames=args.frames, people=args.people, device=args.device, seed=args.seed)
     print(f"{out.frames} frames, {out.people} person detections -> {out.folder}/")
     print(f"  results:  {out.results}   (python: smplestx.load_results('{out.results}'))")
@@ -482,11 +485,14 @@ def _model_arg(args: argparse.Namespace) -> str:
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from .zoo import DEFAULT_DETECTOR, DETECTORS, MODELS, hub_cache_dir
+    from .zoo import __file__ as zoo_file
 
     print(f"{'name':22s} {'size':>9s}  {'sha256':9s} source")
     for m in MODELS.values():
         size = f"~{m.approx_bytes / 2**30:.1f} GiB" if m.approx_bytes else "?"
-        print(f"{m.name:22s} {size:>9s}  {'yes' if m.sha256 else 'not yet':9s} hf://{m.repo}/{m.filename}")
+        if m.packaged and (shipped := Path(zoo_file).parent / m.packaged).is_file():
+            size = f"{shipped.stat().st_size / 2**20:.1f} MiB"
+        print(f"{m.name:22s} {size:>9s}  {'yes' if m.sha256 else 'not yet':9s} {m.source}")
     print(f"detectors: {', '.join(DETECTORS)} (default {DEFAULT_DETECTOR})")
     print(f"downloads go to the Hugging Face cache: {hub_cache_dir()}; fetch ahead with `smplestx download NAME "
           "[--detector]`; licences: `smplestx models --licences`")
@@ -590,6 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--walk", choices=("crossing", "hard"),
                    help="a video of people walking on crossing paths, with a ground-truth sidecar OUTPUT.truth.npz "
                         "(hard: three people, occlusions, one leaves and comes back)")
+    p.add_argument("--seed", type=int, default=0, help="the scene: 0 is the fixed default, other seeds other scenes")
     p.set_defaults(func=_cmd_synthetic_media)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint on one of the paper's benchmarks (HumanData test sets)")
@@ -640,6 +647,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-people", type=_number(int, 0, 64), default=1, help="people per image, at least")
     p.add_argument("--max-people", type=_number(int, 1, 64), default=2, help="people per image, at most")
     p.add_argument("--genders", default="neutral", help="comma-separated genders to draw from")
+    p.add_argument("--truncation", type=_number(float, 0, 1), default=0.0,
+                   help="chance that a person is cut by an image border (default 0)")
+    p.add_argument("--occlusion", type=_number(float, 0, 1), default=0.0,
+                   help="chance that the people of an image overlap, one in front of the other (default 0)")
     p.set_defaults(func=_cmd_synthetic_data)
 
     p = sub.add_parser("export", help="export tracked people as animations: glTF (.glb), BVH, AMASS-style npz, FBX, "
@@ -660,12 +671,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "AMASS inputs, converted as they are; skipped when the input is already pinned) | none")
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser("demo", help="run the whole pipeline offline on generated inputs (random weights)")
+    p = sub.add_parser("demo", help="run the whole pipeline offline on generated inputs (the packaged synthetic-tiny model)")
     p.add_argument("output", nargs="?", default="smplestx_demo", help="folder to create (default: ./smplestx_demo)")
     p.add_argument("--frames", type=int, default=12, help="video frames")
     p.add_argument("--people", type=int, default=2)
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | mps | auto")
-    p.add_argument("--seed", type=int, default=0, help="seed of the body, the scene and the random weights")
+    p.add_argument("--seed", type=int, default=0, help="seed of the scene (the body is always the synthetic seed 0)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("view", help="open a results, track or animation file (or an output folder) in a local 3D "

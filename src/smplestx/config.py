@@ -105,16 +105,22 @@ class EncoderConfig:
 
 @dataclass(frozen=True)
 class DecoderConfig:
-    """Decoder head sizes; depth, heads and head width are fixed by the architecture."""
+    """Decoder head sizes; depth, heads and head width are the released model's (6, 8, 64) unless set."""
 
     feat_dim: int = 1280
     dim_out: int = 512
     task_tokens_num: int = 80
+    depth: int = 6
+    heads: int = 8
+    dim_head: int = 64
 
     def __post_init__(self) -> None:
         """Refuse sizes that are wrong or would exhaust memory, before anything is built."""
         for name in ("feat_dim", "dim_out", "task_tokens_num"):
             check_int(name, getattr(self, name))
+        check_int("decoder depth", self.depth, 1, CONFIG_LIMITS["depth"])
+        check_int("decoder heads", self.heads, 1, CONFIG_LIMITS["num_heads"])
+        check_int("decoder dim_head", self.dim_head, 1, CONFIG_LIMITS["embed_dim"])
 
 
 @dataclass(frozen=True)

@@ -153,9 +153,10 @@ def _cache_checks() -> list[Check]:
     except ImportError:
         return [Check("huggingface_hub", "missing", False, "pip install huggingface_hub (needed for --model NAME)")]
     hub = Path(constants.HF_HUB_CACHE)
-    repos = sorted({m.repo for m in MODELS.values()})
+    hosted = [m for m in MODELS.values() if not m.packaged]  # the packaged ones never touch the hub cache
+    repos = sorted({m.repo for m in hosted})
     size = sum(folder_size(hub / f"models--{r.replace('/', '--')}") for r in repos)
-    cached = [m.name for m in MODELS.values()
+    cached = [m.name for m in hosted
               if isinstance(try_to_load_from_cache(m.repo, m.filename, revision=m.revision), str)]
     offline = " (HF_HUB_OFFLINE=1)" if constants.HF_HUB_OFFLINE else ""
     out.append(Check("model cache", f"{hub}: {_gib(size)} of smplestx models{offline}"))

@@ -72,3 +72,9 @@ def weights_fingerprint(state: Mapping[str, torch.Tensor] | torch.nn.Module) -> 
                 flat = flat[idx]
             h.update(flat.to("cpu", torch.float64).numpy().tobytes())
     return h.hexdigest()
+
+
+def body_model_fingerprint(body: torch.nn.Module) -> str:
+    """:func:`weights_fingerprint` of a body model's arrays as float32, whatever precision it was loaded in."""
+    state = {k: v.float() if v.is_floating_point() else v for k, v in body.state_dict().items()}
+    return weights_fingerprint(state)

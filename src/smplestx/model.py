@@ -14,7 +14,7 @@ from .config import DTYPE_NAMES, DTYPES, ModelConfig
 from .config_smpler_x import SMPLerXConfig
 from .errors import UsageError
 from .geometry import project_points
-from .checkpoint import AnyConfig, load_network
+from .checkpoint import AnyConfig, check_body_model, load_network
 from .nn.int8 import fbgemm_available, int8_kernel, quantize_linears, quantize_linears_fbgemm
 from .nn.network import NetworkOutput, SMPLestXNet
 from .nn.smpler_x import SMPLerXNet
@@ -419,6 +419,7 @@ def load_model(
     if precision in INT8_PRECISIONS and torch.device(device).type != "cpu":
         raise UsageError(f"--dtype int8 runs on the CPU (int8 matmuls through oneDNN); on {device} use bf16 or fp16")
     body = BodyModel.from_dir(body_models, "neutral", dtype=torch.float64 if dtype == torch.float64 else torch.float32, device=device)
+    check_body_model(checkpoint, body, body_models)  # weights trained for one body model refuse any other
     if is_onnx:
         from .onnx_export import OnnxNetwork
 

@@ -20,6 +20,7 @@ import torch
 __all__ = [
     "DEFAULT_COLORS",
     "DEFAULT_LIGHT_DIR",
+    "MANNEQUIN_GREY",
     "Fragments",
     "Renderer",
     "draw_boxes",
@@ -40,6 +41,10 @@ DEFAULT_COLORS: tuple[tuple[int, int, int], ...] = (
     (235, 140, 185),  # pink
     (190, 190, 190),  # grey
 )
+
+#: The colour synthetic scenes draw their own mannequins in: a neutral grey, never a track colour, so that an
+#: overlay's coloured meshes are always predictions.
+MANNEQUIN_GREY: tuple[int, int, int] = (180, 180, 180)
 
 #: Direction towards the light in the camera frame: from the camera, a little up and to the left (a headlight
 #: slightly off-axis, so that surfaces facing the camera are not all equally bright).

@@ -26,6 +26,8 @@ ANNOUNCE_BYTES = 100 * 2**20
 
 _SMPLEST_X_LICENCE = "S-Lab License 1.0: non-commercial use only (see github.com/wqyin/SMPLest-X)"
 _SMPLER_X_LICENCE = "S-Lab License 1.0: non-commercial use only (see github.com/caizhongang/SMPLer-X)"
+_SYNTHETIC_LICENCE = ("Apache-2.0 (our own weights, trained only on our license-free synthetic people: it knows our "
+                      "synthetic mannequins, not real photos; needs the body model of `smplestx synthetic-body --seed 0`)")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,12 @@ class ZooModel:
     licence: str
     revision: str = "main"
     no_sha256_reason: str = ""  # why a row has no digest; required when sha256 is empty
+    packaged: str = ""  # a file shipped inside the package (relative to it): no download, no hub
+
+    @property
+    def source(self) -> str:
+        """Where the file comes from, for listings."""
+        return f"package: smplestx/{self.packaged}" if self.packaged else f"hf://{self.repo}/{self.filename}"
 
 
 _NOT_PUBLISHED = "no public page lists its SHA-256 (Hugging Face LFS details or a release note); record it once a download is verified"
@@ -66,6 +74,10 @@ MODELS: dict[str, ZooModel] = {
                  "H", "0f9bc3bda088758e8e16cdf381b0dffabd5e6bc07326027b88d6f54aa3a215c7", 7942394512, _SMPLER_X_LICENCE),
         ZooModel("smpler-x-h32-correct", "smpler_x", "caizhongang/SMPLer-X", "smpler_x_h32_correct.pth.tar", None,
                  "H", "", 7942394512, _SMPLER_X_LICENCE, no_sha256_reason=_NOT_PUBLISHED),
+        # Ours, inside the package: the measuring stick of tests, demo and benchmarks (configs/train/synthetic_tiny.toml).
+        ZooModel("synthetic-tiny", "smplest_x", "", "synthetic_tiny.safetensors", None, "tiny", "", 0,
+                 _SYNTHETIC_LICENCE, packaged="models_data/synthetic_tiny.safetensors",
+                 no_sha256_reason="inside the package: nothing is downloaded"),
     )
 }
 
@@ -251,6 +263,11 @@ def _download(entry: ZooModel, filename: str, announce: bool) -> Path:
 
 def _fetch_model(entry: ZooModel, config: str | os.PathLike[str] | None = None) -> ResolvedModel:
     """The checkpoint of a table row (downloaded once, verified where the table has a digest) and its config."""
+    if entry.packaged:
+        shipped = Path(__file__).parent / entry.packaged
+        if not shipped.is_file():
+            raise ModelDownloadError(f"model {entry.name}: {shipped} is missing from this installation; reinstall smplestx")
+        return ResolvedModel(shipped, Path(config) if config else None, entry)
     checkpoint = _download(entry, entry.filename, announce=True)
     if entry.sha256:
         _verify(checkpoint, entry.sha256, f"model {entry.name} ({checkpoint})")

@@ -13,7 +13,7 @@ from torch import nn
 
 from .attention import Attention, attend, merge_heads, split_heads
 
-#: Fixed by the released model, whatever the feature width.
+#: The released model's layer count and attention shape (smaller models may set their own).
 DECODER_DEPTH = 6
 DECODER_HEADS = 8
 DECODER_DIM_HEAD = 64
@@ -48,34 +48,36 @@ class PreNorm(nn.Module):
 
 
 class DecoderSelfAttention(Attention):
-    """8x64 self-attention; q/k/v without bias, output projection with bias."""
+    """Self-attention (8x64 in the released model); q/k/v without bias, output projection with bias."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, heads: int = DECODER_HEADS, dim_head: int = DECODER_DIM_HEAD) -> None:
         super().__init__()
-        inner = DECODER_HEADS * DECODER_DIM_HEAD
+        inner = heads * dim_head
+        self.heads = heads
         self.to_qkv = nn.Linear(dim, inner * 3, bias=False)
         self.to_out = nn.Sequential(nn.Linear(inner, dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Self-attention over x (B, N, D)."""
-        q, k, v = (split_heads(t, DECODER_HEADS) for t in self.to_qkv(x).chunk(3, dim=-1))
+        q, k, v = (split_heads(t, self.heads) for t in self.to_qkv(x).chunk(3, dim=-1))
         return self.to_out(merge_heads(attend(q, k, v, self.kind)))
 
 
 class DecoderCrossAttention(Attention):
-    """8x64 cross-attention from tokens to a fixed context."""
+    """Cross-attention (8x64 in the released model) from tokens to a fixed context."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, heads: int = DECODER_HEADS, dim_head: int = DECODER_DIM_HEAD) -> None:
         super().__init__()
-        inner = DECODER_HEADS * DECODER_DIM_HEAD
+        inner = heads * dim_head
+        self.heads = heads
         self.to_kv = nn.Linear(dim, inner * 2, bias=False)
         self.to_q = nn.Linear(dim, inner, bias=False)
         self.to_out = nn.Sequential(nn.Linear(inner, dim))
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """Attend from x (B, N, D) to context (B, M, D)."""
-        k, v = (split_heads(t, DECODER_HEADS) for t in self.to_kv(context).chunk(2, dim=-1))
-        q = split_heads(self.to_q(x), DECODER_HEADS)
+        k, v = (split_heads(t, self.heads) for t in self.to_kv(context).chunk(2, dim=-1))
+        q = split_heads(self.to_q(x), self.heads)
         return self.to_out(merge_heads(attend(q, k, v, self.kind)))
 
 
@@ -92,19 +94,20 @@ class FeedForward(nn.Module):
 
 
 class CrossAttnStack(nn.Module):
-    """The 6 pre-norm layers: self-attention, cross-attention, feed-forward."""
+    """The pre-norm layers (6 in the released model): self-attention, cross-attention, feed-forward."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, depth: int = DECODER_DEPTH, heads: int = DECODER_HEADS,
+                 dim_head: int = DECODER_DIM_HEAD) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
             nn.ModuleList(
                 [
-                    PreNorm(dim, DecoderSelfAttention(dim)),
-                    PreNorm(dim, DecoderCrossAttention(dim)),
+                    PreNorm(dim, DecoderSelfAttention(dim, heads, dim_head)),
+                    PreNorm(dim, DecoderCrossAttention(dim, heads, dim_head)),
                     PreNorm(dim, FeedForward(dim, dim)),
                 ]
             )
-            for _ in range(DECODER_DEPTH)
+            for _ in range(depth)
         )
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
@@ -119,12 +122,13 @@ class CrossAttnStack(nn.Module):
 class TokenTransformer(nn.Module):
     """Adds the shared position vector and runs the layer stack."""
 
-    def __init__(self, dim: int, task_tokens_num: int) -> None:
+    def __init__(self, dim: int, task_tokens_num: int, depth: int = DECODER_DEPTH, heads: int = DECODER_HEADS,
+                 dim_head: int = DECODER_DIM_HEAD) -> None:
         super().__init__()
         # Saved in the official checkpoint but never used by the forward pass.
         self.to_token_embedding = nn.Linear(task_tokens_num, dim)
         self.pos_embedding = nn.Parameter(torch.randn(1, 1, dim))
-        self.transformer = CrossAttnStack(dim)
+        self.transformer = CrossAttnStack(dim, depth, heads, dim_head)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """Tokens (B, N, D) attended with image context (B, M, D)."""
@@ -154,10 +158,11 @@ class DecoderOutput:
 class DecoderHead(nn.Module):
     """Transformer decoder over [task tokens; image tokens] with one linear head per group."""
 
-    def __init__(self, feat_dim: int, dim_out: int = 512, task_tokens_num: int = 80) -> None:
+    def __init__(self, feat_dim: int, dim_out: int = 512, task_tokens_num: int = 80, depth: int = DECODER_DEPTH,
+                 heads: int = DECODER_HEADS, dim_head: int = DECODER_DIM_HEAD) -> None:
         super().__init__()
         self.task_tokens_num = task_tokens_num
-        self.transformer = TokenTransformer(feat_dim, task_tokens_num)
+        self.transformer = TokenTransformer(feat_dim, task_tokens_num, depth, heads, dim_head)
         self.token_conv = nn.Linear(feat_dim, dim_out)
         for name, (_, count, out) in TOKEN_GROUPS.items():
             setattr(self, f"dec_{name}", nn.Linear(count * dim_out, out))

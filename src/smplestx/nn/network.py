@@ -74,7 +74,7 @@ class SMPLestXNet(PoseNetwork):
             patch_size=e.patch_size,
             drop_path_rate=e.drop_path_rate,
         )
-        self.decoder = DecoderHead(d.feat_dim, d.dim_out, d.task_tokens_num)
+        self.decoder = DecoderHead(d.feat_dim, d.dim_out, d.task_tokens_num, d.depth, d.heads, d.dim_head)
 
 
     def forward(self, crops: torch.Tensor) -> NetworkOutput:

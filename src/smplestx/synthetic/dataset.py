@@ -34,6 +34,8 @@ import torch
 from ..body import BodyModel
 from ..data.humandata import write_humandata
 from ..render import Renderer
+from .backgrounds import photometric, random_background
+from .pose_prior import random_smplx_params
 
 log = logging.getLogger(__name__)
 
@@ -45,60 +47,24 @@ _RHAND_KPS = (21, *range(40, 55), *range(71, 76))
 _FACE_KPS = (15, 22, *range(55, 60), *range(76, 144))
 #: The converters of real HumanData files pad the tight keypoint box by this factor.
 BOX_PAD = 1.2
-#: Turns the model's y-up, +z-facing rest pose into the OpenCV camera frame, facing the camera.
-_FACING = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])
 _PERSON_HEIGHT_M = 1.75
 _PLACE_TRIES = 12
+#: Mannequin colours: skin-like tones, or any colour (clothing-like).
+_SKIN = np.array([[224, 172, 140], [198, 134, 96], [141, 85, 54], [92, 58, 40], [240, 200, 170]], dtype=np.float64)
 
 
-def _rodrigues(aa: np.ndarray) -> np.ndarray:
-    return cv2.Rodrigues(np.asarray(aa, dtype=np.float64).reshape(3, 1))[0]
+def _person_color(rng: np.random.Generator) -> tuple[int, int, int]:
+    if rng.random() < 0.5:
+        c = _SKIN[int(rng.integers(len(_SKIN)))] * rng.uniform(0.85, 1.1) + rng.normal(0.0, 8.0, 3)
+    else:
+        c = rng.uniform(40, 245, 3)
+    return tuple(int(v) for v in np.clip(c, 0, 255))
 
 
-def _axis_angle(mat: np.ndarray) -> np.ndarray:
-    return cv2.Rodrigues(np.asarray(mat, dtype=np.float64))[0].reshape(3)
-
-
-def random_smplx_params(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One person's moderate, plausible random SMPL-X parameters (camera-frame orientation, no translation)."""
-    # Body: small noise everywhere, plus joint-specific ranges so that limbs bend the way they can.
-    body = rng.normal(0.0, 0.08, (21, 3))
-    body[[0, 1], 0] += rng.uniform(-0.6, 0.2, 2)  # hips flex forward (-x) more than back
-    body[[3, 4], 0] = rng.uniform(0.0, 0.8, 2)  # knees bend backwards only
-    side = rng.uniform(0.3, 1.3, 2)  # shoulders: from T-pose to arms down
-    body[15, 2], body[16, 2] = -side[0], side[1]
-    body[17, 1], body[18, 1] = -rng.uniform(0.0, 1.2), rng.uniform(0.0, 1.2)  # elbows bend forwards
-    body[[19, 20]] += rng.normal(0.0, 0.25, (2, 3))  # wrists
-    body[[11, 14]] += rng.normal(0.0, 0.12, (2, 3))  # neck, head
-    # Orientation: facing the camera, then turned (yaw), tilted (pitch) and rolled a little.
-    yaw, pitch, roll = rng.uniform(-1.0, 1.0), rng.uniform(-0.15, 0.15), rng.uniform(-0.1, 0.1)
-    orient = _rodrigues([0.0, 0.0, roll]) @ _rodrigues([pitch, 0.0, 0.0]) @ _rodrigues([0.0, yaw, 0.0]) @ _FACING
-    jaw = np.array([rng.uniform(0.0, 0.35), rng.normal(0.0, 0.03), rng.normal(0.0, 0.03)])
-    return {
-        "global_orient": _axis_angle(orient),
-        "body_pose": body,
-        "betas": np.clip(rng.normal(0.0, 1.0, 10), -2.0, 2.0),
-        "left_hand_pose": np.clip(rng.normal(0.0, 0.25, (15, 3)), -0.6, 0.6),
-        "right_hand_pose": np.clip(rng.normal(0.0, 0.25, (15, 3)), -0.6, 0.6),
-        "jaw_pose": jaw,
-        "expression": np.clip(rng.normal(0.0, 0.8, 10), -2.0, 2.0),
-    }
-
-
-def random_background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
-    """A random two-colour gradient with soft blobs and mild noise (uint8 RGB)."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    angle = rng.uniform(0, 2 * np.pi)
-    t = (np.cos(angle) * x / width + np.sin(angle) * y / height + 1.0) / 2.0
-    c0, c1 = rng.uniform(20, 235, 3), rng.uniform(20, 235, 3)
-    img = c0[None, None] * (1 - t[..., None]) + c1[None, None] * t[..., None]
-    for _ in range(int(rng.integers(2, 6))):
-        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
-        r = rng.uniform(0.05, 0.25) * max(width, height)
-        blob = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * r * r))[..., None]
-        img = img * (1 - 0.6 * blob) + 0.6 * blob * rng.uniform(0, 255, 3)[None, None]
-    img += rng.normal(0.0, 5.0, img.shape)
-    return np.clip(img, 0, 255).astype(np.uint8)
+def _light(rng: np.random.Generator) -> tuple[tuple[float, float, float], float]:
+    """A light direction (towards the light, camera frame, from the camera's side) and an ambient level."""
+    d = np.array([rng.uniform(-0.9, 0.9), rng.uniform(-0.9, 0.4), -1.0])
+    return tuple(float(v) for v in d), float(rng.uniform(0.2, 0.6))
 
 
 def _project(points: np.ndarray, focal: np.ndarray, princpt: np.ndarray) -> np.ndarray:
@@ -115,14 +81,15 @@ def _padded_box(uv: np.ndarray, pad: float = BOX_PAD) -> np.ndarray:
 
 def _place(
     verts: np.ndarray, pelvis: np.ndarray, focal: np.ndarray, princpt: np.ndarray, size: tuple[int, int],
-    slot: float, rng: np.random.Generator,
+    slot: float, rng: np.random.Generator, frac: float | None = None,
 ) -> np.ndarray:
     """Camera-frame pelvis position that puts the posed mesh (pelvis at ``pelvis``) inside the image.
 
-    ``slot`` is the wanted horizontal centre (pixels) of the person's box.
+    ``slot`` is the wanted horizontal centre (pixels) of the person's box; ``frac`` the wanted height of a
+    1.75 m person as a fraction of the image height (drawn when None).
     """
     width, height = size
-    frac = rng.uniform(0.5, 0.85)
+    frac = rng.uniform(0.45, 0.9) if frac is None else frac
     z = focal[1] * _PERSON_HEIGHT_M / (frac * height)
     u = slot + rng.normal(0.0, 0.03) * width
     v = height * (0.5 + rng.normal(0.0, 0.04))
@@ -142,6 +109,24 @@ def _place(
         u = 0.5 * (u + slot)
         v = 0.5 * (v + height / 2.0)
     return target
+
+
+def _truncate(
+    target: np.ndarray, local: np.ndarray, focal: np.ndarray, princpt: np.ndarray, size: tuple[int, int],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Move a placed person sideways so that 15-45 % of its box lies beyond one image border (mostly the bottom)."""
+    uv = _project(local + target, focal, princpt)
+    lo, hi = uv.min(axis=0), uv.max(axis=0)
+    side = int(rng.choice(4, p=[0.5, 0.2, 0.2, 0.1]))  # bottom, left, right, top
+    q = rng.uniform(0.15, 0.45)
+    axis = 1 if side in (0, 3) else 0
+    extent = hi[axis] - lo[axis]
+    limit = size[axis]
+    shift = (limit - hi[axis] + q * extent) if side in (0, 2) else -(lo[axis] + q * extent)
+    out = target.copy()
+    out[axis] += shift / focal[axis] * target[2]
+    return out
 
 
 def _load_bodies(body_dir: Path, genders: Sequence[str]) -> dict[str, BodyModel]:
@@ -167,6 +152,8 @@ def write_synthetic_dataset(
     people_per_image: tuple[int, int] = (1, 2),
     genders: Sequence[str] = ("neutral",),
     jpeg_quality: int = 92,
+    truncation: float = 0.0,
+    occlusion: float = 0.0,
 ) -> Path:
     """Render ``num`` images of random mannequins into ``out_dir/images/{split}/`` and write their HumanData.
 
@@ -174,8 +161,13 @@ def write_synthetic_dataset(
     folder, or already loaded models by gender; when None a synthetic body is written to ``out_dir/body_models``
     and used. Image ``i`` depends only on
     (``seed``, ``i``), so a larger ``num`` extends a smaller one. ``genders`` are drawn per person (the body model
-    of that gender renders it and ``meta['gender']`` records it).
+    of that gender renders it and ``meta['gender']`` records it). ``truncation`` is the chance that a person is
+    cut by an image border (its box is then the padded box of its visible part), ``occlusion`` the chance that
+    the second and later people of an image stand in front of or behind the first, overlapping it.
     """
+    for name, p in (("truncation", truncation), ("occlusion", occlusion)):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
     if num < 1:
         raise ValueError(f"num must be at least 1, got {num}")
     lo_people, hi_people = (people_per_image, people_per_image) if isinstance(people_per_image, int) \
@@ -207,24 +199,37 @@ def write_synthetic_dataset(
     for i in range(num):
         rng = np.random.default_rng([seed, i])
         count = int(rng.integers(lo_people, hi_people + 1))
-        f = rng.uniform(0.8, 1.5) * max(width, height)
+        f = rng.uniform(0.6, 2.0) * max(width, height)  # wide-angle to telephoto
         focal = np.array([f, f])
         princpt = np.array([width / 2.0, height / 2.0]) + rng.normal(0.0, 0.01, 2) * (width, height)
         people = []
+        overlap = count > 1 and rng.random() < occlusion
+        first = (width / 2.0, rng.uniform(0.45, 0.8))
         for j in range(count):
             gender = genders[int(rng.integers(len(genders)))]
             # float32 first: the stored parameters are exactly the ones that made the mesh.
             params = {k: v.astype(np.float32) for k, v in random_smplx_params(rng).items()}
             verts, joints = _forward(bodies[gender], {k: v[None] for k, v in params.items()})
-            slot = width * (j + 0.5) / count  # people side by side, each in its own column
-            pelvis = _place(verts[0], joints[0, 0], focal, princpt, (width, height), slot, rng)
+            if overlap:
+                # Overlapping the first person, clearly nearer or farther (no interpenetration).
+                ratio = rng.uniform(1.25, 1.5) if rng.random() < 0.5 else rng.uniform(0.6, 0.8)
+                slot = first[0] + (rng.uniform(-0.3, 0.3) * width * first[1] if j else 0.0)
+                frac = first[1] * (ratio if j else 1.0)
+            else:
+                slot, frac = width * (j + 0.5) / count, None  # people side by side, each in its own column
+            pelvis = _place(verts[0], joints[0, 0], focal, princpt, (width, height), slot, rng, frac)
+            truncated = rng.random() < truncation
+            if truncated:
+                pelvis = _truncate(pelvis, verts[0] - joints[0, 0], focal, princpt, (width, height), rng)
             params["transl"] = (pelvis - joints[0, 0]).astype(np.float32)
             t = params["transl"].astype(np.float64)
             people.append((gender, params, verts[0] + t, joints[0] + t))
         background = random_background(width, height, rng)
-        colors = [tuple(int(c) for c in rng.uniform(90, 245, 3)) for _ in people]
-        # Far people first does not matter (one z-buffer); the renderer resolves occlusions between meshes.
+        colors = [_person_color(rng) for _ in people]
+        renderer.light_dir, renderer.ambient = _light(rng)
+        # One z-buffer: the renderer resolves occlusions between meshes whatever their order.
         img = renderer.render(background, [p[2] for p in people], [focal] * count, [princpt] * count, colors=colors)
+        img = photometric(img, rng)
         rel = f"{split}/{i:06d}.jpg"
         if not cv2.imwrite(str(out / "images" / rel), np.ascontiguousarray(img[:, :, ::-1]),
                            [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]):
@@ -232,7 +237,9 @@ def write_synthetic_dataset(
         for gender, params, verts, joints in people:
             uv = _project(joints, focal, princpt)
             rows["image_path"].append(rel)
-            rows["bbox"].append([*_padded_box(_project(verts, focal, princpt)), 1.0])
+            # The box of the visible part: a person cut by a border is boxed as a detector would box it.
+            visible = np.clip(_project(verts, focal, princpt), 0.0, [width - 1.0, height - 1.0])
+            rows["bbox"].append([*_padded_box(visible), 1.0])
             for key, ids in (("lhand", _LHAND_KPS), ("rhand", _RHAND_KPS), ("face", _FACE_KPS)):
                 box = _padded_box(uv[list(ids)])
                 cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2

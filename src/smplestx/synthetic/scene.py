@@ -12,7 +12,7 @@ import torch
 from ..body import BodyModel, BodyOutput
 from ..config import ModelConfig
 from ..nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
-from ..render import Renderer
+from ..render import MANNEQUIN_GREY, Renderer
 from .files import write_bytes
 
 if TYPE_CHECKING:  # records sit above this module; only their type is needed here
@@ -80,7 +80,9 @@ def render_scene(
     verts = pose_people(body, people)
     princpt = (width / 2.0, height / 2.0)
     renderer = renderer or Renderer(body.faces_np)
-    img = renderer.render(img, list(verts), [(focal, focal)] * len(people), [princpt] * len(people), alpha=1.0)
+    # Our own mannequins in grey: the track colours belong to predictions.
+    img = renderer.render(img, list(verts), [(focal, focal)] * len(people), [princpt] * len(people),
+                          colors=[MANNEQUIN_GREY] * len(people), alpha=1.0)
     uv = verts[..., :2] / verts[..., 2:] * focal + np.array(princpt)
     boxes = np.concatenate([uv.min(axis=1), uv.max(axis=1)], axis=1)
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
@@ -88,17 +90,25 @@ def render_scene(
     return img, boxes.astype(np.float32)
 
 
-def demo_people(count: int, frame: int = 0, fps: float = 10.0) -> list[ScenePerson]:
-    """``count`` mannequins in a row, walking slowly sideways and swinging their arms."""
+def demo_people(count: int, frame: int = 0, fps: float = 10.0, seed: int = 0) -> list[ScenePerson]:
+    """``count`` mannequins in a row, walking slowly sideways and swinging their arms.
+
+    Seed 0 is the fixed scene of the demo; another seed draws other shapes, headings, depths and rhythms.
+    """
     people = []
     t = frame / fps
+    rng = np.random.default_rng(seed) if seed else None
     for k in range(count):
         pose = np.zeros((21, 3))
-        swing = 0.5 * np.sin(2 * np.pi * 0.5 * t + k)
+        phase, amp, yaw, depth, betas = k, 0.5, 0.2 * (k - count / 2), 5.0 + 0.4 * (k % 2), None
+        if rng is not None:
+            phase, amp, yaw = rng.uniform(0, 2 * np.pi), rng.uniform(0.2, 0.6), rng.uniform(-0.8, 0.8)
+            depth, betas = rng.uniform(4.0, 6.5), np.clip(rng.normal(0.0, 1.0, 10), -2.0, 2.0)
+        swing = amp * np.sin(2 * np.pi * 0.5 * t + phase)
         pose[15], pose[16] = [0, 0, -1.1], [0, 0, 1.1]  # arms down (shoulders)
         pose[0], pose[1] = [swing, 0, 0], [-swing, 0, 0]  # hips
         x = (k - (count - 1) / 2) * 1.1 + 0.1 * t
-        people.append(ScenePerson((x, 0.25, 5.0 + 0.4 * (k % 2)), yaw=0.2 * (k - count / 2), body_pose=pose))
+        people.append(ScenePerson((x, 0.25, depth), yaw=yaw, body_pose=pose, betas=betas))
     return people
 
 
@@ -111,8 +121,9 @@ def write_demo_media(
     width: int = 640,
     height: int = 480,
     fps: float = 10.0,
+    seed: int = 0,
 ) -> tuple[Path, Path]:
-    """Write an image (.png/.jpg) or a video (.mp4, ...) of mannequins and a boxes file beside it."""
+    """Write an image (.png/.jpg) or a video (.mp4, ...) of mannequins and a boxes file beside it (``seed``: the scene)."""
     import json
 
     from ..io.video import VIDEO_EXTENSIONS, VideoWriter, write_image
@@ -125,11 +136,12 @@ def write_demo_media(
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         with VideoWriter(path, fps, width, height) as video:
             for i in range(frames):
-                img, b = render_scene(body, demo_people(people, i, fps), width, height, focal, seed=i, renderer=renderer)
+                img, b = render_scene(body, demo_people(people, i, fps, seed), width, height, focal, seed=seed * 100_003 + i,
+                                      renderer=renderer)
                 video.write(img)
                 boxes[str(i)] = b.tolist()
     else:
-        img, b = render_scene(body, demo_people(people), width, height, focal, renderer=renderer)
+        img, b = render_scene(body, demo_people(people, seed=seed), width, height, focal, seed=seed, renderer=renderer)
         write_image(path, img)
         boxes["0"] = b.tolist()
     boxes_path = path.with_name(path.name + ".boxes.json")

@@ -318,13 +318,13 @@ def write_walk_media(
 
     from ..io.atomic import atomic_path
     from ..io.video import VideoWriter
-    from ..render import Renderer
+    from ..render import MANNEQUIN_GREY, Renderer
     from .scene import background
 
     path = Path(path)
     body = BodyModel.from_dir(body_models, dtype=torch.float32)
     truth = walk_truth(body, scenario, frames, fps, width, height, seed, with_vertices=True)
-    renderer = Renderer(body.faces_np)
+    renderer = Renderer(body.faces_np, colors=[MANNEQUIN_GREY])
     focal, princpt = truth["focal"], truth["princpt"]
     boxes: dict[str, list] = {}
     with VideoWriter(path, fps, width, height) as video:
@@ -333,7 +333,7 @@ def write_walk_media(
             img = background(width, height, seed=f)
             if len(rows):
                 img = renderer.render(img, list(truth["vertices"][rows]), [focal] * len(rows), [princpt] * len(rows),
-                                      alpha=1.0)
+                                      colors=[MANNEQUIN_GREY] * len(rows), alpha=1.0)
             video.write(img)
             boxes[str(f)] = [truth["box_xyxy"][r].tolist() for r in rows if truth["visible"][r] >= 0.3]
     del truth["vertices"]

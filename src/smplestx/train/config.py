@@ -66,6 +66,7 @@ class DataConfig:
     weights: dict[str, float] = field(default_factory=dict)  # per-dataset weights for strategy "weighted"
     bbox_ratio: float = BBOX_RATIO
     no_aug: bool = False
+    rot_factor: float = 30.0  # in-plane rotation augmentation, degrees per standard deviation (the reference's 30)
     fix_reference_quirks: bool = False  # sample building: grid-bounded truncation, hand roots flipped with the image
 
     def interval(self, name: str) -> int | None:
@@ -88,6 +89,9 @@ class ModelSection:
     task_tokens_num: int | None = None
     feat_dim: int | None = None
     dim_out: int | None = None  # SMPLest-X only
+    decoder_depth: int | None = None  # SMPLest-X only: decoder layers (the released model: 6)
+    decoder_heads: int | None = None  # SMPLest-X only: decoder attention heads (8)
+    decoder_dim_head: int | None = None  # SMPLest-X only: decoder head width (64)
     drop_path_rate: float | None = None  # None: DROP_PATH_RATES[size]
     input_img_shape: list[int] = field(default_factory=lambda: list(INPUT_IMG_SHAPE))
     input_body_shape: list[int] = field(default_factory=lambda: list(INPUT_BODY_SHAPE))
@@ -198,7 +202,11 @@ def build_model_config(m: ModelSection, bbox_ratio: float = BBOX_RATIO) -> Model
             raise ConfigError(f"model.size: unknown size {m.size!r}; choose one of {', '.join(PRESETS)}")
         base = PRESETS[size]
     enc_over = _encoder_overrides(m, not m.official_config)
-    dec_over = {k: v for k, v in (("feat_dim", m.feat_dim), ("dim_out", m.dim_out)) if v is not None}
+    if not m.official_config:
+        # The position table covers the patch grid of the body input, whatever its size.
+        enc_over["img_size"] = tuple(m.input_body_shape)
+    dec_over = {k: v for k, v in (("feat_dim", m.feat_dim), ("dim_out", m.dim_out), ("depth", m.decoder_depth),
+                                  ("heads", m.decoder_heads), ("dim_head", m.decoder_dim_head)) if v is not None}
     if m.embed_dim is not None and m.feat_dim is None:
         # The decoder reads the encoder tokens directly, so its width must follow the encoder's.
         dec_over["feat_dim"] = m.embed_dim
@@ -332,6 +340,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             raise ConfigError(f"data.weights: strategy 'weighted' needs a weight for {', '.join(missing)}")
     if any(v < 1 for v in d.sample_interval.values()):
         raise ConfigError("data.sample_interval: intervals must be >= 1")
+    if not 0.0 <= d.rot_factor <= 90.0:
+        raise ConfigError(f"data.rot_factor: {d.rot_factor} must be between 0 and 90 degrees")
     _validate_family(cfg)
     if m.attention not in ("sdpa", "eager"):
         raise ConfigError(f"model.attention: {m.attention!r} is not one of sdpa, eager")
@@ -375,8 +385,9 @@ def _validate_family(cfg: TrainConfig) -> None:
                 "train.smpler_x_loss_weights: only for model.family = \"smpler_x\" (SMPLest-X uses train.loss_weights)"
             )
         return
-    if m.dim_out is not None:
-        raise ConfigError("model.dim_out: SMPLer-X has no decoder head (dim_out is SMPLest-X's); remove it")
+    for name in ("dim_out", "decoder_depth", "decoder_heads", "decoder_dim_head"):
+        if getattr(m, name) is not None:
+            raise ConfigError(f"model.{name}: SMPLer-X has no decoder head ({name} is SMPLest-X's); remove it")
     if m.task_tokens_num not in (None, 31):
         raise ConfigError("model.task_tokens_num: SMPLer-X's heads read 31 task tokens (shape, camera, expression, "
                           "jaw, 2 unused, 25 body joints); remove it")

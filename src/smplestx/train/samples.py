@@ -77,6 +77,7 @@ class TargetSpace:
     hand_3d_size: float = 0.3
     face_3d_size: float = 0.3
     bbox_ratio: float = BBOX_RATIO
+    rot_factor: float = 30.0  # augmentation: in-plane rotation, degrees per standard deviation (clipped at 2)
 
 
 @dataclass
@@ -111,7 +112,9 @@ def load_rgb(path: str | os.PathLike[str]) -> np.ndarray:
 # Augmentation
 
 
-def draw_augmentation(rng: np.random.Generator, augment: bool) -> tuple[float, float, np.ndarray, bool]:
+def draw_augmentation(
+    rng: np.random.Generator, augment: bool, rot_factor: float = ROT_FACTOR
+) -> tuple[float, float, np.ndarray, bool]:
     """(scale, rotation in degrees, per-channel colour scale, flip) with the reference's distributions."""
     # Always draw the same numbers in the same order, so a sample's augmentation depends only on its key.
     n_scale, u_rot, n_rot = rng.standard_normal(), rng.random(), rng.standard_normal()
@@ -120,7 +123,7 @@ def draw_augmentation(rng: np.random.Generator, augment: bool) -> tuple[float, f
     if not augment:
         return 1.0, 0.0, np.ones(3), False
     scale = float(np.clip(n_scale, -1.0, 1.0) * SCALE_FACTOR + 1.0)
-    rot = float(np.clip(n_rot, -2.0, 2.0) * ROT_FACTOR) if u_rot <= ROT_PROB else 0.0
+    rot = float(np.clip(n_rot, -2.0, 2.0) * rot_factor) if u_rot <= ROT_PROB else 0.0
     return scale, rot, color, bool(u_flip <= FLIP_PROB)
 
 
@@ -480,7 +483,7 @@ class HumanDataTrainSet(Dataset):
                            space.input_img_shape)
         if bbox is None:
             raise ValueError(f"{self.name}: annotation of {ann.img_path} has an empty person box {ann.bbox.tolist()}")
-        scale, rot, color, do_flip = draw_augmentation(rng, self.augment)
+        scale, rot, color, do_flip = draw_augmentation(rng, self.augment, space.rot_factor)
         crop = crop_image(img, bbox, space.input_img_shape, scale, rot, do_flip)
         # float64 colour scaling, then float32, as the reference (patch * float64 scale, clip, astype).
         patch = np.clip(crop.patch * color[None, None, :], 0, 255).astype(np.float32)

@@ -118,6 +118,7 @@ def build_train_set(cfg: TrainConfig) -> Dataset:
         hand_3d_size=m.hand_3d_size,
         face_3d_size=m.face_3d_size,
         bbox_ratio=d.bbox_ratio,
+        rot_factor=d.rot_factor,
     )
     try:
         for name in d.datasets:
