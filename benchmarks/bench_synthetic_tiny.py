@@ -20,7 +20,7 @@ from pathlib import Path
 from smplestx.checkpoint import read_metadata
 from smplestx.model import load_model
 from smplestx.synthetic.dataset import write_synthetic_dataset
-from smplestx.synthetic.heldout import evaluate_heldout
+from smplestx.evaluate.heldout import evaluate_heldout
 from smplestx.synthetic.smplx_model import write_synthetic_body
 from smplestx.zoo import resolve_model
 

@@ -71,7 +71,7 @@ def test_another_body_model_is_refused(other_body: Path, tmp_path: Path, capsys)
 
 def test_sees_held_out_synthetic_people(tiny, synthetic_body: Path, tmp_path: Path) -> None:
     from smplestx.synthetic.dataset import write_synthetic_dataset
-    from smplestx.synthetic.heldout import evaluate_heldout
+    from smplestx.evaluate.heldout import evaluate_heldout
 
     # Seeds the training set never used; the training set's settings.
     annot = write_synthetic_dataset(tmp_path, 6, seed=4242, split="test", body_models=synthetic_body,

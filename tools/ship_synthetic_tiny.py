@@ -24,7 +24,7 @@ from smplestx.checkpoint import (BODY_METADATA_KEY, CONFIG_METADATA_KEY, IGNORED
                                  read_checkpoint)
 from smplestx.fingerprint import body_model_fingerprint
 from smplestx.model import load_model
-from smplestx.synthetic.heldout import evaluate_heldout
+from smplestx.evaluate.heldout import evaluate_heldout
 from smplestx.zoo import get_model
 
 MAX_BYTES = 10 * 2**20

@@ -648,9 +648,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-people", type=_number(int, 1, 64), default=2, help="people per image, at most")
     p.add_argument("--genders", default="neutral", help="comma-separated genders to draw from")
     p.add_argument("--truncation", type=_number(float, 0, 1), default=0.0,
-                   help="chance that a person is cut by an image border (default 0)")
+                   help="chance that a person is cut by an image border (default 0.0)")
     p.add_argument("--occlusion", type=_number(float, 0, 1), default=0.0,
-                   help="chance that the people of an image overlap, one in front of the other (default 0)")
+                   help="chance that the people of an image overlap, one in front of the other (default 0.0)")
     p.set_defaults(func=_cmd_synthetic_data)
 
     p = sub.add_parser("export", help="export tracked people as animations: glTF (.glb), BVH, AMASS-style npz, FBX, "

@@ -17,11 +17,11 @@ import torch
 
 from ..body import SMPLX_PARAM_NAMES
 from ..data import HumanData
-from ..evaluate.metrics import rigid_align
 from ..geometry import crop_camera, crop_image, process_box, project_points
+from ..io.images import read_image
 from ..model import SMPLestX
-from ..pipeline.sources import read_image
-from .dataset import BOX_PAD
+from ..synthetic.dataset import BOX_PAD
+from .metrics import rigid_align
 
 log = logging.getLogger(__name__)
 
