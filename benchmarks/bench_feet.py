@@ -14,7 +14,6 @@ below the true floor; MPJPE and acceleration error are on the 22 body joints and
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -29,8 +28,8 @@ from smplestx.motion.foot_metrics import contact_f1, foot_sliding, ground_penetr
 from smplestx.motion.metrics import acceleration_error, mpjpe
 from smplestx.motion.smoothing import smooth
 from smplestx.motion.tracks import TrackSet
+from smplestx.precision_tuning import cpu_identity
 from smplestx.synthetic.walks import noisy_tracks, truth_trackset, walk_truth
-
 
 
 def evaluate(body: BodyModel, truth: TrackSet, pred: TrackSet, floor: np.ndarray) -> dict[str, float]:
@@ -53,15 +52,6 @@ def evaluate(body: BodyModel, truth: TrackSet, pred: TrackSet, floor: np.ndarray
     return {k: float(np.mean(v)) if v else float("nan") for k, v in rows.items()}
 
 
-def cpu_name() -> str:
-    """The CPU's model name (from /proc/cpuinfo where there is one)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -95,7 +85,7 @@ def main() -> None:
         print(f"seed {seed}: fitted floor n=({fl[0]:.3f}, {fl[1]:.3f}, {fl[2]:.3f}) d={fl[3]:.3f} "
               f"(true n=(0, -1, 0) d={floor[3]:.3f})")
     frames = sum(len(t) for t in true_set.tracks)
-    print(f"\nCPU: {cpu_name()}, 1 thread; {args.scenario} walk, {len(true_set.tracks)} people, "
+    print(f"\nCPU: {cpu_identity()[0]}, 1 thread; {args.scenario} walk, {len(true_set.tracks)} people, "
           f"{frames} person-frames at {args.fps:g} fps, {args.seeds} noise seeds (means)\n")
     print("| --feet | foot sliding (mm) | penetration mean / max (mm) | contact F1 | MPJPE (mm) | accel error (mm/f^2) |")
     print("|---|---|---|---|---|---|")

@@ -12,15 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 from smplestx.checkpoint import read_metadata
-from smplestx.model import load_model
-from smplestx.synthetic.dataset import write_synthetic_dataset
 from smplestx.evaluate.heldout import evaluate_heldout
+from smplestx.model import load_model
+from smplestx.precision_tuning import cpu_identity
+from smplestx.synthetic.dataset import write_synthetic_dataset
 from smplestx.synthetic.smplx_model import write_synthetic_body
 from smplestx.zoo import resolve_model
 
@@ -42,15 +42,6 @@ def prepare(work: Path, images: int) -> Path:
     return annot
 
 
-def cpu_name() -> str:
-    """The CPU model, as lscpu names it."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     s = evaluate_heldout(model, annot, args.work / "images", jitter=args.jitter)
     wall = time.perf_counter() - t0
     print(f"held-out synthetic people: {s.people} people in {args.images} images (seed 1000), boxes from the truth "
-          f"with {args.jitter:.0%} jitter; {cpu_name()}, {os.cpu_count()} cores, {wall:.1f} s")
+          f"with {args.jitter:.0%} jitter; {cpu_identity()[0]}, {os.cpu_count()} cores, {wall:.1f} s")
     print()
     print("| metric | synthetic-tiny | goal |")
     print("|---|---:|---:|")
