@@ -1,5 +1,5 @@
 """three.js plays our .glb: headless Chromium loads it with GLTFLoader, plays it with AnimationMixer and reads the
-bones' world positions and the expression morph weights at three times (three.js bundle: tests/data/three)."""
+bones' world positions and the expression morph weights at three times (the viewer's vendored three.js bundle)."""
 
 from __future__ import annotations
 
@@ -22,11 +22,11 @@ from smplestx.io.meshes import CAMERA_TO_GLTF
 
 from test_animation_export import POSE_KEYS, make_track, trackset
 
-THREE = Path(__file__).parent / "data" / "three" / "three-gltf.min.js"
+THREE = Path(__file__).resolve().parents[1] / "src" / "smplestx" / "viewer" / "static" / "three-subset.min.js"
 FPS = 25.0
 
 PAGE = """<!doctype html><html><body><pre id="out">pending</pre><script type="module">
-import { AnimationMixer, GLTFLoader, SkinnedMesh, Vector3 } from './three-gltf.min.js';
+import { AnimationMixer, GLTFLoader, SkinnedMesh, Vector3 } from './three-subset.min.js';
 const out = document.getElementById('out');
 const names = %(names)s, times = %(times)s;
 new GLTFLoader().load('anim.glb', (gltf) => {
