@@ -194,6 +194,36 @@ def _trackset(people, frames_of_track: dict[int, list[int]]) -> TrackSet:
                     princpt=SCENE_C.astype(np.float32), image_size=np.array([W, H]), source="missing.mp4")
 
 
+def test_planted_feet_are_marked(tmp_path, people, body, bodies):
+    """A track file with contacts: the page gets each person's planted foot points and the vertices they sit on."""
+    from smplestx.motion.contacts import foot_points
+
+    ts = _trackset(people, {0: [0, 1, 2], 1: [1, 2]})
+    ts.tracks[0].contacts = np.array([[1, 1, 0, 0], [1, 0, 0, 1], [0, 0, 1, 1]], bool)
+    ts.tracks[1].contacts = np.array([[0, 1, 0, 0], [1, 1, 1, 1]], bool)
+    save_tracks(tmp_path / "feet.tracks.npz", ts)
+    scene = open_scene(tmp_path / "feet.tracks.npz", bodies)
+    meta = scene.meta()
+    assert [[p["contacts"] for p in f["people"]] for f in meta["frames"]] == [
+        [[True, True, False, False]], [[True, False, False, True], [False, True, False, False]],
+        [[False, False, True, True], [True, True, True, True]]]
+    # The foot points the page draws, from the served vertices, are the ones contacts are found on.
+    served = scene.vertices(2)
+    drawn = np.stack([[served[k][ids].mean(axis=0) for ids in meta["foot_vertices"]] for k in range(2)])
+    for k, t in enumerate(ts.tracks):
+        row = 2 if k == 0 else 1
+        params = {n: torch.as_tensor(np.asarray(getattr(t, n))[row][None], dtype=torch.float32)
+                  for n in ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose",
+                            "expression", "transl")}
+        with torch.no_grad():
+            joints = body(**params, betas=torch.as_tensor(t.betas[None], dtype=torch.float32)).joints[0].numpy()
+        np.testing.assert_allclose(drawn[k], foot_points(joints), atol=1e-5)
+    # A file without contacts sends no markers.
+    save_tracks(tmp_path / "plain.tracks.npz", _trackset(people, {0: [0, 1]}))
+    plain = open_scene(tmp_path / "plain.tracks.npz", bodies).meta()
+    assert "foot_vertices" not in plain and "contacts" not in plain["frames"][0]["people"][0]
+
+
 def test_track_file_and_folder_listing(tmp_path, people, synthetic_body, bodies):
     left, right = people
     _write(tmp_path / "clip.npz", [[left], [left, right]], keep_vertices=False, meta={"source": "clip.mp4"})

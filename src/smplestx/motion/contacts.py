@@ -43,6 +43,13 @@ class ContactConfig:
     smooth_frames: float = 1.0  # Gaussian sigma (frames) of the positions the speeds are taken from
 
 
+def foot_point_vertices(vertex_joint_ids: list[int], first_vertex_joint: int = 55) -> list[list[int]]:
+    """Mesh vertices whose mean is each foot point, for a layer whose joints from ``first_vertex_joint`` on are the
+    vertices ``vertex_joint_ids`` (SMPL-X: 55 kinematic joints, then ``SMPLX_VERTEX_JOINT_IDS``' order)."""
+    groups = ((_HEELS[0],), _TOES[0], (_HEELS[1],), _TOES[1])
+    return [[int(vertex_joint_ids[j - first_vertex_joint]) for j in g] for g in groups]
+
+
 def foot_points(joints: np.ndarray) -> np.ndarray:
     """The four foot points (..., 4, 3) from the body model's output joints (..., J >= 66, 3)."""
     j = np.asarray(joints)

@@ -29,10 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..body import BodyModel
+from ..body import SMPLX_VERTEX_JOINT_IDS, BodyModel
 from ..body.model_files import BodyModelFileError
 from ..errors import SmplestxError
 from ..io.results import load_results
+from ..motion.contacts import foot_point_vertices
 from ..motion.tracks import TrackSet, load_tracks
 from ..render import overlay_colors
 
@@ -73,6 +74,7 @@ class ViewFrame:
     rows: np.ndarray  # (P,) int64 rows of the person table
     track_ids: list[int]
     joints_2d: list[np.ndarray] | None = None  # per person (137, 2) px; None when the file has none
+    contacts: list[list[bool]] | None = None  # per person, the 4 foot points on the floor (track files with contacts)
 
 
 @dataclass
@@ -132,10 +134,16 @@ class Scene:
         frames = []
         for k, fr in enumerate(self.frames):
             people = []
-            for tid, color in zip(fr.track_ids, self.colors(k)):
+            for i, (tid, color) in enumerate(zip(fr.track_ids, self.colors(k))):
                 people.append({"track_id": tid, "color": list(color)})
+                if fr.contacts is not None:
+                    people[-1]["contacts"] = fr.contacts[i]
             frames.append({"index": fr.index, "time_s": round(fr.time_s, 4), "people": people})
-        return {"file": self.file.name, "kind": self.kind, "image_size": list(self.image_size),
+        extra = {}
+        if any(f.contacts is not None for f in self.frames):
+            # Each foot point is the mean of these mesh vertices; the page marks the planted ones.
+            extra["foot_vertices"] = foot_point_vertices(list(SMPLX_VERTEX_JOINT_IDS.values()))
+        return {**extra, "file": self.file.name, "kind": self.kind, "image_size": list(self.image_size),
                 "focal": [float(x) for x in self.focal], "princpt": [float(x) for x in self.princpt],
                 "image_depth": self.depth, "fps": self.fps, "num_vertices": self.num_vertices, "frames": frames,
                 "has_images": self.source is not None, "has_keypoints": any(f.joints_2d is not None for f in self.frames),
@@ -349,6 +357,10 @@ def _trackset_scene(path: Path, ts: TrackSet, bodies: Bodies, kind: str, source:
         start += len(t)
     frames = [ViewFrame(fr, fr / fps, np.array([r for r, _ in rows_of[fr]], np.int64), [tid for _, tid in rows_of[fr]])
               for fr in sorted(rows_of)]
+    if ts.tracks and all(t.contacts is not None for t in ts.tracks):
+        planted = np.concatenate([np.asarray(t.contacts, bool) for t in ts.tracks])
+        for f in frames:
+            f.contacts = planted[f.rows].tolist()
     params = {k: np.zeros((0, *shape), np.float32) for k, shape in PARAMS.items()}
     if ts.tracks:
         params = {k: np.concatenate([getattr(t, k) for t in ts.tracks]) for k in PARAMS if k != "betas"}

@@ -85,6 +85,12 @@ keypoints.renderOrder = 1;
 keypoints.visible = false;
 world.add(keypoints);
 
+// Planted foot points (track files with contacts, `--feet`): white dots at the heels and toes on the floor.
+const contactGeom = new T.BufferGeometry();
+const contactDots = new T.Points(contactGeom, new T.PointsMaterial({ size: 9, sizeAttenuation: false, color: 0xffffff, depthTest: false }));
+contactDots.renderOrder = 2;
+world.add(contactDots);
+
 const controls = new T.OrbitControls(camera, renderer.domElement);
 camera.position.set(0, 0, 0.001);
 controls.target.set(0, 0, -depth / 1.3);
@@ -120,6 +126,14 @@ async function show(k) {
     m.visible = true;
   });
   for (let i = fr.people.length; i < meshes.length; i++) meshes[i].visible = false;
+  const planted = [];
+  fr.people.forEach((p, slot) => (p.contacts || []).forEach((on, i) => {
+    if (!on) return;
+    const ids = meta.foot_vertices[i], xyz = [0, 0, 0];
+    for (const v of ids) for (let a = 0; a < 3; a++) xyz[a] += verts[(slot * V + v) * 3 + a] / ids.length;
+    planted.push(...xyz);
+  }));
+  contactGeom.setAttribute('position', new T.BufferAttribute(new Float32Array(planted), 3));
   // 2D keypoints on the image plane (just in front of it), in their person's colour.
   const d = depth * 0.995, pos = [], col = [];
   const joints = meta.has_keypoints ? (await (await fetch(base + `frame/${k}.json`)).json()).joints_2d : [];
@@ -164,6 +178,7 @@ function loop(t) {
     goTo((current + 1) % meta.frames.length);
   }
   keypoints.visible = kpBox.checked;
+  contactDots.visible = params.get('contacts') !== '0';
   plane.visible = imgBox.checked && !!plane.material.map;
   controls.update();
   renderer.render(scene, camera);
