@@ -20,6 +20,11 @@ def test_doctor_reports_missing_body_models_then_ok(tmp_path, monkeypatch, capsy
     assert main(["doctor"]) == 0
     out, _ = capsys.readouterr()
     assert f"ok  body models     {synthetic_body} (from $SMPLESTX_BODY_MODELS)" in out
+    # The flag is looked up first, as in every command (it used to count only for --tune).
+    monkeypatch.delenv("SMPLESTX_BODY_MODELS")
+    assert main(["doctor", "--body-models", str(synthetic_body)]) == 0
+    out, _ = capsys.readouterr()
+    assert f"ok  body models     {synthetic_body} (from --body-models)" in out
 
 
 def test_doctor_says_what_auto_picks_on_this_cpu(monkeypatch, capsys):

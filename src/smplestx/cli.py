@@ -98,7 +98,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import format_report, run_checks
 
-    checks = run_checks()
+    checks = run_checks(args.body_models)
     print(format_report(checks))
     if args.tune:
         from .doctor import tune_report
@@ -695,7 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "model (on this CPU, this torch) and print its table")
     _add_model_args(p, default_note="with --tune; default: smplest-x-h")
     p.add_argument("--config", help="with --tune: official config of the checkpoint (read as data)")
-    p.add_argument("--body-models", help="with --tune: SMPL-X folder (default: as for infer)")
+    p.add_argument("--body-models", help="SMPL-X folder to check (and to tune with) (default: as for infer)")
     p.add_argument("--batch-size", type=_POSITIVE_INT, default=16, help="with --tune: the batch size to tune for "
                    "(default 16, infer's)")
     p.set_defaults(func=_cmd_doctor)

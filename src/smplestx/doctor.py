@@ -132,14 +132,14 @@ def _torch_checks() -> list[Check]:
     return out
 
 
-def _body_models_check() -> Check:
+def _body_models_check(explicit: str | Path | None = None) -> Check:
     from .user_config import BodyModelsNotFoundError, UserConfigError, body_models_setting, find_body_models
 
     try:
-        folder = find_body_models()
+        folder = find_body_models(explicit)
     except (BodyModelsNotFoundError, UserConfigError) as exc:
         return Check("body models", "not found", False, str(exc))
-    _, source = body_models_setting()
+    _, source = body_models_setting(explicit)
     return Check("body models", f"{folder} (from {source})")
 
 
@@ -175,8 +175,8 @@ def _detector_check() -> Check:
     return Check("detectors", ", ".join(have))
 
 
-def run_checks() -> list[Check]:
-    """Every check, in display order."""
+def run_checks(body_models: str | Path | None = None) -> list[Check]:
+    """Every check, in display order (``body_models``: a folder given on the command line, looked up first)."""
     from . import __version__
 
     checks = [
@@ -184,7 +184,7 @@ def run_checks() -> list[Check]:
         Check("python", f"{platform.python_version()} ({sys.executable}) on {platform.platform(terse=True)}"),
     ]
     checks += _torch_checks()
-    checks.append(_body_models_check())
+    checks.append(_body_models_check(body_models))
     checks += _cache_checks()
     checks.append(_detector_check())
     versions = []
