@@ -58,7 +58,8 @@ DEFAULT_FPS = 10.0
 
 #: What the viewer opens, for messages.
 NOT_VIEWABLE = ("not a file smplestx can show (a results .npz/.json of infer, a .tracks.npz, an .amass.npz / .glb "
-                "animation of export, or a Meshcapade .smpl / .mcs)")
+                "animation of export, or a Meshcapade .smpl / .mcs; for a .bvh or .fbx, view the .glb that export "
+                "writes beside it: a skeleton file carries no body shape)")
 
 
 class ViewerError(SmplestxError, OSError):
