@@ -267,9 +267,11 @@ def test_track_file_and_folder_listing(tmp_path, people, synthetic_body, bodies)
 def test_exported_animations_are_shown_in_the_camera_frame(tmp_path, people, synthetic_body, bodies):
     from smplestx.export import export_animation
 
-    export_animation(_trackset(people, {1: [4, 5, 6]}), "amass,glb", synthetic_body, tmp_path, stem="clip")
-    assert [q.name for q in find_inputs(tmp_path)] == ["clip_track1.amass.npz", "clip_track1.glb"]
-    for name, frames in (("clip_track1.amass.npz", [0, 1, 2]), ("clip_track1.glb", [4, 5, 6])):
+    export_animation(_trackset(people, {1: [4, 5, 6]}), "amass,glb,bvh", synthetic_body, tmp_path, stem="clip")
+    assert [q.name for q in find_inputs(tmp_path)] == ["clip_track1.amass.npz", "clip_track1.bvh", "clip_track1.glb"]
+    # BVH: no shape in the file, solved from its bone offsets; its 6 decimals of centimetres allow ~1e-5 m.
+    for name, frames in (("clip_track1.amass.npz", [0, 1, 2]), ("clip_track1.glb", [4, 5, 6]),
+                         ("clip_track1.bvh", [0, 1, 2])):
         scene = open_scene(tmp_path / name, bodies)
         meta = scene.meta()
         assert [f["index"] for f in meta["frames"]] == frames  # AMASS keeps no frame numbers; glTF does
@@ -277,6 +279,18 @@ def test_exported_animations_are_shown_in_the_camera_frame(tmp_path, people, syn
         # Back from AMASS's z-up world / glTF's y-up world (and the flat-hand convention) to the track's own
         # meshes in the camera frame.
         np.testing.assert_allclose(scene.vertices(2)[0], people[1].vertices_scene + [0.10, 0, 0], atol=1e-5)
+
+
+def test_a_bvh_of_another_skeleton_is_one_line(tmp_path, bodies):
+    bvh = tmp_path / "mixamo.bvh"
+    bvh.write_text("HIERARCHY\nROOT Hips\n{\n  OFFSET 0 0 0\n  CHANNELS 6 Xposition Yposition Zposition Zrotation "
+                   "Xrotation Yrotation\n  End Site\n  {\n    OFFSET 0 1 0\n  }\n}\nMOTION\nFrames: 1\n"
+                   "Frame Time: 0.033333\n0 0 0 0 0 0\n")
+    with pytest.raises(ViewerError, match="another skeleton"):
+        open_scene(bvh, bodies)
+    (tmp_path / "notes.bvh").write_text("not a motion file")
+    with pytest.raises(ViewerError, match="not a file smplestx can show"):
+        open_scene(tmp_path / "notes.bvh", bodies)
 
 
 def test_other_tools_motion_files_are_framed(bodies):

@@ -57,9 +57,9 @@ DEFAULT_FPS = 10.0
 
 
 #: What the viewer opens, for messages.
-NOT_VIEWABLE = ("not a file smplestx can show (a results .npz/.json of infer, a .tracks.npz, an .amass.npz / .glb "
-                "animation of export, or a Meshcapade .smpl / .mcs; for a .bvh or .fbx, view the .glb that export "
-                "writes beside it: a skeleton file carries no body shape)")
+NOT_VIEWABLE = ("not a file smplestx can show (a results .npz/.json of infer, a .tracks.npz, an .amass.npz / .glb / "
+                ".bvh animation of export, or a Meshcapade .smpl / .mcs; for an .fbx, view the .glb that export "
+                "writes beside it: reading FBX needs Blender)")
 
 
 class ViewerError(SmplestxError, OSError):
@@ -226,6 +226,9 @@ def file_kind(path: Path) -> str | None:
         return _glb_kind(path)
     if path.suffix.lower() in (".smpl", ".mcs"):
         return path.suffix.lower()[1:]
+    if path.suffix.lower() == ".bvh":
+        with open(path, "rb") as f:
+            return "bvh" if f.read(9) == b"HIERARCHY" else None
     if path.suffix.lower() == ".json":
         with open(path, "rb") as f:
             head = f.read(4096)
@@ -266,6 +269,8 @@ def open_scene(path: Path, bodies: Bodies) -> Scene:
         return _motion_scene(path, bodies, kind)
     if kind == "glb":
         return _glb_scene(path, bodies)
+    if kind == "bvh":
+        return _bvh_scene(path, bodies)
     raise ViewerError(f"{path}: {NOT_VIEWABLE}")
 
 
@@ -416,6 +421,79 @@ def _glb_scene(path: Path, bodies: Bodies) -> Scene:
     return Scene(path, "glb", (int(size[0]), int(size[1])), focal.astype(np.float64), princpt.astype(np.float64),
                  anim.fps, frames, _image_depth((root @ CAMERA_TO_GLTF)[:, 2]), layer().num_vertices,
                  _poser(layer, params, place), None, "a nominal camera (a glb file holds none)")
+
+
+def _bvh_rest_betas(layer: BodyModel, offsets: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """The shape (10,) whose rest skeleton has these bone offsets (55, 3; metres, the layer's own y-up frame).
+
+    Rest joints are linear in the shape coefficients, so ten unit shapes give the map and least squares inverts it;
+    ``use`` leaves out the joints the expression moves (the file keeps no expression).
+    """
+    eye = torch.cat((torch.zeros(1, 10), torch.eye(10))).to(layer.dtype)
+    with torch.inference_mode():
+        rest = layer(betas=eye).joints[:, :55].double().numpy()  # zero pose: the rest joints
+    parents = layer.parents.numpy()
+    bones = rest[:, 1:] - rest[:, parents[1:]]  # (11, 54, 3): each joint from its parent
+    base, basis = bones[0][use[1:]].reshape(-1), (bones[1:] - bones[0])[:, use[1:]].reshape(10, -1)
+    betas, *_ = np.linalg.lstsq(basis.T, offsets[1:][use[1:]].reshape(-1) - base, rcond=None)
+    return betas
+
+
+def _bvh_scene(path: Path, bodies: Bodies) -> Scene:
+    """A BVH of ``smplestx export``: rotations and root path through the SMPL-X layer, the shape solved from its
+    bone offsets, in a nominal camera (a BVH holds none); the expression is not in the file and stays zero."""
+    from ..export.bvh import BVH_UNITS_PER_METRE, read_bvh
+    from ..export.meshcapade import nominal_camera
+    from ..export.skeleton import JOINT_NAMES
+    from ..io.meshes import CAMERA_TO_GLTF
+    from ..nn.rotations import euler_zxy_to_rotmat, rotmat_to_axis_angle
+
+    try:
+        bvh = read_bvh(path)
+    except (ValueError, OSError, IndexError, UnicodeDecodeError) as exc:
+        raise ViewerError(f"{path}: not a readable BVH file ({exc})") from None
+    if tuple(sorted(bvh.names)) != tuple(sorted(JOINT_NAMES)):
+        raise ViewerError(f"{path}: a BVH of another skeleton; the viewer shows the 55-joint SMPL-X BVH files of "
+                          "smplestx export")
+    t, order = bvh.motion.shape[0], [JOINT_NAMES.index(n) for n in bvh.names]
+    if not (np.isfinite(bvh.motion).all() and bvh.frame_time > 0):
+        raise ViewerError(f"{path}: the motion holds non-finite values or a frame time that is not positive")
+    euler = np.zeros((t, 55, 3))
+    root, offsets, moving = np.zeros((t, 3)), np.zeros((55, 3)), np.zeros(55, bool)
+    col = 0
+    for j, chans in zip(order, bvh.channels):
+        vals = bvh.motion[:, col:col + len(chans)]
+        col += len(chans)
+        offsets[j] = bvh.offsets[bvh.names.index(JOINT_NAMES[j])]
+        for k, c in enumerate(chans):
+            if c.endswith("rotation"):
+                euler[:, j, "ZXY".index(c[0])] = np.radians(vals[:, k])
+            elif j == 0:
+                root[:, "XYZ".index(c[0])] = vals[:, k]
+            else:
+                moving[j] = True  # its offset follows the expression, frame by frame
+    aa = rotmat_to_axis_angle(euler_zxy_to_rotmat(torch.as_tensor(euler))).numpy()  # (T, 55, 3)
+    layer = lambda: bodies.layer("neutral", flat_hand_mean=True)  # noqa: E731 - BVH hands include the mean
+    betas = _bvh_rest_betas(layer(), offsets / BVH_UNITS_PER_METRE, ~moving)
+    params = {"global_orient": aa[:, 0], "body_pose": aa[:, 1:22], "jaw_pose": aa[:, 22],
+              "left_hand_pose": aa[:, 25:40], "right_hand_pose": aa[:, 40:55], "betas": np.tile(betas, (t, 1))}
+    root = root / BVH_UNITS_PER_METRE
+    to_camera = CAMERA_TO_GLTF.astype(np.float32)  # its own inverse
+    with torch.inference_mode():
+        pelvis = layer()(betas=torch.as_tensor(betas[None], dtype=torch.float32)).joints[0, 0].numpy()
+
+    def place(rows: np.ndarray, v: np.ndarray) -> np.ndarray:
+        # The layer turns the body about its rest pelvis; the file's root channels are where that pelvis goes.
+        return (v + (root[rows] - pelvis)[:, None, :].astype(np.float32)) @ to_camera
+
+    m = re.search(r"_track(\d+)\.", path.name)
+    track_id = int(m.group(1)) if m else -1
+    fps = 1.0 / bvh.frame_time
+    focal, princpt, size = nominal_camera()
+    frames = [ViewFrame(k, k / fps, np.array([k], np.int64), [track_id]) for k in range(t)]
+    return Scene(path, "bvh", (int(size[0]), int(size[1])), focal.astype(np.float64), princpt.astype(np.float64),
+                 fps, frames, _image_depth((root @ CAMERA_TO_GLTF)[:, 2]), layer().num_vertices,
+                 _poser(layer, params, place), None, "a nominal camera (a BVH file holds none)")
 
 
 def _gender(name: str) -> str:

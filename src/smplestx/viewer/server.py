@@ -28,7 +28,7 @@ STATIC = Path(__file__).parent / "static"
 _STATIC_FILES = {"index.html": "text/html", "viewer.js": "text/javascript",
                  "three-subset.min.js": "text/javascript", "THREE_LICENSE.txt": "text/plain"}
 #: Files of a folder the viewer offers, by name (their content decides how they are read).
-_SUFFIXES = (".npz", ".json", ".glb", ".smpl", ".mcs")
+_SUFFIXES = (".npz", ".json", ".glb", ".bvh", ".smpl", ".mcs")
 
 
 def find_inputs(path: str | Path) -> list[Path]:
