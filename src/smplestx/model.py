@@ -17,7 +17,6 @@ from .geometry import project_points
 from .checkpoint import AnyConfig, check_body_model, load_network
 from .nn.int8 import fbgemm_available, int8_kernel, quantize_linears, quantize_linears_fbgemm
 from .nn.network import NetworkOutput, SMPLestXNet
-from .nn.smpler_x import SMPLerXNet
 
 if TYPE_CHECKING:
     from .precision_tuning import Tuning
@@ -356,7 +355,7 @@ def tune_precision(net: nn.Module, body: BodyModel, wrapper: type["SMPLestX"] | 
 
     from .precision_tuning import tune
 
-    wrapper = wrapper or (SMPLerX if isinstance(net, SMPLerXNet) else SMPLestX)
+    wrapper = wrapper or wrapper_for(net.config)
 
     def build(precision: str) -> SMPLestX:
         low = net if precision == "fp32" else with_precision(copy.deepcopy(net), precision)
@@ -396,7 +395,7 @@ def load_model(
     from .zoo import resolve_model
 
     body_models = find_body_models(body_models)
-    given = isinstance(config, (ModelConfig, SMPLerXConfig))  # a config object of either family, not a file
+    given = isinstance(config, AnyConfig)  # a config object (of either family), not a file
     resolved = resolve_model(checkpoint, None if given else config)  # type: ignore[arg-type]
     checkpoint = resolved.checkpoint
     if not given:
@@ -432,7 +431,7 @@ def load_model(
 
         fp32 = onnx_net("fp32")
         # The family follows the config stored in the graph: SMPLer-X graphs also return the boxes.
-        onnx_wrapper = SMPLerX if isinstance(fp32.config, SMPLerXConfig) else SMPLestX
+        onnx_wrapper = wrapper_for(fp32.config)
         if auto and torch.device(device).type == "cpu":
             from .precision_tuning import tune
 
@@ -442,7 +441,7 @@ def load_model(
     measure = auto and torch.device(device).type == "cpu"
     net = load_network(checkpoint, config, device=device, dtype=torch.float32 if measure else dtype)
     # The family follows the checkpoint (or the config given): SMPLer-X networks get the wrapper with boxes.
-    wrapper = SMPLerX if isinstance(net, SMPLerXNet) else SMPLestX
+    wrapper = wrapper_for(net.config)
     if measure:
         precision = tune_precision(net, body, wrapper, device, attention, batch_size).picked
     if precision in INT8_PRECISIONS or measure:
@@ -503,6 +502,19 @@ class SMPLerX(SMPLestX):
                 sizes={k: inter[f"{k}_size"] for k in ("lhand", "rhand", "face")},
                 body_boxes=inter["body_boxes"],
             )
+
+
+#: The model wrapper of each family's config: the one place this module decides a family (issue 25 moves it into
+#: the family table, models/).
+WRAPPERS: dict[type, type[SMPLestX]] = {ModelConfig: SMPLestX, SMPLerXConfig: SMPLerX}
+
+
+def wrapper_for(config: AnyConfig) -> type[SMPLestX]:
+    """The wrapper class (SMPLestX or SMPLerX) of a network with this config."""
+    try:
+        return WRAPPERS[type(config)]
+    except KeyError:
+        raise TypeError(f"no model family for a config of type {type(config).__name__}") from None
 
 
 @dataclass

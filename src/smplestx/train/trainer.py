@@ -32,7 +32,7 @@ from ..checkpoint import build_network, check_state
 from ..config import DTYPES, ConfigError
 from ..config_smpler_x import SMPLerXConfig
 from ..io.atomic import write_text
-from ..model import SMPLerX, SMPLestX
+from ..model import wrapper_for
 from ..progress import ProgressLine
 from .config import TrainConfig, load_train_config
 from .distributed import DistInfo, ShardedBatchSampler, barrier, init_distributed, mean_over_ranks, shutdown_distributed
@@ -255,7 +255,7 @@ class Trainer:
             log.info("frozen: %d tensors (%s ...)", len(self.frozen), ", ".join(self.frozen[:3]))
         body = BodyModel.from_dir(m.body_models, "neutral", dtype=torch.float32, device=info.device)
         self.net = net.to(info.device)
-        wrapper = SMPLerX if isinstance(self.model_config, SMPLerXConfig) else SMPLestX
+        wrapper = wrapper_for(self.model_config)
         self.model = wrapper(self.net, body).to(info.device).train()
         # One parameter group over encoder + decoder in network order, as the reference's get_optimizer; frozen
         # tensors stay in it (they never get a gradient, so Adam skips them) to keep the state's indexing official.
