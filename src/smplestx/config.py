@@ -78,6 +78,10 @@ def check_geometry(cfg: Any) -> None:
     check_number("bbox_ratio", cfg.bbox_ratio, high=100.0)
 
 
+#: Patch embeddings an encoder may have (nn.vit.STEMS).
+ENCODER_STEMS = ("patch", "conv")
+
+
 @dataclass(frozen=True)
 class EncoderConfig:
     """ViT encoder sizes (ViTPose naming)."""
@@ -91,11 +95,16 @@ class EncoderConfig:
     img_size: tuple[int, int] = INPUT_BODY_SHAPE
     patch_size: int = 16
     drop_path_rate: float = 0.0
+    stem: str = "patch"  # "patch": the released 16x16 patchify conv; "conv": a convolutional stem (ViT-C)
 
     def __post_init__(self) -> None:
         """Refuse sizes that are wrong or would exhaust memory, before anything is built."""
         for name in ("embed_dim", "depth", "num_heads", "task_tokens_num", "patch_size"):
             check_int(name, getattr(self, name))
+        if self.stem not in ENCODER_STEMS:
+            raise ConfigError(f"encoder stem {self.stem!r} is not one of {', '.join(ENCODER_STEMS)}")
+        if self.stem == "conv" and self.patch_size & (self.patch_size - 1):
+            raise ConfigError(f"a convolutional stem needs a power-of-two patch_size, got {self.patch_size}")
         if self.embed_dim % self.num_heads:
             raise ConfigError(f"embed_dim = {self.embed_dim} is not divisible by num_heads = {self.num_heads}")
         check_number("mlp_ratio", self.mlp_ratio, high=64.0)
@@ -147,7 +156,11 @@ class CropCamera:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (JSON-safe) for safetensors metadata."""
-        return asdict(self)
+        data = asdict(self)
+        if data.get("encoder", {}).get("stem") == "patch":
+            # The default stem is left out, so every file written before the field existed keeps its metadata.
+            del data["encoder"]["stem"]
+        return data
 
 
 @dataclass(frozen=True)

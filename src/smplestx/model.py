@@ -70,6 +70,7 @@ class TrainOutput:
     joints_rel: torch.Tensor  # (B, 137, 3) metres, pelvis-relative (the reference's ``joint_cam_wo_ra``)
     joints_part_rel: torch.Tensor  # (B, 137, 3) as joints_rel, but hands wrist-relative and face neck-relative
     joints_hm: torch.Tensor  # (B, 137, 2) projected joints in heat-map cells (x over 12, y over 16)
+    img_feat: torch.Tensor | None = None  # (B, D, h, w) encoder patch features, for training-only auxiliary heads
 
 
 def part_relative(joint_cam: torch.Tensor) -> torch.Tensor:
@@ -177,6 +178,7 @@ class SMPLestX(nn.Module):
             joints_rel=joints_rel,
             joints_part_rel=part_relative(joints_rel),
             joints_hm=proj,
+            img_feat=out.img_feat,
         )
 
     @torch.inference_mode()

@@ -72,6 +72,7 @@ class SMPLestXNet(PoseNetwork):
             task_tokens_num=e.task_tokens_num,
             img_size=e.img_size,
             patch_size=e.patch_size,
+            stem=e.stem,
             drop_path_rate=e.drop_path_rate,
         )
         self.decoder = DecoderHead(d.feat_dim, d.dim_out, d.task_tokens_num, d.depth, d.heads, d.dim_head)

@@ -201,7 +201,7 @@ class SMPLerXNet(PoseNetwork):
         self.encoder = ViTEncoder(
             e.embed_dim, e.depth, e.num_heads, mlp_ratio=e.mlp_ratio, qkv_bias=e.qkv_bias,
             task_tokens_num=e.task_tokens_num, img_size=e.img_size, patch_size=e.patch_size,
-            drop_path_rate=e.drop_path_rate,
+            drop_path_rate=e.drop_path_rate, stem=e.stem,
         )
         self.body_position_net = PositionNet(c, BODY_POS_JOINTS, config.output_hm_shape)
         self.body_regressor = BodyRegressor(c)

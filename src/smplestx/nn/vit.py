@@ -24,6 +24,39 @@ class PatchEmbed(nn.Module):
         return x.flatten(2).transpose(1, 2), (hp, wp)
 
 
+class ConvStem(nn.Module):
+    """A convolutional patch embedding (ViT-C, Xiao et al. 2021): log2(patch) 3x3 stride-2 convolutions, then 1x1.
+
+    Same grid and token width as :class:`PatchEmbed`, for encoders trained from scratch: a patchify ViT starts from a
+    random linear map of each 16x16 patch and learns where body parts are far more slowly (docs/synthetic-tiny.md).
+    The released models use :class:`PatchEmbed`.
+    """
+
+    def __init__(self, embed_dim: int, patch_size: int = 16, in_chans: int = 3) -> None:
+        super().__init__()
+        steps = patch_size.bit_length() - 1
+        if patch_size != 2**steps or steps < 1:
+            raise ValueError(f"a convolutional stem needs a power-of-two patch size, got {patch_size}")
+        layers: list[nn.Module] = []
+        c_in = in_chans
+        for i in range(steps):
+            c_out = max(embed_dim >> (steps - 1 - i), 8)
+            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            c_in = c_out
+        layers.append(nn.Conv2d(c_in, embed_dim, kernel_size=1))
+        self.proj = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Return tokens (B, Hp*Wp, D) and the grid size."""
+        x = self.proj(x)
+        hp, wp = x.shape[2], x.shape[3]
+        return x.flatten(2).transpose(1, 2), (hp, wp)
+
+
+#: Patch embeddings by EncoderConfig.stem.
+STEMS: dict[str, type[nn.Module]] = {"patch": PatchEmbed, "conv": ConvStem}
+
+
 class SelfAttention(Attention):
     """Multi-head self-attention with one fused qkv projection."""
 
@@ -102,13 +135,14 @@ class ViTEncoder(nn.Module):
         img_size: tuple[int, int] = INPUT_BODY_SHAPE,
         patch_size: int = 16,
         drop_path_rate: float = 0.0,
+        stem: str = "patch",
     ) -> None:
         super().__init__()
         self.task_tokens_num = task_tokens_num
         #: Training only: recompute each block's activations in the backward pass instead of storing them.
         #: (Set with SMPLestXNet.set_grad_checkpointing.)
         self.grad_checkpointing = False
-        self.patch_embed = PatchEmbed(embed_dim, patch_size)
+        self.patch_embed = STEMS[stem](embed_dim, patch_size)
         grid = (img_size[0] // patch_size) * (img_size[1] // patch_size)
         self.task_tokens = nn.Parameter(torch.zeros(1, task_tokens_num, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, grid + 1, embed_dim))

@@ -87,6 +87,8 @@ class ModelSection:
     mlp_ratio: float | None = None
     qkv_bias: bool | None = None
     task_tokens_num: int | None = None
+    patch_size: int | None = None  # encoder patch side in pixels (the released models: 16)
+    stem: str | None = None  # encoder patch embedding: "patch" (released) or "conv" (ViT-C, for training from scratch)
     feat_dim: int | None = None
     dim_out: int | None = None  # SMPLest-X only
     decoder_depth: int | None = None  # SMPLest-X only: decoder layers (the released model: 6)
@@ -126,6 +128,9 @@ class TrainSection:
     hand_loss: bool = False  # SMPLest-X only
     loss_mode: str = "corrected"  # "reference" reproduces the reference's loss quirks
     grad_clip: float = 0.0  # max gradient norm; 0 = off (the reference does not clip)
+    # SMPLest-X only, ours: weight of a training-only 2D heat-map head on the encoder's patch features (what a
+    # ViTPose start gives the released encoder; for training from scratch). 0 = off, as the reference.
+    aux_heatmap_weight: float = 0.0
     amp: str = "none"  # none | bf16 | fp16
     seed: int = 2023  # reference main/train.py set_seed(2023)
     save_every: int = 1  # epochs between snapshots (reference save_epoch); the last epoch is always saved
@@ -168,7 +173,8 @@ class TrainConfig:
 
 def _encoder_overrides(m: ModelSection, default_drop_path: bool) -> dict[str, Any]:
     """The encoder fields the section sets explicitly (drop path: the per-size rate unless an official config)."""
-    over = {k: getattr(m, k) for k in ("embed_dim", "depth", "num_heads", "mlp_ratio", "qkv_bias", "task_tokens_num")}
+    keys = ("embed_dim", "depth", "num_heads", "mlp_ratio", "qkv_bias", "task_tokens_num", "patch_size", "stem")
+    over = {k: getattr(m, k) for k in keys}
     over = {k: v for k, v in over.items() if v is not None}
     if m.drop_path_rate is not None:
         over["drop_path_rate"] = m.drop_path_rate
@@ -357,6 +363,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError("train.lr must be > 0 and train.min_lr >= 0")
     if t.grad_clip < 0:
         raise ConfigError("train.grad_clip: must be >= 0 (0 = off)")
+    if not (math.isfinite(t.aux_heatmap_weight) and t.aux_heatmap_weight >= 0):
+        raise ConfigError("train.aux_heatmap_weight: must be a finite number >= 0 (0 = off)")
     if t.amp not in AMP_MODES:
         raise ConfigError(f"train.amp: {t.amp!r} is not one of {', '.join(AMP_MODES)}")
     if t.loss_mode not in LOSS_MODES:
@@ -379,6 +387,9 @@ def _validate_family(cfg: TrainConfig) -> None:
         known = {*sizes, *("SBLH" if smpler else ())}
         if m.size.upper() not in known:
             raise ConfigError(f"model.size: unknown {m.family} size {m.size!r}; choose one of {', '.join(sizes)}")
+    if t.aux_heatmap_weight and m.finetune_from and not m.finetune_start_over:
+        raise ConfigError("train.aux_heatmap_weight: a run that continues a checkpoint's optimizer "
+                          "(model.finetune_start_over = false) cannot add the heat-map head; set it to 0")
     if not smpler:
         if t.smpler_x_loss_weights is not None:
             raise ConfigError(
@@ -391,6 +402,8 @@ def _validate_family(cfg: TrainConfig) -> None:
     if m.task_tokens_num not in (None, 31):
         raise ConfigError("model.task_tokens_num: SMPLer-X's heads read 31 task tokens (shape, camera, expression, "
                           "jaw, 2 unused, 25 body joints); remove it")
+    if t.aux_heatmap_weight:
+        raise ConfigError("train.aux_heatmap_weight: SMPLer-X trains its own heat maps already (remove it)")
     if t.hand_loss:
         raise ConfigError("train.hand_loss: SMPLest-X's extra hand terms; SMPLer-X has its own hand losses (remove it)")
     if t.loss_weights != LossWeights():

@@ -113,7 +113,9 @@ def loss_terms_from_output(
     ct = None if ref else (torch.float64 if out.pose.dtype == torch.float64 else torch.float32)
     with torch.autocast(device_type=out.pose.device.type, enabled=False):
         if ct is not None:
-            out = TrainOutput(**{f.name: getattr(out, f.name).to(ct) for f in fields(out)})
+            # img_feat stays as it is: only auxiliary heads read it.
+            out = TrainOutput(**{f.name: getattr(out, f.name).to(ct) for f in fields(out) if f.name != "img_feat"},
+                              img_feat=out.img_feat)
         t, m = _inputs(out.pose.device, targets, meta, ct)
         return _terms(out, t, m, hand_loss, ref, w)
 

@@ -36,7 +36,8 @@ from ..model import wrapper_for
 from ..progress import ProgressLine
 from .config import TrainConfig, load_train_config
 from .distributed import DistInfo, ShardedBatchSampler, barrier, init_distributed, mean_over_ranks, shutdown_distributed
-from .losses import loss_terms, total_loss
+from .aux_heatmap import AuxHeatmapHead, aux_heatmap_loss
+from .losses import loss_terms_from_output, total_loss
 from .losses_smpler_x import TERMS as SMPLER_X_TERMS, SMPLerXLossWeights, smpler_x_loss_terms, smpler_x_total_loss
 from .pretrained import EncoderInitReport, FinetuneStart, freeze, load_finetune, load_vitpose_encoder
 from .snapshot import ResumePoint, capture_rng, latest_snapshot, read_snapshot, restore_rng, snapshot_files, write_snapshot
@@ -259,7 +260,14 @@ class Trainer:
         self.model = wrapper(self.net, body).to(info.device).train()
         # One parameter group over encoder + decoder in network order, as the reference's get_optimizer; frozen
         # tensors stay in it (they never get a gradient, so Adam skips them) to keep the state's indexing official.
-        self.optimizer = torch.optim.Adam([{"params": list(net.parameters()), "lr": cfg.train.lr}], lr=cfg.train.lr)
+        groups = [{"params": list(net.parameters()), "lr": cfg.train.lr}]
+        # Training-only heat-map head (train.aux_heatmap_weight): its own group after the network's, so the
+        # network's optimizer indexing stays the official one. It is saved in snapshots, never in weights files.
+        self.aux_head: nn.Module | None = None
+        if cfg.train.aux_heatmap_weight > 0:
+            self.aux_head = AuxHeatmapHead(self.model_config.encoder.embed_dim).to(info.device).train()
+            groups.append({"params": list(self.aux_head.parameters()), "lr": cfg.train.lr})
+        self.optimizer = torch.optim.Adam(groups, lr=cfg.train.lr)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.optimizer, T_max=cfg.train.end_epoch * self.ref_iters_per_epoch, eta_min=cfg.train.min_lr
         )
@@ -284,12 +292,32 @@ class Trainer:
             )
         else:
             self.ddp = self.model
+        self.aux_ddp = self.aux_head
+        if info.distributed and self.aux_head is not None:
+            self.aux_ddp = nn.parallel.DistributedDataParallel(
+                self.aux_head, device_ids=[info.device.index] if info.device.type == "cuda" else None
+            )
+
+    def _trained_parameters(self) -> list[nn.Parameter]:
+        """Every tensor the optimizer updates: the network's unfrozen ones and the auxiliary head's."""
+        params = [p for p in self.net.parameters() if p.requires_grad]
+        if self.aux_head is not None:
+            params += list(self.aux_head.parameters())
+        return params
 
     def _load_resume(self, rp: ResumePoint) -> None:
         s = rp.state
         state = {k.removeprefix("module."): v for k, v in s["network"].items()}
         check_state(self.net, state, f"{rp.path} (resume: is the config's model section the run's?)")
         self.net.load_state_dict(state)
+        aux_state = s.get("aux_heatmap_head")
+        if (aux_state is None) != (self.aux_head is None):
+            raise ConfigError(
+                f"{rp.path}: the run was {'not ' if aux_state is None else ''}trained with the auxiliary heat-map "
+                "head; set train.aux_heatmap_weight as the run had it"
+            )
+        if self.aux_head is not None:
+            self.aux_head.load_state_dict(aux_state)
         self.optimizer.load_state_dict(s["optimizer"])
         self.scheduler.load_state_dict(s["scheduler"])
         if s.get("grad_scaler"):
@@ -371,6 +399,8 @@ class Trainer:
                 "rng": states,
                 "config": self.cfg.to_json(),
             }
+            if self.aux_head is not None:
+                extra["aux_heatmap_head"] = self.aux_head.state_dict()
             path = write_snapshot(
                 self.ckpt_dir, name, net=self.net, optimizer=self.optimizer, extra=extra,
                 model_config=self.model_config, safetensors=epoch_end,
@@ -534,16 +564,23 @@ class Trainer:
                 terms = smpler_x_loss_terms(out, targets, meta, self.model_config, weights, mode=t.loss_mode)
                 loss = smpler_x_total_loss(terms)
             else:
-                terms = loss_terms(
-                    self.ddp, inputs["img"], targets, meta, hand_loss=t.hand_loss, mode=t.loss_mode, weights=t.loss_weights
+                out = self.ddp(inputs["img"], train=True)
+                terms = loss_terms_from_output(
+                    out, targets, meta, hand_loss=t.hand_loss, mode=t.loss_mode, weights=t.loss_weights
                 )
+                if self.aux_ddp is not None:
+                    _, hh, hw = self.model_config.output_hm_shape
+                    heatmaps = self.aux_ddp(out.img_feat)
+                    terms["aux_heatmap"] = t.aux_heatmap_weight * aux_heatmap_loss(
+                        heatmaps, targets["joint_img"], meta["joint_trunc"], (hh, hw)
+                    )
                 loss = total_loss(terms)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         grad_norm = None
         if t.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
-            grad_norm = torch.nn.utils.clip_grad_norm_([p for p in self.net.parameters() if p.requires_grad], t.grad_clip)
+            grad_norm = torch.nn.utils.clip_grad_norm_(self._trained_parameters(), t.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         with warnings.catch_warnings():
