@@ -112,7 +112,7 @@ def bench_pipeline(args: argparse.Namespace, body_dir: Path, body: BodyModel, wo
           "whole run, device crops | whole run + overlay video |")
     print("|---|---|---|---|---|---|---|")
     for people in args.people:
-        video, boxes_file = write_demo_media(work / f"people{people}.mp4", body_dir, people=people, frames=args.frames,
+        video, boxes_file, _ = write_demo_media(work / f"people{people}.mp4", body_dir, people=people, frames=args.frames,
                                              width=w, height=h)
         detector = BoxesFileDetector(boxes_file)
         frames = []

@@ -82,7 +82,7 @@ def main() -> int:
           f"ours, batched x{bs}, bf16 | ours, batched x{bs}, int8 | batched vs reference-style | batched vs one at a time |")
     print("|---|---|---|---|---|---|---|---|---|")
     for n in args.people:
-        video, boxes = write_demo_media(work / f"people{n}.mp4", body_dir, people=n, frames=args.frames,
+        video, boxes, _ = write_demo_media(work / f"people{n}.mp4", body_dir, people=n, frames=args.frames,
                                         width=args.width, height=args.height)
         for render in (False, True):
             time_run(model, video, boxes, work / "warmup", bs, render)  # warm-up

@@ -88,3 +88,49 @@ def test_synthetic_media_seed_gives_other_scenes_of_grey_mannequins(synthetic_bo
             assert max(abs(r - g), abs(g - bl), abs(r - bl)) <= 6
         boxes.append(b)
     assert boxes[0].shape == boxes[1].shape and np.abs(boxes[0] - boxes[1]).max() > 2
+
+
+def test_synthetic_media_truth_sidecar_reprojects_onto_the_rendered_people(synthetic_body, tmp_path, capsys):
+    from smplestx.synthetic.scene import background
+    from smplestx.synthetic.truth import read_truth
+
+    w, h, seed = 160, 120, 1
+    image = tmp_path / "scene.png"
+    assert main(["synthetic-media", str(image), "--body-models", str(synthetic_body), "--people", "3",
+                 "--width", str(w), "--height", str(h), "--seed", str(seed)]) == 0
+    assert f"ground truth {image}.truth.npz" in capsys.readouterr().out
+    truth = read_truth(tmp_path / "scene.png.truth.npz")
+    assert str(truth["scenario"]) == "demo" and "contacts" not in truth and "floor" not in truth
+    assert truth["frame"].tolist() == [0, 0, 0] and truth["person_id"].tolist() == [0, 1, 2]
+    boxes = np.array(json.loads((tmp_path / "scene.png.boxes.json").read_text())["frames"]["0"])
+    np.testing.assert_allclose(truth["box_xyxy"], boxes, atol=1e-4)
+
+    # The sidecar's bodies, posed from its parameters alone, are the people in the picture.
+    body = BodyModel.from_dir(synthetic_body, dtype=torch.float64)
+    with torch.no_grad():
+        out = body(**{k: torch.as_tensor(truth[k], dtype=torch.float64)
+                      for k in ("global_orient", "body_pose", "betas", "transl")})
+    focal, princpt = truth["focal"].astype(np.float64), truth["princpt"].astype(np.float64)
+    joints = out.joints[:, :22].numpy()
+    uv = joints[..., :2] / joints[..., 2:] * focal + princpt
+    for k, (x1, y1, x2, y2) in enumerate(truth["box_xyxy"]):
+        assert ((uv[k, :, 0] >= x1) & (uv[k, :, 0] <= x2) & (uv[k, :, 1] >= y1) & (uv[k, :, 1] <= y2)).all()
+    import cv2
+
+    img = cv2.imread(str(image))[..., ::-1].astype(np.int32)
+    changed = np.abs(img - background(w, h, seed).astype(np.int32)).sum(axis=-1) > 24
+    drawn = Renderer(body.faces_np).rasterize(list(out.vertices.numpy()), focal, princpt, h, w).mesh_ids.numpy() >= 0
+    iou = (changed & drawn).sum() / (changed | drawn).sum()
+    assert iou > 0.9, f"the truth's silhouettes overlap the rendered people with IoU {iou:.3f}"
+    on_body = changed[np.clip(uv[..., 1].round().astype(int), 0, h - 1), np.clip(uv[..., 0].round().astype(int), 0, w - 1)]
+    assert on_body.mean() > 0.95  # the projected joints land on the mannequins' pixels
+
+    # A video: one row per frame and person in view, ids stable, boxes those of the boxes file.
+    video = tmp_path / "scene.mp4"
+    assert main(["synthetic-media", str(video), "--body-models", str(synthetic_body), "--people", "2",
+                 "--frames", "3", "--width", str(w), "--height", str(h), "--fps", "10"]) == 0
+    truth = read_truth(tmp_path / "scene.mp4.truth.npz")
+    assert truth["frame"].tolist() == [0, 0, 1, 1, 2, 2] and truth["person_id"].tolist() == [0, 1] * 3
+    assert float(truth["fps"]) == 10.0 and truth["image_size"].tolist() == [w, h]
+    frames = json.loads((tmp_path / "scene.mp4.boxes.json").read_text())["frames"]
+    np.testing.assert_allclose(truth["box_xyxy"], np.concatenate([frames[str(f)] for f in range(3)]), atol=1e-4)

@@ -28,6 +28,7 @@ from smplestx.io.results import FrameResult, ResultsWriter
 from smplestx.scene_camera import SceneCamera, express_in_scene
 from smplestx.synthetic.scene import crop_camera_oracle, demo_people, write_demo_media
 from smplestx.synthetic.smplx_model import write_synthetic_body
+from smplestx.synthetic.truth import scene_focal
 from smplestx.viewer import make_server, url_of
 
 W, H, FPS, FRAMES, SHOW = 640, 480, 10.0, 12, 6
@@ -38,9 +39,9 @@ def write_results(work: Path) -> Path:
     """The demo video and its results file (no vertices), people tracked as 0 and 1."""
     body_dir = work / "body_models"
     write_synthetic_body(body_dir, seed=0)
-    video, _ = write_demo_media(work / "demo.mp4", body_dir, people=2, frames=FRAMES, width=W, height=H, fps=FPS)
+    video, _, _ = write_demo_media(work / "demo.mp4", body_dir, people=2, frames=FRAMES, width=W, height=H, fps=FPS)
     body = BodyModel.from_dir(body_dir, dtype=torch.float64)
-    focal = 1.2 * max(W, H)  # the camera write_demo_media renders with
+    focal = scene_focal(W, H)  # the camera write_demo_media renders with
     frames = []
     for i in range(FRAMES):
         people = crop_camera_oracle(body, demo_people(2, i, FPS), W, H, (focal, focal), (W / 2, H / 2))

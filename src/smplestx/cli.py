@@ -56,9 +56,9 @@ def _cmd_synthetic_media(args: argparse.Namespace) -> int:
                                                width=args.width, height=args.height, fps=args.fps, seed=args.seed)
         print(f"wrote {media}, its true boxes {boxes} and ground truth {truth}")
         return 0
-    media, boxes = write_demo_media(args.output, args.body_models, people=args.people, frames=args.frames,
-                                    width=args.width, height=args.height, fps=args.fps, seed=args.seed)
-    print(f"wrote {media} and its true person boxes {boxes} (use --detector boxes:{boxes})")
+    media, boxes, truth = write_demo_media(args.output, args.body_models, people=args.people, frames=args.frames,
+                                           width=args.width, height=args.height, fps=args.fps, seed=args.seed)
+    print(f"wrote {media}, its true person boxes {boxes} (use --detector boxes:{boxes}) and ground truth {truth}")
     return 0
 
 
@@ -584,7 +584,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     p.set_defaults(func=_cmd_synthetic_body)
 
-    p = sub.add_parser("synthetic-media", help="render an image or video of mannequins (for demos and benchmarks)")
+    p = sub.add_parser("synthetic-media", help="render an image or video of mannequins (for demos and benchmarks), "
+                       "with their true boxes OUTPUT.boxes.json and ground truth OUTPUT.truth.npz")
     p.add_argument("output", help="an image (.png, .jpg) or video (.mp4, ...) path")
     p.add_argument("--body-models", help="an SMPL-X model folder, e.g. from synthetic-body (default: "
                    "$SMPLESTX_BODY_MODELS or body_models in the user config file)")
@@ -594,8 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=_number(int, 16, 16384), default=480)
     p.add_argument("--fps", type=_number(float, 0.0, 1000.0, lo_open=True), default=10.0)
     p.add_argument("--walk", choices=("crossing", "hard"),
-                   help="a video of people walking on crossing paths, with a ground-truth sidecar OUTPUT.truth.npz "
-                        "(hard: three people, occlusions, one leaves and comes back)")
+                   help="a video of people walking on crossing paths (hard: three people, occlusions, one leaves and "
+                        "comes back); their truth adds foot contacts and the floor")
     p.add_argument("--seed", type=int, default=0, help="the scene: 0 is the fixed default, other seeds other scenes")
     p.set_defaults(func=_cmd_synthetic_media)
 

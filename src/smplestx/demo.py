@@ -59,7 +59,7 @@ def run_demo(
     if not (body / "smplx" / "SMPLX_NEUTRAL.npz").is_file():
         log.info("demo: writing a synthetic SMPL-X body to %s", body)
         write_synthetic_body(body, seed=DEMO_BODY_SEED)
-    video, boxes = write_demo_media(folder / "demo.mp4", body, people=people, frames=frames, width=width,
+    video, boxes, _ = write_demo_media(folder / "demo.mp4", body, people=people, frames=frames, width=width,
                                     height=height, seed=seed)
     output = folder / "results"
     estimator = Estimator(DEMO_MODEL, body, detector=f"boxes:{boxes}", device=device, batch_size=8)

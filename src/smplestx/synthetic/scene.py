@@ -1,4 +1,4 @@
-"""Images and videos of posed SMPL-X mannequins at known parameters, with their true person boxes."""
+"""Images and videos of posed SMPL-X mannequins at known parameters, with their true person boxes and truth sidecar."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ from ..config import ModelConfig
 from ..nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
 from ..render import MANNEQUIN_GREY, Renderer
 from .files import write_bytes
+from .truth import TruthBuilder, scene_focal, truth_path, write_truth
 
 if TYPE_CHECKING:  # records sit above this module; only their type is needed here
     from ..io.results import Person
 
+#: The ``scenario`` of a mannequin scene's truth sidecar (the walks name theirs ``crossing`` / ``hard``).
+DEMO_SCENARIO = "demo"
 #: Rotates the model's y-up, +z-facing rest pose into the OpenCV camera frame, facing the camera.
 FACING_CAMERA = (np.pi, 0.0, 0.0)
 
@@ -46,22 +49,39 @@ def pose_people(body: BodyModel, people: list[ScenePerson]) -> np.ndarray:
     return _posed(body, people)[0].vertices.numpy().reshape(len(people), -1, 3)
 
 
-def _posed(body: BodyModel, people: list[ScenePerson]) -> tuple[BodyOutput, np.ndarray]:
-    """The body model's output for the people (float64, camera frame) and their axis-angle orientations."""
+def scene_parameters(people: list[ScenePerson]) -> dict[str, np.ndarray]:
+    """The people's SMPL-X ``global_orient``, ``body_pose``, ``betas`` and ``transl`` in the camera frame (float64)."""
     # Facing the camera, then turned by `yaw` about the camera's vertical (y) axis.
     facing = axis_angle_to_rotmat(torch.tensor(FACING_CAMERA, dtype=torch.float64))
     yaw = axis_angle_to_rotmat(torch.tensor([[0.0, p.yaw, 0.0] for p in people], dtype=torch.float64))
-    orient = rotmat_to_axis_angle(yaw @ facing).numpy()
-    body_pose = np.stack([p.body_pose if p.body_pose is not None else np.zeros((21, 3)) for p in people])
-    betas = np.stack([p.betas if p.betas is not None else np.zeros(10) for p in people])
+    return {
+        "global_orient": rotmat_to_axis_angle(yaw @ facing).numpy(),
+        "body_pose": np.stack([p.body_pose if p.body_pose is not None else np.zeros((21, 3)) for p in people]),
+        "betas": np.stack([p.betas if p.betas is not None else np.zeros(10) for p in people]),
+        "transl": np.array([p.transl for p in people], dtype=np.float64),
+    }
+
+
+def _posed(body: BodyModel, people: list[ScenePerson]) -> tuple[BodyOutput, dict[str, np.ndarray]]:
+    """The body model's output for the people (float64, camera frame) and their parameters."""
+    params = scene_parameters(people)
     with torch.no_grad():
-        out = body(
-            global_orient=torch.tensor(orient),
-            body_pose=torch.tensor(body_pose),
-            betas=torch.tensor(betas),
-            transl=torch.tensor(np.array([p.transl for p in people], dtype=np.float64)),
-        )
-    return out, orient
+        out = body(**{k: torch.tensor(v) for k, v in params.items()})
+    return out, params
+
+
+def _draw_people(img: np.ndarray, verts: np.ndarray, focal: float, renderer: Renderer) -> tuple[np.ndarray, np.ndarray]:
+    """The people's meshes (N, V, 3) drawn over ``img``; returns the image and their true boxes (N, 4) xyxy."""
+    height, width = img.shape[:2]
+    princpt = (width / 2.0, height / 2.0)
+    # Our own mannequins in grey: the track colours belong to predictions.
+    img = renderer.render(img, list(verts), [(focal, focal)] * len(verts), [princpt] * len(verts),
+                          colors=[MANNEQUIN_GREY] * len(verts), alpha=1.0)
+    uv = verts[..., :2] / verts[..., 2:] * focal + np.array(princpt)
+    boxes = np.concatenate([uv.min(axis=1), uv.max(axis=1)], axis=1)
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
+    return img, boxes.astype(np.float32)
 
 
 def render_scene(
@@ -77,17 +97,7 @@ def render_scene(
     img = background(width, height, seed)
     if not people:
         return img, np.zeros((0, 4), np.float32)
-    verts = pose_people(body, people)
-    princpt = (width / 2.0, height / 2.0)
-    renderer = renderer or Renderer(body.faces_np)
-    # Our own mannequins in grey: the track colours belong to predictions.
-    img = renderer.render(img, list(verts), [(focal, focal)] * len(people), [princpt] * len(people),
-                          colors=[MANNEQUIN_GREY] * len(people), alpha=1.0)
-    uv = verts[..., :2] / verts[..., 2:] * focal + np.array(princpt)
-    boxes = np.concatenate([uv.min(axis=1), uv.max(axis=1)], axis=1)
-    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
-    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
-    return img, boxes.astype(np.float32)
+    return _draw_people(img, pose_people(body, people), focal, renderer or Renderer(body.faces_np))
 
 
 def demo_people(count: int, frame: int = 0, fps: float = 10.0, seed: int = 0) -> list[ScenePerson]:
@@ -122,8 +132,9 @@ def write_demo_media(
     height: int = 480,
     fps: float = 10.0,
     seed: int = 0,
-) -> tuple[Path, Path]:
-    """Write an image (.png/.jpg) or a video (.mp4, ...) of mannequins and a boxes file beside it (``seed``: the scene)."""
+) -> tuple[Path, Path, Path]:
+    """Write an image (.png/.jpg) or a video (.mp4, ...) of mannequins (``seed``: the scene), a boxes file and the
+    truth sidecar beside it (``.boxes.json``, ``.truth.npz``; an image is frame 0)."""
     import json
 
     from ..io.video import VIDEO_EXTENSIONS, VideoWriter, write_image
@@ -131,22 +142,31 @@ def write_demo_media(
     path = Path(path)
     body = BodyModel.from_dir(body_models, dtype=torch.float64)
     renderer = Renderer(body.faces_np)
-    focal = 1.2 * max(width, height)
+    focal = scene_focal(width, height)
+    truth = TruthBuilder(width, height, fps, focal=focal)
     boxes: dict[str, list] = {}
+
+    def draw(i: int, scene: list[ScenePerson], background_seed: int) -> np.ndarray:
+        img = background(width, height, background_seed)
+        if not scene:
+            boxes[str(i)] = []
+            return img
+        out, params = _posed(body, scene)
+        verts = out.vertices.numpy().reshape(len(scene), -1, 3)
+        img, b = _draw_people(img, verts, focal, renderer)
+        boxes[str(i)] = b.tolist()
+        truth.add_frame(i, range(len(scene)), verts, params)
+        return img
+
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         with VideoWriter(path, fps, width, height) as video:
             for i in range(frames):
-                img, b = render_scene(body, demo_people(people, i, fps, seed), width, height, focal, seed=seed * 100_003 + i,
-                                      renderer=renderer)
-                video.write(img)
-                boxes[str(i)] = b.tolist()
+                video.write(draw(i, demo_people(people, i, fps, seed), seed * 100_003 + i))
     else:
-        img, b = render_scene(body, demo_people(people, seed=seed), width, height, focal, seed=seed, renderer=renderer)
-        write_image(path, img)
-        boxes["0"] = b.tolist()
+        write_image(path, draw(0, demo_people(people, seed=seed), seed))
     boxes_path = path.with_name(path.name + ".boxes.json")
     write_bytes(boxes_path, json.dumps({"frames": boxes}).encode())
-    return path, boxes_path
+    return path, boxes_path, write_truth(truth_path(path), truth.arrays(), DEMO_SCENARIO)
 
 
 def crop_camera_oracle(
@@ -172,7 +192,8 @@ def crop_camera_oracle(
     from ..io.results import Person  # noqa: F811 (runtime import)
 
     cfg = config or ModelConfig()
-    out, orient = _posed(body, people)
+    out, params = _posed(body, people)
+    orient = params["global_orient"]
     n = len(people)
     t_true = np.array([p.transl for p in people], dtype=np.float64)
     joints = out.joints.numpy()[:, list(SMPLX_137.index_in_144)]

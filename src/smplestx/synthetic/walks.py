@@ -8,7 +8,7 @@ the true box, how much of the person is visible, and which foot points rest on t
 rendering is needed for that. The legs follow :mod:`.gait`: a planted heel or toe stays put while
 the body passes over it, on a level floor 0.8 m below the camera (:data:`FLOOR`).
 :func:`write_walk_media` also renders the video and writes the truth sidecar
-(``VIDEO.truth.npz``, see ``docs/motion-capture.md``).
+(``VIDEO.truth.npz``, :mod:`.truth`; its keys in ``docs/output-format.md``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ..motion.tracks import Track, TrackSet
 from ..nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
 from .gait import plan_gait
 from .scene import FACING_CAMERA
+from .truth import DETECTABLE, TruthBuilder, detectable_boxes, truth_path, write_truth
 
 SCENARIOS = ("crossing", "hard")
 #: The floor's height in the camera frame (y down): the camera is 0.8 m above it, level.
@@ -130,20 +131,6 @@ def walk_parameters(people: list[Walker], t: float, body: BodyModel) -> dict[str
     return {k: v[0] for k, v in walk_sequence(people, np.array([t]), body).items()}
 
 
-def _visibility(boxes: np.ndarray, depth: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """Fraction of each box neither outside the image nor covered by the box of a nearer person."""
-    vis = inside.copy()
-    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-9)
-    for i in range(len(boxes)):
-        covered = 0.0
-        for j in np.flatnonzero(depth < depth[i]):
-            w = min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0])
-            h = min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1])
-            covered = max(covered, max(w, 0) * max(h, 0) / area[i])
-        vis[i] *= 1.0 - covered
-    return vis
-
-
 def walk_truth(
     body: BodyModel,
     scenario: str = "crossing",
@@ -163,12 +150,8 @@ def walk_truth(
     with ``with_vertices`` also ``vertices`` (R, V, 3) for rendering.
     """
     people = walkers(scenario, seed)
-    focal = 1.2 * max(width, height)
-    princpt = np.array([width / 2.0, height / 2.0])
-    rows: dict[str, list] = {k: [] for k in ("frame", "person_id", "box_xyxy", "visible", "global_orient",
-                                             "body_pose", "betas", "transl", "contacts", "vertices")}
+    truth = TruthBuilder(width, height, fps, with_vertices=with_vertices)
     seq = walk_sequence(people, np.arange(frames) / fps, body)
-    per_frame = [{k: v[f] for k, v in seq.items()} for f in range(frames)]
     params_only = ("global_orient", "body_pose", "betas", "transl")
     stacked = {k: seq[k].reshape(-1, *seq[k].shape[2:]) for k in params_only}
     chunks = []
@@ -178,46 +161,20 @@ def walk_truth(
             out = body(**{k: torch.as_tensor(v[s:s + 256], dtype=body.dtype) for k, v in stacked.items()})
         chunks.append(out.vertices.numpy().astype(np.float32))
     all_verts = np.concatenate(chunks).reshape(frames, len(people), -1, 3) if frames else None
+    ids = [p.person_id for p in people]
     for f in range(frames):
-        params = per_frame[f]
-        verts = all_verts[f]
-        uv = verts[..., :2] / verts[..., 2:] * focal + princpt
-        raw = np.concatenate([uv.min(axis=1), uv.max(axis=1)], axis=1)
-        boxes = raw.copy()
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
-        raw_area = (raw[:, 2] - raw[:, 0]) * (raw[:, 3] - raw[:, 1])
-        inside = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) / raw_area
-        vis = _visibility(boxes, params["transl"][:, 2], inside)
-        for k, p in enumerate(people):
-            if inside[k] < 0.25:  # mostly out of view: not in the truth
-                continue
-            rows["frame"].append(f)
-            rows["person_id"].append(p.person_id)
-            rows["box_xyxy"].append(boxes[k])
-            rows["visible"].append(vis[k])
-            for name in ("global_orient", "body_pose", "betas", "transl", "contacts"):
-                rows[name].append(params[name][k])
-            if with_vertices:
-                rows["vertices"].append(verts[k])
-    out_arrays = {k: np.asarray(v) for k, v in rows.items() if k != "vertices"}
-    out_arrays["frame"] = out_arrays["frame"].astype(np.int64)
-    out_arrays["person_id"] = out_arrays["person_id"].astype(np.int64)
-    out_arrays["contacts"] = out_arrays["contacts"].astype(bool).reshape(-1, 4)
-    for k in ("box_xyxy", "visible", "global_orient", "body_pose", "betas", "transl"):
-        out_arrays[k] = out_arrays[k].astype(np.float32)
-    if with_vertices:
-        out_arrays["vertices"] = np.asarray(rows["vertices"], np.float32)
-    out_arrays.update(focal=np.array([focal, focal], np.float32), princpt=princpt.astype(np.float32),
-                      image_size=np.array([width, height], np.int64), fps=np.array(fps, np.float64),
-                      floor=FLOOR.astype(np.float64))
-    return out_arrays
+        truth.add_frame(f, ids, all_verts[f], {k: v[f] for k, v in seq.items()})
+    return truth.arrays(floor=FLOOR)
 
 
 def truth_trackset(truth: dict[str, np.ndarray]) -> TrackSet:
-    """The truth of a walk as a track set: one track per person (its rows in view), flat hands, neutral face."""
+    """The truth of synthetic media as a track set: one track per person (its rows in view), zero hand pose and face.
+
+    A walk's truth gives the tracks their ``contacts`` and the set its ``floor``; a mannequin scene's has neither.
+    """
     tracks = []
     fps = float(truth["fps"])
+    contacts = truth.get("contacts")
     for pid in np.unique(truth["person_id"]):
         r = np.flatnonzero(truth["person_id"] == pid)
         n = len(r)
@@ -225,9 +182,10 @@ def truth_trackset(truth: dict[str, np.ndarray]) -> TrackSet:
         tracks.append(Track(int(pid), truth["frame"][r].astype(np.int64), truth["global_orient"][r],
                             truth["body_pose"][r], zeros, zeros.copy(), np.zeros((n, 3), np.float32),
                             truth["betas"][r[0]], np.zeros((n, 10), np.float32), truth["transl"][r],
-                            contacts=truth["contacts"][r]))
+                            contacts=contacts[r] if contacts is not None else None))
+    floor = truth.get("floor")
     return TrackSet(tracks, fps, "none", truth["focal"], truth["princpt"], truth["image_size"], "walk",
-                    floor=np.asarray(truth["floor"], np.float64))
+                    floor=np.asarray(floor, np.float64) if floor is not None else None)
 
 
 def noisy_tracks(trackset: TrackSet, seed: int = 0, degrees: float = 3.0, position: float = 0.02,
@@ -253,7 +211,7 @@ def noisy_detections(
     box_noise: float = 0.03,
     miss_rate: float = 0.08,
     false_positives: float = 0.3,
-    hidden_below: float = 0.3,
+    hidden_below: float = DETECTABLE,
     betas_noise: float = 0.15,
     position_noise: float = 0.05,
 ) -> list[dict[str, np.ndarray]]:
@@ -335,12 +293,9 @@ def write_walk_media(
                 img = renderer.render(img, list(truth["vertices"][rows]), [focal] * len(rows), [princpt] * len(rows),
                                       colors=[MANNEQUIN_GREY] * len(rows), alpha=1.0)
             video.write(img)
-            boxes[str(f)] = [truth["box_xyxy"][r].tolist() for r in rows if truth["visible"][r] >= 0.3]
-    del truth["vertices"]
-    truth_path = path.with_name(path.name + ".truth.npz")
-    with atomic_path(truth_path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, format=np.array("smplestx-walk-truth"), version=np.array(2), scenario=np.array(scenario), **truth)
+            boxes[str(f)] = detectable_boxes(truth, f)
+    truth_file = write_truth(truth_path(path), truth, scenario)
     boxes_path = path.with_name(path.name + ".boxes.json")
     with atomic_path(boxes_path) as tmp:
         tmp.write_text(json.dumps({"frames": boxes}))
-    return path, boxes_path, truth_path
+    return path, boxes_path, truth_file
