@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -18,6 +18,8 @@ class MOTScore:
     id_switches: int  # CLEAR-MOT: a true person matched to a different id than last time
     num_truth: int
     num_predicted: int
+    # The IDF1 matching: predicted id -> the true id it is scored as (pairs that overlap at least once).
+    assignment: dict[int, int] = field(default_factory=dict)
 
 
 def mot_identity_metrics(
@@ -67,13 +69,14 @@ def mot_identity_metrics(
             if g in last and last[g] != p:
                 switches += 1
             last[g] = p
+    assignment: dict[int, int] = {}
+    idtp = 0.0
     if overlap.size:
         r, c = linear_sum_assignment(-overlap)
         idtp = float(overlap[r, c].sum())
-    else:
-        idtp = 0.0
+        assignment = {pr_ids[b]: gt_ids[a] for a, b in zip(r.tolist(), c.tolist()) if overlap[a, b] > 0}
     idf1 = 2 * idtp / (n_gt + n_pr) if n_gt + n_pr else 1.0
-    return MOTScore(idf1=idf1, id_switches=switches, num_truth=n_gt, num_predicted=n_pr)
+    return MOTScore(idf1=idf1, id_switches=switches, num_truth=n_gt, num_predicted=n_pr, assignment=assignment)
 
 
 def acceleration_error(pred: np.ndarray, truth: np.ndarray) -> float:
