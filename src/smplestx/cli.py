@@ -53,9 +53,12 @@ def _cmd_synthetic_media(args: argparse.Namespace) -> int:
         from .synthetic.walks import write_walk_media
 
         media, boxes, truth = write_walk_media(args.output, args.body_models, scenario=args.walk, frames=args.frames,
-                                               width=args.width, height=args.height, fps=args.fps, seed=args.seed)
+                                               width=args.width, height=args.height, fps=args.fps, seed=args.seed,
+                                               camera=args.camera)
         print(f"wrote {media}, its true boxes {boxes} and ground truth {truth}")
         return 0
+    if args.camera:
+        raise UsageError(f"synthetic-media: --camera {args.camera} films a walk; add --walk crossing or --walk hard")
     media, boxes = write_demo_media(args.output, args.body_models, people=args.people, frames=args.frames,
                                     width=args.width, height=args.height, fps=args.fps, seed=args.seed)
     print(f"wrote {media} and its true person boxes {boxes} (use --detector boxes:{boxes})")
@@ -596,6 +599,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--walk", choices=("crossing", "hard"),
                    help="a video of people walking on crossing paths, with a ground-truth sidecar OUTPUT.truth.npz "
                         "(hard: three people, occlusions, one leaves and comes back)")
+    p.add_argument("--camera", choices=("static", "pan", "follow", "orbit", "handheld"),
+                   help="with --walk: film a textured world (floor and backdrop) from this camera path; the truth "
+                        "gains the camera path and the world bodies (default: the plain backdrop, a static camera)")
     p.add_argument("--seed", type=int, default=0, help="the scene: 0 is the fixed default, other seeds other scenes")
     p.set_defaults(func=_cmd_synthetic_media)
 

@@ -1,0 +1,55 @@
+"""The world frame of a video (y up, the floor at y = 0, metres) and rigid moves of SMPL-X roots into it.
+
+A camera pose is "world from camera": ``X_world = R X_cam + t`` with ``R`` (3, 3) and ``t`` (3,), the camera in
+the OpenCV convention (x right, y down, z forward). A rigid move of a body is folded into its root alone:
+
+    R_root' = R R_root,    J_pelvis + transl' = R (J_pelvis + transl) + t
+
+where ``J_pelvis`` is the body's rest pelvis (it depends on the shape), because SMPL-X rotates the body about it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
+
+#: World from camera of a level camera looking along the world's -z (a half turn about x: camera y down -> world y up).
+LEVEL_CAMERA = np.diag([1.0, -1.0, -1.0])
+
+
+def move_root(global_orient: np.ndarray, transl: np.ndarray, pelvis: np.ndarray, rotation: np.ndarray,
+              translation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Root orientation (..., 3) and transl (..., 3) after the rigid move ``X' = R X + t`` (R (..., 3, 3), t (..., 3)).
+
+    ``pelvis`` (..., 3) is the rest pelvis of each body; every argument broadcasts against the others.
+    """
+    go = np.asarray(global_orient, np.float64)
+    r = np.asarray(rotation, np.float64)
+    root = axis_angle_to_rotmat(torch.from_numpy(go), eps=0.0).numpy()
+    new_go = rotmat_to_axis_angle(torch.from_numpy(r @ root)).numpy()
+    p = np.asarray(pelvis, np.float64)
+    moved = np.einsum("...ij,...j->...i", r, p + np.asarray(transl, np.float64)) + np.asarray(translation, np.float64)
+    return new_go, moved - p
+
+
+def invert_pose(rotation: np.ndarray, translation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse rigid move of ``X' = R X + t`` (arrays (..., 3, 3) and (..., 3)): ``X = R^T X' - R^T t``."""
+    rt = np.swapaxes(np.asarray(rotation, np.float64), -1, -2)
+    return rt, -np.einsum("...ij,...j->...i", rt, np.asarray(translation, np.float64))
+
+
+def apply_pose(rotation: np.ndarray, translation: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Points (..., N, 3) moved by ``X' = R X + t`` (R (..., 3, 3), t (..., 3))."""
+    r = np.asarray(rotation, np.float64)
+    return np.einsum("...ij,...nj->...ni", r, np.asarray(points, np.float64)) + np.asarray(translation, np.float64)[..., None, :]
+
+
+def floor_in_camera(rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
+    """The world floor (y = 0) as a camera-frame plane (n, d), n . x + d = 0 with n pointing up (track files' form)."""
+    up = np.array([0.0, 1.0, 0.0])
+    return np.concatenate([np.asarray(rotation, np.float64).T @ up, [float(up @ np.asarray(translation, np.float64))]])
+
+
+__all__ = ["LEVEL_CAMERA", "apply_pose", "floor_in_camera", "invert_pose", "move_root"]
