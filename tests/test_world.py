@@ -105,3 +105,100 @@ def test_synthetic_media_moving_camera_cli(synthetic_body: Path, tmp_path: Path,
                  "--camera", "pan"]) == 2
     err = capsys.readouterr().err.strip()
     assert "--walk" in err and len(err.splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# camera motion from pixels
+# ---------------------------------------------------------------------------------------------------------------
+
+def _walk_video(synthetic_body: Path, folder: Path, camera: str, frames: int = 16, seed: int = 0
+                ) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, np.ndarray]]:
+    """A small rendered walk (frames, person boxes per frame, truth), read back from its mp4."""
+    import json
+
+    from smplestx.io.video import VideoSource
+    from smplestx.synthetic.walks import write_walk_media
+
+    video, boxes_path, truth_path = write_walk_media(folder / f"{camera}{seed}.mp4", synthetic_body, frames=frames,
+                                                     width=320, height=240, fps=30.0, seed=seed, camera=camera)
+    with VideoSource(video) as src:
+        images = [f.image for f in src]
+    boxes = json.loads(boxes_path.read_text())["frames"]
+    with np.load(truth_path, allow_pickle=False) as z:
+        truth = dict(z)
+    return images, [np.asarray(boxes.get(str(i), []), np.float64).reshape(-1, 4) for i in range(frames)], truth
+
+
+@pytest.fixture(scope="module")
+def videos(synthetic_body: Path, tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("camera_motion")
+    out = {cam: _walk_video(synthetic_body, folder, cam) for cam in ("static", "pan", "follow")}
+    out["other scene"] = _walk_video(synthetic_body, folder, "handheld", seed=1)
+    return out
+
+
+def _relative_rotation_error(truth: dict[str, np.ndarray], rotation: np.ndarray) -> np.ndarray:
+    from smplestx.motion.camera_motion import rotation_angle_deg
+
+    r = truth["camera_rotation"]
+    return rotation_angle_deg(np.swapaxes(r[:1], 1, 2) @ r, np.swapaxes(rotation[:1], 1, 2) @ rotation)
+
+
+def test_camera_motion_recovers_a_pan(videos: dict) -> None:
+    from smplestx.motion.camera_motion import estimate_camera_motion, rotation_angle_deg
+
+    images, boxes, truth = videos["pan"]
+    cm = estimate_camera_motion(images, boxes, truth["focal"], truth["princpt"], mode="auto")
+    assert cm.moving and len(cm) == len(images) and cm.segments == [(0, len(images))]
+    assert rotation_angle_deg(truth["camera_rotation"][0], truth["camera_rotation"][-1]) > 5.0  # a real turn
+    err = _relative_rotation_error(truth, cm.rotation)
+    assert err.max() < 1.0, err
+    assert not cm.metric and np.all(cm.translation == 0)  # no floor given: no ruler, no step
+    assert any("auto decided moving" in m for m in cm.messages)
+
+
+def test_camera_motion_tripod_stays_put(videos: dict) -> None:
+    from smplestx.motion.camera_motion import estimate_camera_motion, rotation_angle_deg
+
+    images, boxes, truth = videos["static"]
+    cm = estimate_camera_motion(images, boxes, truth["focal"], truth["princpt"], mode="auto", floor=truth["floor"])
+    assert not cm.moving and cm.background_motion_px < 1.0
+    np.testing.assert_allclose(cm.rotation, np.broadcast_to(cm.rotation[0], cm.rotation.shape), atol=0)
+    np.testing.assert_allclose(cm.rotation[0], truth["camera_rotation"][0], atol=1e-9)  # the floor gave gravity
+    np.testing.assert_allclose(cm.translation[0], truth["camera_translation"][0], atol=1e-9)  # and the height
+    forced = estimate_camera_motion(images, boxes, truth["focal"], truth["princpt"], mode="moving")
+    assert rotation_angle_deg(forced.rotation[:1], forced.rotation).max() < 0.2  # no drift even when asked to move
+
+
+def test_camera_motion_follow_has_metric_steps(videos: dict) -> None:
+    from smplestx.motion.camera_motion import estimate_camera_motion
+
+    images, boxes, truth = videos["follow"]
+    cm = estimate_camera_motion(images, boxes, truth["focal"], truth["princpt"], mode="auto", floor=truth["floor"])
+    assert cm.moving and cm.metric
+    assert _relative_rotation_error(truth, cm.rotation).max() < 1.0
+    # The floor fixes gravity and height but not the heading: compare the paths in the first camera's frame.
+    true_path = (truth["camera_translation"] - truth["camera_translation"][:1]) @ truth["camera_rotation"][0]
+    est_path = (cm.translation - cm.translation[:1]) @ cm.rotation[0]
+    travelled = np.linalg.norm(true_path[-1])
+    assert travelled > 0.3
+    assert np.linalg.norm(est_path - true_path, axis=1).max() < 0.1 * travelled
+
+
+def test_camera_motion_bad_input_said_in_one_line(videos: dict) -> None:
+    from smplestx.motion.camera_motion import estimate_camera_motion
+
+    images, boxes, truth = videos["pan"]
+    f, c = truth["focal"], truth["princpt"]
+    one = estimate_camera_motion(images[:1], boxes[:1], f, c)
+    assert not one.moving and len(one) == 1 and any("one frame" in m for m in one.messages)
+    grey = [np.full_like(images[0], 128)] * 4
+    plain = estimate_camera_motion(grey, [None] * 4, f, c)
+    assert not plain.moving and plain.textureless.all() and any("too plain" in m for m in plain.messages)
+    other, other_boxes, _ = videos["other scene"]
+    cut = estimate_camera_motion(images[:8] + other[8:], boxes[:8] + other_boxes[8:], f, c, mode="moving")
+    assert cut.segments == [(0, 8), (8, len(other))], cut.segments
+    assert any("cut" in m for m in cut.messages)
+    assert all("\n" not in m for m in one.messages + plain.messages + cut.messages)
+    with pytest.raises(ValueError, match="camera mode"):
+        estimate_camera_motion(images, boxes, f, c, mode="tripod")
