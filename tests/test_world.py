@@ -202,3 +202,53 @@ def test_camera_motion_bad_input_said_in_one_line(videos: dict) -> None:
     assert all("\n" not in m for m in one.messages + plain.messages + cut.messages)
     with pytest.raises(ValueError, match="camera mode"):
         estimate_camera_motion(images, boxes, f, c, mode="tripod")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# world metrics
+# ---------------------------------------------------------------------------------------------------------------
+
+def _random_rotation(rng: np.random.Generator) -> np.ndarray:
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def test_world_metrics_on_known_answers() -> None:
+    from smplestx.motion.metrics import (ate, camera_rotation_error, fit_pose, jitter, rte, w_mpjpe, wa_mpjpe)
+    from smplestx.synthetic.world import _rot_y
+
+    rng = np.random.default_rng(3)
+    truth = rng.normal(0, 1, (40, 22, 3)) + np.linspace(0, 4, 40)[:, None, None] * [1, 0, 0]
+    rot, shift = _random_rotation(rng), rng.normal(0, 3, 3)
+    moved = truth @ rot.T + shift
+    s, r, t = fit_pose(2.0 * moved, truth, scale=True)
+    np.testing.assert_allclose([s], [0.5])
+    np.testing.assert_allclose(r, rot.T, atol=1e-9)
+    np.testing.assert_allclose(t, -rot.T @ shift, atol=1e-9)
+    assert w_mpjpe(moved, truth) < 1e-9 and wa_mpjpe(moved, truth) < 1e-9 and wa_mpjpe(2 * moved, truth) < 1e-9
+    # A body sliding 1 cm per frame off its path from the third frame on: W (aligned on the first two, exact) sees
+    # the whole drift, 1 + 2 + ... + 38 cm over 40 frames; WA fits the drift away as far as one pose allows.
+    drift = truth + np.maximum(np.arange(40) - 1, 0)[:, None, None] * [0, 0, 0.01]
+    np.testing.assert_allclose(w_mpjpe(drift, truth), 0.01 * 741 / 40, rtol=1e-9)
+    assert wa_mpjpe(drift, truth) < 0.5 * w_mpjpe(drift, truth)
+    root = truth[:, 0]
+    length = np.linalg.norm(np.diff(root, axis=0), axis=1).sum()
+    assert rte(root @ rot.T + shift, root) < 1e-9
+    # A rigid fit cannot undo a stretch: 10 % longer path (centred) leaves a known mean residual.
+    stretched = root + 0.1 * (root - root.mean(0))
+    expected = 100 * np.linalg.norm(0.1 * (root - root.mean(0)), axis=1).mean() / length
+    assert abs(rte(stretched, root) - expected) < 0.15 * expected
+    t = np.arange(10) / 30.0
+    np.testing.assert_allclose(jitter((t**3)[:, None, None] * np.array([1.0, 0, 0]), 30.0), 6.0, rtol=1e-6)
+    assert jitter(np.repeat(t[:, None, None], 3, -1), 30.0) < 1e-6  # steady motion has no jerk
+    cams = _rot_y(np.linspace(0, 0.5, 20)) @ _random_rotation(rng)
+    assert camera_rotation_error(cams @ _random_rotation(rng), cams) > 1.0
+    assert camera_rotation_error(rot @ cams, cams) < 1e-4  # (degrees; arccos near 1) another world, the same relative turns
+    off = cams.copy()
+    off[10:] = _rot_y(np.full(10, np.deg2rad(2.0))) @ off[10:]  # 2 degrees off in half the frames
+    np.testing.assert_allclose(camera_rotation_error(off, cams), 1.0, atol=1e-4)
+    path = np.cumsum(rng.normal(0, 0.1, (30, 3)), 0)
+    assert ate(3.0 * path @ rot.T + shift, path) < 1e-9
+    assert ate(3.0 * path, path, scale=False) > 0.05
+    assert ate(np.zeros((5, 3)), np.zeros((5, 3))) == 0.0
