@@ -153,7 +153,8 @@ def test_camera_motion_recovers_a_pan(videos: dict) -> None:
     assert rotation_angle_deg(truth["camera_rotation"][0], truth["camera_rotation"][-1]) > 5.0  # a real turn
     err = _relative_rotation_error(truth, cm.rotation)
     assert err.max() < 1.0, err
-    assert not cm.metric and np.all(cm.translation == 0)  # no floor given: no ruler, no step
+    assert not cm.metric  # no floor given: steps in camera heights, not metres
+    assert np.abs(cm.translation).max() < 0.05  # a pan stands still (under 5 % of the camera height)
     assert any("auto decided moving" in m for m in cm.messages)
 
 
@@ -183,6 +184,14 @@ def test_camera_motion_follow_has_metric_steps(videos: dict) -> None:
     travelled = np.linalg.norm(true_path[-1])
     assert travelled > 0.3
     assert np.linalg.norm(est_path - true_path, axis=1).max() < 0.1 * travelled
+    # Without the floor the steps come in camera heights; placed on the floor later, the same metres.
+    late = estimate_camera_motion(images, boxes, truth["focal"], truth["princpt"], mode="auto")
+    assert late.moving and not late.metric
+    placed = late.placed_on(truth["floor"])
+    assert placed.metric
+    np.testing.assert_allclose(placed.rotation[0], cm.rotation[0], atol=1e-9)
+    late_path = (placed.translation - placed.translation[:1]) @ placed.rotation[0]
+    assert np.linalg.norm(late_path - true_path, axis=1).max() < 0.1 * travelled
 
 
 def test_camera_motion_bad_input_said_in_one_line(videos: dict) -> None:

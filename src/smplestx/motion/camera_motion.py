@@ -12,7 +12,9 @@ the points thin out or have moved far, so the error grows with the number of key
 Metric scale needs a ruler. When the floor is known (a plane in the first camera's frame, as track files store it),
 the camera height is the ruler: points triangulated between keyframe and frame whose height along the floor's
 normal is the most common value below the camera are floor points, and their height fixes the length of the
-step. Without a floor the translation stays zero (rotation only) and the result says so.
+step. Without a floor the camera is taken to be level at height 1: steps come out in camera heights (``metric``
+False) and :meth:`CameraMotion.placed_on` turns them into metres once the floor is known (the pipeline finds it
+from the people's feet after the video has streamed by).
 
 Poses are "world from camera" (``X_world = R X_cam + t``, see :mod:`.world_frame`): with a floor the world is y
 up with the floor at y = 0 and the first camera above the origin, facing -z; without one the world is the first
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -65,6 +67,16 @@ class CameraMotion:
 
     def __len__(self) -> int:
         return int(self.rotation.shape[0])
+
+    def placed_on(self, floor: np.ndarray) -> CameraMotion:
+        """This motion (estimated without a floor: world = first camera, steps in camera heights) over ``floor`` (n, d)
+        of the first camera: y up, the floor at y = 0, metres."""
+        if self.metric:
+            raise ValueError("this camera motion already stands on a floor")
+        r0, t0 = start_pose(np.asarray(floor, np.float64))
+        height = float(floor[3])
+        return replace(self, rotation=r0 @ self.rotation, translation=(height * self.translation) @ r0.T + t0,
+                       metric=self.moving)
 
 
 def start_pose(floor: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -255,6 +267,9 @@ class CameraMotionEstimator:
         self.focal, self.princpt = f, c
         self.rng = np.random.default_rng(seed)
         self._r0, self._t0 = start_pose(floor)
+        # The ruler of the steps: the floor's normal (world) and the camera height; a level camera 1 high without one.
+        self._up_world = self._r0 @ (floor[:3] / np.linalg.norm(floor[:3]) if floor is not None else np.array([0.0, -1.0, 0.0]))
+        self._height = float(floor[3]) if floor is not None else 1.0
         self._rot: list[np.ndarray] = []
         self._pos: list[np.ndarray] = []
         self._textureless: list[bool] = []
@@ -355,16 +370,15 @@ class CameraMotionEstimator:
             # A turn explains a tripod's points as well as a turn plus a step: take the step only when it pays.
             if parallax > MOTION_GAIN * np.median(err_m) + 0.02:
                 rot, self._t_dir = r_m, t_unit
-                if self.floor is not None:
-                    good = err_m < 1.0
-                    up_key = self._key_pose[0].T @ np.array([0.0, 1.0, 0.0])
-                    scale = _floor_scale(p_key[good], p_cur[good], k, r_m, t_unit, up_key, float(self.floor[3]))
-                    if scale is not None:
-                        self._last_scale = (scale, parallax)
-                    elif self._last_scale is not None:  # no floor in view this time: the step grows with the parallax
-                        scale = self._last_scale[0] * parallax / max(self._last_scale[1], 1e-6)
-                    if scale is not None:
-                        t_rel = scale * t_unit
+                good = err_m < 1.0
+                up_key = self._key_pose[0].T @ self._up_world
+                scale = _floor_scale(p_key[good], p_cur[good], k, r_m, t_unit, up_key, self._height)
+                if scale is not None:
+                    self._last_scale = (scale, parallax)
+                elif self._last_scale is not None:  # no floor in view this time: the step grows with the parallax
+                    scale = self._last_scale[0] * parallax / max(self._last_scale[1], 1e-6)
+                if scale is not None:
+                    t_rel = scale * t_unit
         r_key, t_key = self._key_pose
         # X_cur = R X_key + t  =>  world from current: R_key R^T, t_key - R_key R^T t.
         r_wc = r_key @ rot.T
