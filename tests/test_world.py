@@ -261,3 +261,61 @@ def test_world_metrics_on_known_answers() -> None:
     assert ate(3.0 * path @ rot.T + shift, path) < 1e-9
     assert ate(3.0 * path, path, scale=False) > 0.05
     assert ate(np.zeros((5, 3)), np.zeros((5, 3))) == 0.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# track files in the world
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_track_file_world_fields_round_trip(body: BodyModel, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from smplestx.motion.tracks import TracksFileError, load_tracks, save_tracks
+    from smplestx.motion.world_frame import place_tracks
+    from smplestx.synthetic.walks import truth_trackset
+
+    truth = walk_truth(body, "crossing", frames=8, fps=10.0, width=160, height=120, camera="pan")
+    ts = truth_trackset(truth)
+    frames = np.arange(8)
+    placed = place_tracks(ts, body, frames, truth["camera_rotation"], truth["camera_translation"], moving=True)
+    for t in placed.tracks:  # the camera-frame truth moved by the true camera is the world truth
+        rows = truth["person_id"] == t.track_id
+        np.testing.assert_allclose(t.transl_world, truth["transl_world"][rows], atol=1e-5)
+        np.testing.assert_allclose(t.global_orient_world, truth["global_orient_world"][rows], atol=1e-5)
+    back = load_tracks(save_tracks(tmp_path / "w.tracks.npz", placed))
+    assert back.camera == "moving"
+    np.testing.assert_array_equal(back.camera_frames, frames)
+    np.testing.assert_allclose(back.camera_rotation, truth["camera_rotation"])
+    np.testing.assert_allclose(back.camera_translation, truth["camera_translation"])
+    for a, b in zip(placed.tracks, back.tracks):
+        np.testing.assert_array_equal(a.transl_world, b.transl_world)
+    plain = load_tracks(save_tracks(tmp_path / "p.tracks.npz", ts))  # without a camera path: as before
+    assert plain.camera == "none" and plain.camera_frames is None and plain.tracks[0].transl_world is None
+    with pytest.raises(TracksFileError, match="lacks"):
+        save_tracks(tmp_path / "bad.tracks.npz", replace(placed, camera_frames=frames + 1))
+    with pytest.raises(TracksFileError, match="not rotations"):
+        save_tracks(tmp_path / "bad.tracks.npz", replace(placed, camera_rotation=2 * placed.camera_rotation))
+
+
+def test_infer_camera_auto_writes_the_camera_path(synthetic_body: Path, tiny_ckpt, tiny_config, tmp_path: Path,
+                                                  capsys) -> None:
+    from smplestx import load_tracks
+    from smplestx.cli import main
+    from smplestx.synthetic.walks import write_walk_media
+
+    video, boxes, truth_path = write_walk_media(tmp_path / "pan.mp4", synthetic_body, frames=12, width=320, height=240,
+                                                fps=30.0, camera="pan")
+    common = ["--checkpoint", str(tiny_ckpt), "--config", str(tiny_config), "--body-models", str(synthetic_body),
+              "--quiet", "--dtype", "fp32", "--detector", f"boxes:{boxes}", "--no-render"]
+    for mode in ("auto", "static"):
+        assert main(["infer", str(video), "--output", str(tmp_path / mode), "--camera", mode, *common]) == 0, \
+            capsys.readouterr().err
+    with np.load(truth_path, allow_pickle=False) as z:
+        true_r = z["camera_rotation"]
+    moving = load_tracks(tmp_path / "auto" / "pan.tracks.npz")
+    assert moving.camera == "moving" and moving.camera_rotation.shape == (12, 3, 3)
+    assert _relative_rotation_error({"camera_rotation": true_r}, moving.camera_rotation).max() < 1.0
+    assert all(t.global_orient_world.shape == (len(t), 3) for t in moving.tracks) and moving.tracks
+    static = load_tracks(tmp_path / "static" / "pan.tracks.npz")
+    assert static.camera == "static"
+    np.testing.assert_array_equal(static.camera_rotation, np.broadcast_to(static.camera_rotation[0], (12, 3, 3)))

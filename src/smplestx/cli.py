@@ -259,6 +259,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         smooth=args.smooth,
         fill_gaps=args.fill_gaps,
         feet=args.feet,
+        camera_motion=args.camera,
     )
     from .motion.smoothing import parse_method
 
@@ -559,6 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bridge track gaps of up to N frames by interpolation (slerp) in the track file")
     p.add_argument("--feet", choices=("pin", "none"), default="pin",
                    help="track file foot cleanup: pin (planted feet stay put, none below the floor; default) | none")
+    p.add_argument("--camera", choices=("static", "moving", "auto"), default="static",
+                   help="videos: the camera's path in the track file: static (default: one pose, on the feet's floor) | "
+                        "moving (followed from the background) | auto (moving or static, decided from the background)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=_cmd_infer)
 

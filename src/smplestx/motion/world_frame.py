@@ -10,10 +10,15 @@ where ``J_pelvis`` is the body's rest pelvis (it depends on the shape), because 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
+from ..body import BodyModel
 from ..nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
+from .feet import rest_joints
+from .tracks import TrackSet, camera_at
 
 #: World from camera of a level camera looking along the world's -z (a half turn about x: camera y down -> world y up).
 LEVEL_CAMERA = np.diag([1.0, -1.0, -1.0])
@@ -52,4 +57,19 @@ def floor_in_camera(rotation: np.ndarray, translation: np.ndarray) -> np.ndarray
     return np.concatenate([np.asarray(rotation, np.float64).T @ up, [float(up @ np.asarray(translation, np.float64))]])
 
 
-__all__ = ["LEVEL_CAMERA", "apply_pose", "floor_in_camera", "invert_pose", "move_root"]
+def place_tracks(trackset: TrackSet, body: BodyModel, camera_frames: np.ndarray, rotation: np.ndarray,
+                 translation: np.ndarray, moving: bool) -> TrackSet:
+    """The track set with its camera path (source frames (F,), world-from-camera (F, 3, 3), (F, 3)) and every
+    track's ``global_orient_world`` and ``transl_world``: each frame's root moved by that frame's camera."""
+    ts = replace(trackset, camera_frames=np.asarray(camera_frames, np.int64),
+                 camera_rotation=np.asarray(rotation, np.float64), camera_translation=np.asarray(translation, np.float64),
+                 camera="moving" if moving else "static")
+    tracks = []
+    for t in ts.tracks:
+        r, tr = camera_at(ts, t.frames)
+        go, transl = move_root(t.global_orient, t.transl, rest_joints(body, t.betas)[0], r, tr)
+        tracks.append(replace(t, global_orient_world=go.astype(np.float32), transl_world=transl.astype(np.float32)))
+    return replace(ts, tracks=tracks)
+
+
+__all__ = ["LEVEL_CAMERA", "apply_pose", "floor_in_camera", "invert_pose", "move_root", "place_tracks"]
