@@ -6,8 +6,9 @@ current frame the camera either only turned (every point moves as ``x_c ~ R x_k`
 over pairs of rays, exact for a tripod pan) or also stepped: a rotation and a direction of travel fitted to the
 epipolar constraint (robust Sampson least squares from the turn and several directions). The step is taken only
 when the points disagree with the best pure turn :data:`MOTION_GAIN` times more than with the turn and step (on a
-tripod pan the ratio is 3 to 4 from noise alone: the step's residual is 1D and its direction soaks up some). The keyframe's pose chains these; a new keyframe starts when
-the points thin out or have moved far, so the error grows with the number of keyframes, not of frames.
+tripod pan the ratio is 3 to 4 from noise alone: the step's residual is 1D and its direction soaks up some). The
+keyframe's pose chains these; a new keyframe starts when the points thin out or have moved far, so the error grows
+with the number of keyframes, not of frames. The path is smoothed a little at the end (:data:`PATH_SIGMA`).
 
 Metric scale needs a ruler. When the floor is known (a plane in the first camera's frame, as track files store it),
 the camera height is the ruler: points triangulated between keyframe and frame whose height along the floor's
@@ -35,6 +36,10 @@ from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
 
 log = logging.getLogger(__name__)
+
+#: Gaussian smoothing (frames) of the estimated path, per segment: the per-frame steps are noisy in the jerk
+#: (jitter), the path itself is not; 1 frame keeps a handheld shake (a few hertz) and halves the jitter.
+PATH_SIGMA = 1.0
 
 CAMERA_MODES = ("static", "moving", "auto")
 #: Working width: larger frames are shrunk to this before tracking (the cost scales with the pixels).
@@ -250,7 +255,7 @@ class CameraMotionEstimator:
     """Streams frames (RGB uint8) with their person boxes; :meth:`result` gives the :class:`CameraMotion`."""
 
     def __init__(self, focal: Sequence[float], princpt: Sequence[float], *, mode: str = "auto",
-                 floor: np.ndarray | None = None, seed: int = 0) -> None:
+                 floor: np.ndarray | None = None, seed: int = 0, path_sigma: float = PATH_SIGMA) -> None:
         """Pinhole ``focal`` (fx, fy) and ``princpt`` (pixels of the frames); ``floor`` (n, d) in the first camera."""
         if mode not in CAMERA_MODES:
             raise ValueError(f"unknown camera mode {mode!r}; choose one of {', '.join(CAMERA_MODES)}")
@@ -264,6 +269,7 @@ class CameraMotionEstimator:
                 raise ValueError(f"the floor must be a plane (n, d) below the camera (d > 0); got {floor}")
         self.mode = mode
         self.floor = floor
+        self.path_sigma = float(path_sigma)
         self.focal, self.princpt = f, c
         self.rng = np.random.default_rng(seed)
         self._r0, self._t0 = start_pose(floor)
@@ -409,17 +415,34 @@ class CameraMotionEstimator:
         if not moving:
             rot = np.repeat(self._r0[None], n, 0)
             pos = np.repeat(self._t0[None], n, 0)
+        elif self.path_sigma > 0:
+            for s, e in segments:
+                rot[s:e], pos[s:e] = smooth_path(rot[s:e], pos[s:e], self.path_sigma)
         for m in messages:
             log.info("%s", m)
         return CameraMotion(rot, pos, moving, self.floor is not None and moving, segments, textureless,
                             self._max_motion, messages)
 
 
+def smooth_path(rotation: np.ndarray, translation: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """A camera path (F, 3, 3), (F, 3) smoothed in time by a Gaussian of ``sigma`` frames (rotations as quaternions)."""
+    from .smoothing import gaussian_filter
+
+    if len(rotation) < 3:
+        return rotation.copy(), translation.copy()
+    q = Rotation.from_matrix(rotation).as_quat()
+    # One hemisphere: q and -q are the same turn, and averaging across the two would cancel.
+    flips = np.cumprod(np.r_[1.0, np.where(np.einsum("ij,ij->i", q[1:], q[:-1]) < 0, -1.0, 1.0)])
+    q = gaussian_filter(q * flips[:, None], sigma)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    return Rotation.from_quat(q).as_matrix(), gaussian_filter(np.asarray(translation, np.float64), sigma)
+
+
 def estimate_camera_motion(frames: Iterable[np.ndarray], boxes: Iterable[np.ndarray | None], focal: Sequence[float],
-                           princpt: Sequence[float], *, mode: str = "auto", floor: np.ndarray | None = None
-                           ) -> CameraMotion:
+                           princpt: Sequence[float], *, mode: str = "auto", floor: np.ndarray | None = None,
+                           path_sigma: float = PATH_SIGMA) -> CameraMotion:
     """The camera of every frame (RGB uint8) with each frame's person boxes (N, 4) xyxy masked out."""
-    est = CameraMotionEstimator(focal, princpt, mode=mode, floor=floor)
+    est = CameraMotionEstimator(focal, princpt, mode=mode, floor=floor, path_sigma=path_sigma)
     for image, b in zip(frames, boxes):
         est.update(image, b)
     return est.result()
@@ -431,5 +454,5 @@ def rotation_angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.rad2deg(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
-__all__ = ["CAMERA_MODES", "CameraMotion", "CameraMotionEstimator", "estimate_camera_motion", "fit_rotation",
-           "rotation_angle_deg", "start_pose"]
+__all__ = ["CAMERA_MODES", "CameraMotion", "CameraMotionEstimator", "estimate_camera_motion", "fit_motion",
+           "fit_rotation", "rotation_angle_deg", "smooth_path", "start_pose"]
