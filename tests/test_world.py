@@ -319,3 +319,24 @@ def test_infer_camera_auto_writes_the_camera_path(synthetic_body: Path, tiny_ckp
     static = load_tracks(tmp_path / "static" / "pan.tracks.npz")
     assert static.camera == "static"
     np.testing.assert_array_equal(static.camera_rotation, np.broadcast_to(static.camera_rotation[0], (12, 3, 3)))
+
+
+def test_changing_a_placed_track_drops_its_stale_world_fields(body: BodyModel) -> None:
+    from dataclasses import replace
+
+    from smplestx.motion.smoothing import fill_gaps, smooth
+    from smplestx.motion.world_frame import place_tracks
+    from smplestx.synthetic.walks import truth_trackset
+
+    truth = walk_truth(body, "crossing", frames=8, fps=10.0, width=160, height=120, camera="pan")
+    placed = place_tracks(truth_trackset(truth), body, np.arange(8), truth["camera_rotation"],
+                          truth["camera_translation"], moving=True)
+    assert all(t.transl_world is not None for t in placed.tracks)
+    assert all(t.transl_world is None and t.global_orient_world is None for t in smooth(placed, "gaussian").tracks)
+    t = placed.tracks[0]
+    keep = np.r_[0:3, 5:len(t)]  # a two-frame gap to fill
+    gappy = replace(t, **{k: getattr(t, k)[keep] for k in ("frames", "global_orient", "body_pose", "left_hand_pose",
+                                                           "right_hand_pose", "jaw_pose", "expression", "transl",
+                                                           "global_orient_world", "transl_world")}, contacts=None)
+    filled = fill_gaps(gappy, 3)
+    assert len(filled) == len(t) and filled.transl_world is None
