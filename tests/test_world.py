@@ -340,3 +340,17 @@ def test_changing_a_placed_track_drops_its_stale_world_fields(body: BodyModel) -
                                                            "global_orient_world", "transl_world")}, contacts=None)
     filled = fill_gaps(gappy, 3)
     assert len(filled) == len(t) and filled.transl_world is None
+
+
+def test_smooth_path_keeps_the_first_pose_and_calms_the_jerk() -> None:
+    from smplestx.motion.camera_motion import smooth_path
+    from smplestx.motion.metrics import camera_rotation_error, jitter
+
+    r, t = camera_path("follow", np.arange(60) / 30.0)
+    r2, t2 = smooth_path(r, t, 1.0)
+    np.testing.assert_allclose(r2[0], r[0], atol=1e-12)
+    np.testing.assert_allclose(t2[0], t[0], atol=1e-12)
+    assert camera_rotation_error(r2, r) < 0.01 and np.abs(t2 - t).max() < 1e-3  # a smooth path stays put
+    noisy = t + np.random.default_rng(0).normal(0, 0.005, t.shape)
+    _, calm = smooth_path(r, noisy, 1.0)
+    assert jitter(calm[:, None], 30.0) < 0.25 * jitter(noisy[:, None], 30.0)

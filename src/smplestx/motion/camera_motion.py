@@ -433,9 +433,18 @@ def smooth_path(rotation: np.ndarray, translation: np.ndarray, sigma: float) -> 
     q = Rotation.from_matrix(rotation).as_quat()
     # One hemisphere: q and -q are the same turn, and averaging across the two would cancel.
     flips = np.cumprod(np.r_[1.0, np.where(np.einsum("ij,ij->i", q[1:], q[:-1]) < 0, -1.0, 1.0)])
-    q = gaussian_filter(q * flips[:, None], sigma)
+    q = _odd_smooth(q * flips[:, None], sigma, gaussian_filter)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
-    return Rotation.from_quat(q).as_matrix(), gaussian_filter(np.asarray(translation, np.float64), sigma)
+    return Rotation.from_quat(q).as_matrix(), _odd_smooth(np.asarray(translation, np.float64), sigma, gaussian_filter)
+
+
+def _odd_smooth(x: np.ndarray, sigma: float, gaussian_filter) -> np.ndarray:
+    """Gaussian smoothing along axis 0 with the ends reflected through their end points: a path moving at the first
+    frame keeps its first pose (a one-sided mean would pull it forward, and every pose is relative to it)."""
+    pad = min(len(x) - 1, int(np.ceil(3 * sigma)))
+    head = 2 * x[:1] - x[pad:0:-1]
+    tail = 2 * x[-1:] - x[-2:-pad - 2:-1]
+    return gaussian_filter(np.concatenate([head, x, tail]), sigma)[pad:pad + len(x)]
 
 
 def estimate_camera_motion(frames: Iterable[np.ndarray], boxes: Iterable[np.ndarray | None], focal: Sequence[float],
