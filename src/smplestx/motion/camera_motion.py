@@ -32,8 +32,9 @@ from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
-from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
+
+from .smoothing import gaussian_filter
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ CUT_FRACTION = 0.2  # fewer than this fraction of last frame's points followed i
 MOTION_GAIN = 6.0  # a step is taken when a turn's median error (2D) exceeds a turn-and-step's (1D, Sampson) this much
 MIN_PARALLAX_PX = 0.12  # below this median disagreement with a pure turn, no step is looked for (a tripod)
 STATIC_PX = 1.0  # auto: a background that never moved this far from the first frame is a tripod's
-FIT_POINTS = 120  # matches the turn-and-step fit's starts are compared on
+FIT_POINTS = 60  # matches the turn-and-step fit's starts are compared on
 FB_ERROR_PX = 1.0  # forward-backward tracking error above which a point is dropped
 BOX_MARGIN = 0.1  # person boxes grow by this fraction of their size before masking (limbs, shadows)
 
@@ -166,16 +167,63 @@ def fit_rotation(p_key: np.ndarray, p_cur: np.ndarray, k: np.ndarray, rng: np.ra
     return rot, np.nan_to_num(resid, nan=1e9)
 
 
-def _sampson_px(rotvec_t: np.ndarray, a: np.ndarray, b: np.ndarray, focal: float) -> np.ndarray:
-    """Sampson distances (pixels) of normalised matches a -> b (N, 3) to the essential matrix of (rotvec, t angles)."""
-    rot = Rotation.from_rotvec(rotvec_t[:3]).as_matrix()
-    th, ph = rotvec_t[3], rotvec_t[4]
-    t = np.array([np.sin(th) * np.cos(ph), np.sin(th) * np.sin(ph), np.cos(th)])
-    e = np.array([[0, -t[2], t[1]], [t[2], 0, -t[0]], [-t[1], t[0], 0]]) @ rot
-    ea = a @ e.T
-    eb = b @ e
-    num = np.einsum("ni,ni->n", b, ea)
-    return focal * num / np.sqrt(ea[:, 0] ** 2 + ea[:, 1] ** 2 + eb[:, 0] ** 2 + eb[:, 1] ** 2 + 1e-18)
+def _sampson_px(params: np.ndarray, a: np.ndarray, b: np.ndarray, focal: float) -> np.ndarray:
+    """Sampson distances (pixels) of normalised matches a -> b (N, 3) to the essential matrices of parameter rows
+    (K, 5) = (rotation vector, polar and azimuth angle of t): (K, N); one row (5,) gives (N,)."""
+    x = np.atleast_2d(params)
+    rot = Rotation.from_rotvec(x[:, :3]).as_matrix()  # (K, 3, 3)
+    th, ph = x[:, 3], x[:, 4]
+    t = np.stack([np.sin(th) * np.cos(ph), np.sin(th) * np.sin(ph), np.cos(th)], -1)
+    z = np.zeros_like(th)
+    tx = np.stack([np.stack([z, -t[:, 2], t[:, 1]], -1), np.stack([t[:, 2], z, -t[:, 0]], -1),
+                   np.stack([-t[:, 1], t[:, 0], z], -1)], -2)
+    e = tx @ rot
+    ea = np.einsum("kij,nj->kni", e, a)
+    eb = np.einsum("kji,nj->kni", e, b)
+    num = np.einsum("ni,kni->kn", b, ea)
+    out = focal * num / np.sqrt(ea[..., 0] ** 2 + ea[..., 1] ** 2 + eb[..., 0] ** 2 + eb[..., 1] ** 2 + 1e-18)
+    return out if np.ndim(params) == 2 else out[0]
+
+
+#: Cauchy scale (pixels) of the robust fit: matches much farther than this from their epipolar line barely count.
+_ROBUST_PX = 0.5
+_STEPS = np.array([1e-6, 1e-6, 1e-6, 1e-5, 1e-5])  # forward-difference steps of the Jacobian
+
+
+def _robust_cost(r: np.ndarray) -> np.ndarray:
+    return np.log1p((r / _ROBUST_PX) ** 2).sum(-1)
+
+
+def _fit_sampson(x: np.ndarray, a: np.ndarray, b: np.ndarray, focal: float, iterations: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Damped Gauss-Newton with Cauchy weights on the Sampson distances (numpy only: a solver's per-call overhead
+    would be most of the cost of a frame). Returns the parameters and their residuals."""
+    damping = 1e-3
+    r = _sampson_px(x, a, b, focal)
+    cost = _robust_cost(r)
+    for _ in range(iterations):
+        rs = _sampson_px(x[None] + np.diag(_STEPS), a, b, focal)
+        jac = (rs - r[None]) / _STEPS[:, None]  # (5, N)
+        w = 1.0 / (1.0 + (r / _ROBUST_PX) ** 2)
+        h = (jac * w) @ jac.T
+        g = (jac * w) @ r
+        for _ in range(4):  # Levenberg: damp harder until the step pays
+            try:
+                dx = -np.linalg.solve(h + damping * np.diag(np.diag(h) + 1e-12), g)
+            except np.linalg.LinAlgError:
+                dx = np.zeros(5)
+            r_new = _sampson_px(x + dx, a, b, focal)
+            c_new = _robust_cost(r_new)
+            if c_new <= cost:
+                x, r, damping = x + dx, r_new, max(damping / 10, 1e-7)
+                break
+            damping *= 10
+        else:
+            break
+        improved, cost = cost - c_new, c_new
+        if improved < 1e-6 * max(cost, 1e-12) and np.abs(dx[:3]).max() < 1e-8:
+            break
+    return x, r
 
 
 def _angles(t: np.ndarray) -> tuple[float, float]:
@@ -197,24 +245,22 @@ def fit_motion(p_key: np.ndarray, p_cur: np.ndarray, k: np.ndarray, rot0: np.nda
     # Small steps leave the direction loosely tied: start from each axis as well as from last frame's direction.
     starts = [np.array(v, np.float64) for v in ((1, 0, 0), (0, 1, 0), (0, 0, 1))] + ([t0] if t0 is not None else [])
     rv0 = Rotation.from_matrix(rot0).as_rotvec()
-    # The starts race on a spread subset (the cost is in the numeric Jacobian); the winner is polished on all.
+    # The starts race on a spread subset of the matches; the winner is polished on all.
     sub = np.linspace(0, len(a) - 1, min(len(a), FIT_POINTS)).astype(int)
-    best = None
-    for t in starts:
-        fit = least_squares(_sampson_px, np.r_[rv0, _angles(t)], args=(a[sub], b[sub], focal), loss="cauchy",
-                            f_scale=0.5, x_scale=np.array([1e-3, 1e-3, 1e-3, 0.1, 0.1]), max_nfev=40)
-        if best is None or fit.cost < best.cost:
-            best = fit
-    best = least_squares(_sampson_px, best.x, args=(a, b, focal), loss="cauchy", f_scale=0.5,
-                         x_scale=np.array([1e-3, 1e-3, 1e-3, 0.1, 0.1]), max_nfev=20)
-    rot = Rotation.from_rotvec(best.x[:3]).as_matrix()
-    th, ph = best.x[3], best.x[4]
+    # Only the two starts that fit best as they stand are polished (the fit is most of the cost of a frame).
+    x0s = [np.r_[rv0, _angles(t)] for t in starts]
+    x0s.sort(key=lambda x: float(_robust_cost(_sampson_px(x, a[sub], b[sub], focal))))
+    raced = [_fit_sampson(x0, a[sub], b[sub], focal, 12) for x0 in x0s[:2]]
+    x_best = min(raced, key=lambda xr: _robust_cost(xr[1]))[0]
+    x_best, resid = _fit_sampson(x_best, a, b, focal, 6)
+    rot = Rotation.from_rotvec(x_best[:3]).as_matrix()
+    th, ph = x_best[3], x_best[4]
     t = np.array([np.sin(th) * np.cos(ph), np.sin(th) * np.sin(ph), np.cos(th)])
     # t and -t fit the same epipolar lines: keep the one with the points in front (depth along the rays > 0).
     depth = _depths(a, b, rot, t)
     if np.median(depth) < 0:
         t = -t
-    return rot, t, np.abs(best.fun)
+    return rot, t, np.abs(resid)
 
 
 def _depths(a: np.ndarray, b: np.ndarray, rot: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -426,19 +472,17 @@ class CameraMotionEstimator:
 
 def smooth_path(rotation: np.ndarray, translation: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """A camera path (F, 3, 3), (F, 3) smoothed in time by a Gaussian of ``sigma`` frames (rotations as quaternions)."""
-    from .smoothing import gaussian_filter
-
     if len(rotation) < 3:
         return rotation.copy(), translation.copy()
     q = Rotation.from_matrix(rotation).as_quat()
     # One hemisphere: q and -q are the same turn, and averaging across the two would cancel.
     flips = np.cumprod(np.r_[1.0, np.where(np.einsum("ij,ij->i", q[1:], q[:-1]) < 0, -1.0, 1.0)])
-    q = _odd_smooth(q * flips[:, None], sigma, gaussian_filter)
+    q = _odd_smooth(q * flips[:, None], sigma)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
-    return Rotation.from_quat(q).as_matrix(), _odd_smooth(np.asarray(translation, np.float64), sigma, gaussian_filter)
+    return Rotation.from_quat(q).as_matrix(), _odd_smooth(np.asarray(translation, np.float64), sigma)
 
 
-def _odd_smooth(x: np.ndarray, sigma: float, gaussian_filter) -> np.ndarray:
+def _odd_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian smoothing along axis 0 with the ends reflected through their end points: a path moving at the first
     frame keeps its first pose (a one-sided mean would pull it forward, and every pose is relative to it)."""
     pad = min(len(x) - 1, int(np.ceil(3 * sigma)))
