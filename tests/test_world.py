@@ -354,3 +354,47 @@ def test_smooth_path_keeps_the_first_pose_and_calms_the_jerk() -> None:
     noisy = t + np.random.default_rng(0).normal(0, 0.005, t.shape)
     _, calm = smooth_path(r, noisy, 1.0)
     assert jitter(calm[:, None], 30.0) < 0.25 * jitter(noisy[:, None], 30.0)
+
+
+def test_moving_camera_feet_pinned_in_the_world(body: BodyModel) -> None:
+    from smplestx.motion.camera_motion import CameraMotion
+    from smplestx.motion.contacts import foot_points
+    from smplestx.motion.feet import body_joints
+    from smplestx.motion.smoothing import smooth
+    from smplestx.motion.world_frame import place_moving_camera
+    from smplestx.synthetic.walks import noisy_tracks, truth_trackset
+
+    frames = 45
+    truth = walk_truth(body, "crossing", frames=frames, fps=30.0, width=320, height=240, camera="follow")
+    r, t = truth["camera_rotation"], truth["camera_translation"]
+    # The camera path as the estimator gives it without a floor: the world is the first camera, steps in its height.
+    first_r, first_t = invert_pose(r[0], t[0])
+    rel_r = first_r @ r
+    rel_t = (np.einsum("ij,fj->fi", first_r, t) + first_t) / t[0, 1]
+    motion = CameraMotion(rel_r, rel_t, moving=True, metric=False, segments=[(0, frames)])
+    noisy = smooth(noisy_tracks(truth_trackset(truth), seed=0), "gaussian")
+    out = place_moving_camera(noisy, body, np.arange(frames), motion, pin=True)
+    assert out.camera == "moving" and out.feet == "pin"
+    # Floor and camera height found from the noisy feet (the static camera's floor fit is 1.5-3 cm off on these too).
+    np.testing.assert_allclose(out.floor[:3], truth["floor"][:3], atol=0.02)
+    assert abs(out.floor[3] - 0.8) < 0.05
+    np.testing.assert_allclose(out.camera_translation[:, 1], t[:, 1], atol=0.05)  # the path in metres
+    travel = np.linalg.norm(out.camera_translation[-1] - out.camera_translation[0])
+    assert abs(travel - np.linalg.norm(t[-1] - t[0])) < 0.07 * np.linalg.norm(t[-1] - t[0])
+    for track in out.tracks:  # planted feet stand still in the world (not in the moving camera)
+        world = replace_world(track)
+        pts = foot_points(body_joints(body, world))
+        moved = np.linalg.norm(np.diff(pts, axis=0), axis=-1)[track.contacts[1:] & track.contacts[:-1]]
+        assert moved.size and np.median(moved) < 0.005
+        # ... and the camera-frame parameters are those world ones seen from each frame's camera
+        np.testing.assert_allclose(move_root(track.global_orient_world, track.transl_world,
+                                             body(betas=torch.tensor(track.betas[None], dtype=torch.float64)).joints[0, 0].numpy(),
+                                             *invert_pose(out.camera_rotation[track.frames], out.camera_translation[track.frames]))[1],
+                                   track.transl, atol=1e-4)
+
+
+def replace_world(track):
+    """The track with its world parameters in place of the camera-frame ones."""
+    from dataclasses import replace
+
+    return replace(track, global_orient=track.global_orient_world, transl=track.transl_world)

@@ -550,39 +550,41 @@ class InferenceRun:
                 canvas = draw_keypoints(canvas, p.joints_2d)
         return canvas
 
-    def _place_in_world(self, trackset):
-        """The track set with the camera path of every processed frame and the tracks in the world frame.
+    def _place_static(self, trackset):
+        """The track set with a static camera path over every processed frame and the tracks in the world frame.
 
-        The world stands on the floor the feet found (y up, floor at y = 0) when there is one, else it is the first
-        camera; a static camera is the first pose in every frame.
+        The world stands on the floor the feet found (y up, floor at y = 0) when there is one, else it is the camera.
         """
-        from ..motion.camera_motion import CameraMotion, start_pose
+        from ..motion.camera_motion import start_pose
         from ..motion.world_frame import place_tracks
 
-        estimator, frames = self._camera_motion
+        frames = self._camera_motion[1]
         if not frames:
             return trackset
-        if estimator is None:  # --camera static: no estimation, one pose
-            r0, t0 = start_pose(trackset.floor)
-            motion = CameraMotion(np.repeat(r0[None], len(frames), 0), np.repeat(t0[None], len(frames), 0), False,
-                                  trackset.floor is not None)
-        else:
-            motion = estimator.result()
-            if trackset.floor is not None:
-                motion = motion.placed_on(trackset.floor)
-        return place_tracks(trackset, self.est.model.body, np.asarray(frames, np.int64), motion.rotation,
-                            motion.translation, motion.moving)
+        r0, t0 = start_pose(trackset.floor)
+        n = len(frames)
+        return place_tracks(trackset, self.est.model.body, np.asarray(frames, np.int64), np.repeat(r0[None], n, 0),
+                            np.repeat(t0[None], n, 0), moving=False)
 
     def _write_tracks(self, path: Path, fps: float, source: Path) -> Path:
         """Smooth the collected tracks and write the track file."""
         from ..motion.tracks import save_tracks
 
         trackset = self._tracking[1].build(fps, source=str(source), smoothing=self.opt.smooth, fill_gaps=self.opt.fill_gaps)
-        if self.opt.feet == "pin":
-            from ..motion.feet import pin_feet
+        estimator, frames = self._camera_motion
+        motion = estimator.result() if estimator is not None and frames else None
+        if motion is not None and motion.moving:
+            from ..motion.world_frame import place_moving_camera
 
-            trackset = pin_feet(trackset, self.est.model.body)
-        trackset = self._place_in_world(trackset)
+            # Planted feet stand still in the world, not in a moving camera: found and pinned there.
+            trackset = place_moving_camera(trackset, self.est.model.body, np.asarray(frames, np.int64), motion,
+                                           pin=self.opt.feet == "pin")
+        else:
+            if self.opt.feet == "pin":
+                from ..motion.feet import pin_feet
+
+                trackset = pin_feet(trackset, self.est.model.body)
+            trackset = self._place_static(trackset)
         log.info("%s: %d tracks (%s)", source, len(trackset.tracks), trackset.smoothing)
         return save_tracks(path, trackset)
 
