@@ -53,9 +53,12 @@ def _cmd_synthetic_media(args: argparse.Namespace) -> int:
         from .synthetic.walks import write_walk_media
 
         media, boxes, truth = write_walk_media(args.output, args.body_models, scenario=args.walk, frames=args.frames,
-                                               width=args.width, height=args.height, fps=args.fps, seed=args.seed)
+                                               width=args.width, height=args.height, fps=args.fps, seed=args.seed,
+                                               camera=args.camera)
         print(f"wrote {media}, its true boxes {boxes} and ground truth {truth}")
         return 0
+    if args.camera:
+        raise UsageError(f"synthetic-media: --camera {args.camera} films a walk; add --walk crossing or --walk hard")
     media, boxes, truth = write_demo_media(args.output, args.body_models, people=args.people, frames=args.frames,
                                            width=args.width, height=args.height, fps=args.fps, seed=args.seed)
     print(f"wrote {media}, its true person boxes {boxes} (use --detector boxes:{boxes}) and ground truth {truth}")
@@ -256,6 +259,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         smooth=args.smooth,
         fill_gaps=args.fill_gaps,
         feet=args.feet,
+        camera_motion=args.camera,
     )
     from .motion.smoothing import parse_method
 
@@ -556,6 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bridge track gaps of up to N frames by interpolation (slerp) in the track file")
     p.add_argument("--feet", choices=("pin", "none"), default="pin",
                    help="track file foot cleanup: pin (planted feet stay put, none below the floor; default) | none")
+    p.add_argument("--camera", choices=("static", "moving", "auto"), default="static",
+                   help="videos: the camera's path in the track file: static (default: one pose, on the feet's floor) | "
+                        "moving (followed from the background) | auto (moving or static, decided from the background)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=_cmd_infer)
 
@@ -597,6 +604,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--walk", choices=("crossing", "hard"),
                    help="a video of people walking on crossing paths (hard: three people, occlusions, one leaves and "
                         "comes back); their truth adds foot contacts and the floor")
+    p.add_argument("--camera", choices=("static", "pan", "follow", "orbit", "handheld"),
+                   help="with --walk: film a textured world (floor and backdrop) from this camera path; the truth "
+                        "gains the camera path and the world bodies (default: the plain backdrop, a static camera)")
     p.add_argument("--seed", type=int, default=0, help="the scene: 0 is the fixed default, other seeds other scenes")
     p.set_defaults(func=_cmd_synthetic_media)
 

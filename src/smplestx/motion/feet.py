@@ -210,7 +210,8 @@ def pin_track(track: Track, body: BodyModel, floor: np.ndarray, contacts: np.nda
             pose[:, rows[0]] = _axis_angles(np.swapaxes(global_pelvis, 1, 2) @ new_hip)
             pose[:, rows[1]] = _axis_angles(np.swapaxes(new_hip, 1, 2) @ new_knee)
             pose[:, rows[2]] = _axis_angles(np.swapaxes(new_knee, 1, 2) @ g_ankle)  # the foot's orientation in space
-    return replace(track, transl=transl.astype(np.float32), body_pose=pose.astype(np.float32), contacts=contacts)
+    return replace(track, transl=transl.astype(np.float32), body_pose=pose.astype(np.float32), contacts=contacts,
+                   global_orient_world=None, transl_world=None)  # stale: place_tracks redoes them
 
 
 def pin_feet(trackset: TrackSet, body: BodyModel, config: ContactConfig = ContactConfig(),

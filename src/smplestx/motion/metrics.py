@@ -1,4 +1,4 @@
-"""Tracking and motion metrics: IDF1 and identity switches (MOT), acceleration error and MPJPE."""
+"""Tracking and motion metrics: IDF1 and identity switches (MOT), acceleration error, MPJPE, and motion in the world."""
 
 from __future__ import annotations
 
@@ -93,3 +93,110 @@ def acceleration_error(pred: np.ndarray, truth: np.ndarray) -> float:
 def mpjpe(pred: np.ndarray, truth: np.ndarray) -> float:
     """Mean per-joint position error (no alignment) of (..., J, 3) arrays."""
     return float(np.linalg.norm(np.asarray(pred, np.float64) - np.asarray(truth, np.float64), axis=-1).mean())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Motion in the world (WHAM, Shin et al. 2024; GVHMR, Shen et al. 2024; TRAM, Wang et al. 2024)
+# ---------------------------------------------------------------------------------------------------------------
+
+#: Frames per evaluation segment of the world metrics (the field scores EMDB in 100-frame segments).
+WORLD_SEGMENT = 100
+
+
+def fit_pose(pred: np.ndarray, truth: np.ndarray, scale: bool = False) -> tuple[float, np.ndarray, np.ndarray]:
+    """The map ``truth ~ s R pred + t`` of point sets (N, 3) by least squares (Umeyama): (s, R, t); s = 1 unless ``scale``."""
+    a, b = np.asarray(pred, np.float64).reshape(-1, 3), np.asarray(truth, np.float64).reshape(-1, 3)
+    if a.shape != b.shape or len(a) < 2:
+        raise ValueError(f"need two (N >= 2, 3) point sets of one shape, got {a.shape} and {b.shape}")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    h = (a - mu_a).T @ (b - mu_b) / len(a)
+    u, sv, vt = np.linalg.svd(h)
+    d = np.ones(3)
+    d[2] = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0  # a rotation, never a mirror
+    rot = vt.T @ np.diag(d) @ u.T
+    var = ((a - mu_a) ** 2).sum() / len(a)
+    s = float((sv * d).sum() / var) if scale and var > 0 else 1.0
+    return s, rot, mu_b - s * rot @ mu_a
+
+
+def _apply(s: float, rot: np.ndarray, t: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return s * np.asarray(x, np.float64) @ rot.T + t
+
+
+def _segments(n: int, length: int) -> list[slice]:
+    """[0, n) cut into segments of ``length`` frames; a short last piece joins the one before it."""
+    cuts = list(range(0, n, length)) + [n]
+    if len(cuts) > 2 and cuts[-1] - cuts[-2] < length // 2:
+        del cuts[-2]
+    return [slice(a, b) for a, b in zip(cuts, cuts[1:])]
+
+
+def _check_sequence(pred: np.ndarray, truth: np.ndarray, least: int) -> tuple[np.ndarray, np.ndarray]:
+    pred, truth = np.asarray(pred, np.float64), np.asarray(truth, np.float64)
+    if pred.shape != truth.shape or pred.ndim != 3 or pred.shape[-1] != 3 or pred.shape[0] < least:
+        raise ValueError(f"need two (T >= {least}, J, 3) arrays of one shape, got {pred.shape} and {truth.shape}")
+    return pred, truth
+
+
+def w_mpjpe(pred: np.ndarray, truth: np.ndarray, segment: int = WORLD_SEGMENT) -> float:
+    """W-MPJPE (metres) of world joints (T, J, 3): each segment rigidly aligned on its first two frames only."""
+    pred, truth = _check_sequence(pred, truth, 2)
+    errs = []
+    for sl in _segments(len(pred), segment):
+        p, g = pred[sl], truth[sl]
+        pose = fit_pose(p[:2], g[:2])
+        errs.append(np.linalg.norm(_apply(*pose, p) - g, axis=-1).reshape(-1))
+    return float(np.concatenate(errs).mean())
+
+
+def wa_mpjpe(pred: np.ndarray, truth: np.ndarray, segment: int = WORLD_SEGMENT) -> float:
+    """WA-MPJPE (metres) of world joints (T, J, 3): each segment aligned as a whole (similarity, scale included)."""
+    pred, truth = _check_sequence(pred, truth, 1)
+    errs = []
+    for sl in _segments(len(pred), segment):
+        p, g = pred[sl], truth[sl]
+        pose = fit_pose(p, g, scale=True)
+        errs.append(np.linalg.norm(_apply(*pose, p) - g, axis=-1).reshape(-1))
+    return float(np.concatenate(errs).mean())
+
+
+def rte(pred_root: np.ndarray, truth_root: np.ndarray) -> float:
+    """Root translation error (%): mean distance after a rigid fit of the whole path, over the true path's length."""
+    p, g = np.asarray(pred_root, np.float64), np.asarray(truth_root, np.float64)
+    if p.shape != g.shape or p.ndim != 2 or p.shape[1] != 3 or len(p) < 2:
+        raise ValueError(f"need two (T >= 2, 3) root paths of one shape, got {p.shape} and {g.shape}")
+    length = float(np.linalg.norm(np.diff(g, axis=0), axis=1).sum())
+    if length <= 0:
+        raise ValueError("the true root never moves: RTE (a share of the distance travelled) is undefined")
+    return 100.0 * float(np.linalg.norm(_apply(*fit_pose(p, g), p) - g, axis=1).mean()) / length
+
+
+def jitter(joints: np.ndarray, fps: float) -> float:
+    """Jitter (m/s^3): the mean norm of the joints' third derivative (T >= 4, J, 3); the papers print it in 10 m/s^3."""
+    x = np.asarray(joints, np.float64)
+    if x.ndim != 3 or x.shape[0] < 4 or x.shape[-1] != 3 or not fps > 0:
+        raise ValueError(f"need (T >= 4, J, 3) joints and fps > 0, got {x.shape} and {fps}")
+    jerk = x[3:] - 3 * x[2:-1] + 3 * x[1:-2] - x[:-3]
+    return float(np.linalg.norm(jerk, axis=-1).mean() * fps**3)
+
+
+def camera_rotation_error(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Mean angle (degrees) between each frame's estimated and true camera rotation relative to the first frame."""
+    p, g = np.asarray(pred, np.float64), np.asarray(truth, np.float64)
+    if p.shape != g.shape or p.ndim != 3 or p.shape[1:] != (3, 3):
+        raise ValueError(f"need two (F, 3, 3) rotation arrays of one shape, got {p.shape} and {g.shape}")
+    rel_p = np.swapaxes(p[:1], 1, 2) @ p
+    rel_g = np.swapaxes(g[:1], 1, 2) @ g
+    cos = (np.trace(np.swapaxes(rel_p, 1, 2) @ rel_g, axis1=1, axis2=2) - 1.0) / 2.0
+    return float(np.rad2deg(np.arccos(np.clip(cos, -1.0, 1.0))).mean())
+
+
+def ate(pred_centres: np.ndarray, truth_centres: np.ndarray, scale: bool = True) -> float:
+    """Absolute trajectory error (metres): RMS distance of camera centres (F, 3) after a similarity fit (rigid if not
+    ``scale``)."""
+    p, g = np.asarray(pred_centres, np.float64), np.asarray(truth_centres, np.float64)
+    if p.shape != g.shape or p.ndim != 2 or p.shape[1] != 3:
+        raise ValueError(f"need two (F, 3) camera paths of one shape, got {p.shape} and {g.shape}")
+    if len(p) < 2 or np.allclose(g, g[:1]) or np.allclose(p, p[:1]):  # a standing camera: only a shift to fit
+        return float(np.sqrt((np.linalg.norm((p - p.mean(0)) - (g - g.mean(0)), axis=1) ** 2).mean())) if len(p) else 0.0
+    return float(np.sqrt((np.linalg.norm(_apply(*fit_pose(p, g, scale=scale), p) - g, axis=1) ** 2).mean()))

@@ -245,8 +245,9 @@ def smooth_track(track: Track, method: str = "gaussian", fps: float = 30.0, caus
         q_out[seg] = qs
         for k, v in vs.items():
             v_out[k][seg] = v
+    # The world fields were the old camera-frame values moved: stale now (motion.world_frame.place_tracks redoes them).
     return replace(track, **_unstack_rotations(_nearest_branch(_to_axis_angle(q_out), aa_in)),
-                   **{k: v.astype(np.float32) for k, v in v_out.items()})
+                   **{k: v.astype(np.float32) for k, v in v_out.items()}, global_orient_world=None, transl_world=None)
 
 
 def fill_gaps(track: Track, max_gap: int) -> Track:
@@ -287,7 +288,7 @@ def fill_gaps(track: Track, max_gap: int) -> Track:
         own = np.asarray(getattr(track, name), np.float32)
         extra = filled[name] if name in filled else np.concatenate(new_v[name]).astype(np.float32)
         out[name] = np.concatenate([own, extra.astype(np.float32)])[order]
-    return replace(track, frames=all_frames[order], **out)
+    return replace(track, frames=all_frames[order], **out, global_orient_world=None, transl_world=None)
 
 
 def robust_betas(betas: np.ndarray) -> np.ndarray:

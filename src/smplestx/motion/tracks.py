@@ -38,6 +38,8 @@ FRAME_FIELDS: dict[str, tuple[int, ...]] = {
 _MAX_FRAME_INDEX = 1 << 40
 _MAX_IMAGE_SIDE = 1 << 17
 _MAX_ABS_VALUE = 1e6
+#: Optional per-frame fields of a track in the world frame (TrackSet.camera_*), each (T, 3) float32.
+WORLD_FIELDS = ("global_orient_world", "transl_world")
 
 
 class TracksFileError(SmplestxError, ValueError):
@@ -59,6 +61,8 @@ class Track:
     expression: np.ndarray  # (T, 10)
     transl: np.ndarray  # (T, 3) metres, camera frame
     contacts: np.ndarray | None = None  # (T, 4) bool: left heel, left toes, right heel, right toes on the floor
+    global_orient_world: np.ndarray | None = None  # (T, 3) root rotation in the world frame (TrackSet.camera_*)
+    transl_world: np.ndarray | None = None  # (T, 3) SMPL-X translation in the world frame, metres
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -78,6 +82,12 @@ class TrackSet:
     gender: str = "neutral"
     floor: np.ndarray | None = None  # (4,) plane n . x + d = 0 (unit n pointing up), metres, same frame as transl
     feet: str = "none"  # the foot cleanup applied: "none" or "pin" (motion.feet)
+    # The camera of every processed frame, world from camera (X_world = R X_cam + t; world y up, floor at y = 0 when
+    # the floor is known, else the first camera): source frame numbers (F,), rotations (F, 3, 3), positions (F, 3).
+    camera_frames: np.ndarray | None = None
+    camera_rotation: np.ndarray | None = None
+    camera_translation: np.ndarray | None = None
+    camera: str = "none"  # how the camera was taken: "none" (no world), "static" or "moving" (motion.camera_motion)
 
     def track(self, track_id: int) -> Track:
         """The track with this id (KeyError if absent)."""
@@ -111,6 +121,14 @@ def _check_track(t: Track, where: str) -> None:
     if t.contacts is not None and (np.asarray(t.contacts).shape != (n, 4) or np.asarray(t.contacts).dtype != bool):
         raise TracksFileError(f"{where}: track {t.track_id} contacts have shape {np.asarray(t.contacts).shape} "
                               f"({np.asarray(t.contacts).dtype}), expected ({n}, 4) bool")
+    for name in WORLD_FIELDS:
+        a = getattr(t, name)
+        if a is None:
+            continue
+        a = np.asarray(a)
+        if a.shape != (n, 3) or not np.isfinite(a).all() or (np.abs(a) > _MAX_ABS_VALUE).any():
+            raise TracksFileError(f"{where}: track {t.track_id} {name} has shape {a.shape} or non-finite values, "
+                                  f"expected ({n}, 3)")
 
 
 def _check_floor(floor: np.ndarray | None, where: str) -> None:
@@ -134,10 +152,51 @@ def _check_camera(fps: float, focal: np.ndarray, princpt: np.ndarray, size: np.n
         raise TracksFileError(f"{where}: image_size {np.asarray(size).tolist()} is not a sane (width, height)")
 
 
+def _check_camera_path(ts: TrackSet, where: str) -> None:
+    """The camera path: all three arrays or none, consistent shapes, rotations, every track frame covered."""
+    given = [a is not None for a in (ts.camera_frames, ts.camera_rotation, ts.camera_translation)]
+    if not any(given):
+        if ts.camera != "none" or any(t.global_orient_world is not None for t in ts.tracks):
+            raise TracksFileError(f"{where}: world fields without a camera path (camera_frames/rotation/translation)")
+        return
+    if not all(given) or ts.camera not in ("static", "moving"):
+        raise TracksFileError(f"{where}: the camera path needs camera_frames, camera_rotation, camera_translation "
+                              f"and camera 'static' or 'moving' (got {ts.camera!r})")
+    frames = np.asarray(ts.camera_frames)
+    rot, pos = np.asarray(ts.camera_rotation, np.float64), np.asarray(ts.camera_translation, np.float64)
+    f = frames.shape[0] if frames.ndim == 1 else -1
+    if f < 0 or frames.dtype.kind not in "iu" or rot.shape != (f, 3, 3) or pos.shape != (f, 3):
+        raise TracksFileError(f"{where}: camera path shapes {frames.shape}, {rot.shape}, {pos.shape}, "
+                              "expected (F,) integers, (F, 3, 3), (F, 3)")
+    if (np.diff(frames) <= 0).any() or not np.isfinite(rot).all() or not np.isfinite(pos).all() \
+            or (np.abs(pos) > _MAX_ABS_VALUE).any():
+        raise TracksFileError(f"{where}: camera_frames must increase and the camera path be finite")
+    if f and np.abs(rot @ np.swapaxes(rot, 1, 2) - np.eye(3)).max() > 1e-3:
+        raise TracksFileError(f"{where}: camera_rotation holds matrices that are not rotations")
+    for t in ts.tracks:
+        if not np.isin(t.frames, frames).all():
+            raise TracksFileError(f"{where}: track {t.track_id} has frames the camera path lacks")
+        if (t.global_orient_world is None) != (t.transl_world is None):
+            raise TracksFileError(f"{where}: track {t.track_id} has one of global_orient_world/transl_world only")
+    if len({t.global_orient_world is None for t in ts.tracks}) > 1:
+        raise TracksFileError(f"{where}: some tracks have world fields and others not")
+
+
+def camera_at(ts: TrackSet, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World-from-camera rotations (T, 3, 3) and positions (T, 3) of the track set's camera at source ``frames``."""
+    if ts.camera_frames is None:
+        raise TracksFileError(f"{ts.source}: the track set has no camera path (infer with --camera static|moving|auto)")
+    idx = np.searchsorted(ts.camera_frames, frames)
+    if (idx >= len(ts.camera_frames)).any() or (ts.camera_frames[np.minimum(idx, len(ts.camera_frames) - 1)] != frames).any():
+        raise TracksFileError(f"{ts.source}: frames outside the camera path")
+    return np.asarray(ts.camera_rotation)[idx], np.asarray(ts.camera_translation)[idx]
+
+
 def validate_trackset(ts: TrackSet, where: str = "track set") -> None:
     """Raise ValueError naming ``where`` if the track set is inconsistent."""
     _check_camera(float(ts.fps), ts.focal, ts.princpt, ts.image_size, where)
     _check_floor(ts.floor, where)
+    _check_camera_path(ts, where)
     if ts.feet not in ("none", "pin"):
         raise TracksFileError(f"{where}: feet is {ts.feet!r}, expected 'none' or 'pin'")
     if len({t.contacts is None for t in ts.tracks}) > 1:
@@ -181,6 +240,14 @@ def save_tracks(path: str | os.PathLike[str], trackset: TrackSet) -> Path:
         arrays["floor"] = np.asarray(ts.floor, np.float64).reshape(4)
     if ts.feet != "none":
         arrays["feet"] = np.array(str(ts.feet))
+    if ts.camera_frames is not None:
+        arrays["camera"] = np.array(str(ts.camera))
+        arrays["camera_frames"] = np.asarray(ts.camera_frames, np.int64)
+        arrays["camera_rotation"] = np.asarray(ts.camera_rotation, np.float64)
+        arrays["camera_translation"] = np.asarray(ts.camera_translation, np.float64)
+    if ts.tracks and ts.tracks[0].global_orient_world is not None:
+        for name in WORLD_FIELDS:
+            arrays[name] = np.concatenate([np.asarray(getattr(t, name), np.float32) for t in ts.tracks])
     if path.suffix != ".npz":
         raise TracksFileError(f"{path}: a track file must end in .npz")
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
@@ -252,6 +319,14 @@ def load_tracks(path: str | os.PathLike[str]) -> TrackSet:
         floor = arrays.get("floor")
         if floor is not None and (floor.shape != (4,) or floor.dtype.kind != "f"):
             raise TracksFileError(f"{path}: corrupt smplestx track file (floor is not 4 numbers)")
+        world = {name: arrays.get(name) for name in WORLD_FIELDS}
+        for name, a in world.items():
+            if a is not None and (a.shape != (n, 3) or a.dtype.kind != "f"):
+                raise TracksFileError(f"{path}: corrupt smplestx track file ({name} has shape {a.shape}, expected ({n}, 3))")
+        camera_path = {name: arrays.get(name) for name in ("camera_frames", "camera_rotation", "camera_translation")}
+        for name, a in camera_path.items():
+            if a is not None and (a.dtype.kind not in ("iu" if name == "camera_frames" else "f")):
+                raise TracksFileError(f"{path}: corrupt smplestx track file ({name} has dtype {a.dtype})")
         starts = np.concatenate([[0], np.cumsum(lengths)])
         tracks = []
         for i in range(k):
@@ -259,6 +334,9 @@ def load_tracks(path: str | os.PathLike[str]) -> TrackSet:
             kw = {name: arrays[name][s:e].astype(np.float32) for name in FRAME_FIELDS}
             if contacts is not None:
                 kw["contacts"] = contacts[s:e].copy()
+            for name, a in world.items():
+                if a is not None:
+                    kw[name] = a[s:e].astype(np.float32)
             tracks.append(
                 Track(
                     track_id=int(ids[i]),
@@ -278,6 +356,11 @@ def load_tracks(path: str | os.PathLike[str]) -> TrackSet:
             gender=_scalar_str(arrays, "gender", path),
             floor=floor.astype(np.float64) if floor is not None else None,
             feet=_scalar_str(arrays, "feet", path) if "feet" in arrays else "none",
+            camera_frames=None if camera_path["camera_frames"] is None else camera_path["camera_frames"].astype(np.int64),
+            camera_rotation=None if camera_path["camera_rotation"] is None else camera_path["camera_rotation"].astype(np.float64),
+            camera_translation=None if camera_path["camera_translation"] is None
+            else camera_path["camera_translation"].astype(np.float64),
+            camera=_scalar_str(arrays, "camera", path) if "camera" in arrays else "none",
         )
     except KeyError as e:
         raise TracksFileError(f"{path}: corrupt smplestx track file (array {e.args[0]!r} missing)") from None

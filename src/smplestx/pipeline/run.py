@@ -61,6 +61,7 @@ class InferOptions:
     smooth: str = "gaussian"  # the track file's temporal filter (motion.smoothing)
     fill_gaps: int = 0  # bridge track gaps of up to N sampled frames in the track file
     feet: str = "pin"  # foot cleanup of the track file (motion.feet): "pin" or "none"
+    camera_motion: str = "static"  # videos: the camera path of the track file: "static", "moving" or "auto"
 
 
 @dataclass
@@ -261,6 +262,7 @@ def run_identity(estimator: Estimator, options: InferOptions) -> dict:
         "smooth": options.smooth,
         "fill_gaps": options.fill_gaps,
         "feet": options.feet,
+        "camera_motion": options.camera_motion,
         "write_json": options.write_json,
         "save_vertices": options.save_vertices,
         "save_mesh": options.save_mesh,
@@ -284,6 +286,7 @@ class InferenceRun:
         self._frames_done = 0
         self._last_index = -1
         self._tracking = None  # (FrameTracker, TrackBuilder) while a video is tracked
+        self._camera_motion = None  # (CameraMotionEstimator or None, source frame numbers) while a video is tracked
         self._start = time.perf_counter()
         #: The run identity recorded in every results file (JSON round-tripped, as it is read back).
         self.run_key: dict = json.loads(json.dumps(run_identity(estimator, options)))
@@ -415,6 +418,7 @@ class InferenceRun:
                     from ..motion.sequences import FrameTracker, TrackBuilder
 
                     self._tracking = (FrameTracker(source_fps), TrackBuilder())
+                    self._camera_motion = (None, [])
                 if self.renderer is not None and is_video:
                     # At least 1 fps: a sparse --stride (say 1000000) still makes a playable overlay.
                     fps = max((source.fps or 30.0) / self.opt.stride, 1.0)
@@ -447,6 +451,7 @@ class InferenceRun:
                 meshes.rmdir()
         finally:
             self._tracking = None
+            self._camera_motion = None
             summary.seconds = time.perf_counter() - start
 
     def _check_video_read(self, path: Path, source, summary: InputSummary, results_path: Path) -> None:
@@ -479,6 +484,7 @@ class InferenceRun:
         if self._tracking is not None:
             self._tracking[0].update(result)
             self._tracking[1].add(result)
+            self._follow_camera(frame.image, result)
         writer.add(result)
         self._last_index = result.index
         summary.frames += 1
@@ -496,6 +502,24 @@ class InferenceRun:
         self._frames_done += 1
         if self.progress is not None:
             self.progress(self._frames_done, time.perf_counter() - self._start)
+
+    def _follow_camera(self, image: np.ndarray, result: FrameResult) -> None:
+        """Feed the camera-motion estimator (``--camera moving|auto``) this frame, its people masked by their boxes."""
+        estimator, frames = self._camera_motion
+        frames.append(result.index)
+        if self.opt.camera_motion == "static":
+            return
+        if estimator is None:
+            from ..motion.camera_motion import CameraMotionEstimator
+
+            height, width = image.shape[:2]
+            focal, princpt = result.scene_focal, result.scene_princpt
+            if focal is None or princpt is None:  # older results carry no scene camera: the default one of the frame
+                focal, princpt = self.est.camera.resolve(width, height)
+            estimator = CameraMotionEstimator(focal, princpt, mode=self.opt.camera_motion)
+            self._camera_motion = (estimator, frames)
+        boxes = np.stack([p.box_xyxy for p in result.people]) if result.people else np.zeros((0, 4))
+        estimator.update(image, boxes)
 
     def draw(self, image: np.ndarray, result: FrameResult) -> np.ndarray:
         """The overlay of one frame: meshes, then optional boxes and keypoints."""
@@ -526,15 +550,41 @@ class InferenceRun:
                 canvas = draw_keypoints(canvas, p.joints_2d)
         return canvas
 
+    def _place_static(self, trackset):
+        """The track set with a static camera path over every processed frame and the tracks in the world frame.
+
+        The world stands on the floor the feet found (y up, floor at y = 0) when there is one, else it is the camera.
+        """
+        from ..motion.camera_motion import start_pose
+        from ..motion.world_frame import place_tracks
+
+        frames = self._camera_motion[1]
+        if not frames:
+            return trackset
+        r0, t0 = start_pose(trackset.floor)
+        n = len(frames)
+        return place_tracks(trackset, self.est.model.body, np.asarray(frames, np.int64), np.repeat(r0[None], n, 0),
+                            np.repeat(t0[None], n, 0), moving=False)
+
     def _write_tracks(self, path: Path, fps: float, source: Path) -> Path:
         """Smooth the collected tracks and write the track file."""
         from ..motion.tracks import save_tracks
 
         trackset = self._tracking[1].build(fps, source=str(source), smoothing=self.opt.smooth, fill_gaps=self.opt.fill_gaps)
-        if self.opt.feet == "pin":
-            from ..motion.feet import pin_feet
+        estimator, frames = self._camera_motion
+        motion = estimator.result() if estimator is not None and frames else None
+        if motion is not None and motion.moving:
+            from ..motion.world_frame import place_moving_camera
 
-            trackset = pin_feet(trackset, self.est.model.body)
+            # Planted feet stand still in the world, not in a moving camera: found and pinned there.
+            trackset = place_moving_camera(trackset, self.est.model.body, np.asarray(frames, np.int64), motion,
+                                           pin=self.opt.feet == "pin")
+        else:
+            if self.opt.feet == "pin":
+                from ..motion.feet import pin_feet
+
+                trackset = pin_feet(trackset, self.est.model.body)
+            trackset = self._place_static(trackset)
         log.info("%s: %d tracks (%s)", source, len(trackset.tracks), trackset.smoothing)
         return save_tracks(path, trackset)
 

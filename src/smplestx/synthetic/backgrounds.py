@@ -94,4 +94,38 @@ def photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(f * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-__all__ = ["photometric", "random_background"]
+def periodic_texture(width: int, height: int, rng: np.random.Generator, cells: int = 8) -> np.ndarray:
+    """A seamlessly tiling texture (uint8 RGB) with detail at every scale: 1/f noise plus slabs with dark joints.
+
+    The noise is shaped in the Fourier domain, so it wraps around exactly; the ``cells`` x ``cells`` slabs (each its
+    own tone, a few with a painted mark) give the corners a feature tracker locks onto.
+    """
+    fy, fx = np.meshgrid(np.fft.fftfreq(height), np.fft.fftfreq(width), indexing="ij")
+    radius = np.hypot(fx, fy)
+    radius[0, 0] = 1.0
+    channels = []
+    for _ in range(3):
+        spectrum = np.fft.fft2(rng.normal(0.0, 1.0, (height, width))) / radius**0.9
+        spectrum[0, 0] = 0.0
+        channels.append(np.real(np.fft.ifft2(spectrum)))
+    noise = np.stack(channels, -1)
+    noise = (noise - noise.mean()) / max(float(noise.std()), 1e-9)
+    base = rng.uniform(70, 190, 3)
+    img = base[None, None] + 28.0 * noise[..., :1] + 10.0 * noise
+    ch, cw = height / cells, width / cells
+    for i in range(cells):
+        for j in range(cells):
+            y0, x0 = int(round(i * ch)), int(round(j * cw))
+            y1, x1 = int(round((i + 1) * ch)), int(round((j + 1) * cw))
+            img[y0:y1, x0:x1] += rng.uniform(-35, 35, 3)
+            if rng.random() < 0.35:  # a painted mark: a rectangle of its own colour inside the slab
+                my0, mx0 = y0 + int(rng.uniform(0.15, 0.5) * ch), x0 + int(rng.uniform(0.15, 0.5) * cw)
+                my1, mx1 = my0 + int(rng.uniform(0.15, 0.35) * ch), mx0 + int(rng.uniform(0.15, 0.35) * cw)
+                img[my0:my1, mx0:mx1] = rng.uniform(20, 235, 3)
+            joint = max(1, int(0.04 * min(ch, cw)))
+            img[y0:y0 + joint, x0:x1] *= 0.45
+            img[y0:y1, x0:x0 + joint] *= 0.45
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+__all__ = ["periodic_texture", "photometric", "random_background"]

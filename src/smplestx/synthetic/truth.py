@@ -20,13 +20,15 @@ from ..io.npz import open_npz
 
 #: The sidecar's ``format`` string (named after the walks, its first writer) and layout version.
 TRUTH_FORMAT = "smplestx-walk-truth"
-TRUTH_VERSION = 2
+TRUTH_VERSION = 3
 #: People less than this fraction inside the image are not in the truth.
 MIN_INSIDE = 0.25
 #: People at least this visible are in the true boxes file: what a detector stand-in sees.
 DETECTABLE = 0.3
 #: Parameters every row carries (float32), and their per-row shapes.
 PARAMS: dict[str, tuple[int, ...]] = {"global_orient": (3,), "body_pose": (21, 3), "betas": (10,), "transl": (3,)}
+#: Parameters in the world frame (y up, floor at y = 0) that scenes filmed in a world carry per row (float32).
+WORLD_PARAMS = ("global_orient_world", "transl_world")
 
 
 class TruthFileError(SmplestxError, ValueError):
@@ -68,13 +70,14 @@ class TruthBuilder:
         self.princpt = np.array([width / 2.0, height / 2.0])
         self.with_vertices = with_vertices
         self.has_contacts = False
+        self.has_world = False
         self.rows: dict[str, list] = {k: [] for k in ("frame", "person_id", "box_xyxy", "visible", *PARAMS,
-                                                      "contacts", "vertices")}
+                                                      *WORLD_PARAMS, "contacts", "vertices")}
 
     def add_frame(self, frame: int, person_ids: Sequence[int], vertices: np.ndarray,
                   params: dict[str, np.ndarray]) -> None:
         """One frame: the people's ids (P,), vertices (P, V, 3) in the camera frame and parameters (arrays over P;
-        :data:`PARAMS`, optionally ``contacts`` (P, 4))."""
+        :data:`PARAMS`, optionally ``contacts`` (P, 4) and :data:`WORLD_PARAMS` (P, 3) each)."""
         uv = vertices[..., :2] / vertices[..., 2:] * self.focal + self.princpt
         raw = np.concatenate([uv.min(axis=1), uv.max(axis=1)], axis=1)
         boxes = raw.copy()
@@ -84,6 +87,7 @@ class TruthBuilder:
         inside = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) / raw_area
         vis = visibility(boxes, np.asarray(params["transl"])[:, 2], inside)
         self.has_contacts |= "contacts" in params
+        self.has_world |= all(name in params for name in WORLD_PARAMS)
         for k, pid in enumerate(person_ids):
             if inside[k] < MIN_INSIDE:  # mostly out of view: not in the truth
                 continue
@@ -91,20 +95,25 @@ class TruthBuilder:
             self.rows["person_id"].append(int(pid))
             self.rows["box_xyxy"].append(boxes[k])
             self.rows["visible"].append(vis[k])
-            for name in (*PARAMS, "contacts"):
+            for name in (*PARAMS, *WORLD_PARAMS, "contacts"):
                 if name in params:
                     self.rows[name].append(params[name][k])
             if self.with_vertices:
                 self.rows["vertices"].append(vertices[k])
 
-    def arrays(self, floor: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """The truth: one row per (frame, person) kept, then the camera, ``fps`` and, when given, the ``floor``."""
+    def arrays(self, floor: np.ndarray | None = None, camera_rotation: np.ndarray | None = None,
+               camera_translation: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The truth: one row per (frame, person) kept, then the camera, ``fps`` and, when given, the ``floor``
+        and the camera path (world from camera, (F, 3, 3) and (F, 3))."""
         n = len(self.rows["frame"])
         out = {"frame": np.asarray(self.rows["frame"], np.int64), "person_id": np.asarray(self.rows["person_id"], np.int64),
                "box_xyxy": np.asarray(self.rows["box_xyxy"], np.float32).reshape(n, 4),
                "visible": np.asarray(self.rows["visible"], np.float32).reshape(n)}
         for name, shape in PARAMS.items():
             out[name] = np.asarray(self.rows[name], np.float32).reshape(n, *shape)
+        if self.has_world:
+            for name in WORLD_PARAMS:
+                out[name] = np.asarray(self.rows[name], np.float32).reshape(n, 3)
         if self.has_contacts:
             out["contacts"] = np.asarray(self.rows["contacts"]).astype(bool).reshape(n, 4)
         if self.with_vertices:
@@ -113,6 +122,9 @@ class TruthBuilder:
                    image_size=np.array([self.width, self.height], np.int64), fps=np.array(self.fps, np.float64))
         if floor is not None:
             out["floor"] = np.asarray(floor, np.float64)
+        if camera_rotation is not None and camera_translation is not None:
+            out["camera_rotation"] = np.asarray(camera_rotation, np.float64)
+            out["camera_translation"] = np.asarray(camera_translation, np.float64)
         return out
 
 
@@ -122,13 +134,14 @@ def detectable_boxes(truth: dict[str, np.ndarray], frame: int) -> list[list[floa
     return [truth["box_xyxy"][r].tolist() for r in rows if truth["visible"][r] >= DETECTABLE]
 
 
-def write_truth(path: str | Path, truth: dict[str, np.ndarray], scenario: str) -> Path:
-    """Write the sidecar (atomic): the truth's arrays (vertices left out) with ``format``, ``version``, ``scenario``."""
+def write_truth(path: str | Path, truth: dict[str, np.ndarray], scenario: str, camera: str = "none") -> Path:
+    """Write the sidecar (atomic): the truth's arrays (vertices left out) with ``format``, ``version``, ``scenario``
+    and ``camera`` (the camera path's name; "none": a static camera over a plain backdrop)."""
     path = Path(path)
     arrays = {k: v for k, v in truth.items() if k != "vertices"}
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, format=np.array(TRUTH_FORMAT), version=np.array(TRUTH_VERSION), scenario=np.array(scenario),
-                 **arrays)
+                 camera=np.array(camera), **arrays)
     return path
 
 

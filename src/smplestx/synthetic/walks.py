@@ -140,18 +140,37 @@ def walk_truth(
     height: int = 480,
     seed: int = 0,
     with_vertices: bool = False,
+    camera: str = "static",
 ) -> dict[str, np.ndarray]:
-    """Ground truth of a walk scenario, one row per (frame, person) in view.
+    """Ground truth of a walk scenario, one row per (frame, person) in view, filmed by a ``camera`` path.
 
     Keys: ``frame`` (R,), ``person_id`` (R,), ``box_xyxy`` (R, 4) clipped to the image,
     ``visible`` (R,) in [0, 1], ``global_orient`` (R, 3), ``body_pose`` (R, 21, 3), ``betas`` (R, 10),
     ``transl`` (R, 3), ``contacts`` (R, 4) bool (left heel, left toes, right heel, right toes on the floor),
-    the camera ``focal`` (2,), ``princpt`` (2,), ``image_size`` (2,), ``fps`` and the ``floor`` plane (4,);
+    the camera ``focal`` (2,), ``princpt`` (2,), ``image_size`` (2,), ``fps`` and the ``floor`` plane (4,)
+    (in the first frame's camera); in the world frame (y up, floor at y = 0, see :mod:`..motion.world_frame`)
+    ``global_orient_world`` (R, 3) and ``transl_world`` (R, 3) per row and the camera path ``camera_rotation``
+    (F, 3, 3) and ``camera_translation`` (F, 3) (world from camera, :func:`.world.camera_path`);
     with ``with_vertices`` also ``vertices`` (R, V, 3) for rendering.
     """
+    from ..motion.world_frame import floor_in_camera, invert_pose, move_root
+    from .world import camera_path
+
     people = walkers(scenario, seed)
     truth = TruthBuilder(width, height, fps, with_vertices=with_vertices)
-    seq = walk_sequence(people, np.arange(frames) / fps, body)
+    times = np.arange(frames) / fps
+    seq = walk_sequence(people, times, body)
+    # The walks are laid out in the static camera's frame; that camera stands at the world's home pose.
+    home_r, home_t = camera_path("static", times[:1])
+    lead = people[0]
+    cam_r, cam_t = camera_path(camera, times, seed, subject=(lead.x0, lead.vx, -lead.z))
+    pelvis = _rest_joints(body, people)[:, 0]  # (P, 3)
+    seq["global_orient_world"], seq["transl_world"] = move_root(seq["global_orient"], seq["transl"], pelvis,
+                                                                home_r[0], home_t[0])
+    to_cam_r, to_cam_t = invert_pose(cam_r, cam_t)  # (F, 3, 3), (F, 3)
+    if camera != "static":  # the static camera keeps today's camera-frame numbers exactly
+        seq["global_orient"], seq["transl"] = move_root(seq["global_orient_world"], seq["transl_world"], pelvis,
+                                                        to_cam_r[:, None], to_cam_t[:, None])
     params_only = ("global_orient", "body_pose", "betas", "transl")
     stacked = {k: seq[k].reshape(-1, *seq[k].shape[2:]) for k in params_only}
     chunks = []
@@ -164,7 +183,8 @@ def walk_truth(
     ids = [p.person_id for p in people]
     for f in range(frames):
         truth.add_frame(f, ids, all_verts[f], {k: v[f] for k, v in seq.items()})
-    return truth.arrays(floor=FLOOR)
+    floor = FLOOR.astype(np.float64) if camera == "static" else floor_in_camera(cam_r[0], cam_t[0])
+    return truth.arrays(floor=floor, camera_rotation=cam_r, camera_translation=cam_t)
 
 
 def truth_trackset(truth: dict[str, np.ndarray]) -> TrackSet:
@@ -270,8 +290,13 @@ def write_walk_media(
     height: int = 480,
     fps: float = 30.0,
     seed: int = 0,
+    camera: str | None = None,
 ) -> tuple[Path, Path, Path]:
-    """Render a walk scenario to a video; write its true boxes (``.boxes.json``) and truth (``.truth.npz``)."""
+    """Render a walk scenario to a video; write its true boxes (``.boxes.json``) and truth (``.truth.npz``).
+
+    ``camera`` (a :data:`.world.CAMERA_PATHS` name) films the textured world of :mod:`.world` along that path;
+    None keeps the plain backdrop and the static camera.
+    """
     import json
 
     from ..io.atomic import atomic_path
@@ -281,20 +306,29 @@ def write_walk_media(
 
     path = Path(path)
     body = BodyModel.from_dir(body_models, dtype=torch.float32)
-    truth = walk_truth(body, scenario, frames, fps, width, height, seed, with_vertices=True)
+    truth = walk_truth(body, scenario, frames, fps, width, height, seed, with_vertices=True, camera=camera or "static")
+    world = None
+    if camera is not None:
+        from .world import World
+
+        world = World.make(width, height, float(truth["focal"][0]), tuple(truth["princpt"].tolist()), seed)
+        noise = np.random.default_rng(seed + 15485863)
     renderer = Renderer(body.faces_np, colors=[MANNEQUIN_GREY])
     focal, princpt = truth["focal"], truth["princpt"]
     boxes: dict[str, list] = {}
     with VideoWriter(path, fps, width, height) as video:
         for f in range(frames):
             rows = np.flatnonzero(truth["frame"] == f)
-            img = background(width, height, seed=f)
+            if world is None:
+                img = background(width, height, seed=f)
+            else:
+                img = world.render(truth["camera_rotation"][f], truth["camera_translation"][f], rng=noise)
             if len(rows):
                 img = renderer.render(img, list(truth["vertices"][rows]), [focal] * len(rows), [princpt] * len(rows),
                                       colors=[MANNEQUIN_GREY] * len(rows), alpha=1.0)
             video.write(img)
             boxes[str(f)] = detectable_boxes(truth, f)
-    truth_file = write_truth(truth_path(path), truth, scenario)
+    truth_file = write_truth(truth_path(path), truth, scenario, camera=camera or "none")
     boxes_path = path.with_name(path.name + ".boxes.json")
     with atomic_path(boxes_path) as tmp:
         tmp.write_text(json.dumps({"frames": boxes}))

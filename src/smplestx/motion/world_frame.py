@@ -1,0 +1,151 @@
+"""The world frame of a video (y up, the floor at y = 0, metres) and rigid moves of SMPL-X roots into it.
+
+A camera pose is "world from camera": ``X_world = R X_cam + t`` with ``R`` (3, 3) and ``t`` (3,), the camera in
+the OpenCV convention (x right, y down, z forward). A rigid move of a body is folded into its root alone:
+
+    R_root' = R R_root,    J_pelvis + transl' = R (J_pelvis + transl) + t
+
+where ``J_pelvis`` is the body's rest pelvis (it depends on the shape), because SMPL-X rotates the body about it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+import logging
+
+from ..body import BodyModel
+from ..nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
+from .camera_motion import CameraMotion
+from .contacts import ANKLES, PELVIS, fit_floor, foot_points, up_hint
+from .feet import MIN_FRAMES, body_joints, pin_feet, rest_joints
+from .tracks import TrackSet, camera_at
+
+log = logging.getLogger(__name__)
+
+#: World from camera of a level camera looking along the world's -z (a half turn about x: camera y down -> world y up).
+LEVEL_CAMERA = np.diag([1.0, -1.0, -1.0])
+
+
+def move_root(global_orient: np.ndarray, transl: np.ndarray, pelvis: np.ndarray, rotation: np.ndarray,
+              translation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Root orientation (..., 3) and transl (..., 3) after the rigid move ``X' = R X + t`` (R (..., 3, 3), t (..., 3)).
+
+    ``pelvis`` (..., 3) is the rest pelvis of each body; every argument broadcasts against the others.
+    """
+    go = np.asarray(global_orient, np.float64)
+    r = np.asarray(rotation, np.float64)
+    root = axis_angle_to_rotmat(torch.from_numpy(go), eps=0.0).numpy()
+    new_go = rotmat_to_axis_angle(torch.from_numpy(r @ root)).numpy()
+    p = np.asarray(pelvis, np.float64)
+    moved = np.einsum("...ij,...j->...i", r, p + np.asarray(transl, np.float64)) + np.asarray(translation, np.float64)
+    return new_go, moved - p
+
+
+def invert_pose(rotation: np.ndarray, translation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse rigid move of ``X' = R X + t`` (arrays (..., 3, 3) and (..., 3)): ``X = R^T X' - R^T t``."""
+    rt = np.swapaxes(np.asarray(rotation, np.float64), -1, -2)
+    return rt, -np.einsum("...ij,...j->...i", rt, np.asarray(translation, np.float64))
+
+
+def apply_pose(rotation: np.ndarray, translation: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Points (..., N, 3) moved by ``X' = R X + t`` (R (..., 3, 3), t (..., 3))."""
+    r = np.asarray(rotation, np.float64)
+    return np.einsum("...ij,...nj->...ni", r, np.asarray(points, np.float64)) + np.asarray(translation, np.float64)[..., None, :]
+
+
+def floor_in_camera(rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
+    """The world floor (y = 0) as a camera-frame plane (n, d), n . x + d = 0 with n pointing up (track files' form)."""
+    up = np.array([0.0, 1.0, 0.0])
+    return np.concatenate([np.asarray(rotation, np.float64).T @ up, [float(up @ np.asarray(translation, np.float64))]])
+
+
+def place_tracks(trackset: TrackSet, body: BodyModel, camera_frames: np.ndarray, rotation: np.ndarray,
+                 translation: np.ndarray, moving: bool) -> TrackSet:
+    """The track set with its camera path (source frames (F,), world-from-camera (F, 3, 3), (F, 3)) and every
+    track's ``global_orient_world`` and ``transl_world``: each frame's root moved by that frame's camera."""
+    ts = replace(trackset, camera_frames=np.asarray(camera_frames, np.int64),
+                 camera_rotation=np.asarray(rotation, np.float64), camera_translation=np.asarray(translation, np.float64),
+                 camera="moving" if moving else "static")
+    tracks = []
+    for t in ts.tracks:
+        r, tr = camera_at(ts, t.frames)
+        go, transl = move_root(t.global_orient, t.transl, rest_joints(body, t.betas)[0], r, tr)
+        tracks.append(replace(t, global_orient_world=go.astype(np.float32), transl_world=transl.astype(np.float32)))
+    return replace(ts, tracks=tracks)
+
+
+def floor_under_moving_camera(trackset: TrackSet, body: BodyModel, camera_frames: np.ndarray, motion: CameraMotion,
+                              rounds: int = 4) -> np.ndarray | None:
+    """The floor (n, d) in the first camera's frame from the feet of every frame, seen by a camera that moved.
+
+    ``motion`` is the camera path without a floor (world = first camera, steps in camera heights H). Each frame's
+    lowest foot point goes to the first camera's frame as R X + H t; the floor through them has d = H, so H and
+    the floor are found together, starting from the frames near the first pose. None when too few frames.
+    """
+    if motion.metric:
+        raise ValueError("the camera path already stands on a floor")
+    if sum(len(t) for t in trackset.tracks) < MIN_FRAMES:
+        return None
+    lows, moves, pelvis, ankles = [], [], [], []
+    for t in trackset.tracks:
+        r, tr = camera_at(replace(trackset, camera_frames=np.asarray(camera_frames, np.int64),
+                                  camera_rotation=motion.rotation, camera_translation=motion.translation), t.frames)
+        j = body_joints(body, t)
+        j0 = np.einsum("tij,tkj->tki", r, j)  # turned into the first camera's axes (no step yet)
+        pts = foot_points(j0)
+        pelvis.append(j0[:, PELVIS])
+        ankles.append(j0[:, list(ANKLES)])
+        lows.append(pts)
+        moves.append(tr)
+    up = up_hint(np.concatenate(pelvis), np.concatenate(ankles))
+    low = np.concatenate([p[np.arange(len(p)), np.argmin(p @ up, axis=1)] for p in lows])
+    step = np.concatenate(moves)
+    near = np.linalg.norm(step, axis=1) < 0.25  # within a quarter of the camera height of the first pose
+    floor = fit_floor(low[near] if near.sum() >= MIN_FRAMES else low, up)
+    for _ in range(rounds):
+        floor = fit_floor(low + max(float(floor[3]), 1e-3) * step, floor[:3])
+    log.info("floor under the moving camera: n=(%.3f, %.3f, %.3f), the first camera %.2f m above it", *floor)
+    return floor
+
+
+def place_moving_camera(trackset: TrackSet, body: BodyModel, camera_frames: np.ndarray, motion: CameraMotion,
+                        pin: bool) -> TrackSet:
+    """Tracks of a moving camera in the world: the floor found from the feet under the camera path, the path in
+    metres on it, and with ``pin`` the feet pinned in the world (where planted feet stand still), then moved back
+    into each frame's camera. Without a floor, the world is the first camera (steps in camera heights)."""
+    frames = np.asarray(camera_frames, np.int64)
+    floor = floor_under_moving_camera(trackset, body, frames, motion)
+    if floor is None:
+        log.info("feet: too few frames to find the floor under the moving camera; the world is the first camera")
+        return place_tracks(trackset, body, frames, motion.rotation, motion.translation, motion.moving)
+    motion = motion.placed_on(floor)
+    placed = place_tracks(trackset, body, frames, motion.rotation, motion.translation, motion.moving)
+    first_floor = floor  # the track file keeps the floor in the first camera's frame
+    if not pin:
+        return replace(placed, floor=first_floor)
+    world = replace(placed, camera_frames=None, camera_rotation=None, camera_translation=None, camera="none",
+                    floor=None, tracks=[replace(t, global_orient=t.global_orient_world, transl=t.transl_world,
+                                                global_orient_world=None, transl_world=None) for t in placed.tracks])
+    pinned = pin_feet(world, body, up=np.array([0.0, 1.0, 0.0]))
+    tracks = []
+    for cam_t, w in zip(placed.tracks, pinned.tracks):
+        r, tr = camera_at(placed, cam_t.frames)
+        to_r, to_t = invert_pose(r, tr)
+        pelvis = rest_joints(body, cam_t.betas)[0]
+        go_c, transl_c = move_root(w.global_orient, w.transl, pelvis, to_r, to_t)
+        tracks.append(replace(cam_t, global_orient=go_c.astype(np.float32), transl=transl_c.astype(np.float32),
+                              body_pose=w.body_pose, contacts=w.contacts, global_orient_world=w.global_orient,
+                              transl_world=w.transl))
+    world_floor = pinned.floor if pinned.floor is not None else np.array([0.0, 1.0, 0.0, 0.0])
+    r0, t0 = motion.rotation[0], motion.translation[0]
+    n_c = r0.T @ world_floor[:3]
+    return replace(placed, tracks=tracks, floor=np.append(n_c, world_floor[:3] @ t0 + world_floor[3]),
+                   feet=pinned.feet)
+
+
+__all__ = ["LEVEL_CAMERA", "apply_pose", "floor_in_camera", "floor_under_moving_camera", "invert_pose", "move_root",
+           "place_moving_camera", "place_tracks"]
