@@ -7,10 +7,15 @@ on random weights and on a model trained briefly with ``smplestx train`` on synt
     python benchmarks/bench_precision.py --work /tmp/smplestx_precision --prepare-only   # data + training only
     python benchmarks/bench_precision.py --work /tmp/smplestx_precision --compile --onnx --reps 5 [--threads 1]
     python benchmarks/bench_precision.py --work /tmp/smplestx_precision --sizes B --reps 3   # B: random weights
-    python benchmarks/bench_precision.py --onnx --skip "int8 (" "+ bf16" "bf16 weights, fused"   # AVX2-only CPUs
+    python benchmarks/bench_precision.py --onnx --skip "int8 (" "+ bf16" "bf16 weights, "   # AVX2-only CPUs
 
 ``--skip`` leaves out variants whose name contains any of the given strings: on a CPU without VNNI the per-row
 ``int8`` kernel (``torch._int_mm``) runs at ~2 % of fp32's speed, so one batch of S would take minutes.
+
+The bf16 rows name their attention kernel: "--dtype bf16" runs what ``attention="auto"`` picks on this CPU (the fused
+kernel with AMX, the textbook form in bf16 on other bf16 CPUs); the "fused" and "textbook bf16" rows force one each.
+"int8 ... + bf16 autocast" runs the int8 linears with everything autocast covers in bf16 (attention: the fused
+kernel in bf16).
 
 The trained weights are cached in ``--work`` (``train/``); nothing is written to the repository.
 """
@@ -245,8 +250,10 @@ def build_variants(model: SMPLestX, body_dir: Path, compile_: bool, onnx_work: P
         Variant("bf16 autocast", autocast(model)),
         Variant("bf16 weights (--dtype bf16)", bf16_weights(model)),
         Variant("bf16 weights, fused attention", bf16_weights(model, "sdpa")),
+        Variant("bf16 weights, textbook bf16 attention", bf16_weights(model, "bf16")),
         Variant("int8 (--dtype int8)", int8_ours(model)),
         Variant("int8 + bf16 attention", int8_ours(model, "bf16")),
+        Variant("int8 (--dtype int8) + bf16 autocast", autocast(int8_ours(model))),
         Variant("int8-fbgemm (--dtype int8-fbgemm)", int8_fbgemm(model)),
         Variant("torch.ao int8 dynamic linears", int8_linears(model)),
         Variant("torch.ao int8 dynamic linears + bf16 autocast", autocast(int8_linears(model, float32_in=True))),
@@ -324,7 +331,8 @@ def main() -> int:
           f"(of {', '.join(wanted)})")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}, AVX512-BF16 {torch.cpu._is_avx512_bf16_supported()}, "
-          f"AMX {torch.cpu._is_amx_tile_supported()}; {len(crops)} crops, batch {args.batch}, {args.reps} reps\n")
+          f"AMX {torch.cpu._is_amx_tile_supported()}; --dtype bf16 attention here: {auto_attention('bf16', 'cpu')}; "
+          f"{len(crops)} crops, batch {args.batch}, {args.reps} reps\n")
     rows = []
     for size in args.sizes:
         torch.manual_seed(0)

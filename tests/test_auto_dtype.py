@@ -37,14 +37,17 @@ def _calibration_picks(monkeypatch: pytest.MonkeyPatch, precision: str) -> None:
         (False, {"avx512f", "avx512_vnni"}, "int8"),  # Cascade Lake / Ice Lake: VNNI, no bf16
         (False, {"avx2", "avx_vnni"}, "int8"),  # Alder Lake and later client CPUs
         (False, {"avx512f", "avx512_vnni", "avx512_bf16"}, "int8"),  # Zen 4 / Cooper Lake: int8 is the faster
-        (False, {"amx_tile", "amx_bf16", "amx_int8"}, "int8"),  # Sapphire Rapids and later
-        (True, set(), "int8"),  # torch's cpuid probes are enough
+        # Sapphire Rapids and later: bf16 matmuls and attention on the AMX tiles outrun torch._int_mm (no tiles)
+        (False, {"avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"}, "bf16"),
+        (True, set(), "bf16"),  # torch's cpuid probes are enough
     ],
 )
 def test_flag_guess_and_int8_kernel_follow_the_cpu_flags(monkeypatch, torch_probe, flags, expected):
     """The guess ``auto`` makes without a model, and the int8 kernel ``--dtype int8`` names, by CPU flags."""
     _hardware(monkeypatch, torch_probe=torch_probe, flags=flags)
-    assert cpu_has_vnni() == (expected == "int8")
+    vnni = expected == "int8" or torch_probe or "amx_int8" in flags
+    assert cpu_has_vnni() == vnni
+    assert model_mod.cpu_has_amx() == (torch_probe or "amx_bf16" in flags)
     assert auto_precision("cpu") == expected
     assert pick_precision("auto", "cpu") == expected
     # int8 networks keep float32 weights around the int8 layers.
@@ -54,7 +57,7 @@ def test_flag_guess_and_int8_kernel_follow_the_cpu_flags(monkeypatch, torch_prob
     assert pick_dtype("fp32", "cpu") == torch.float32 and pick_dtype("bf16", "cuda") == torch.bfloat16
     assert pick_precision(torch.float16) == "fp16"
     # int8 is the kernel fast on this CPU: per-row int8 matmuls with VNNI, fbgemm's AVX2 kernels without.
-    assert pick_precision("int8", "cpu") == ("int8" if expected == "int8" else "int8-fbgemm")
+    assert pick_precision("int8", "cpu") == ("int8" if vnni else "int8-fbgemm")
     assert pick_precision("int8-fbgemm", "cpu") == "int8-fbgemm" and pick_dtype("int8", "cpu") == torch.float32
 
 

@@ -33,8 +33,11 @@ def test_doctor_says_what_auto_picks_on_this_cpu(monkeypatch, capsys):
     import smplestx.model as model_mod
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    for vnni, expected in ((True, "int8"), (False, None)):
+    monkeypatch.setattr(model_mod, "cpu_has_bf16", lambda: True)
+    # AMX: bf16 on the tiles outruns int8 (torch._int_mm has no tile path); VNNI without AMX: int8.
+    for vnni, amx, expected in ((True, True, "bf16"), (True, False, "int8"), (False, False, None)):
         monkeypatch.setattr(model_mod, "cpu_has_vnni", lambda: vnni)
+        monkeypatch.setattr(model_mod, "cpu_has_amx", lambda: amx)
         main(["doctor"])
         out = capsys.readouterr().out
         assert ("yes, in hardware (VNNI)" in out) == vnni, out

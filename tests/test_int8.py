@@ -162,12 +162,35 @@ def test_bf16_attention_matches_the_fused_kernel_to_bf16_precision():
         attend(q, k, v, "fast")
 
 
-@pytest.mark.parametrize("precision, device, has_bf16, expected", [
-    ("bf16", "cpu", True, "bf16"), ("int8", "cpu", True, "sdpa"), ("fp32", "cpu", True, "sdpa"),
-    ("bf16", "cpu", False, "sdpa"), ("bf16", "cuda", True, "sdpa"), ("fp16", "cpu", True, "sdpa"),
+@pytest.mark.parametrize("queries, keys", [(272, 272), (50, 37)])  # the encoder's shape; a cross-attention one
+def test_fused_attention_of_bf16_networks_is_the_formula_at_bf16_precision(queries, keys):
+    """bf16 networks on AMX CPUs run torch's fused kernel in bf16 (its tile path there, a vector path elsewhere):
+    the same softmax(QK^T / sqrt(D)) V as float64 arithmetic on the same bf16 inputs, to bf16's rounding."""
+    from smplestx.nn.attention import attend
+
+    g = torch.Generator().manual_seed(5)
+    q = (2 * torch.randn(2, 6, queries, 64, generator=g)).bfloat16()  # peaked weights, not a uniform average
+    k, v = (torch.randn(2, 6, keys, 64, generator=g).bfloat16() for _ in range(2))
+    qd, kd, vd = (t.double() for t in (q, k, v))
+    exact = torch.softmax(qd @ kd.transpose(-2, -1) / 8.0, dim=-1) @ vd
+    for kind in ("sdpa", "bf16"):
+        low = attend(q, k, v, kind)
+        assert low.dtype == torch.bfloat16 and low.shape == exact.shape
+        rel = float((low.double() - exact).norm() / exact.norm())
+        assert 1e-5 < rel < 1e-2, (kind, rel)  # bf16 rounding (8-bit mantissa: ~0.3 %), not another formula
+        worst = float(((low.double() - exact).norm(dim=-1) / exact.norm(dim=-1)).max())
+        assert worst < 3e-2, (kind, worst)  # no query row (a softmax block edge, a tail) goes astray
+
+
+@pytest.mark.parametrize("precision, device, has_bf16, has_amx, expected", [
+    ("bf16", "cpu", True, False, "bf16"), ("int8", "cpu", True, False, "sdpa"), ("fp32", "cpu", True, False, "sdpa"),
+    ("bf16", "cpu", False, False, "sdpa"), ("bf16", "cuda", True, False, "sdpa"), ("fp16", "cpu", True, False, "sdpa"),
+    # AMX: torch's fused kernel runs bf16 on the tiles, twice as fast as the textbook form.
+    ("bf16", "cpu", True, True, "sdpa"), ("int8", "cpu", True, True, "sdpa"), ("bf16", "cuda", True, True, "sdpa"),
 ])
-def test_auto_attention(monkeypatch, precision, device, has_bf16, expected):
+def test_auto_attention(monkeypatch, precision, device, has_bf16, has_amx, expected):
     monkeypatch.setattr(model_mod, "cpu_has_bf16", lambda: has_bf16)
+    monkeypatch.setattr(model_mod, "cpu_has_amx", lambda: has_amx)
     assert model_mod.auto_attention(precision, device) == expected
 
 
@@ -178,12 +201,15 @@ def test_load_model_picks_the_attention_kernel(tiny_ckpt, tiny_config, parity_bo
         return {m.kind for m in model.net.modules() if isinstance(m, Attention)}
 
     monkeypatch.setattr(model_mod, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(model_mod, "cpu_has_amx", lambda: False)
     common = dict(body_models=parity_body, config=tiny_config)
     assert kinds(load_model(tiny_ckpt, dtype="bf16", **common)) == {"bf16"}
     assert kinds(load_model(tiny_ckpt, dtype="int8", **common)) == {"sdpa"}  # float32 activations: fused fp32
     assert kinds(load_model(tiny_ckpt, dtype="fp32", **common)) == {"sdpa"}  # parity keeps the fused kernel
     assert kinds(load_model(tiny_ckpt, dtype="int8", attention="bf16", **common)) == {"bf16"}  # explicit wins
     assert kinds(load_model(tiny_ckpt, dtype="bf16", attention="sdpa", **common)) == {"sdpa"}
+    monkeypatch.setattr(model_mod, "cpu_has_amx", lambda: True)
+    assert kinds(load_model(tiny_ckpt, dtype="bf16", **common)) == {"sdpa"}  # AMX: the fused kernel's bf16 tiles
     monkeypatch.setattr(model_mod, "cpu_has_bf16", lambda: False)
     assert kinds(load_model(tiny_ckpt, dtype="bf16", **common)) == {"sdpa"}  # bf16 emulated: keep the fused kernel
 

@@ -81,14 +81,19 @@ def test_predict_crops_validates_input(model):
         model.predict_crops(torch.zeros(1, 3, 256, 192))
 
 
-def test_bf16_model_reports_small_vertex_error(tiny_ckpt, tiny_config, parity_body, forward_case):
+@pytest.mark.parametrize("attention", ["auto", "sdpa", "bf16"])
+def test_bf16_model_reports_small_vertex_error(tiny_ckpt, tiny_config, parity_body, forward_case, attention):
+    """bf16 weights with either attention kernel (``auto`` picks one by CPU; ``dtype="auto"`` measures both)."""
     from smplestx import load_model
+    from smplestx.nn.attention import Attention
 
-    low = load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, dtype=torch.bfloat16)
+    low = load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, dtype=torch.bfloat16, attention=attention)
     full = load_model(tiny_ckpt, body_models=parity_body, config=tiny_config)
     x = torch.from_numpy(forward_case["img"])
     out, ref = low.predict_crops(x), full.predict_crops(x)
     assert next(low.net.parameters()).dtype == torch.bfloat16  # the network really runs in bf16
+    kinds = {m.kind for m in low.net.modules() if isinstance(m, Attention)}
+    assert kinds == ({"sdpa", "bf16"} & kinds if attention == "auto" else {attention}) and len(kinds) == 1
     assert out.vertices.dtype == torch.float32  # the body model stays float32
 
     def root_relative(o):

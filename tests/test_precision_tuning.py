@@ -43,16 +43,25 @@ def _prediction(shift_m: float = 0.0, *, worst_m: float = 0.0, contour_m: float 
 
 
 class FakeMachine:
-    """Fake timings (seconds per label) and fake models (predictions by precision); counts what was built."""
+    """Fake timings (seconds per label) and fake models (predictions by precision); counts what was built.
+
+    bf16 is timed with two attention kernels: "bf16 (bf16 attention) model" falls back to "bf16 model"'s time
+    unless a test sets it, and both kernels give the precision's prediction.
+    """
 
     def __init__(self, seconds: dict[str, float], predictions: dict[str, SimpleNamespace]) -> None:
         self.seconds, self.predictions, self.built = seconds, predictions, []
+        self.kernels: list[tuple[str, str]] = []
 
     def time_call(self, label, fn, reps, *, warmup=False, max_s=float("inf")):
+        fn()  # the calibration's own closure: it must run the model it names
+        if label not in self.seconds and " (" in label:
+            return self.seconds[label.split(" (")[0] + " model"]
         return self.seconds[label]
 
-    def build(self, precision):
+    def build(self, precision, attention):
         self.built.append(precision)
+        self.kernels.append((precision, attention))
         return lambda crops: self.predictions[precision]
 
     def install(self, monkeypatch, precisions):
@@ -138,6 +147,46 @@ def test_a_kernel_slower_than_fp32_in_the_probe_is_not_timed(monkeypatch, body, 
     assert "40.0x fp32's" in {t.precision: t for t in tuning.trials}["int8"].note
 
 
+def test_bf16_is_timed_with_both_attention_kernels_and_the_faster_is_picked(monkeypatch, body, cache):
+    """Which bf16 attention kernel is faster depends on the CPU (fused on AMX, textbook without): measured."""
+    preds = {"fp32": _prediction(), "bf16": _prediction(0.001), "int8": _prediction(0.001)}
+    for fused, textbook, expected in ((0.3, 0.4, "sdpa"), (0.4, 0.3, "bf16")):
+        seconds = _timings(fp32=1.0, bf16=fused, int8=0.6)
+        seconds["bf16 (bf16 attention) model"] = textbook
+        machine = FakeMachine(seconds, preds)
+        machine.install(monkeypatch, ["fp32", "bf16", "int8"])
+        tuning = _tune(machine, body, redo=True)
+        assert (tuning.picked, tuning.attention) == ("bf16", expected)
+        # fp32 and int8 (float32 activations) keep the fused kernel; bf16 tries both.
+        assert sorted(set(machine.kernels)) == [("bf16", "bf16"), ("bf16", "sdpa"), ("fp32", "sdpa"), ("int8", "sdpa")]
+        rows = {(t.precision, t.attention): t for t in tuning.trials}
+        assert rows[("bf16", "bf16")].speedup == pytest.approx(1 / textbook)
+        picked_rows = [line for line in pt.format_table(tuning).splitlines() if "PICKED" in line]
+        assert len(picked_rows) == 1 and picked_rows[0].split()[:3] == ["bf16", "torch", expected]
+        again = _tune(machine, body)  # the cache keeps the kernel
+        assert again.cached and again.attention == expected
+
+
+def test_an_explicit_attention_kernel_is_the_only_one_timed(monkeypatch, body, cache):
+    machine = FakeMachine(_timings(fp32=1.0, bf16=0.5), {"fp32": _prediction(), "bf16": _prediction(0.001)})
+    machine.install(monkeypatch, ["fp32", "bf16"])
+    tuning = _tune(machine, body, attention="eager")
+    assert set(machine.kernels) == {("fp32", "eager"), ("bf16", "eager")}
+    assert (tuning.picked, tuning.attention) == ("bf16", "eager") and tuning.key["attention"] == "eager"
+    assert pt.cache_file(tuning.key) != pt.cache_file(pt.tuning_key(CONFIG, 8))  # auto's table is another file
+
+
+def test_a_probe_pruned_precision_prunes_every_attention_kernel(monkeypatch, body, cache):
+    seconds = _timings(fp32=1.0, bf16=0.5)
+    seconds["bf16 matmul"] = 20.0  # emulated bf16 (AVX2-only CPUs)
+    machine = FakeMachine(seconds, {"fp32": _prediction(), "bf16": _prediction(0.001)})
+    machine.install(monkeypatch, ["fp32", "bf16"])
+    tuning = _tune(machine, body)
+    assert tuning.picked == "fp32" and machine.built == ["fp32"]
+    bf16 = [t for t in tuning.trials if t.precision == "bf16"]
+    assert {t.attention for t in bf16} == {"sdpa", "bf16"} and all("20.0x" in t.note for t in bf16)
+
+
 def test_stale_cache_is_redone_after_a_torch_upgrade(monkeypatch, body, cache):
     machine = FakeMachine(_timings(fp32=1.0, bf16=0.5), {"fp32": _prediction(), "bf16": _prediction(0.001)})
     machine.install(monkeypatch, ["fp32", "bf16"])
@@ -201,19 +250,35 @@ def test_face_contour_joints_count_only_where_both_runs_share_a_bin(body):
 def test_load_model_auto_runs_what_the_calibration_picked(tiny_ckpt, tiny_config, parity_body, monkeypatch):
     picks = []
 
-    def fake_tune(build, body, config, device, *, batch_size, backend="torch", redo=False):
-        model = build("int8-fbgemm")  # the calibration builds each candidate from the loaded fp32 network
+    from smplestx.nn.attention import Attention
+
+    picked = ("int8-fbgemm", "sdpa")
+
+    def fake_tune(build, body, config, device, *, batch_size, backend="torch", attention="auto", redo=False):
+        model = build("int8-fbgemm", "eager")  # the calibration builds each candidate from the loaded fp32 network
         assert model_mod.network_precision(model.net) == "int8-fbgemm"
+        assert {m.kind for m in model.net.modules() if isinstance(m, Attention)} == {"eager"}
         picks.append(batch_size)
-        return pt.Tuning(key={}, picked="int8-fbgemm")
+        return pt.Tuning(key={}, picked=picked[0], attention=picked[1])
+
+    def kinds(model) -> set[str]:
+        return {m.kind for m in model.net.modules() if isinstance(m, Attention)}
 
     monkeypatch.setattr(pt, "tune", fake_tune)
     model = model_mod.load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, dtype="auto", batch_size=3)
     assert model_mod.network_precision(model.net) == "int8-fbgemm" and picks == [3]
+    # The attention kernel measured with the precision is the one loaded.
+    picked = ("bf16", "bf16")
+    model = model_mod.load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, dtype="auto", batch_size=3)
+    assert model_mod.network_precision(model.net) == "bf16" and kinds(model) == {"bf16"}
+    picked = ("bf16", "sdpa")
+    model = model_mod.load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, dtype="auto", batch_size=3)
+    assert kinds(model) == {"sdpa"}
+    picks.clear()
     # Explicit precisions and GPUs are never calibrated.
     assert model_mod.network_precision(
         model_mod.load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, dtype="fp32").net) == "fp32"
-    assert picks == [3]
+    assert picks == []
 
 
 def test_calibration_end_to_end_on_the_tiny_model(tiny_ckpt, tiny_config, parity_body, monkeypatch, cache):
@@ -237,19 +302,22 @@ def test_calibration_end_to_end_on_the_tiny_model(tiny_ckpt, tiny_config, parity
 def test_doctor_tune_prints_the_table(tiny_ckpt, tiny_config, parity_body, monkeypatch, capsys, cache):
     from smplestx.cli import main
 
-    canned = pt.Tuning(key=pt.tuning_key(ModelConfig(), 16), picked="int8-fbgemm", seconds=4.2, trials=[
-        pt.Trial("fp32", ms=100.0, speedup=1.0, mean_mm=0.0, worst_mm=0.0, accepted=True),
-        pt.Trial("int8", note="its matmul takes 40.0x fp32's: not timed"),
-        pt.Trial("int8-fbgemm", ms=45.0, speedup=2.22, mean_mm=1.2, worst_mm=6.0, accepted=True)])
+    canned = pt.Tuning(key=pt.tuning_key(ModelConfig(), 16), picked="int8-fbgemm", attention="sdpa", seconds=4.2,
+                       trials=[
+        pt.Trial("fp32", attention="sdpa", ms=100.0, speedup=1.0, mean_mm=0.0, worst_mm=0.0, accepted=True),
+        pt.Trial("bf16", attention="bf16", ms=60.0, speedup=1.67, mean_mm=1.0, worst_mm=3.0, accepted=True),
+        pt.Trial("int8", attention="sdpa", note="its matmul takes 40.0x fp32's: not timed"),
+        pt.Trial("int8-fbgemm", attention="sdpa", ms=45.0, speedup=2.22, mean_mm=1.2, worst_mm=6.0, accepted=True)])
     calls = []
     monkeypatch.setattr(pt, "tune", lambda build, body, config, device, *, batch_size, backend="torch",
-                        redo=False: calls.append(redo) or canned)
+                        attention="auto", redo=False: calls.append(redo) or canned)
     monkeypatch.setenv("SMPLESTX_BODY_MODELS", str(parity_body))
     main(["doctor", "--tune", "--checkpoint", str(tiny_ckpt), "--config", str(tiny_config)])
     out = capsys.readouterr().out
     assert calls == [True]
-    assert "int8-fbgemm  torch" in out and "PICKED" in out and "2.22x" in out and "40.0x fp32's" in out
-    assert "--dtype auto on" in out
+    assert "int8-fbgemm  torch       sdpa" in out and "PICKED" in out and "2.22x" in out and "40.0x fp32's" in out
+    assert "bf16         torch       bf16" in out
+    assert "--dtype auto on" in out and "int8-fbgemm with sdpa attention" in out
 
 
 def test_calibration_crops_are_a_fixed_set_of_synthetic_people(body):

@@ -227,8 +227,9 @@ def tune_report(model: str, *, body_models: str | None = None, config: str | Non
     else:
         tuning = tune_precision(loaded.net, loaded.body, type(loaded), "cpu", batch_size=batch_size, redo=True)
     key = tuning.key
+    kernel = f" with {tuning.attention} attention" if tuning.attention else ""
     head = (f"--dtype auto on {key['cpu']} ({key['threads']} threads), torch {key['torch']}, "
-            f"{key['family']} {key['size']}, batch {key['batch']}: {tuning.picked} "
+            f"{key['family']} {key['size']}, batch {key['batch']}: {tuning.picked}{kernel} "
             f"(measured in {tuning.seconds:.1f} s; cached in {cache_file(key)})")
     return head + "\n" + format_table(tuning)
 

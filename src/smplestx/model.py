@@ -220,6 +220,8 @@ def pick_device(device: str = "auto") -> str:
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 #: CPU flags of the int8 dot-product instructions (VNNI) ``--dtype int8`` needs to be fast.
 VNNI_CPU_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+#: CPU flags of the bf16 tile unit (AMX): oneDNN's bf16 matmuls and torch's fused bf16 attention run on it.
+AMX_CPU_FLAGS = ("amx_bf16",)
 #: Network precisions: the float dtypes of ``config.DTYPES``, and the two int8 kernels of ``nn.int8`` (int8
 #: linears, float32 rest): ``int8`` (per-row activations, ``torch._int_mm``: fast with VNNI/AMX) and ``int8-fbgemm``
 #: (torch's dynamic int8 through fbgemm: fast on any AVX2 CPU).
@@ -257,18 +259,27 @@ def cpu_has_vnni() -> bool:
     return _cpu_has(("_is_vnni_supported", "_is_amx_tile_supported"), VNNI_CPU_FLAGS)
 
 
+def cpu_has_amx() -> bool:
+    """Whether this CPU has the AMX bf16 tile unit (Sapphire Rapids and later Xeons)."""
+    return _cpu_has(("_is_amx_tile_supported",), AMX_CPU_FLAGS)
+
+
 def auto_precision(device: str | torch.device) -> str:
-    """The CPU flags' guess at ``dtype="auto"`` (where no model is at hand): int8 with VNNI, else bf16 with bf16, else fp32.
+    """The CPU flags' guess at ``dtype="auto"`` (where no model is at hand): bf16 with AMX, int8 with VNNI, bf16 with
+    bf16, else fp32.
 
     ``load_model(dtype="auto")`` measures instead (``precision_tuning``); this guess only names a float dtype
     before a model is loaded and what ``doctor`` expects without a calibration.
 
     On trained weights int8 (per-channel weights, per-row activations) runs the network 1.8-2.1x faster than
     float32 at ~0.7 mm root-relative vertex error, and bf16 weights ~1.7x at ~1.1 mm (docs/benchmarks.md,
-    "Reduced precision on the CPU"); without the instructions both are emulated and slower. GPUs and MPS keep
-    float32.
+    "Reduced precision on the CPU"); without the instructions both are emulated and slower. With AMX, bf16
+    matmuls run ~8x fp32's rate and ``torch._int_mm`` does not use the tiles: bf16 weights with the fused
+    attention ran ~3x faster than float32, int8 1.3-1.5x. GPUs and MPS keep float32.
     """
     if torch.device(device).type == "cpu":
+        if cpu_has_amx() and cpu_has_bf16():
+            return "bf16"
         if cpu_has_vnni():
             return "int8"
         if cpu_has_bf16():
@@ -311,14 +322,15 @@ def pick_dtype(dtype: str | torch.dtype, device: str | torch.device = "cpu") -> 
 
 
 def auto_attention(precision: str, device: str | torch.device) -> str:
-    """The attention kernel ``attention="auto"`` picks: the bf16 textbook form for bf16 networks on bf16 CPUs, else sdpa.
+    """The attention kernel ``attention="auto"`` picks without measuring (``dtype="auto"`` measures both for bf16).
 
-    torch's fused CPU kernel is no faster in bf16 than in fp32, so bf16 networks run 5-14 % faster with two
-    bf16 matmuls and a bf16 softmax. int8 networks (float32 activations) keep the fused fp32 kernel: casting
-    to bf16 gained 0-5 % there, within the noise, for 0.1 mm more error (docs/benchmarks.md).
+    bf16 networks on CPUs with bf16 but no AMX: the textbook form in bf16 ("bf16"), since torch's fused CPU kernel
+    is no faster in bf16 than in fp32 there and two bf16 matmuls and a bf16 softmax run 5-14 % faster. With AMX the
+    fused kernel's bf16 path runs on the tiles and takes about half the textbook form's time: "sdpa". int8 networks
+    (float32 activations) keep the fused fp32 kernel: casting to bf16 gained nothing measurable (docs/benchmarks.md).
     """
     if torch.device(device).type == "cpu" and precision == "bf16" and cpu_has_bf16():
-        return "bf16"
+        return "sdpa" if cpu_has_amx() else "bf16"
     return "sdpa"
 
 
@@ -351,7 +363,8 @@ def tune_precision(net: nn.Module, body: BodyModel, wrapper: type["SMPLestX"] | 
                    attention: str = "auto", batch_size: int = 16, *, redo: bool = False) -> "Tuning":
     """``dtype="auto"`` on the CPU: the calibration of a float32 network for this machine (``precision_tuning``).
 
-    Cached per CPU, torch version, model family and size and batch bucket; ``redo`` measures again.
+    Cached per CPU, torch version, model family and size and batch bucket; ``redo`` measures again. With
+    ``attention="auto"`` the calibration also picks the attention kernel (``Tuning.attention``).
     """
     import copy
 
@@ -359,12 +372,11 @@ def tune_precision(net: nn.Module, body: BodyModel, wrapper: type["SMPLestX"] | 
 
     wrapper = wrapper or wrapper_for(net.config)
 
-    def build(precision: str) -> SMPLestX:
+    def build(precision: str, kind: str) -> SMPLestX:
         low = net if precision == "fp32" else with_precision(copy.deepcopy(net), precision)
-        kind = auto_attention(precision, device) if attention == "auto" else attention
         return wrapper(low, body).set_attention(kind).eval()
 
-    return tune(build, body, net.config, device, batch_size=batch_size, redo=redo)
+    return tune(build, body, net.config, device, batch_size=batch_size, attention=attention, redo=redo)
 
 
 def load_model(
@@ -387,7 +399,9 @@ def load_model(
     CPU, see ``int8_precision``) or ``"auto"``: on the CPU the fastest precision within the accuracy bound, measured
     once per machine, torch version, model size and ``batch_size`` bucket (``precision_tuning``, cached; never slower
     than fp32); float32 on GPUs and for ONNX networks. ``device`` may be ``"auto"``. ``attention``: a kind of ``nn.attention.ATTENTION_KINDS`` or ``"auto"``
-    (``auto_attention``: bf16 for bf16 networks on CPUs with bf16 instructions, else the fused kernel).
+    (with ``dtype="auto"`` on the CPU: the kernel measured fastest with the picked precision; otherwise
+    ``auto_attention``: for bf16 networks the fused kernel with AMX, the textbook form in bf16 on other bf16 CPUs;
+    else the fused kernel).
     """
     device = pick_device(str(device))  # a clear error for CUDA without a GPU, before anything loads
     auto = isinstance(dtype, str) and dtype == "auto"
@@ -437,7 +451,7 @@ def load_model(
         if auto and torch.device(device).type == "cpu":
             from .precision_tuning import tune
 
-            precision = tune(lambda name: onnx_wrapper(fp32 if name == "fp32" else onnx_net(name), body).eval(),
+            precision = tune(lambda name, _: onnx_wrapper(fp32 if name == "fp32" else onnx_net(name), body).eval(),
                              body, fp32.config, device, batch_size=batch_size, backend="onnxruntime").picked
         return onnx_wrapper(fp32 if precision == "fp32" else onnx_net(precision), body).eval()
     measure = auto and torch.device(device).type == "cpu"
@@ -445,7 +459,10 @@ def load_model(
     # The family follows the checkpoint (or the config given): SMPLer-X networks get the wrapper with boxes.
     wrapper = wrapper_for(net.config)
     if measure:
-        precision = tune_precision(net, body, wrapper, device, attention, batch_size).picked
+        tuning = tune_precision(net, body, wrapper, device, attention, batch_size)
+        precision = tuning.picked
+        if attention == "auto" and tuning.attention:
+            attention = tuning.attention  # measured with the precision
     if precision in INT8_PRECISIONS or measure:
         net = with_precision(net, precision)
     if attention == "auto":

@@ -1,10 +1,11 @@
 """``--dtype auto`` by measurement: time the precisions that can run here, keep the fastest that stays accurate.
 
 On first use per machine, torch / onnxruntime version, model family and size and batch-size bucket, a short
-calibration (about 10 s) runs the model in every candidate precision on a fixed set of synthetic people, checks
-each against fp32 (the accuracy bound below) and times it. The fastest candidate within the bound that is faster
-than fp32 wins; fp32 otherwise. The table is cached in the user cache folder (``precision/``), keyed so that a
-torch upgrade or another CPU redoes it; ``smplestx doctor --tune`` redoes it on demand and prints it.
+calibration (about 10 s) runs the model in every candidate precision on a fixed set of synthetic people (bf16 with
+each of its two attention kernels: which is faster depends on the CPU), checks each against fp32 (the accuracy
+bound below) and times it. The fastest candidate within the bound that is faster than fp32 wins; fp32 otherwise.
+The table is cached in the user cache folder (``precision/``), keyed so that a torch upgrade or another CPU redoes
+it; ``smplestx doctor --tune`` redoes it on demand and prints it.
 
 CPU flags only prune candidates that cannot run at all (no fbgemm without AVX2, no bf16 kernels, no int8 matmul);
 a candidate whose matrix product is clearly slower than fp32's in a one-matmul probe is left out before the
@@ -51,8 +52,13 @@ PROBE_SLOWER = 1.5
 CALIBRATION_CROPS = 4
 #: Seed of the fixed crop set.
 CROPS_SEED = 2028
-#: Bumped when the calibration's method changes, so old tables are redone.
-FORMAT_VERSION = 1
+#: Bumped when the calibration's method changes, so old tables are redone (2: bf16 times both attention kernels).
+FORMAT_VERSION = 2
+#: Attention kernels timed per precision when the caller leaves ``attention`` to ``auto`` (others: the fused kernel).
+#: bf16 networks have two whose order depends on the CPU: torch's fused kernel runs on the AMX tiles (half the
+#: textbook form's time there), while without AMX the textbook form in bf16 is 5-14 % faster (docs/benchmarks.md).
+#: float32 activations (fp32, int8) keep the fused fp32 kernel: bf16 attention with casts gained nothing measurable.
+ATTENTION_CANDIDATES: dict[str, tuple[str, ...]] = {"bf16": ("sdpa", "bf16")}
 
 
 @dataclass
@@ -61,12 +67,18 @@ class Trial:
 
     precision: str
     backend: str = "torch"
+    attention: str = ""  # the attention kernel (nn.attention.ATTENTION_KINDS); "" where the backend has no choice
     ms: float | None = None  # per timed batch (best of the reps); None when not timed
     speedup: float | None = None  # fp32 time / this time
     mean_mm: float | None = None  # root-relative error against fp32 over vertices and joints
     worst_mm: float | None = None
     accepted: bool = False  # within the bound and faster than fp32 (fp32 itself: always)
     note: str = ""
+
+    @property
+    def label(self) -> str:
+        """What timings and logs call this candidate: the precision, and the attention kernel if not the fused one."""
+        return self.precision if self.attention in ("", "sdpa") else f"{self.precision} ({self.attention} attention)"
 
 
 @dataclass
@@ -75,20 +87,22 @@ class Tuning:
 
     key: dict[str, object]
     picked: str
+    attention: str = ""  # the picked candidate's attention kernel ("": the backend's only one)
     trials: list[Trial] = field(default_factory=list)
     seconds: float = 0.0
     cached: bool = False  # read back from the cache rather than measured now
 
     def to_json(self) -> str:
         """The cache file's text."""
-        return json.dumps({"key": self.key, "picked": self.picked, "seconds": self.seconds,
-                           "trials": [asdict(t) for t in self.trials]}, indent=1)
+        return json.dumps({"key": self.key, "picked": self.picked, "attention": self.attention,
+                           "seconds": self.seconds, "trials": [asdict(t) for t in self.trials]}, indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> "Tuning":
         """Parse a cache file (ValueError / KeyError / TypeError when it is not one)."""
         data = json.loads(text)
-        return cls(key=data["key"], picked=str(data["picked"]), seconds=float(data["seconds"]),
+        return cls(key=data["key"], picked=str(data["picked"]), attention=str(data.get("attention", "")),
+                   seconds=float(data["seconds"]),
                    trials=[Trial(**t) for t in data["trials"]], cached=True)
 
 
@@ -131,8 +145,10 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def tuning_key(config: ModelConfig, batch_size: int, backend: str = "torch", threads: int | None = None) -> dict[str, object]:
-    """What a calibration depends on: CPU, library versions, model family and size, batch bucket, thread count."""
+def tuning_key(config: ModelConfig, batch_size: int, backend: str = "torch", threads: int | None = None, *,
+               attention: str = "auto") -> dict[str, object]:
+    """What a calibration depends on: CPU, library versions, model family and size, batch bucket, thread count and
+    the caller's attention kernel ("auto": the calibration picks it)."""
     name, flags = cpu_identity()
     e = config.encoder
     family = getattr(config, "family", "smplest_x")  # SMPLerXConfig names its family; ModelConfig is SMPLest-X
@@ -147,6 +163,7 @@ def tuning_key(config: ModelConfig, batch_size: int, backend: str = "torch", thr
         "batch": batch_bucket(batch_size),
         "backend": backend,
         "threads": threads or torch.get_num_threads(),
+        "attention": attention,
     }
 
 
@@ -339,48 +356,61 @@ def errors_m(ref, low, body: BodyModel) -> tuple[float, float]:
     return float(dist.mean()), float(dist.max())
 
 
+def attention_kinds(precision: str, backend: str = "torch", attention: str = "auto") -> tuple[str, ...]:
+    """The attention kernels the calibration times ``precision`` with: the caller's, else ``ATTENTION_CANDIDATES``'."""
+    if backend != "torch":
+        return ("",)  # an exported graph carries its attention
+    if attention != "auto":
+        return (attention,)
+    return ATTENTION_CANDIDATES.get(precision, ("sdpa",))
+
+
 def calibrate(
-    build: Callable[[str], torch.nn.Module],
+    build: Callable[[str, str], torch.nn.Module],
     precisions: list[str],
     crops: torch.Tensor,
     body: BodyModel,
     key: dict[str, object],
     *,
     width: int,
+    attention: str = "auto",
     budget_s: float = BUDGET_S,
 ) -> Tuning:
     """Measure every precision of ``precisions`` (fp32 first): accuracy against fp32 on ``crops``, then speed.
 
-    ``build(precision)`` returns the model in that precision (a callable on crops giving a ``CropPrediction``).
-    Each candidate left after the matmul probe runs once for its accuracy (also its warm-up); those within the
-    bound are then timed with fp32 in interleaved rounds (best of 1-3, as the budget allows), so a slow machine
-    takes longer, not fewer candidates.
+    ``build(precision, attention)`` returns the model in that precision with that attention kernel (a callable on
+    crops giving a ``CropPrediction``); each precision is tried with each kernel of :func:`attention_kinds`. Each
+    candidate left after the matmul probe runs once for its accuracy (also its warm-up); those within the bound are
+    then timed with fp32 in interleaved rounds (best of 1-3, as the budget allows), so a slow machine takes longer,
+    not fewer candidates.
     """
     start = time.perf_counter()
     backend = str(key.get("backend", "torch"))
-    trials = [Trial("fp32", backend, mean_mm=0.0, worst_mm=0.0, accepted=True)]
+    fp32_kind = attention_kinds("fp32", backend, attention)[0]
+    trials = [Trial("fp32", backend, fp32_kind, mean_mm=0.0, worst_mm=0.0, accepted=True)]
     timed: list[Trial] = []
     with torch.inference_mode():
         fp32_matmul = _probe_matmul("fp32", width) if backend == "torch" else None
         for precision in precisions:
             if precision == "fp32":
                 continue
-            trial = Trial(precision, backend)
-            trials.append(trial)
-            if fp32_matmul is not None:
-                ratio = _probe_ratio(precision, width, fp32_matmul)
+            # One probe per precision: the attention kernels share its matmuls.
+            ratio = _probe_ratio(precision, width, fp32_matmul) if fp32_matmul is not None else 0.0
+            for kind in attention_kinds(precision, backend, attention):
+                trial = Trial(precision, backend, kind)
+                trials.append(trial)
                 if ratio >= PROBE_SLOWER:
                     trial.note = f"its matmul takes {ratio:.1f}x fp32's: not timed"
                     continue
-            timed.append(trial)
-        fp32_model = build("fp32")
+                timed.append(trial)
+        fp32_model = build("fp32", fp32_kind)
         t = time.perf_counter()
         ref = fp32_model(crops)  # the reference outputs, and fp32's warm-up
         first_s = time.perf_counter() - t
-        models: dict[str, Callable] = {"fp32": fp32_model}
+        models: dict[str, Callable] = {trials[0].label: fp32_model}
         for trial in timed:
             try:
-                model = build(trial.precision)
+                model = build(trial.precision, trial.attention)
                 low = model(crops)  # its accuracy, and its warm-up
             except Exception as exc:  # a kernel missing from this build: the candidate cannot run, fp32 stays
                 trial.note = f"failed: {str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__}"
@@ -388,7 +418,7 @@ def calibrate(
             mean, worst = errors_m(ref, low, body)
             trial.mean_mm, trial.worst_mm = mean * 1000, worst * 1000
             if mean <= MEAN_BOUND_M and worst <= WORST_BOUND_M:
-                models[trial.precision] = model
+                models[trial.label] = model
             else:  # never picked, so not worth the budget
                 trial.note = f"outside the bound (mean <= {MEAN_BOUND_M * 1000:g} mm, worst <= {WORST_BOUND_M * 1000:g} mm)"
         # Rounds of one timed call per model, interleaved so that a load change on a shared machine hits all
@@ -398,57 +428,62 @@ def calibrate(
         for _ in range(rounds):
             for name, model in models.items():
                 best[name] = min(best[name], time_call(f"{name} model", lambda: model(crops), 1))
-        fp32_s = best["fp32"]
+        fp32_s = best[trials[0].label]
         trials[0].ms, trials[0].speedup = fp32_s * 1000, 1.0
         for trial in timed:
-            if trial.precision not in models:
+            if trial.label not in models:
                 continue
-            trial.ms, trial.speedup = best[trial.precision] * 1000, fp32_s / best[trial.precision]
+            trial.ms, trial.speedup = best[trial.label] * 1000, fp32_s / best[trial.label]
             trial.accepted = trial.speedup >= MIN_SPEEDUP
             if not trial.accepted:
                 trial.note = f"not faster than fp32 (needs {MIN_SPEEDUP:g}x)"
         del models
-    picked = max((t for t in trials if t.accepted), key=lambda t: t.speedup or 0.0).precision
-    return Tuning(key=key, picked=picked, trials=trials, seconds=time.perf_counter() - start)
+    pick = max((t for t in trials if t.accepted), key=lambda t: t.speedup or 0.0)
+    return Tuning(key=key, picked=pick.precision, attention=pick.attention, trials=trials,
+                  seconds=time.perf_counter() - start)
 
 
 def tune(
-    build: Callable[[str], torch.nn.Module],
+    build: Callable[[str, str], torch.nn.Module],
     body: BodyModel,
     config: ModelConfig,
     device: str | torch.device = "cpu",
     *,
     batch_size: int = CALIBRATION_CROPS,
     backend: str = "torch",
+    attention: str = "auto",
     redo: bool = False,
 ) -> Tuning:
-    """The precision ``auto`` runs: the cached calibration for this machine and model, else a new one (cached)."""
+    """The precision (and attention kernel) ``auto`` runs: the cached calibration for this machine and model, else a
+    new one (cached). ``attention`` other than "auto" is the caller's kernel: only that one is timed."""
     precisions = candidates(device, backend)
-    key = tuning_key(config, batch_size, backend)
+    key = tuning_key(config, batch_size, backend, attention=attention)
     if not redo and (cached := load_cached(key)) is not None:
         return cached
     if len(precisions) == 1:
-        return Tuning(key=key, picked=precisions[0], trials=[Trial(precisions[0], backend, accepted=True,
-                                                                   note="the only candidate here")])
+        kind = attention_kinds(precisions[0], backend, attention)[0]
+        return Tuning(key=key, picked=precisions[0], attention=kind, trials=[
+            Trial(precisions[0], backend, kind, accepted=True, note="the only candidate here")])
     crops = calibration_crops(body, config, min(CALIBRATION_CROPS, max(1, batch_size)))
     log.info("calibrating the precision for this CPU and model (once; cached): %s", ", ".join(precisions))
-    tuning = calibrate(build, precisions, crops, body, key, width=config.encoder.embed_dim)
+    tuning = calibrate(build, precisions, crops, body, key, width=config.encoder.embed_dim, attention=attention)
     save(tuning)
     log.info("precision calibration: %s picked in %.1f s (%s)", tuning.picked, tuning.seconds,
-             "; ".join(f"{t.precision} {t.speedup:.2f}x" for t in tuning.trials if t.speedup))
+             "; ".join(f"{t.label} {t.speedup:.2f}x" for t in tuning.trials if t.speedup))
     return tuning
 
 
 def format_table(tuning: Tuning) -> str:
     """The calibration as a text table (``smplestx doctor --tune``)."""
-    lines = [f"{'precision':<12} {'backend':<11} {'ms':>8} {'vs fp32':>8} {'mean mm':>8} {'worst mm':>9}  verdict"]
+    lines = [f"{'precision':<12} {'backend':<11} {'attention':<9} {'ms':>8} {'vs fp32':>8} {'mean mm':>8} "
+             f"{'worst mm':>9}  verdict"]
     for t in tuning.trials:
         def num(v: float | None, fmt: str) -> str:
             return "-" if v is None else format(v, fmt)
 
-        verdict = ("PICKED" if t.precision == tuning.picked else "ok" if t.accepted else "no") + \
-            (f": {t.note}" if t.note else "")
-        lines.append(f"{t.precision:<12} {t.backend:<11} {num(t.ms, '.0f'):>8} "
+        picked = t.precision == tuning.picked and t.attention == tuning.attention
+        verdict = ("PICKED" if picked else "ok" if t.accepted else "no") + (f": {t.note}" if t.note else "")
+        lines.append(f"{t.precision:<12} {t.backend:<11} {t.attention or '-':<9} {num(t.ms, '.0f'):>8} "
                      f"{num(t.speedup, '.2f') + ('x' if t.speedup else ''):>8} {num(t.mean_mm, '.2f'):>8} "
                      f"{num(t.worst_mm, '.2f'):>9}  {verdict}")
     return "\n".join(lines)
