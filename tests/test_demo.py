@@ -17,7 +17,7 @@ from smplestx.render import Renderer
 from smplestx.synthetic.scene import demo_people, pose_people
 
 FRAMES, PEOPLE, W, H = 3, 2, 320, 240
-SILHOUETTE_IOU = 0.25
+SILHOUETTE_IOU = 0.4
 
 
 def _frames(path) -> list[np.ndarray]:
@@ -68,8 +68,8 @@ def test_demo_runs_offline_and_sees_the_mannequins(tmp_path, monkeypatch, capsys
             assert inner.mean() > 10, f"frame {i}: the overlay does not change inside a person's box"
             pred = renderer.rasterize([p.vertices], p.focal, p.princpt, H, W).mesh_ids.numpy() >= 0
             ious = [(pred & (true_ids == k)).sum() / (pred | (true_ids == k)).sum() for k in range(PEOPLE)]
-            # Issue 22 asks for IoU >= 0.5 from a model that follows poses; the shipped synthetic-tiny does not yet
-            # (0.38 measured, docs/benchmarks.md), so this bound only checks that the meshes land on the mannequins.
+            # Issue 22 asks for IoU >= 0.5; the shipped synthetic-tiny reaches 0.44 on frame 0 (its heading is still near
+            # chance, docs/synthetic-tiny.md; the previous weights 0.38): this bound holds what it reached.
             assert max(ious) >= SILHOUETTE_IOU, f"frame {i}: predicted silhouette IoU {max(ious):.2f} with its mannequin"
 
 

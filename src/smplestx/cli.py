@@ -84,7 +84,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     print("smplestx demo: a synthetic body and video generated here, and the packaged synthetic-tiny model "
           "(no network, no licensed file; trained on our synthetic people only: it knows them, not real photos; "
-          "this release does not follow poses yet, see docs/benchmarks.md).",
+          "its heading is still often wrong, see docs/synthetic-tiny.md).",
           file=sys.stderr)
     out = run_demo(args.output, frames=args.frames, people=args.people, device=args.device, seed=args.seed)
     print(f"{out.frames} frames, {out.people} person detections -> {out.folder}/")
