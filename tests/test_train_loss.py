@@ -141,7 +141,7 @@ def test_weights_and_dtype(reference_output, inputs):
     torch.testing.assert_close(scaled["hand_root"], base["hand_root"])
     assert LossWeights.from_config({"smplx_kps_3d_weight": 100.0, "smplx_pose_weight": 10}) == LossWeights()
     assert LossWeights.from_config({}).smplx_pose_weight == 1.0  # the reference's getattr default
-    double = TrainOutput(**{k: v.double() for k, v in vars(reference_output).items()})
+    double = TrainOutput(**{k: None if v is None else v.double() for k, v in vars(reference_output).items()})
     assert all(v.dtype == torch.float64 for v in loss_terms_from_output(double, *inputs).values())
 
 
