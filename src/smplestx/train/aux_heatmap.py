@@ -16,8 +16,6 @@ from ..body.joint_sets import SMPLX_137
 
 #: The supervised key points: the 25 body joints of the 137 set (feet and face points included).
 AUX_JOINTS = range(SMPLX_137.parts["body"].start, SMPLX_137.parts["body"].stop)
-#: Heat maps are this many times finer than the patch grid (ViTPose: two 2x deconvolutions).
-UPSAMPLE = 4
 
 
 class AuxHeatmapHead(nn.Module):
@@ -66,4 +64,4 @@ def aux_heatmap_loss(heatmaps: Tensor, joint_img: Tensor, joint_trunc: Tensor, h
     return (xy - joint_img[:, joints, :2].float()).abs() * valid
 
 
-__all__ = ["AUX_JOINTS", "UPSAMPLE", "AuxHeatmapHead", "aux_heatmap_loss", "soft_argmax"]
+__all__ = ["AUX_JOINTS", "AuxHeatmapHead", "aux_heatmap_loss", "soft_argmax"]
