@@ -29,7 +29,7 @@ import torch
 
 from smplestx.body import BodyModel
 from smplestx.config import DTYPES, PRESETS
-from smplestx.geometry import crop_image, crop_images_torch, process_box
+from smplestx.geometry.crops import crop_image, crop_images_torch, process_box
 from smplestx.model import SMPLestX
 from smplestx.nn.network import SMPLestXNet
 from smplestx.pipeline.detectors import BoxesFileDetector

@@ -41,7 +41,7 @@ from smplestx.body import BodyModel
 from smplestx.config import PRESETS
 from smplestx.evaluate import get_benchmark
 from smplestx.evaluate.samples import build_test_samples, load_image
-from smplestx.geometry import crop_image, process_box
+from smplestx.geometry.crops import crop_image, process_box
 from smplestx.model import CropPrediction, SMPLestX, auto_attention, load_model
 from smplestx.nn.int8 import quantize_linears, quantize_linears_fbgemm
 from smplestx.nn.network import SMPLestXNet

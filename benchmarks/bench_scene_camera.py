@@ -20,9 +20,9 @@ import torch
 from smplestx.body import BodyModel
 from smplestx.synthetic.smplx_model import write_synthetic_body
 from smplestx.synthetic.scene import ScenePerson, crop_camera_oracle, demo_people
-from smplestx.geometry import fit_translation
+from smplestx.geometry.cameras import fit_translation
 from smplestx.io.results import FrameResult
-from smplestx.scene_camera import SceneCamera, express_in_scene
+from smplestx.geometry.scene_camera import SceneCamera, express_in_scene
 
 W, H = 640, 480
 

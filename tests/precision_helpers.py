@@ -63,7 +63,7 @@ def assert_predictions_close(low, full, *, joints_mm: tuple[float, float], rot: 
     ``transl_m``; and the joint bound separates different people, so the check can tell outputs apart. With the
     ``body`` model, face-contour joints count only where both runs picked the same head-angle bin.
     """
-    from smplestx.nn.rotations import axis_angle_to_rotmat
+    from smplestx.geometry.rotations import axis_angle_to_rotmat
 
     def rel(p) -> torch.Tensor:
         return (p.joints_cam - p.joints_cam[:, :1]).double()

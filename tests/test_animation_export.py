@@ -30,7 +30,7 @@ from smplestx.cli import main
 from smplestx.io.meshes import CAMERA_TO_GLTF
 from smplestx.io.results import ResultsWriter
 from smplestx.motion.tracks import Track, TrackSet, save_tracks
-from smplestx.nn.rotations import axis_angle_to_rotmat
+from smplestx.geometry.rotations import axis_angle_to_rotmat
 from smplestx.io.results import FrameResult, Person
 
 POSE_KEYS = ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "betas", "expression",

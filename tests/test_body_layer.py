@@ -21,7 +21,7 @@ from smplestx.body import (
 )
 from smplestx.body.joint_sets import CONTOUR_LANDMARKS_START
 from smplestx.body.layer import SMPLX_VERTEX_JOINT_IDS
-from smplestx.nn.rotations import axis_angle_to_rotmat, axis_angle_to_rotmat_minus_identity
+from smplestx.geometry.rotations import axis_angle_to_rotmat, axis_angle_to_rotmat_minus_identity
 
 
 def axis_angle_to_matrix(aa: torch.Tensor) -> torch.Tensor:

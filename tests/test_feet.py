@@ -16,7 +16,7 @@ from smplestx.motion.foot_metrics import contact_f1, foot_sliding, ground_penetr
 from smplestx.motion.metrics import mpjpe
 from smplestx.motion.smoothing import smooth
 from smplestx.motion.tracks import TracksFileError, load_tracks, save_tracks
-from smplestx.nn.rotations import axis_angle_to_rotmat
+from smplestx.geometry.rotations import axis_angle_to_rotmat
 from smplestx.synthetic.walks import noisy_tracks, truth_trackset, walk_truth
 
 FPS = 30.0

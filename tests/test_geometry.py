@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smplestx.geometry import crop_camera, crop_image, process_box, project_points, sanitize_box
+from smplestx.geometry.crops import crop_image, process_box, sanitize_box
+
+from smplestx.geometry.cameras import crop_camera, project_points
 
 
 # Bilinear warps of the same image under the same affine map differ across OpenCV builds. OpenCV 5
@@ -90,7 +92,7 @@ def test_device_crops_equal_opencv_crops_within_one_grey_level():
     import cv2
     import torch
 
-    from smplestx.geometry import crop_images_torch
+    from smplestx.geometry.crops import crop_images_torch
 
     rng = np.random.default_rng(0)
     for image in (cv2.GaussianBlur((rng.random((480, 640, 3)) * 255).astype(np.uint8), (0, 0), 2),

@@ -15,7 +15,7 @@ from smplestx.cli import main
 from smplestx.config import ModelConfig
 from smplestx.synthetic.scene import ScenePerson, render_scene
 from smplestx.io.results import load_results
-from smplestx.geometry import crop_image
+from smplestx.geometry.crops import crop_image
 from smplestx.model import SMPLestX
 from smplestx.nn.network import NetworkOutput
 from smplestx.pipeline.detectors import BoxesFileDetector, Detections, FullFrameDetector

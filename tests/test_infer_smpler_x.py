@@ -22,7 +22,7 @@ def _need(path: Path) -> Path:
 def test_infer_carries_part_boxes_in_image_pixels(tmp_path, synthetic_body, capsys):
     from smplestx import load_model, load_results
     from smplestx.cli import main
-    from smplestx.geometry import crop_image, process_box
+    from smplestx.geometry.crops import crop_image, process_box
     from smplestx.io.video import write_image
 
     ckpt, cfg = _need(SX / "smpler_x_tiny.pth.tar"), SX / "config_smpler_x_tiny.py"

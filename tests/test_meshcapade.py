@@ -20,7 +20,7 @@ from smplestx.export import (CAMERA_TO_AMASS, build_skeleton, export_animation, 
 from smplestx.export.readers import MotionFileError
 from smplestx.io.meshes import CAMERA_TO_GLTF
 from smplestx.motion.tracks import FRAME_FIELDS
-from smplestx.nn.rotations import axis_angle_to_rotmat
+from smplestx.geometry.rotations import axis_angle_to_rotmat
 
 DATA = Path(__file__).parent / "data" / "meshcapade"
 AVATAR = DATA / "avatar.smpl"

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from smplestx.geometry import crop_camera, crop_image, process_box
-from smplestx.nn.rotations import axis_angle_to_rotmat
+from smplestx.geometry.crops import crop_image, process_box
+
+from smplestx.geometry.cameras import crop_camera
+from smplestx.geometry.rotations import axis_angle_to_rotmat
 
 ATOL = 1e-4
 

@@ -20,7 +20,7 @@ from smplestx.motion.smoothing import (
 )
 from smplestx.motion.tracker import Tracker
 from smplestx.motion.tracks import Track
-from smplestx.nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
+from smplestx.geometry.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
 
 FPS = 30.0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from smplestx.nn.rotations import axis_angle_to_rotmat
+from smplestx.geometry.rotations import axis_angle_to_rotmat
 
 ATOL = 1e-4
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from smplestx.nn.rotations import (
+from smplestx.geometry.rotations import (
     axis_angle_to_rotmat,
     rot6d_to_axis_angle,
     rot6d_to_rotmat,
@@ -73,7 +73,7 @@ def test_rotmats_are_orthonormal_and_gradients_finite():
 
 
 def test_axis_angle_to_quaternion_agrees_with_the_matrix_path():
-    from smplestx.nn.rotations import axis_angle_to_quaternion, quaternion_to_axis_angle, rotmat_to_quaternion
+    from smplestx.geometry.rotations import axis_angle_to_quaternion, quaternion_to_axis_angle, rotmat_to_quaternion
 
     rng = np.random.default_rng(0)
     aa = torch.from_numpy(rng.normal(size=(200, 3)) * 1.2)
@@ -90,7 +90,7 @@ def test_axis_angle_to_quaternion_agrees_with_the_matrix_path():
 
 
 def test_slerp_follows_the_short_arc_at_constant_speed():
-    from smplestx.nn.rotations import axis_angle_to_quaternion, quaternion_slerp, quaternion_to_axis_angle
+    from smplestx.geometry.rotations import axis_angle_to_quaternion, quaternion_slerp, quaternion_to_axis_angle
 
     q0 = axis_angle_to_quaternion(torch.tensor([0.0, 0.0, 0.2], dtype=torch.float64))
     q1 = -axis_angle_to_quaternion(torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64))  # sign-flipped copy
@@ -103,7 +103,7 @@ def test_slerp_follows_the_short_arc_at_constant_speed():
 
 
 def test_euler_zxy_round_trip_including_gimbal_lock():
-    from smplestx.nn.rotations import euler_zxy_to_rotmat, rotmat_to_euler_zxy
+    from smplestx.geometry.rotations import euler_zxy_to_rotmat, rotmat_to_euler_zxy
 
     g = torch.Generator().manual_seed(3)
     r = axis_angle_to_rotmat(torch.randn(2000, 3, generator=g, dtype=torch.float64) * 1.5)

@@ -12,9 +12,9 @@ from scipy.optimize import least_squares
 
 from smplestx.body import BodyModel
 from smplestx.synthetic.scene import ScenePerson, crop_camera_oracle, demo_people
-from smplestx.geometry import fit_translation, project_points
+from smplestx.geometry.cameras import fit_translation, project_points
 from smplestx.io.results import FrameResult
-from smplestx.scene_camera import SceneCamera, express_in_scene, load_intrinsics, scene_camera_from_options
+from smplestx.geometry.scene_camera import SceneCamera, express_in_scene, load_intrinsics, scene_camera_from_options
 
 W, H, F = 640, 480, 800.0  # the synthetic scenes' true camera (princpt at the centre)
 TRUE = SceneCamera(intrinsics=(F, F, W / 2, H / 2))

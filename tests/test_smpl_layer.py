@@ -82,7 +82,7 @@ def test_matches_smplx_oracle(root: Path, arrays: dict, gender: str, dtype: torc
 
 
 def test_rotation_matrices_and_defaults(arrays: dict) -> None:
-    from smplestx.nn.rotations import axis_angle_to_rotmat
+    from smplestx.geometry.rotations import axis_angle_to_rotmat
 
     model = SMPLModel(arrays["neutral"], dtype=torch.float64)
     x = _inputs(3, torch.float64, seed=1)

@@ -50,7 +50,7 @@ def _source(assets: SMPLEvalAssets) -> np.ndarray:
 
 
 def _rotation(axis_angle: np.ndarray) -> np.ndarray:
-    from smplestx.nn.rotations import axis_angle_to_rotmat
+    from smplestx.geometry.rotations import axis_angle_to_rotmat
 
     return axis_angle_to_rotmat(torch.as_tensor(axis_angle, dtype=torch.float64), eps=0.0).numpy()
 

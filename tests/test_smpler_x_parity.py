@@ -79,7 +79,7 @@ def test_roi_align_gradient_reaches_features(units):
 
 @pytest.mark.parametrize("src,dst", [("rot6d_special", "aa_special"), ("rot6d_rand5", "aa_rand5"), ("rot6d_rand3", "aa_rand3_one_by_one")])
 def test_rotations_match_reference(units, src, dst):
-    from smplestx.nn.rotations import rot6d_to_axis_angle
+    from smplestx.geometry.rotations import rot6d_to_axis_angle
 
     # Batches of 3 give the intended (one-by-one) result, not the reference's torch.cross(dim=0) accident.
     assert _maxdiff(rot6d_to_axis_angle(units[src]), units[dst]) < 1e-5
@@ -117,7 +117,7 @@ def sx_model(parity_body):
 
 
 def _mats(aa: torch.Tensor | np.ndarray) -> torch.Tensor:
-    from smplestx.nn.rotations import axis_angle_to_rotmat
+    from smplestx.geometry.rotations import axis_angle_to_rotmat
 
     return axis_angle_to_rotmat(torch.as_tensor(aa, dtype=torch.float64).reshape(-1, 3))
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from smplestx.model import TrainOutput, part_relative
-from smplestx.nn.rotations import axis_angle_to_rotmat, rot6d_to_axis_angle
+from smplestx.geometry.rotations import axis_angle_to_rotmat, rot6d_to_axis_angle
 from smplestx.train.losses import LossWeights, loss_terms, loss_terms_from_output, total_loss
 
 #: x100-weighted metre-scale 3D terms: float32 rounding of camera-frame joints (z ~ tens of metres) alone is ~2e-6 m.

@@ -25,7 +25,7 @@ import torch
 
 from smplestx.body import BodyModel
 from smplestx.io.results import FrameResult, ResultsWriter
-from smplestx.scene_camera import SceneCamera, express_in_scene
+from smplestx.geometry.scene_camera import SceneCamera, express_in_scene
 from smplestx.synthetic.scene import crop_camera_oracle, demo_people, write_demo_media
 from smplestx.synthetic.smplx_model import write_synthetic_body
 from smplestx.synthetic.truth import scene_focal

@@ -31,7 +31,7 @@ _EXPORTS = {
     "Estimator": "pipeline.estimator",
     "Person": "io.results",
     "FrameResult": "io.results",
-    "SceneCamera": "scene_camera",
+    "SceneCamera": "geometry.scene_camera",
     "load_results": "io.results",
     "Track": "motion.tracks",
     "TrackSet": "motion.tracks",

@@ -234,7 +234,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
 
     from .pipeline.estimator import Estimator
     from .pipeline.run import InferenceRun, InferOptions, check_output_dir
-    from .scene_camera import scene_camera_from_options
+    from .geometry.scene_camera import scene_camera_from_options
     from .sharding import resolve_shard
 
     if args.start is not None and args.end is not None and args.end <= args.start:

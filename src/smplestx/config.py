@@ -13,13 +13,10 @@ import torch
 
 from .errors import SmplestxError
 
-#: Model geometry of the released SMPLest-X / SMPLer-X configs; the one source of these numbers in the package.
-INPUT_IMG_SHAPE: tuple[int, int] = (512, 384)  # network input crop (H, W)
-INPUT_BODY_SHAPE: tuple[int, int] = (256, 192)  # body input (H, W) the crop is resized to; the camera lives on it
+#: Model geometry of the released SMPLest-X / SMPLer-X configs: the crop geometry's one home is geometry/crops.py.
+from .geometry.crops import BBOX_RATIO, FOCAL, INPUT_BODY_SHAPE, INPUT_IMG_SHAPE, PRINCPT  # noqa: E402
+
 OUTPUT_HM_SHAPE: tuple[int, int, int] = (16, 16, 12)  # heat-map grid (D, H, W)
-FOCAL: tuple[float, float] = (5000.0, 5000.0)  # virtual camera on the body input, pixels
-PRINCPT: tuple[float, float] = (96.0, 128.0)
-BBOX_RATIO = 1.2  # box growth before cropping
 #: Precision names (CLI, conversion, AMP) -> torch dtype; the one such map in the package.
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: The reverse map, torch dtype -> its name.

@@ -13,7 +13,7 @@ from .body import SMPLX_137, SMPLX_PARAM_NAMES, BodyModel
 from .config import DTYPE_NAMES, DTYPES, ModelConfig
 from .config_smpler_x import SMPLerXConfig
 from .errors import UsageError
-from .geometry import project_points
+from .geometry.cameras import project_points
 from .checkpoint import AnyConfig, check_body_model, load_network
 from .nn.int8 import fbgemm_available, int8_kernel, quantize_linears, quantize_linears_fbgemm
 from .nn.network import NetworkOutput, SMPLestXNet

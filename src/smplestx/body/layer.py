@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..nn.rotations import axis_angle_to_rotmat_minus_identity
+from ..geometry.rotations import axis_angle_to_rotmat_minus_identity
 from .base import BodyLayer
 from .joint_sets import JointSet
 from .model_files import (

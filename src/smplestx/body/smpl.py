@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..nn.rotations import axis_angle_to_rotmat_minus_identity
+from ..geometry.rotations import axis_angle_to_rotmat_minus_identity
 from .base import BodyLayer
 from .model_files import GENDERS, BodyModelFileError, NumpyOnlyUnpickler, UnsafePickleError, typed_arrays
 from .skinning import no_autocast, shape_basis, translate

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geometry import crop_camera, project_points
+from ..geometry.cameras import crop_camera, project_points
 from ..io.atomic import atomic_path, write_bytes
 
 AGORA_SIZE = (3840, 2160)  # (width, height) the server's 2D joints are in

@@ -17,7 +17,8 @@ import torch
 
 from ..body import SMPLX_PARAM_NAMES
 from ..data import HumanData
-from ..geometry import crop_camera, crop_image, process_box, project_points
+from ..geometry.crops import crop_image, process_box
+from ..geometry.cameras import crop_camera, project_points
 from ..io.images import read_image
 from ..model import SMPLestX
 from ..synthetic.dataset import BOX_PAD

@@ -24,7 +24,7 @@ import torch
 
 from ..body import SMPLX_PARAM_NAMES
 from ..errors import SmplestxError
-from ..geometry import crop_image, process_box
+from ..geometry.crops import crop_image, process_box
 from ..io.atomic import atomic_path, write_text
 from ..sharding import Shard
 from .benchmarks import Benchmark

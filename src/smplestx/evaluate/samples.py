@@ -21,7 +21,7 @@ from ..io.images import MediaError, decode_image
 from ..body import BodyModel
 from ..data.datasets import DatasetQuirks, image_under_root
 from ..data.humandata import HumanData, HumanDataError
-from ..geometry import process_box
+from ..geometry.crops import process_box
 
 @dataclass
 class TestSample:
@@ -239,7 +239,7 @@ def load_image(path: Path) -> np.ndarray:
 
 def _rodrigues_left(R: torch.Tensor, aa: torch.Tensor) -> torch.Tensor:
     """Axis-angle of R @ rot(aa), batched."""
-    from ..nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
+    from ..geometry.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
 
     return rotmat_to_axis_angle(R @ axis_angle_to_rotmat(aa))
 

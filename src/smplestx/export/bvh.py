@@ -10,7 +10,7 @@ Conventions (all fixed, written into the file's header comment-free, as BVH has 
   to the root OFFSET; a zero OFFSET makes both readings agree);
 - every other joint has 3 channels ``Zrotation Xrotation Yrotation``, degrees, meaning the local rotation
   ``R = Rz(z) @ Rx(x) @ Ry(y)`` (the channel listed first is the outermost factor: the usual BVH reading, and
-  Blender's), from :func:`smplestx.nn.rotations.rotmat_to_euler_zxy`;
+  Blender's), from :func:`smplestx.geometry.rotations.rotmat_to_euler_zxy`;
 - one frame per source frame from the track's first to its last (gaps filled by slerp before writing);
   ``Frame Time`` is ``1 / fps``.
 
@@ -37,7 +37,7 @@ import torch
 from ..errors import UsageError
 from ..io.atomic import atomic_path as _atomic_path
 from ..io.meshes import CAMERA_TO_GLTF
-from ..nn.rotations import euler_zxy_to_rotmat, rotmat_to_euler_zxy
+from ..geometry.rotations import euler_zxy_to_rotmat, rotmat_to_euler_zxy
 from .skeleton import OFFSET_TOLERANCE, Skeleton
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ import torch
 
 from ..io.atomic import atomic_path as _atomic_path
 from ..io.meshes import CAMERA_TO_GLTF, _vertex_normals
-from ..nn.rotations import rotmat_to_quaternion
+from ..geometry.rotations import rotmat_to_quaternion
 from .skeleton import OFFSET_TOLERANCE, Skeleton
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ import torch
 from ..body import BodyModel
 from ..body.joint_sets import SMPLX_144_NAMES, NUM_KINEMATIC_JOINTS
 from ..motion.tracks import Track
-from ..nn.rotations import (
+from ..geometry.rotations import (
     axis_angle_to_quaternion,
     axis_angle_to_rotmat,
     quaternion_slerp,

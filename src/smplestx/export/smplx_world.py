@@ -21,7 +21,7 @@ import torch
 from ..body import BodyModel
 from ..errors import SmplestxError
 from ..motion.tracks import Track
-from ..nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
+from ..geometry.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
 from .skeleton import Skeleton
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from ..body import BodyModel
 from ..errors import UsageError
-from ..nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
+from ..geometry.rotations import axis_angle_to_rotmat_np, rotmat_to_axis_angle_np
 from .contacts import ANKLES, PELVIS, ContactConfig, floor_and_contacts, foot_points, heights, up_hint
 from .tracks import Track, TrackSet
 
@@ -89,15 +89,7 @@ def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     s = np.linalg.norm(axis, axis=-1, keepdims=True)
     angle = np.arctan2(s, (a * b).sum(-1, keepdims=True))
     aa = np.where(s > 1e-12, axis / np.maximum(s, 1e-12) * angle, 0.0)
-    return axis_angle_to_rotmat(torch.from_numpy(aa)).numpy()
-
-
-def _rotmats(aa: np.ndarray) -> np.ndarray:
-    return axis_angle_to_rotmat(torch.from_numpy(np.asarray(aa, np.float64))).numpy()
-
-
-def _axis_angles(r: np.ndarray) -> np.ndarray:
-    return rotmat_to_axis_angle(torch.from_numpy(r)).numpy()
+    return axis_angle_to_rotmat_np(aa)
 
 
 def solve_leg(hip: np.ndarray, global_hip: np.ndarray, global_knee: np.ndarray, thigh: np.ndarray,
@@ -185,7 +177,7 @@ def pin_track(track: Track, body: BodyModel, floor: np.ndarray, contacts: np.nda
     base = points + root[:, None]
     goal = base + weight[..., None] * (points + disp - base)
     pose = np.asarray(track.body_pose, np.float64).copy()
-    global_pelvis = _rotmats(track.global_orient)
+    global_pelvis = axis_angle_to_rotmat_np(track.global_orient)
     for _ in range(passes):
         joints = body_joints(body, replace(track, transl=transl, body_pose=pose))
         now = foot_points(joints)
@@ -195,21 +187,21 @@ def pin_track(track: Track, body: BodyModel, floor: np.ndarray, contacts: np.nda
             ankle = joints[:, ankle_j]
             # Heel and toes both planted: turn the foot (about the ankle) so heel-to-toes matches the targets.
             turn = _rotation_between(now[:, cols[1]] - now[:, cols[0]], goal[:, cols[1]] - goal[:, cols[0]])
-            turn = _rotmats(_axis_angles(turn) * w.min(axis=1, keepdims=True))
+            turn = axis_angle_to_rotmat_np(rotmat_to_axis_angle_np(turn) * w.min(axis=1, keepdims=True))
             turned = ankle[:, None] + np.einsum("tij,tkj->tki", turn, now[:, cols] - ankle[:, None])
             move = ((goal[:, cols] - turned) * w[..., None]).sum(1) / np.maximum(w.sum(1), 1e-12)[:, None]
             # No foot point below the floor after the move.
             low = heights(turned + move[:, None], floor).min(axis=1)
             move += np.maximum(-low, 0.0)[:, None] * floor[:3]
-            r_hip, r_knee, r_ankle = (_rotmats(pose[:, r]) for r in rows)
+            r_hip, r_knee, r_ankle = (axis_angle_to_rotmat_np(pose[:, r]) for r in rows)
             g_hip = global_pelvis @ r_hip
             g_knee = g_hip @ r_knee
             g_ankle = turn @ g_knee @ r_ankle
             new_hip, new_knee = solve_leg(joints[:, hip_j], g_hip, g_knee, rest[knee_j] - rest[hip_j],
                                           rest[ankle_j] - rest[knee_j], ankle + move)
-            pose[:, rows[0]] = _axis_angles(np.swapaxes(global_pelvis, 1, 2) @ new_hip)
-            pose[:, rows[1]] = _axis_angles(np.swapaxes(new_hip, 1, 2) @ new_knee)
-            pose[:, rows[2]] = _axis_angles(np.swapaxes(new_knee, 1, 2) @ g_ankle)  # the foot's orientation in space
+            pose[:, rows[0]] = rotmat_to_axis_angle_np(np.swapaxes(global_pelvis, 1, 2) @ new_hip)
+            pose[:, rows[1]] = rotmat_to_axis_angle_np(np.swapaxes(new_hip, 1, 2) @ new_knee)
+            pose[:, rows[2]] = rotmat_to_axis_angle_np(np.swapaxes(new_knee, 1, 2) @ g_ankle)  # the foot's orientation in space
     return replace(track, transl=transl.astype(np.float32), body_pose=pose.astype(np.float32), contacts=contacts,
                    global_orient_world=None, transl_world=None)  # stale: place_tracks redoes them
 

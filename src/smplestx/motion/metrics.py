@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ..geometry.alignment import rigid_transform
 from .tracker import iou_matrix
 
 
@@ -103,22 +104,6 @@ def mpjpe(pred: np.ndarray, truth: np.ndarray) -> float:
 WORLD_SEGMENT = 100
 
 
-def fit_pose(pred: np.ndarray, truth: np.ndarray, scale: bool = False) -> tuple[float, np.ndarray, np.ndarray]:
-    """The map ``truth ~ s R pred + t`` of point sets (N, 3) by least squares (Umeyama): (s, R, t); s = 1 unless ``scale``."""
-    a, b = np.asarray(pred, np.float64).reshape(-1, 3), np.asarray(truth, np.float64).reshape(-1, 3)
-    if a.shape != b.shape or len(a) < 2:
-        raise ValueError(f"need two (N >= 2, 3) point sets of one shape, got {a.shape} and {b.shape}")
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    h = (a - mu_a).T @ (b - mu_b) / len(a)
-    u, sv, vt = np.linalg.svd(h)
-    d = np.ones(3)
-    d[2] = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0  # a rotation, never a mirror
-    rot = vt.T @ np.diag(d) @ u.T
-    var = ((a - mu_a) ** 2).sum() / len(a)
-    s = float((sv * d).sum() / var) if scale and var > 0 else 1.0
-    return s, rot, mu_b - s * rot @ mu_a
-
-
 def _apply(s: float, rot: np.ndarray, t: np.ndarray, x: np.ndarray) -> np.ndarray:
     return s * np.asarray(x, np.float64) @ rot.T + t
 
@@ -144,7 +129,7 @@ def w_mpjpe(pred: np.ndarray, truth: np.ndarray, segment: int = WORLD_SEGMENT) -
     errs = []
     for sl in _segments(len(pred), segment):
         p, g = pred[sl], truth[sl]
-        pose = fit_pose(p[:2], g[:2])
+        pose = rigid_transform(p[:2].reshape(-1, 3), g[:2].reshape(-1, 3), scale=False)
         errs.append(np.linalg.norm(_apply(*pose, p) - g, axis=-1).reshape(-1))
     return float(np.concatenate(errs).mean())
 
@@ -155,7 +140,7 @@ def wa_mpjpe(pred: np.ndarray, truth: np.ndarray, segment: int = WORLD_SEGMENT) 
     errs = []
     for sl in _segments(len(pred), segment):
         p, g = pred[sl], truth[sl]
-        pose = fit_pose(p, g, scale=True)
+        pose = rigid_transform(p.reshape(-1, 3), g.reshape(-1, 3))
         errs.append(np.linalg.norm(_apply(*pose, p) - g, axis=-1).reshape(-1))
     return float(np.concatenate(errs).mean())
 
@@ -168,7 +153,7 @@ def rte(pred_root: np.ndarray, truth_root: np.ndarray) -> float:
     length = float(np.linalg.norm(np.diff(g, axis=0), axis=1).sum())
     if length <= 0:
         raise ValueError("the true root never moves: RTE (a share of the distance travelled) is undefined")
-    return 100.0 * float(np.linalg.norm(_apply(*fit_pose(p, g), p) - g, axis=1).mean()) / length
+    return 100.0 * float(np.linalg.norm(_apply(*rigid_transform(p, g, scale=False), p) - g, axis=1).mean()) / length
 
 
 def jitter(joints: np.ndarray, fps: float) -> float:
@@ -199,4 +184,4 @@ def ate(pred_centres: np.ndarray, truth_centres: np.ndarray, scale: bool = True)
         raise ValueError(f"need two (F, 3) camera paths of one shape, got {p.shape} and {g.shape}")
     if len(p) < 2 or np.allclose(g, g[:1]) or np.allclose(p, p[:1]):  # a standing camera: only a shift to fit
         return float(np.sqrt((np.linalg.norm((p - p.mean(0)) - (g - g.mean(0)), axis=1) ** 2).mean())) if len(p) else 0.0
-    return float(np.sqrt((np.linalg.norm(_apply(*fit_pose(p, g, scale=scale), p) - g, axis=1) ** 2).mean()))
+    return float(np.sqrt((np.linalg.norm(_apply(*rigid_transform(p, g, scale=scale), p) - g, axis=1) ** 2).mean()))

@@ -1,7 +1,7 @@
 """Temporal smoothing of SMPL-X tracks: rotations on the rotation manifold, positions, expressions.
 
 Rotations (global orientation and every joint) become unit quaternions (the package's conversions
-in :mod:`smplestx.nn.rotations`), made sign-continuous along time so q and -q never fight, filtered,
+in :mod:`smplestx.geometry.rotations`), made sign-continuous along time so q and -q never fight, filtered,
 re-normalised (a unit quaternion is an orthonormal rotation) and converted back to axis-angle; no
 Euler angles anywhere. Translation and expression are filtered as plain vectors.
 
@@ -31,7 +31,7 @@ import torch
 from scipy.ndimage import convolve1d
 
 from ..errors import UsageError
-from ..nn.rotations import axis_angle_to_quaternion, quaternion_slerp, quaternion_to_axis_angle
+from ..geometry.rotations import axis_angle_to_quaternion, quaternion_slerp, quaternion_to_axis_angle
 from .tracks import Track, TrackSet
 
 #: Rotation fields of a track and their joint counts, in the order they are stacked for filtering.
@@ -74,7 +74,7 @@ def describe_method(name: str, params: dict[str, float]) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Quaternion helpers (numpy in, numpy out; the conversions themselves live in nn.rotations)
+# Quaternion helpers (numpy in, numpy out; the conversions themselves live in geometry.rotations)
 # --------------------------------------------------------------------------------------------
 
 

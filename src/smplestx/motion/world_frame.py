@@ -13,12 +13,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import torch
 
 import logging
 
 from ..body import BodyModel
-from ..nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
+from ..geometry.rotations import axis_angle_to_rotmat_np, rotmat_to_axis_angle_np
 from .camera_motion import CameraMotion
 from .contacts import ANKLES, PELVIS, fit_floor, foot_points, up_hint
 from .feet import MIN_FRAMES, body_joints, pin_feet, rest_joints
@@ -38,8 +37,8 @@ def move_root(global_orient: np.ndarray, transl: np.ndarray, pelvis: np.ndarray,
     """
     go = np.asarray(global_orient, np.float64)
     r = np.asarray(rotation, np.float64)
-    root = axis_angle_to_rotmat(torch.from_numpy(go), eps=0.0).numpy()
-    new_go = rotmat_to_axis_angle(torch.from_numpy(r @ root)).numpy()
+    root = axis_angle_to_rotmat_np(go, eps=0.0)
+    new_go = rotmat_to_axis_angle_np(r @ root)
     p = np.asarray(pelvis, np.float64)
     moved = np.einsum("...ij,...j->...i", r, p + np.asarray(transl, np.float64)) + np.asarray(translation, np.float64)
     return new_go, moved - p

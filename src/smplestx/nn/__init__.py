@@ -1,8 +1,7 @@
-"""Neural networks of SMPLest-X: ViT encoder, decoder head, rotation maps."""
+"""Neural networks of SMPLest-X: ViT encoder, decoder head (rotations live in geometry/)."""
 
 from .decoder import DecoderHead, DecoderOutput
 from .network import NetworkOutput, SMPLestXNet
-from .rotations import axis_angle_to_rotmat, rot6d_to_axis_angle, rot6d_to_rotmat, rotmat_to_axis_angle
 from .vit import ViTEncoder
 
 __all__ = [
@@ -11,8 +10,4 @@ __all__ = [
     "NetworkOutput",
     "SMPLestXNet",
     "ViTEncoder",
-    "axis_angle_to_rotmat",
-    "rot6d_to_axis_angle",
-    "rot6d_to_rotmat",
-    "rotmat_to_axis_angle",
 ]

@@ -11,7 +11,7 @@ from torch import nn
 from ..config import ModelConfig
 from .attention import set_attention
 from .decoder import DecoderHead, DecoderOutput
-from .rotations import rot6d_to_axis_angle
+from ..geometry.rotations import rot6d_to_axis_angle
 from .vit import ViTEncoder
 
 

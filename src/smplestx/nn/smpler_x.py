@@ -16,7 +16,7 @@ from ..config_smpler_x import SMPLerXConfig
 from .heatmap import restore_bbox, sample_joint_features, soft_argmax_2d, soft_argmax_3d
 from .network import PoseNetwork
 from .roi_align import roi_align
-from .rotations import rot6d_to_axis_angle
+from ..geometry.rotations import rot6d_to_axis_angle
 from .vit import ViTEncoder
 
 #: Heat-map joints of the body (the first 25 of the 137) and of one hand.

@@ -14,10 +14,11 @@ import torch
 from ..body import SMPLX_PARAM_NAMES
 from ..config import ModelConfig
 from ..errors import UsageError
-from ..geometry import box_to_crop_affine, crop_camera, crop_image, crop_images_torch, process_box, project_points
+from ..geometry.crops import box_to_crop_affine, crop_image, crop_images_torch, process_box
+from ..geometry.cameras import crop_camera, project_points
 from ..io.results import FrameResult, Person
 from ..model import SMPLestX, load_model, network_precision, pick_device, pick_dtype  # noqa: F401 - re-exported
-from ..scene_camera import SceneCamera, express_in_scene, load_intrinsics
+from ..geometry.scene_camera import SceneCamera, express_in_scene, load_intrinsics
 from .detectors import Detections, Detector, make_detector, select_people
 from .sources import Frame, open_source, read_image
 
@@ -38,7 +39,7 @@ class Estimator:
     """SMPLest-X on whole images and videos: detection, crops, batched network, full-image camera.
 
     ``camera`` picks the scene camera every person is also expressed in (``transl_scene`` ...): a
-    :class:`~smplestx.scene_camera.SceneCamera` (``focal=``, ``fov_deg=`` or ``intrinsics=``), the
+    :class:`~smplestx.geometry.scene_camera.SceneCamera` (``focal=``, ``fov_deg=`` or ``intrinsics=``), the
     path of an intrinsics JSON file, or None for the default (focal = image diagonal, centred).
     """
 

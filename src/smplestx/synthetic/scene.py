@@ -11,7 +11,7 @@ import torch
 
 from ..body import BodyModel, BodyOutput
 from ..config import ModelConfig
-from ..nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
+from ..geometry.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
 from ..render import MANNEQUIN_GREY, Renderer
 from .files import write_bytes
 from .truth import TruthBuilder, scene_focal, truth_path, write_truth
@@ -188,7 +188,8 @@ def crop_camera_oracle(
     joints under that crop camera, as a network trained with the crop camera would predict.
     """
     from ..body.joint_sets import SMPLX_137
-    from ..geometry import crop_camera, fit_translation, process_box, project_points
+    from ..geometry.crops import process_box
+    from ..geometry.cameras import crop_camera, fit_translation, project_points
     from ..io.results import Person  # noqa: F811 (runtime import)
 
     cfg = config or ModelConfig()

@@ -21,7 +21,7 @@ import torch
 
 from ..body import BodyModel
 from ..motion.tracks import Track, TrackSet
-from ..nn.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
+from ..geometry.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
 from .gait import plan_gait
 from .scene import FACING_CAMERA
 from .truth import DETECTABLE, TruthBuilder, detectable_boxes, truth_path, write_truth

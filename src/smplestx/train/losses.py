@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ..body.joint_sets import SMPLX_137, SMPLX_ORIG_53
 from ..model import TrainOutput
-from ..nn.rotations import axis_angle_to_rotmat
+from ..geometry.rotations import axis_angle_to_rotmat
 
 Mode = Literal["reference", "corrected"]
 MODES: tuple[str, ...] = ("reference", "corrected")

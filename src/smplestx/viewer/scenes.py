@@ -382,7 +382,7 @@ def _glb_scene(path: Path, bodies: Bodies) -> Scene:
     from ..export.gltf import read_gltf_animation
     from ..export.meshcapade import nominal_camera
     from ..io.meshes import CAMERA_TO_GLTF
-    from ..nn.rotations import quaternion_to_axis_angle
+    from ..geometry.rotations import quaternion_to_axis_angle
 
     try:
         anim = read_gltf_animation(path)
@@ -446,7 +446,7 @@ def _bvh_scene(path: Path, bodies: Bodies) -> Scene:
     from ..export.meshcapade import nominal_camera
     from ..export.skeleton import JOINT_NAMES
     from ..io.meshes import CAMERA_TO_GLTF
-    from ..nn.rotations import euler_zxy_to_rotmat, rotmat_to_axis_angle
+    from ..geometry.rotations import euler_zxy_to_rotmat, rotmat_to_axis_angle
 
     try:
         bvh = read_bvh(path)

@@ -1,7 +1,8 @@
-"""Rotation conversions used by the network head: 6D, matrices, axis-angle, quaternions."""
+"""Rotation conversions, the one home: 6D, matrices, axis-angle, quaternions, Euler (torch; numpy wrappers at the end)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -184,3 +185,13 @@ def euler_zxy_to_rotmat(e: torch.Tensor) -> torch.Tensor:
     rx = mat(one, zero, zero, zero, torch.cos(x), -torch.sin(x), zero, torch.sin(x), torch.cos(x))
     ry = mat(torch.cos(y), zero, torch.sin(y), zero, one, zero, -torch.sin(y), zero, torch.cos(y))
     return rz @ rx @ ry
+
+
+def axis_angle_to_rotmat_np(aa: np.ndarray, eps: float = REFERENCE_EPS) -> np.ndarray:
+    """numpy (..., 3) axis-angle -> (..., 3, 3) float64 matrices (the torch conversion, for numpy callers)."""
+    return axis_angle_to_rotmat(torch.from_numpy(np.asarray(aa, np.float64)), eps=eps).numpy()
+
+
+def rotmat_to_axis_angle_np(r: np.ndarray) -> np.ndarray:
+    """numpy (..., 3, 3) matrices -> (..., 3) float64 axis-angle (the torch conversion, for numpy callers)."""
+    return rotmat_to_axis_angle(torch.from_numpy(np.asarray(r, np.float64))).numpy()

@@ -4,7 +4,7 @@ The network predicts each person in a virtual camera derived from its crop (foca
 proportional to the box), so two people, or one person in two frames, live in different cameras.
 The scene camera is one camera for a whole input (constant over a video): each person keeps its
 pose and shape and gets the translation whose joints, projected by the scene camera, best match
-the 2D joints the crop camera gave (:func:`smplestx.geometry.fit_translation`).
+the 2D joints the crop camera gave (:func:`smplestx.geometry.cameras.fit_translation`).
 
 Choice of the camera (see ``docs/output-format.md``, "Scene camera"):
 
@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import UsageError
-from .geometry import fit_translation
+from ..errors import UsageError
+from .cameras import fit_translation
 
 if TYPE_CHECKING:  # records sit above this module; only their type is needed
-    from .io.results import FrameResult
+    from ..io.results import FrameResult
 
 log = logging.getLogger(__name__)
 
