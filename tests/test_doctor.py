@@ -50,7 +50,7 @@ def test_doctor_warns_about_a_cuda_build_without_a_gpu(monkeypatch, capsys):
     """A CUDA build of torch on a CPU-only machine: a warning naming the disk it costs, not a failure."""
     import torch
 
-    import smplestx.doctor as doctor
+    import smplestx.cli.doctor as doctor
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.version, "cuda", "13.0")
@@ -69,7 +69,7 @@ def test_cuda_wheel_sizes_come_from_the_installed_files(monkeypatch, tmp_path):
     """RECORD sizes are summed; a row without a size is measured on disk; other distributions are not counted."""
     import importlib.metadata
 
-    import smplestx.doctor as doctor
+    import smplestx.cli.doctor as doctor
 
     unsized = tmp_path / "libcudnn.so"
     unsized.write_bytes(b"x" * 1000)

@@ -78,3 +78,21 @@ def body_model_fingerprint(body: torch.nn.Module) -> str:
     """:func:`weights_fingerprint` of a body model's arrays as float32, whatever precision it was loaded in."""
     state = {k: v.float() if v.is_floating_point() else v for k, v in body.state_dict().items()}
     return weights_fingerprint(state)
+
+
+def model_identity(model: torch.nn.Module) -> dict:
+    """What a model's outputs depend on: its weights (content, not path), config and body model.
+
+    Any module works (a test oracle, a user's own network): what it lacks is left out, its weights still count.
+    """
+    net = getattr(model, "net", model)
+    path = getattr(net, "path", None)  # an ONNX Runtime network: the graph file is its weights
+    weights = file_fingerprint(path) if path is not None and Path(path).is_file() else weights_fingerprint(net)
+    out: dict = {"weights": weights}
+    config = getattr(net, "config", None)
+    if config is not None and hasattr(config, "to_dict"):
+        out["config"] = config.to_dict()
+    body = getattr(model, "body", None)
+    if isinstance(body, torch.nn.Module):
+        out["body_model"] = weights_fingerprint(body)
+    return out

@@ -164,3 +164,31 @@ class OnnxNetwork(nn.Module):
         x = np.ascontiguousarray(crops.detach().to("cpu", torch.float32).numpy())
         out = self.session.run(None, {"crops": x})
         return self._output(*(torch.from_numpy(o).to(crops.device) for o in out))
+
+
+#: Largest vertex difference (metres) between an exported file and torch that `export-onnx` accepts.
+VERTEX_TOLERANCE_M = 1e-4
+
+
+def verify_onnx(net: torch.nn.Module, path: str | Path, body_models: str | Path | None = None) -> tuple[float, float | None]:
+    """An exported file against torch on random crops of two batch sizes: (max parameter difference, max vertex
+    difference in metres through the body model, or None without ``body_models``)."""
+    onnx_net = OnnxNetwork(path)
+    worst = 0.0
+    gen = torch.Generator().manual_seed(0)
+    for b in (1, 3):
+        crops = torch.rand(b, 3, *net.config.input_img_shape, generator=gen)
+        with torch.inference_mode():
+            ref, got = net(crops), onnx_net(crops)
+        worst = max(worst, *(float((getattr(ref, k) - getattr(got, k)).abs().max()) for k in vars(got)))
+    if not body_models:
+        return worst, None
+    from .body import BodyModel
+
+    body = BodyModel.from_dir(body_models, "neutral")
+    crops = torch.rand(3, 3, *net.config.input_img_shape, generator=gen)
+    with torch.inference_mode():
+        a, b = net(crops), onnx_net(crops)
+        va = body(**{k: getattr(a, k) for k in OUTPUTS}).vertices  # the parameters (SMPLer-X boxes aside)
+        vb = body(**{k: getattr(b, k) for k in OUTPUTS}).vertices
+    return worst, float((va - vb).norm(dim=-1).max())

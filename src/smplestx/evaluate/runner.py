@@ -24,6 +24,7 @@ import torch
 
 from ..body import SMPLX_PARAM_NAMES
 from ..errors import SmplestxError
+from ..fingerprint import file_fingerprint, folder_fingerprint, model_identity
 from ..geometry.crops import crop_image, process_box
 from ..io.atomic import atomic_path, write_text
 from ..sharding import Shard
@@ -290,19 +291,33 @@ def _person_ids(samples: list[TestSample]) -> dict[int, int]:
     return out
 
 
+def eval_identity(benchmark: Benchmark, data_dir: str | Path, model: torch.nn.Module, body_models: str | Path) -> dict:
+    """What an evaluation's rows depend on: the model (weights by content), body models, annotation, protocol, precision."""
+    from ..model import network_backend, network_precision
+
+    annotation = benchmark.annotation_path(data_dir).resolve()
+    return {**model_identity(model), "body_models": folder_fingerprint(body_models),
+            "annotation": str(annotation), "annotation_data": file_fingerprint(annotation),
+            "interval": benchmark.rules.interval,
+            "dtype": network_precision(getattr(model, "net", model)),
+            "backend": network_backend(getattr(model, "net", model))}
+
+
 class EvalRun:
     """One benchmark evaluation writing into ``output`` (resumes what is there)."""
 
     def __init__(self, benchmark: Benchmark, data_dir: str | Path, model: torch.nn.Module, body_models: str | Path,
                  output: str | Path, options: EvalOptions | None = None, *,
                  identity: dict[str, Any] | None = None) -> None:
+        # A resume must not average rows of another model, body, annotation or precision with these: the identity
+        # is built from what runs (content, not paths), so the Python API resumes as safely as the CLI.
         self.benchmark = benchmark
         self.data_dir = Path(data_dir)
         self.model = model
         self.body_models = body_models
         self.output = Path(output)
         self.options = options or EvalOptions()
-        self.identity = identity or {}
+        self.identity = eval_identity(benchmark, data_dir, model, body_models) if identity is None else identity
         self.device = next(model.parameters()).device
 
     # -- setup -----------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import torch
 from .. import __version__
 from ..body.joint_sets import SMPLX_137
 from ..errors import UsageError
-from ..fingerprint import file_fingerprint, weights_fingerprint
+from ..fingerprint import file_fingerprint, model_identity, weights_fingerprint
 from ..io.atomic import TEMP_MARKER, remove_stale_temporaries, write_text
 from ..io.meshes import write_glb, write_obj, write_ply
 from ..io.results import FrameResult, ResultsWriter
@@ -218,14 +218,6 @@ def remove_stale_for_input(out: Path, name: str) -> int:
     if removed:
         log.info("%s: removed %d temporary file(s) an interrupted run left for %s", out, removed, name)
     return removed
-
-
-def model_identity(model: torch.nn.Module) -> dict:
-    """What a model's outputs depend on: its weights (content, not path), config and body model."""
-    net = model.net
-    path = getattr(net, "path", None)  # an ONNX Runtime network: the graph file is its weights
-    weights = file_fingerprint(path) if path is not None and Path(path).is_file() else weights_fingerprint(net)
-    return {"weights": weights, "config": net.config.to_dict(), "body_model": weights_fingerprint(model.body)}
 
 
 def detector_identity(detector: object) -> dict:

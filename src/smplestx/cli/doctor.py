@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
 import importlib.util
 import os
@@ -9,6 +10,8 @@ import platform
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from .common import _POSITIVE_INT, _add_model_args, _model_arg
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def _torch_checks() -> list[Check]:
             ok = bool(torch.isfinite((a @ a).float()).all())
         except RuntimeError:
             ok = False
-        from .model import auto_precision, cpu_has_bf16, cpu_has_vnni
+        from ..model import auto_precision, cpu_has_bf16, cpu_has_vnni
 
         if not ok:
             out.append(Check("bf16", "no (use --dtype fp32)"))
@@ -122,7 +125,7 @@ def _torch_checks() -> list[Check]:
             out.append(Check("bf16", "yes, in hardware (AVX512-BF16/AMX)"))
         else:
             out.append(Check("bf16", "emulated (no AVX512-BF16/AMX: slower than fp32)"))
-        from .nn.int8 import fbgemm_available
+        from ..nn.int8 import fbgemm_available
 
         out.append(Check("int8", "yes, in hardware (VNNI)" if cpu_has_vnni() else
                          "no VNNI: --dtype int8 runs int8-fbgemm (AVX2)" if fbgemm_available() else
@@ -133,7 +136,7 @@ def _torch_checks() -> list[Check]:
 
 
 def _body_models_check(explicit: str | Path | None = None) -> Check:
-    from .user_config import BodyModelsNotFoundError, UserConfigError, body_models_setting, find_body_models
+    from ..user_config import BodyModelsNotFoundError, UserConfigError, body_models_setting, find_body_models
 
     try:
         folder = find_body_models(explicit)
@@ -144,8 +147,8 @@ def _body_models_check(explicit: str | Path | None = None) -> Check:
 
 
 def _cache_checks() -> list[Check]:
-    from .user_config import cache_dir
-    from .zoo import MODELS
+    from ..user_config import cache_dir
+    from ..zoo import MODELS
 
     out = []
     try:
@@ -177,7 +180,7 @@ def _detector_check() -> Check:
 
 def run_checks(body_models: str | Path | None = None) -> list[Check]:
     """Every check, in display order (``body_models``: a folder given on the command line, looked up first)."""
-    from . import __version__
+    from .. import __version__
 
     checks = [
         Check("smplestx", f"{__version__} ({Path(__file__).parent})"),
@@ -211,10 +214,10 @@ def format_report(checks: list[Check]) -> str:
 
 def tune_report(model: str, *, body_models: str | None = None, config: str | None = None, batch_size: int = 16) -> str:
     """``doctor --tune``: measure ``--dtype auto``'s calibration for ``model`` on this CPU again; its table as text."""
-    from .model import load_model, tune_precision
-    from .precision_tuning import cache_file, format_table
+    from ..model import load_model, tune_precision
+    from ..precision_tuning import cache_file, format_table
 
-    from .precision_tuning import load_cached, tuning_key
+    from ..precision_tuning import load_cached, tuning_key
 
     loaded = load_model(model, body_models=body_models, config=config, dtype="fp32")
     if Path(str(model)).suffix.lower() == ".onnx":
@@ -233,3 +236,30 @@ def tune_report(model: str, *, body_models: str | None = None, config: str | Non
             f"(measured in {tuning.seconds:.1f} s; cached in {cache_file(key)})")
     return head + "\n" + format_table(tuning)
 
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+
+    checks = run_checks(args.body_models)
+    print(format_report(checks))
+    if args.tune:
+
+        print("\n" + tune_report(_model_arg(args), body_models=args.body_models, config=args.config,
+                                 batch_size=args.batch_size))
+    missing = [c.name for c in checks if not c.ok]
+    if missing:
+        print(f"smplestx doctor: missing {', '.join(missing)} (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's command(s) to the parser."""
+    p = sub.add_parser("doctor", help="check the installation: torch, device, body models, caches, detectors")
+    p.add_argument("--tune", action="store_true", help="measure --dtype auto's precision calibration again for a "
+                   "model (on this CPU, this torch) and print its table")
+    _add_model_args(p, default_note="with --tune; default: smplest-x-h")
+    p.add_argument("--config", help="with --tune: official config of the checkpoint (read as data)")
+    p.add_argument("--body-models", help="SMPL-X folder to check (and to tune with) (default: as for infer)")
+    p.add_argument("--batch-size", type=_POSITIVE_INT, default=16, help="with --tune: the batch size to tune for "
+                   "(default 16, infer's)")
+    p.set_defaults(func=_cmd_doctor)

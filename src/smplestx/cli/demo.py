@@ -8,7 +8,9 @@ this release's weights do not follow their poses yet (docs/benchmarks.md).
 
 from __future__ import annotations
 
+import argparse
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,12 +48,12 @@ def run_demo(
     seed: int = 0,
 ) -> DemoOutputs:
     """Generate the synthetic body and a video of mannequins (scene ``seed``) in ``folder``; run synthetic-tiny on it."""
-    from .io.results import load_results
-    from .pipeline.estimator import Estimator
-    from .pipeline.run import InferenceRun, InferOptions
-    from .synthetic.scene import write_demo_media
-    from .synthetic.smplx_model import write_synthetic_body
-    from .zoo import resolve_model
+    from ..io.results import load_results
+    from ..pipeline.estimator import Estimator
+    from ..pipeline.run import InferenceRun, InferOptions
+    from ..synthetic.scene import write_demo_media
+    from ..synthetic.smplx_model import write_synthetic_body
+    from ..zoo import resolve_model
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -87,3 +89,32 @@ def joints_in_image(frames: list) -> float:
             hits += int(((uv[:, 0] >= 0) & (uv[:, 0] < f.width) & (uv[:, 1] >= 0) & (uv[:, 1] < f.height)).sum())
             total += len(uv)
     return hits / total if total else 0.0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+
+    print("smplestx demo: a synthetic body and video generated here, and the packaged synthetic-tiny model "
+          "(no network, no licensed file; trained on our synthetic people only: it knows them, not real photos; "
+          "its heading is still often wrong, see docs/synthetic-tiny.md).",
+          file=sys.stderr)
+    out = run_demo(args.output, frames=args.frames, people=args.people, device=args.device, seed=args.seed)
+    print(f"{out.frames} frames, {out.people} person detections -> {out.folder}/")
+    print(f"  results:  {out.results}   (python: smplestx.load_results('{out.results}'))")
+    if out.overlay:
+        print(f"  overlay:  {out.overlay}")
+    print(f"  inputs:   {out.video} (+ true boxes {out.boxes}), body models {out.body_models}")
+    print(f"view it in 3D:  smplestx view {out.results}   (opens a local web page)")
+    print("real weights:   smplestx infer photo.jpg --model smplest-x-h   (downloads ~8 GB once; needs the SMPL-X "
+          "files, see README)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's command(s) to the parser."""
+    p = sub.add_parser("demo", help="run the whole pipeline offline on generated inputs (the packaged synthetic-tiny model)")
+    p.add_argument("output", nargs="?", default="smplestx_demo", help="folder to create (default: ./smplestx_demo)")
+    p.add_argument("--frames", type=int, default=12, help="video frames")
+    p.add_argument("--people", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | mps | auto")
+    p.add_argument("--seed", type=int, default=0, help="seed of the scene (the body is always the synthetic seed 0)")
+    p.set_defaults(func=_cmd_demo)
