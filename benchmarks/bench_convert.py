@@ -17,7 +17,7 @@ from pathlib import Path
 
 LOAD_SNIPPET = """
 import json, sys, time, torch
-from smplestx.checkpoint import load_network, map_official_keys, infer_config
+from smplestx.models.checkpoint import load_network, map_official_keys, infer_config
 from smplestx.nn.network import SMPLestXNet
 path, dtype, mode = sys.argv[1], getattr(torch, sys.argv[2]), sys.argv[3]
 start = time.perf_counter()
@@ -41,7 +41,7 @@ def make_official_checkpoint(size: str, path: Path) -> None:
     """Write a random checkpoint like the reference Trainer does: network + Adam state."""
     import torch
 
-    from smplestx.config import PRESETS
+    from smplestx.models.config import PRESETS
     from smplestx.nn.network import SMPLestXNet
 
     torch.manual_seed(0)
@@ -64,7 +64,7 @@ def main() -> int:
     parser.add_argument("--size", default="L")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/smplestx_bench_convert"))
     args = parser.parse_args()
-    from smplestx.checkpoint import convert_checkpoint
+    from smplestx.models.checkpoint import convert_checkpoint
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     official = args.workdir / f"random_{args.size}.pth.tar"

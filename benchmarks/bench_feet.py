@@ -28,7 +28,7 @@ from smplestx.motion.foot_metrics import contact_f1, foot_sliding, ground_penetr
 from smplestx.motion.metrics import acceleration_error, mpjpe
 from smplestx.motion.smoothing import smooth
 from smplestx.motion.tracks import TrackSet
-from smplestx.precision_tuning import cpu_identity
+from smplestx.models.precision_tuning import cpu_identity
 from smplestx.synthetic.walks import noisy_tracks, truth_trackset, walk_truth
 
 

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from smplestx.body import BodyModel
-from smplestx.config import DTYPES, PRESETS
+from smplestx.models.config import DTYPES, PRESETS
 from smplestx.geometry.crops import crop_image, crop_images_torch, process_box
-from smplestx.model import SMPLestX
+from smplestx.models.loading import SMPLestX
 from smplestx.nn.network import SMPLestXNet
 from smplestx.pipeline.detectors import BoxesFileDetector
 from smplestx.pipeline.estimator import Estimator

@@ -37,7 +37,7 @@ from smplestx.export.exporter import FORMATS
 from smplestx.export.readers import read_motion_file
 from smplestx.io.results import load_results
 from smplestx.motion.tracks import TrackSet, load_tracks
-from smplestx.precision_tuning import cpu_identity
+from smplestx.models.precision_tuning import cpu_identity
 from smplestx.synthetic.truth import read_truth, truth_path
 
 #: The table's columns: heading, key of a row, format.

@@ -19,9 +19,9 @@ from pathlib import Path
 import torch
 
 from smplestx.body import BodyModel
-from smplestx.config import DTYPES, PRESETS
-from smplestx.config_smpler_x import smpler_x_preset
-from smplestx.model import SMPLerX, SMPLestX
+from smplestx.models.config import DTYPES, PRESETS
+from smplestx.models.config_smpler_x import smpler_x_preset
+from smplestx.models.loading import SMPLerX, SMPLestX
 from smplestx.nn.network import SMPLestXNet
 from smplestx.nn.smpler_x import SMPLerXNet
 

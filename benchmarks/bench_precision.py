@@ -38,11 +38,11 @@ import numpy as np
 import torch
 
 from smplestx.body import BodyModel
-from smplestx.config import PRESETS
+from smplestx.models.config import PRESETS
 from smplestx.evaluate import get_benchmark
 from smplestx.evaluate.samples import build_test_samples, load_image
 from smplestx.geometry.crops import crop_image, process_box
-from smplestx.model import CropPrediction, SMPLestX, auto_attention, load_model
+from smplestx.models.loading import CropPrediction, SMPLestX, auto_attention, load_model
 from smplestx.nn.int8 import quantize_linears, quantize_linears_fbgemm
 from smplestx.nn.network import SMPLestXNet
 
@@ -181,7 +181,7 @@ def onnx_variants(model: SMPLestX, work: Path, label: str) -> list[Variant]:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from smplestx.onnx_export import CONFIG_KEY, OnnxNetwork, export_onnx
+    from smplestx.models.onnx_export import CONFIG_KEY, OnnxNetwork, export_onnx
 
     folder = work / "onnx" / label.replace(" ", "_")
     folder.mkdir(parents=True, exist_ok=True)
@@ -323,7 +323,7 @@ def main() -> int:
     body_dir = args.work / "data_train" / "body_models"
     onnx_work = args.work if args.onnx else None
     crops = real_crops(args.work / "data_test", args.crops)
-    from smplestx.precision_tuning import cpu_identity
+    from smplestx.models.precision_tuning import cpu_identity
 
     cpu, flags = cpu_identity()
     wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")

@@ -16,13 +16,13 @@ import sys
 import time
 from pathlib import Path
 
-from smplestx.checkpoint import read_metadata
+from smplestx.models.checkpoint import read_metadata
 from smplestx.evaluate.heldout import evaluate_heldout
-from smplestx.model import load_model
-from smplestx.precision_tuning import cpu_identity
+from smplestx.models.loading import load_model
+from smplestx.models.precision_tuning import cpu_identity
 from smplestx.synthetic.dataset import write_synthetic_dataset
 from smplestx.synthetic.smplx_model import write_synthetic_body
-from smplestx.zoo import resolve_model
+from smplestx.models.zoo import resolve_model
 
 #: The held-out split: the training set's settings, another seed.
 HELDOUT = dict(seed=1000, split="test", image_size=(256, 192), people_per_image=(1, 2), truncation=0.2, occlusion=0.3)

@@ -52,7 +52,7 @@ def forward_case() -> dict[str, np.ndarray]:
 @pytest.fixture(scope="session")
 def tiny_net(tiny_ckpt: Path, tiny_config: Path):
     """The tiny network, loaded strictly, eval mode, float32."""
-    from smplestx.checkpoint import load_network
+    from smplestx.models.checkpoint import load_network
 
     return load_network(tiny_ckpt, tiny_config)
 
@@ -86,6 +86,6 @@ def _auto_precision_is_fp32_in_tests(monkeypatch):
 
     Tests of the calibration (test_precision_tuning.py) put their own candidates, timings and predictions in.
     """
-    from smplestx import precision_tuning
+    from smplestx.models import precision_tuning
 
     monkeypatch.setattr(precision_tuning, "candidates", lambda device, backend="torch": ["fp32"])

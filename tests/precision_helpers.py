@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from smplestx import precision_tuning
+from smplestx.models import precision_tuning
 from smplestx.body import BodyModel
 
 

@@ -40,3 +40,18 @@ def test_layout_names_every_unit():
              if (p.suffix == ".py" and p.stem not in {"__init__", "__main__"}) or (p / "__init__.py").is_file()}
     missing = sorted(u for u in units if not re.search(rf"^\s+{re.escape(u)}(\.py|/)", layout, re.M))
     assert not missing, f"docs/architecture.md's layout does not mention: {missing}"
+
+
+def test_no_family_is_decided_outside_the_table():
+    """Outside models/ nobody tells families apart by type or by name: they ask the family table."""
+    pattern = re.compile(r"isinstance\([^)]*\b(SMPLerX|SMPLestX|SMPLerXConfig|SMPLerXNet|SMPLestXNet|ModelConfig)\b"
+                         r"|==\s*[\"'](smpler_x|smplest_x)[\"']|getattr\([^)]*[\"']family[\"']")
+    pkg = ROOT / "src" / "smplestx"
+    hits = [f"{p.relative_to(pkg)}:{n}" for p in sorted(pkg.rglob("*.py")) if "models" not in p.relative_to(pkg).parts
+            for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    assert not hits, f"family decided outside the family table (ask smplestx.models): {hits}"
+
+
+def test_no_library_module_imports_the_cli():
+    g = graph(ROOT / "src")
+    assert not [u for u, targets in g.items() if "cli" in targets and u not in {"cli", "__main__"}]

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-import smplestx.model as model_mod
-import smplestx.precision_tuning as pt
+import smplestx.models.loading as model_mod
+import smplestx.models.precision_tuning as pt
 from precision_helpers import assert_same_results
-from smplestx.model import auto_precision, cpu_has_bf16, cpu_has_vnni, load_model, pick_dtype, pick_precision
+from smplestx.models.loading import auto_precision, cpu_has_bf16, cpu_has_vnni, load_model, pick_dtype, pick_precision
 
 
 def _hardware(monkeypatch: pytest.MonkeyPatch, *, torch_probe: bool, flags: set[str]) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from smplestx.config import ConfigError
+from smplestx.models.config import ConfigError
 from smplestx.train.aux_heatmap import AUX_JOINTS, AuxHeatmapHead, aux_heatmap_loss, soft_argmax
 from train_helpers import make_config, make_dataset, make_synth, run
 

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from smplestx.checkpoint import (
+from smplestx.models.checkpoint import (
     CheckpointError,
     convert_checkpoint,
     infer_config,
     load_network,
     read_checkpoint,
 )
-from smplestx.config import PRESETS, DecoderConfig, EncoderConfig, ModelConfig
+from smplestx.models.config import PRESETS, DecoderConfig, EncoderConfig, ModelConfig
 from smplestx.nn.network import SMPLestXNet
 
 
@@ -125,7 +125,7 @@ def test_convert_half_precision(tiny_ckpt, tiny_config, tmp_path: Path, dtype, t
     from precision_helpers import assert_predictions_close
 
     from smplestx.body import BodyModel
-    from smplestx.model import SMPLestX
+    from smplestx.models.loading import SMPLestX
 
     out = tmp_path / f"tiny_{dtype}.safetensors"
     convert_checkpoint(tiny_ckpt, out, config=tiny_config, dtype=dtype)

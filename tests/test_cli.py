@@ -57,20 +57,20 @@ def test_verbose_adds_the_traceback_to_a_user_error(capsys):
 
 
 def test_a_bug_is_a_traceback_not_a_user_error(monkeypatch, capsys):
-    import smplestx.checkpoint
+    import smplestx.models.checkpoint
 
     def broken(*args, **kwargs):
         raise ValueError("operands could not be broadcast together")  # a plain ValueError is not ours
 
-    monkeypatch.setattr(smplestx.checkpoint, "read_checkpoint", broken)
+    monkeypatch.setattr(smplestx.models.checkpoint, "read_checkpoint", broken)
     assert main(["info", "whatever.safetensors"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "broadcast" in err and "internal error" in err and "smplestx: error:" not in err
 
 
 def test_package_errors_share_one_base():
-    from smplestx.checkpoint import CheckpointError
-    from smplestx.config import ConfigError
+    from smplestx.models.checkpoint import CheckpointError
+    from smplestx.models.config import ConfigError
     from smplestx.data.humandata import HumanDataError, HumanDataKeyError
     from smplestx.errors import SmplestxError, UsageError
     from smplestx.io.results import ResultsFileError

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from smplestx.config import PRESETS, ConfigError, ModelConfig, load_official_config, preset, read_official_config
+from smplestx.models.config import PRESETS, ConfigError, ModelConfig, load_official_config, preset, read_official_config
 
 
 def test_reads_tiny_config(tiny_config):

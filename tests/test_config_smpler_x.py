@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from smplestx.config import ConfigError
-from smplestx.config_smpler_x import SMPLerXConfig, is_smpler_x_config, load_smpler_x_config, smpler_x_preset
+from smplestx.models.config import ConfigError
+from smplestx.models.config_smpler_x import SMPLerXConfig, is_smpler_x_config, load_smpler_x_config, smpler_x_preset
 
 ENCODER = """
 _base_ = ['../../_base_/default_runtime.py']

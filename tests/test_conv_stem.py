@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from smplestx.config import ConfigError, EncoderConfig, ModelConfig, PRESETS
+from smplestx.models.config import ConfigError, EncoderConfig, ModelConfig, PRESETS
 from smplestx.nn.vit import ConvStem, PatchEmbed, ViTEncoder
 
 
@@ -39,9 +39,9 @@ def test_stem_is_checked_and_round_trips_through_metadata() -> None:
 def test_conv_stem_weights_file_loads_back(tmp_path: Path, synthetic_body: Path) -> None:
     import json
 
-    from smplestx.checkpoint import CONFIG_METADATA_KEY, build_network, write_safetensors
-    from smplestx.config import DecoderConfig
-    from smplestx.model import load_model
+    from smplestx.models.checkpoint import CONFIG_METADATA_KEY, build_network, write_safetensors
+    from smplestx.models.config import DecoderConfig
+    from smplestx.models.loading import load_model
 
     cfg = ModelConfig(
         encoder=EncoderConfig(embed_dim=64, depth=1, num_heads=4, stem="conv"),

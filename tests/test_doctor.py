@@ -30,7 +30,7 @@ def test_doctor_reports_missing_body_models_then_ok(tmp_path, monkeypatch, capsy
 def test_doctor_says_what_auto_picks_on_this_cpu(monkeypatch, capsys):
     import torch
 
-    import smplestx.model as model_mod
+    import smplestx.models.loading as model_mod
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(model_mod, "cpu_has_bf16", lambda: True)

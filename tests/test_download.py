@@ -26,7 +26,7 @@ DETECTOR_CONFIG = b'{"model_type": "rt_detr"}'
 # retries, and runs the CLI; the last stdout line is JSON. The timing starts after the heavy imports.
 _DRIVER = """
 import json, sys, time
-from smplestx import zoo
+from smplestx.models import zoo
 zoo.MODELS["tiny-test"] = zoo.ZooModel("tiny-test", "smplest_x", "owner/tiny", "tiny.pth.tar", "config_base.py",
                                        "S", sys.argv[1], 200 * 2**20, "test licence")
 zoo.DETECTORS["tiny-det"] = zoo.ZooModel("tiny-det", "detector", "owner/det", "model.safetensors", "config.json",
@@ -165,7 +165,7 @@ def _write_png(path: Path) -> None:
 @pytest.fixture
 def no_download(monkeypatch):
     """Any model or detector fetch fails the test: the setup must be refused before it."""
-    from smplestx import zoo
+    from smplestx.models import zoo
 
     def forbidden(*args, **kwargs):
         raise AssertionError("a download was attempted before the setup was checked")

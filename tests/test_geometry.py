@@ -113,7 +113,7 @@ def test_device_crops_equal_opencv_crops_within_one_grey_level():
 def test_estimator_crops_on_the_device_give_the_same_people(tiny_ckpt, tiny_config, parity_body):
     """The Estimator's device-crop path (default on GPUs) against its OpenCV path, on CPU here."""
     from smplestx.errors import UsageError
-    from smplestx.model import load_model
+    from smplestx.models.loading import load_model
     from smplestx.pipeline.estimator import Estimator
 
     model = load_model(tiny_ckpt, config=tiny_config, body_models=parity_body)

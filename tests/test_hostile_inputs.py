@@ -201,7 +201,7 @@ def _tiny_safetensors(tiny_ckpt: Path, tiny_config: Path, out: Path, *, config_e
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from smplestx.checkpoint import CONFIG_METADATA_KEY, convert_checkpoint
+    from smplestx.models.checkpoint import CONFIG_METADATA_KEY, convert_checkpoint
 
     convert_checkpoint(tiny_ckpt, out, config=tiny_config)
     with safe_open(str(out), framework="pt") as f:
@@ -389,7 +389,7 @@ def test_pickle_refusal_never_suggests_disabling_the_check(tmp_path):
 
     import torch
 
-    from smplestx.checkpoint import CheckpointError, read_checkpoint
+    from smplestx.models.checkpoint import CheckpointError, read_checkpoint
 
     class Payload:
         def __reduce__(self):
@@ -425,7 +425,7 @@ def test_predict_crops_on_no_crops_gives_empty_outputs(tiny_ckpt, tiny_config, p
     """Weak messages 5: zero crops is an empty result of the right shapes, not a reshape error."""
     import torch
 
-    from smplestx.model import load_model
+    from smplestx.models.loading import load_model
 
     model = load_model(tiny_ckpt, body_models=parity_body, config=tiny_config)
     h, w = model.config.input_img_shape
@@ -440,7 +440,7 @@ def test_load_model_dtype_names_and_missing_cuda(tiny_ckpt, tiny_config, parity_
     import torch
 
     from smplestx.errors import UsageError
-    from smplestx.model import load_model
+    from smplestx.models.loading import load_model
 
     model = load_model(tiny_ckpt, body_models=parity_body, config=tiny_config, dtype="bf16")
     assert next(model.net.parameters()).dtype == torch.bfloat16

@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-import smplestx.model as model_mod
+import smplestx.models.loading as model_mod
 from precision_helpers import assert_same_results
 from smplestx.errors import UsageError
-from smplestx.model import load_model, network_precision
+from smplestx.models.loading import load_model, network_precision
 from smplestx.nn.int8 import MIN_INT8_OUTPUTS, Int8Linear, is_quantized, quantize_linears, quantize_rows
 
 

@@ -54,7 +54,7 @@ def test_batch_independence_including_batch_of_three(tiny_net, forward_case):
 
 
 def test_eager_attention_equals_sdpa(tiny_ckpt, tiny_config, forward_case):
-    from smplestx.checkpoint import load_network
+    from smplestx.models.checkpoint import load_network
 
     eager = load_network(tiny_ckpt, tiny_config).set_attention("eager")
     sdpa = load_network(tiny_ckpt, tiny_config)
@@ -67,7 +67,7 @@ def test_bf16_autocast_runs_close_to_fp32(tiny_net, forward_case, parity_body):
     from precision_helpers import assert_predictions_close
 
     from smplestx.body import BodyModel
-    from smplestx.model import SMPLestX
+    from smplestx.models.loading import SMPLestX
 
     model = SMPLestX(tiny_net, BodyModel.from_dir(parity_body, "neutral")).eval()
     img = torch.from_numpy(forward_case["img"])
@@ -81,7 +81,7 @@ def test_bf16_autocast_runs_close_to_fp32(tiny_net, forward_case, parity_body):
 
 
 def test_float64_network(tiny_ckpt, tiny_config, forward_case):
-    from smplestx.checkpoint import load_network
+    from smplestx.models.checkpoint import load_network
 
     net = load_network(tiny_ckpt, tiny_config, dtype=torch.float64)
     out = run(net, forward_case["img"].astype(np.float64))

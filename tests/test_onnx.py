@@ -13,7 +13,7 @@ pytest.importorskip("onnxruntime", reason="ONNX tests need the onnx extra: pip i
 pytest.importorskip("onnxscript", reason="ONNX export needs the onnx extra: pip install -e '.[onnx]'")
 
 from smplestx.cli import main  # noqa: E402
-from smplestx.model import load_model  # noqa: E402
+from smplestx.models.loading import load_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_backend_errors_are_one_line(tiny_ckpt, parity_body, tmp_path, capsys):
         load_model(tiny_ckpt, body_models=parity_body, backend="onnxruntime")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a graph")
-    from smplestx.onnx_export import OnnxError
+    from smplestx.models.onnx_export import OnnxError
 
     with pytest.raises(OnnxError, match="bad.onnx: not a loadable ONNX model"):
         load_model(bad, body_models=parity_body)
@@ -81,7 +81,7 @@ def test_backend_errors_are_one_line(tiny_ckpt, parity_body, tmp_path, capsys):
 
 def test_auto_dtype_runs_onnx_in_float32(onnx_file, parity_body, monkeypatch):
     """`--dtype auto` on a bf16/VNNI CPU still loads an exported graph (float32 here); explicit bf16 is refused."""
-    import smplestx.model as model_mod
+    import smplestx.models.loading as model_mod
     from smplestx.errors import UsageError
 
     monkeypatch.setattr(model_mod, "cpu_has_bf16", lambda: True)
@@ -97,8 +97,8 @@ def test_auto_dtype_runs_onnx_in_float32(onnx_file, parity_body, monkeypatch):
 @pytest.mark.parametrize("vnni", [False, True])
 def test_int8_runs_onnx_runtimes_quantised_graph(onnx_file, parity_body, monkeypatch, tmp_path, vnni):
     """`--dtype int8` on an .onnx network: ONNX Runtime's dynamic int8 (cached by content), close to its fp32."""
-    import smplestx.model as model_mod
-    import smplestx.precision_tuning as pt
+    import smplestx.models.loading as model_mod
+    import smplestx.models.precision_tuning as pt
 
     pytest.importorskip("onnxruntime.quantization")
     monkeypatch.setenv("SMPLESTX_CACHE", str(tmp_path / "cache"))
@@ -132,8 +132,8 @@ def test_int8_runs_onnx_runtimes_quantised_graph(onnx_file, parity_body, monkeyp
 @pytest.mark.slow
 def test_smpler_x_export_loads_back_and_matches_torch(tmp_path, parity_dir, parity_body):
     """An SMPLer-X network exported by `smplestx export-onnx` loads with load_model(x.onnx): same predictions, boxes too."""
-    from smplestx.config_smpler_x import SMPLerXConfig
-    from smplestx.model import SMPLerX
+    from smplestx.models.config_smpler_x import SMPLerXConfig
+    from smplestx.models.loading import SMPLerX
 
     sx = parity_dir / "smpler_x_tiny"
     ckpt, cfg = sx / "smpler_x_tiny.pth.tar", sx / "config_smpler_x_tiny.py"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from smplestx import precision_tuning as pt
+from smplestx.models import precision_tuning as pt
 from smplestx.body import BodyModel
-from smplestx.model import load_model
+from smplestx.models.loading import load_model
 
 #: Precisions that can run on this CPU (flags prune; fp32 is the reference).
 LOW = [p for p in pt.candidates("cpu") if p != "fp32"]

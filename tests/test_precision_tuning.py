@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-import smplestx.model as model_mod
-import smplestx.precision_tuning as pt
+import smplestx.models.loading as model_mod
+import smplestx.models.precision_tuning as pt
 from smplestx.body import BodyModel
 from smplestx.body.joint_sets import CONTOUR_LANDMARKS_START, SMPLX_137
-from smplestx.config import ModelConfig
+from smplestx.models.config import ModelConfig
 
 CONTOUR = np.flatnonzero(np.asarray(SMPLX_137.index_in_144) >= CONTOUR_LANDMARKS_START)
 

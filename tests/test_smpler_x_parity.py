@@ -191,7 +191,7 @@ def test_batch_of_three_keeps_root_and_jaw(sx_model, sx_case):
 
 def test_checkpoint_family_and_legacy_names(tmp_path, parity_body, sx_case):
     """OSX-era names and missing module. prefixes load the same weights; strict loading names what is missing."""
-    from smplestx.checkpoint import CheckpointError, checkpoint_family, load_network, read_checkpoint
+    from smplestx.models.checkpoint import CheckpointError, checkpoint_family, load_network, read_checkpoint
 
     src = _need(SX / "smpler_x_tiny.pth.tar")
     state, _ = read_checkpoint(src)
@@ -213,7 +213,7 @@ def test_checkpoint_family_and_legacy_names(tmp_path, parity_body, sx_case):
 
 
 def test_tiny_width_needs_config():
-    from smplestx.checkpoint import CheckpointError, load_network
+    from smplestx.models.checkpoint import CheckpointError, load_network
 
     with pytest.raises(CheckpointError, match="--config"):
         load_network(_need(SX / "smpler_x_tiny.pth.tar"))
@@ -222,8 +222,8 @@ def test_tiny_width_needs_config():
 def test_convert_to_safetensors_round_trip(tmp_path, parity_body, sx_case):
     """convert writes the weights and the SMPLer-X config; the converted file loads without --config, same outputs."""
     from smplestx import load_model
-    from smplestx.checkpoint import convert_checkpoint
-    from smplestx.config_smpler_x import SMPLerXConfig
+    from smplestx.models.checkpoint import convert_checkpoint
+    from smplestx.models.config_smpler_x import SMPLerXConfig
 
     dst = tmp_path / "tiny.safetensors"
     cfg = convert_checkpoint(SX / "smpler_x_tiny.pth.tar", dst, config=SX / "config_smpler_x_tiny.py")
@@ -239,7 +239,7 @@ def test_convert_to_safetensors_round_trip(tmp_path, parity_body, sx_case):
 
 
 def test_official_config_read_as_data():
-    from smplestx.config_smpler_x import load_smpler_x_config
+    from smplestx.models.config_smpler_x import load_smpler_x_config
 
     cfg = load_smpler_x_config(_need(SX / "config_smpler_x_tiny.py"))
     e = cfg.encoder
@@ -352,9 +352,9 @@ def test_losses_one_sample_at_a_time(sx_model, sx_case, loss_case):
 def test_load_model_takes_a_config_object_of_either_family(sx_model, sx_case, parity_body, tiny_ckpt, tiny_config):
     """load_model(config=SMPLerXConfig(...)) builds the SMPLer-X model (it raised TypeError); ModelConfig still works."""
     from smplestx import load_model
-    from smplestx.config import load_official_config
-    from smplestx.config_smpler_x import load_smpler_x_config
-    from smplestx.model import SMPLerX
+    from smplestx.models.config import load_official_config
+    from smplestx.models.config_smpler_x import load_smpler_x_config
+    from smplestx.models.loading import SMPLerX
 
     cfg = load_smpler_x_config(SX / "config_smpler_x_tiny.py")
     model = load_model(SX / "smpler_x_tiny.pth.tar", body_models=parity_body, config=cfg, dtype="fp32")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from smplestx.config import ConfigError
+from smplestx.models.config import ConfigError
 from smplestx.train.config import TrainConfig, load_train_config
 from train_helpers import PARITY_BODY, make_config, make_dataset, make_synth, run
 
@@ -40,7 +40,7 @@ def _config(synth: dict[str, Path], out: Path, *extra: str) -> TrainConfig:
 
 
 def test_config_builds_smpler_x_and_refuses_other_family_keys(tmp_path: Path) -> None:
-    from smplestx.config_smpler_x import SMPLerXConfig
+    from smplestx.models.config_smpler_x import SMPLerXConfig
 
     cfg = load_train_config(None, TINY_SX)
     mc = cfg.model_config()
@@ -75,7 +75,7 @@ def test_config_builds_smpler_x_and_refuses_other_family_keys(tmp_path: Path) ->
 
 
 def test_recipe_is_a_tiny_smpler_x() -> None:
-    from smplestx.config_smpler_x import SMPLerXConfig
+    from smplestx.models.config_smpler_x import SMPLerXConfig
 
     cfg = load_train_config(REPO / "configs" / "train" / "smoke_smpler_x_cpu.toml")
     mc = cfg.model_config()
@@ -89,7 +89,7 @@ def test_recipe_is_a_tiny_smpler_x() -> None:
 
 @pytest.fixture(scope="module")
 def sx_model():
-    from smplestx.model import load_model
+    from smplestx.models.loading import load_model
 
     return load_model(_need(SX / "smpler_x_tiny.pth.tar"), config=SX / "config_smpler_x_tiny.py", body_models=_need(PARITY_BODY))
 
@@ -185,7 +185,7 @@ def test_loss_falls(synth: dict[str, Path], tmp_path: Path) -> None:
 
 
 def test_snapshot_is_official_layout_and_loads_as_smpler_x(synth: dict[str, Path], tmp_path: Path) -> None:
-    from smplestx.model import SMPLerX, load_model
+    from smplestx.models.loading import SMPLerX, load_model
 
     cfg = _config(synth, tmp_path / "run", "train.end_epoch=1", 'train.loss_mode="reference"')
     result, records = run(cfg, make_dataset(synth))
@@ -243,7 +243,7 @@ def test_resume_after_kill_reproduces_the_run_exactly(synth: dict[str, Path], tm
 
 
 def test_finetune_from_official_checkpoint_and_vitpose_init(synth: dict[str, Path], tmp_path: Path) -> None:
-    from smplestx.checkpoint import CheckpointError
+    from smplestx.models.checkpoint import CheckpointError
     from smplestx.nn.vit import ViTEncoder
     from smplestx.train.trainer import Trainer
 
@@ -279,7 +279,7 @@ def test_two_process_ddp_run_loads_as_smpler_x(synth: dict[str, Path], tmp_path:
     import subprocess
     import sys
 
-    from smplestx.model import SMPLerX, load_model
+    from smplestx.models.loading import SMPLerX, load_model
 
     out = tmp_path / "ddp"
     cfg = tmp_path / "ddp.toml"

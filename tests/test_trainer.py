@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from smplestx.config import ConfigError, read_official_config
+from smplestx.models.config import ConfigError, read_official_config
 from smplestx.train.config import TrainConfig, load_train_config
 from smplestx.train.distributed import ShardedBatchSampler
 from train_helpers import make_config, make_dataset, make_synth, run
@@ -222,7 +222,7 @@ def test_resume_after_kill_reproduces_the_run_exactly(synth: dict[str, Path], tm
 
 
 def test_snapshot_is_official_layout_and_loads(synth: dict[str, Path], tmp_path: Path, tiny_ckpt: Path, tiny_config: Path) -> None:
-    from smplestx.model import load_model
+    from smplestx.models.loading import load_model
 
     cfg = _config(synth, tmp_path / "run", "train.end_epoch=1", f'model.official_config="{tiny_config}"')
     result, _ = run(cfg, make_dataset(synth))
@@ -325,7 +325,7 @@ def test_vitpose_init_freeze_and_finetune(synth: dict[str, Path], tmp_path: Path
 
 
 def test_grad_checkpointing_gives_the_same_gradients() -> None:
-    from smplestx.config import DecoderConfig, EncoderConfig, ModelConfig
+    from smplestx.models.config import DecoderConfig, EncoderConfig, ModelConfig
     from smplestx.nn.network import SMPLestXNet
 
     torch.manual_seed(0)
@@ -351,7 +351,7 @@ def test_grad_checkpointing_gives_the_same_gradients() -> None:
 
 @pytest.mark.slow
 def test_two_process_ddp_run_is_rank_disjoint_and_loads(synth: dict[str, Path], tmp_path: Path) -> None:
-    from smplestx.model import load_model
+    from smplestx.models.loading import load_model
 
     out = tmp_path / "ddp"
     cfg = tmp_path / "ddp.toml"
@@ -419,8 +419,8 @@ def test_pth_snapshot_carries_its_model_config(tmp_path):
 
     import torch
 
-    from smplestx.checkpoint import read_checkpoint
-    from smplestx.config import ModelConfig, preset
+    from smplestx.models.checkpoint import read_checkpoint
+    from smplestx.models.config import ModelConfig, preset
 
     cfg = preset("S")
     obj = {"epoch": 0, "network": {"module.x": torch.zeros(1)}, "model_config": json.dumps(cfg.to_dict())}

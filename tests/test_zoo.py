@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from smplestx import zoo
+from smplestx.models import zoo
 from fake_hub import FakeHub
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -22,7 +22,7 @@ CONFIG = b"# a tiny config_base.py\n"
 
 _DRIVER = """
 import json, sys
-from smplestx import zoo
+from smplestx.models import zoo
 zoo.MODELS["tiny-test"] = zoo.ZooModel("tiny-test", "smplest_x", "owner/tiny", "tiny.pth.tar", "config_base.py",
                                        "S", sys.argv[1], 0, "test licence")
 try:

@@ -20,12 +20,12 @@ from pathlib import Path
 import torch
 
 from smplestx.body import BodyModel
-from smplestx.checkpoint import (BODY_METADATA_KEY, CONFIG_METADATA_KEY, IGNORED_KEYS, write_safetensors,
+from smplestx.models.checkpoint import (BODY_METADATA_KEY, CONFIG_METADATA_KEY, IGNORED_KEYS, write_safetensors,
                                  read_checkpoint)
 from smplestx.fingerprint import body_model_fingerprint
-from smplestx.model import load_model
+from smplestx.models.loading import load_model
 from smplestx.evaluate.heldout import evaluate_heldout
-from smplestx.zoo import get_model
+from smplestx.models.zoo import get_model
 
 MAX_BYTES = 10 * 2**20
 BODY_SEED = 0

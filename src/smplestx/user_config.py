@@ -111,7 +111,7 @@ def body_models_setting(explicit: str | Path | None = None) -> tuple[Path | None
 
 def find_body_models(explicit: str | Path | None = None) -> Path:
     """The folder holding ``smplx/SMPLX_*.npz`` per the lookup order, or one clear error saying how to get it."""
-    # Imported here so `smplestx.zoo` (and `doctor`) do not pull in torch through the body package.
+    # Imported here so `smplestx.models.zoo` (and `doctor`) do not pull in torch through the body package.
     from .body.model_files import BodyModelFileError, resolve_model_dir
 
     folder, source = body_models_setting(explicit)

@@ -9,12 +9,13 @@ import argparse
 def _cmd_convert(args: argparse.Namespace) -> int:
     import time
 
-    from ..checkpoint import convert_checkpoint
+    from ..models import family_of_config
+    from ..models.checkpoint import convert_checkpoint
 
     start = time.perf_counter()
     cfg = convert_checkpoint(args.input, args.output, config=args.config, dtype=args.dtype)
     e = cfg.encoder
-    family = getattr(cfg, "family", "smplest_x")
+    family = family_of_config(cfg).name
     print(
         f"wrote {args.output} ({family}, {args.dtype}; encoder {e.embed_dim}x{e.depth}, {e.num_heads} heads) "
         f"in {time.perf_counter() - start:.1f} s"
@@ -25,8 +26,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _cmd_info(args: argparse.Namespace) -> int:
     import json
 
-    from ..checkpoint import checkpoint_family, read_checkpoint, resolve_config
-    from ..zoo import resolve_model
+    from ..models.checkpoint import checkpoint_family, read_checkpoint, resolve_config
+    from ..models.zoo import resolve_model
 
     model = resolve_model(args.checkpoint, args.config)  # a model name works too (downloaded once)
     state, stored = read_checkpoint(model.checkpoint)

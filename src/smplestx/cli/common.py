@@ -39,6 +39,6 @@ def _add_model_args(p: argparse.ArgumentParser, default_note: str) -> None:
 
 def _model_arg(args: argparse.Namespace) -> str:
     """The model name or checkpoint path given on the command line, else the default model."""
-    from ..zoo import DEFAULT_MODEL
+    from ..models.zoo import DEFAULT_MODEL
 
     return args.model or args.checkpoint or DEFAULT_MODEL

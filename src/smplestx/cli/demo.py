@@ -53,7 +53,7 @@ def run_demo(
     from ..pipeline.run import InferenceRun, InferOptions
     from ..synthetic.scene import write_demo_media
     from ..synthetic.smplx_model import write_synthetic_body
-    from ..zoo import resolve_model
+    from ..models.zoo import resolve_model
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -117,7 +117,7 @@ def _torch_checks() -> list[Check]:
             ok = bool(torch.isfinite((a @ a).float()).all())
         except RuntimeError:
             ok = False
-        from ..model import auto_precision, cpu_has_bf16, cpu_has_vnni
+        from ..models.loading import auto_precision, cpu_has_bf16, cpu_has_vnni
 
         if not ok:
             out.append(Check("bf16", "no (use --dtype fp32)"))
@@ -148,7 +148,7 @@ def _body_models_check(explicit: str | Path | None = None) -> Check:
 
 def _cache_checks() -> list[Check]:
     from ..user_config import cache_dir
-    from ..zoo import MODELS
+    from ..models.zoo import MODELS
 
     out = []
     try:
@@ -214,10 +214,10 @@ def format_report(checks: list[Check]) -> str:
 
 def tune_report(model: str, *, body_models: str | None = None, config: str | None = None, batch_size: int = 16) -> str:
     """``doctor --tune``: measure ``--dtype auto``'s calibration for ``model`` on this CPU again; its table as text."""
-    from ..model import load_model, tune_precision
-    from ..precision_tuning import cache_file, format_table
+    from ..models.loading import load_model, tune_precision
+    from ..models.precision_tuning import cache_file, format_table
 
-    from ..precision_tuning import load_cached, tuning_key
+    from ..models.precision_tuning import load_cached, tuning_key
 
     loaded = load_model(model, body_models=body_models, config=config, dtype="fp32")
     if Path(str(model)).suffix.lower() == ".onnx":

@@ -23,7 +23,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from ..evaluate.runner import EvalOptions, EvalRun, format_table
-    from ..model import load_model, pick_device
+    from ..models.loading import load_model, pick_device
     from ..sharding import resolve_shard
 
     bench = get_benchmark(args.benchmark)

@@ -8,8 +8,8 @@ from .common import _number
 
 
 def _cmd_export_onnx(args: argparse.Namespace) -> int:
-    from ..checkpoint import load_network
-    from ..onnx_export import VERTEX_TOLERANCE_M, OnnxError, export_onnx, verify_onnx
+    from ..models.checkpoint import load_network
+    from ..models.onnx_export import VERTEX_TOLERANCE_M, OnnxError, export_onnx, verify_onnx
     from ..user_config import body_models_setting, find_body_models
 
     if body_models_setting(args.body_models)[0] is not None:  # the vertex check runs wherever body models are set

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..errors import UsageError
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from ..zoo import DEFAULT_DETECTOR, DETECTORS, MODELS, hub_cache_dir
-    from ..zoo import __file__ as zoo_file
+    from ..models.zoo import DEFAULT_DETECTOR, DETECTORS, MODELS, hub_cache_dir
 
     print(f"{'name':22s} {'size':>9s}  {'sha256':9s} source")
     for m in MODELS.values():
         size = f"~{m.approx_bytes / 2**30:.1f} GiB" if m.approx_bytes else "?"
-        if m.packaged and (shipped := Path(zoo_file).parent / m.packaged).is_file():
+        if m.packaged and (shipped := m.shipped_path) is not None and shipped.is_file():
             size = f"{shipped.stat().st_size / 2**20:.1f} MiB"
         print(f"{m.name:22s} {size:>9s}  {'yes' if m.sha256 else 'not yet':9s} {m.source}")
     print(f"detectors: {', '.join(DETECTORS)} (default {DEFAULT_DETECTOR})")
@@ -28,7 +26,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from ..zoo import DEFAULT_DETECTOR, download, hub_cache_dir, zoo_entry
+    from ..models.zoo import DEFAULT_DETECTOR, download, hub_cache_dir, zoo_entry
 
     names = list(args.names) + ([DEFAULT_DETECTOR] if args.detector else [])
     if not names:

@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..config import BBOX_RATIO, BODY_BOX_RATIO_FACTOR
+from ..geometry.crops import BBOX_RATIO, BODY_BOX_RATIO_FACTOR
 from .humandata import HumanData, HumanDataError
 
 #: Test-time box ratio: the reference's 1.2 (cfg.bbox_ratio) times its 0.833 shrink for HumanData sets, whose

@@ -293,7 +293,7 @@ def _person_ids(samples: list[TestSample]) -> dict[int, int]:
 
 def eval_identity(benchmark: Benchmark, data_dir: str | Path, model: torch.nn.Module, body_models: str | Path) -> dict:
     """What an evaluation's rows depend on: the model (weights by content), body models, annotation, protocol, precision."""
-    from ..model import network_backend, network_precision
+    from ..models.loading import network_backend, network_precision
 
     annotation = benchmark.annotation_path(data_dir).resolve()
     return {**model_identity(model), "body_models": folder_fingerprint(body_models),

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import ModelConfig
 from .attention import set_attention
 from .decoder import DecoderHead, DecoderOutput
 from ..geometry.rotations import rot6d_to_axis_angle
 from .vit import ViTEncoder
+
+if TYPE_CHECKING:  # configs live in models/, above the layers; only their type is needed here
+    from ..models.config import ModelConfig
 
 
 @dataclass

@@ -6,18 +6,22 @@ weights load without renaming. No body model and no file I/O here.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config_smpler_x import SMPLerXConfig
 from .heatmap import restore_bbox, sample_joint_features, soft_argmax_2d, soft_argmax_3d
 from .network import PoseNetwork
 from .roi_align import roi_align
 from ..geometry.rotations import rot6d_to_axis_angle
 from .vit import ViTEncoder
+
+if TYPE_CHECKING:  # configs live in models/, above the layers; only their type is needed here
+    from ..models.config_smpler_x import SMPLerXConfig
 
 #: Heat-map joints of the body (the first 25 of the 137) and of one hand.
 BODY_POS_JOINTS = 25

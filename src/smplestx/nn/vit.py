@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..config import INPUT_BODY_SHAPE
+from ..geometry.crops import INPUT_BODY_SHAPE
 from .attention import Attention, attend, merge_heads
 
 

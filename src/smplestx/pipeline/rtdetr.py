@@ -1,6 +1,6 @@
 """RT-DETR (Apache-2.0) person detector through ``transformers``: the default (``auto``) detector.
 
-Weights download once into the Hugging Face cache (``smplestx.zoo.DETECTORS``); a local folder
+Weights download once into the Hugging Face cache (``smplestx.models.zoo.DETECTORS``); a local folder
 holding ``config.json`` and ``model.safetensors`` works too. Only safetensors are read.
 """
 
@@ -43,9 +43,9 @@ class RTDetrDetector:
         else:
             folder = Path(model).expanduser()
             if not folder.is_dir():
-                from ..zoo import resolve_detector
+                from ..models.zoo import resolve_detector
 
-                from ..zoo import ModelDownloadError
+                from ..models.zoo import ModelDownloadError
 
                 try:
                     folder = resolve_detector(str(model)).checkpoint.parent

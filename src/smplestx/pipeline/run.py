@@ -28,7 +28,7 @@ from ..io.atomic import TEMP_MARKER, remove_stale_temporaries, write_text
 from ..io.meshes import write_glb, write_obj, write_ply
 from ..io.results import FrameResult, ResultsWriter
 from ..io.video import VideoWriter, write_image
-from ..model import network_backend
+from ..models.loading import network_backend
 from ..render import Renderer, draw_boxes, draw_keypoints, overlay_colors, track_color
 from ..sharding import Shard, select
 from .estimator import Estimator

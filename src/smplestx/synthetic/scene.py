@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..body import BodyModel, BodyOutput
-from ..config import ModelConfig
 from ..geometry.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
 from ..render import MANNEQUIN_GREY, Renderer
 from .files import write_bytes
 from .truth import TruthBuilder, scene_focal, truth_path, write_truth
+
+if TYPE_CHECKING:  # configs live in models/, above synthetic/; only the type is needed
+    from ..models.config import CropCamera
 
 if TYPE_CHECKING:  # records sit above this module; only their type is needed here
     from ..io.results import Person
@@ -178,7 +182,7 @@ def crop_camera_oracle(
     princpt: tuple[float, float],
     *,
     boxes_xyxy: np.ndarray | None = None,
-    config: ModelConfig | None = None,
+    config: CropCamera | None = None,
 ) -> list[Person]:
     """What a perfect network would report for the people: true pose and shape, in each crop's camera.
 
@@ -188,11 +192,13 @@ def crop_camera_oracle(
     joints under that crop camera, as a network trained with the crop camera would predict.
     """
     from ..body.joint_sets import SMPLX_137
-    from ..geometry.crops import process_box
+    from ..geometry.crops import BBOX_RATIO, FOCAL, INPUT_BODY_SHAPE, INPUT_IMG_SHAPE, PRINCPT, process_box
     from ..geometry.cameras import crop_camera, fit_translation, project_points
     from ..io.results import Person  # noqa: F811 (runtime import)
 
-    cfg = config or ModelConfig()
+    # Without a model config: the released crop geometry (geometry/crops.py), which every config defaults to.
+    cfg = config or SimpleNamespace(bbox_ratio=BBOX_RATIO, input_img_shape=INPUT_IMG_SHAPE, focal=FOCAL, princpt=PRINCPT,
+                                    input_body_shape=INPUT_BODY_SHAPE)
     out, params = _posed(body, people)
     orient = params["global_orient"]
     n = len(people)

@@ -13,29 +13,19 @@ import math
 import tomllib
 import types
 import typing
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..config import (
+from ..models import BUILTIN, families, family_named, family_of_official_config
+from ..models.config import (
     BBOX_RATIO,
     FOCAL,
     INPUT_BODY_SHAPE,
     INPUT_IMG_SHAPE,
     OUTPUT_HM_SHAPE,
-    PRESETS,
     PRINCPT,
     ConfigError,
-    ModelConfig,
-    load_official_config,
-)
-from ..config_smpler_x import (
-    FAMILY as SMPLER_X,
-    SMPLER_X_PRESETS,
-    SMPLerXConfig,
-    is_smpler_x_config,
-    load_smpler_x_config,
-    smpler_x_preset,
 )
 from .losses import LossWeights
 from .losses_smpler_x import SMPLerXLossWeights
@@ -44,9 +34,6 @@ from .losses_smpler_x import SMPLerXLossWeights
 #: follow the ViTPose training recipes the encoders come from (the reference ships only the H config).
 DROP_PATH_RATES: dict[str, float] = {"S": 0.1, "B": 0.3, "L": 0.5, "H": 0.55}
 
-#: Model families ``smplestx train`` builds: SMPLest-X (the default) and SMPLer-X.
-SMPLEST_X = "smplest_x"
-FAMILIES = (SMPLEST_X, SMPLER_X)
 STRATEGIES = ("concat", "balance", "weighted")
 AMP_MODES = ("none", "bf16", "fp16")
 LOSS_MODES = ("corrected", "reference")
@@ -78,7 +65,7 @@ class DataConfig:
 class ModelSection:
     """The network to train: a family, a size preset (or an official config file) plus explicit overrides."""
 
-    family: str = SMPLEST_X  # smplest_x | smpler_x
+    family: str = BUILTIN[0]  # a name of the family table (models/): smplest_x | smpler_x
     size: str = "H"  # SMPLest-X: S / B / L / H; SMPLer-X: S32 / B32 / L32 / H32 / H32* (a bare S/B/L/H means its 32)
     official_config: str | None = None  # a config_base.py (SMPLest-X) or config_smpler_x_*.py (SMPLer-X)
     embed_dim: int | None = None
@@ -154,7 +141,7 @@ class TrainConfig:
     model: ModelSection = field(default_factory=ModelSection)
     train: TrainSection = field(default_factory=TrainSection)
 
-    def model_config(self) -> ModelConfig | SMPLerXConfig:
+    def model_config(self) -> Any:
         """The model config this run trains (preset or official config, then explicit overrides)."""
         return build_model_config(self.model, self.data.bbox_ratio)
 
@@ -196,50 +183,16 @@ def _geometry(m: ModelSection, bbox_ratio: float) -> dict[str, Any]:
     )
 
 
-def build_model_config(m: ModelSection, bbox_ratio: float = BBOX_RATIO) -> ModelConfig | SMPLerXConfig:
-    """Resolve a ModelSection into the model config of its family."""
-    if m.family == SMPLER_X:
-        return _build_smpler_x_config(m, bbox_ratio)
-    if m.official_config:
-        base = load_official_config(m.official_config)
-    else:
-        size = m.size.upper()
-        if size not in PRESETS:
-            raise ConfigError(f"model.size: unknown size {m.size!r}; choose one of {', '.join(PRESETS)}")
-        base = PRESETS[size]
-    enc_over = _encoder_overrides(m, not m.official_config)
-    if not m.official_config:
-        # The position table covers the patch grid of the body input, whatever its size.
-        enc_over["img_size"] = tuple(m.input_body_shape)
-    dec_over = {k: v for k, v in (("feat_dim", m.feat_dim), ("dim_out", m.dim_out), ("depth", m.decoder_depth),
-                                  ("heads", m.decoder_heads), ("dim_head", m.decoder_dim_head)) if v is not None}
-    if m.embed_dim is not None and m.feat_dim is None:
-        # The decoder reads the encoder tokens directly, so its width must follow the encoder's.
-        dec_over["feat_dim"] = m.embed_dim
-    if m.task_tokens_num is not None:
-        dec_over["task_tokens_num"] = m.task_tokens_num
-    try:  # the model configs check their own sizes (bounds, divisibility) when made
-        enc = replace(base.encoder, **enc_over)
-        dec = replace(base.decoder, **dec_over)
-    except ConfigError as exc:
-        raise ConfigError(f"model: {exc}") from None
-    if dec.feat_dim != enc.embed_dim:
-        raise ConfigError(f"model: feat_dim {dec.feat_dim} must equal embed_dim {enc.embed_dim}")
-    return replace(base, encoder=enc, decoder=dec, **_geometry(m, bbox_ratio))
+def build_model_config(m: ModelSection, bbox_ratio: float = BBOX_RATIO) -> Any:
+    """Resolve a ModelSection into the model config of its family (the family's training adapter builds it)."""
+    return training_adapter(m.family).build_model_config(m, bbox_ratio)
 
 
-def _build_smpler_x_config(m: ModelSection, bbox_ratio: float) -> SMPLerXConfig:
-    """SMPLer-X: preset (S32 ... H32*) or official config file, then the section's explicit overrides."""
-    base = load_smpler_x_config(m.official_config) if m.official_config else smpler_x_preset(m.size)
-    try:
-        enc = replace(base.encoder, **_encoder_overrides(m, not m.official_config))
-        # The heads read the encoder features directly, so their width follows the encoder's.
-        feat_dim = m.feat_dim if m.feat_dim is not None else (m.embed_dim if m.embed_dim is not None else base.feat_dim)
-        if feat_dim != enc.embed_dim:
-            raise ConfigError(f"feat_dim {feat_dim} must equal embed_dim {enc.embed_dim}")
-        return replace(base, encoder=enc, feat_dim=feat_dim, **_geometry(m, bbox_ratio))
-    except ConfigError as exc:
-        raise ConfigError(f"model: {exc}") from None
+def training_adapter(family: str) -> types.ModuleType:
+    """The training adapter module (train/family_*.py) of a family, as the family table names it."""
+    import importlib
+
+    return importlib.import_module(family_named(family).training)
 
 
 # ---------------------------------------------------------------------------
@@ -374,40 +327,22 @@ def validate(cfg: TrainConfig) -> TrainConfig:
 
 
 def _validate_family(cfg: TrainConfig) -> None:
-    """The model family and the fields that belong to one family only."""
+    """The model family (the table), its official config and size, then the fields that belong to one family only."""
     m, t = cfg.model, cfg.train
-    if m.family not in FAMILIES:
-        raise ConfigError(f"model.family: {m.family!r} is not one of {', '.join(FAMILIES)}")
-    smpler = m.family == SMPLER_X
-    if m.official_config and Path(m.official_config).is_file() and is_smpler_x_config(m.official_config) != smpler:
-        other = SMPLER_X if not smpler else SMPLEST_X
-        raise ConfigError(f"model.official_config: {m.official_config} is a {other} config; set model.family = \"{other}\"")
-    if not m.official_config:
-        sizes = SMPLER_X_PRESETS if smpler else PRESETS
-        known = {*sizes, *("SBLH" if smpler else ())}
-        if m.size.upper() not in known:
-            raise ConfigError(f"model.size: unknown {m.family} size {m.size!r}; choose one of {', '.join(sizes)}")
+    table = families()
+    if m.family not in table:
+        raise ConfigError(f"model.family: {m.family!r} is not one of {', '.join(table)}")
+    fam = table[m.family]
+    if m.official_config and Path(m.official_config).is_file():
+        other = family_of_official_config(m.official_config).name
+        if other != m.family:
+            raise ConfigError(f"model.official_config: {m.official_config} is a {other} config; set model.family = \"{other}\"")
+    if not m.official_config and not fam.knows_size(m.size):
+        raise ConfigError(f"model.size: unknown {m.family} size {m.size!r}; choose one of {', '.join(fam.presets)}")
     if t.aux_heatmap_weight and m.finetune_from and not m.finetune_start_over:
         raise ConfigError("train.aux_heatmap_weight: a run that continues a checkpoint's optimizer "
                           "(model.finetune_start_over = false) cannot add the heat-map head; set it to 0")
-    if not smpler:
-        if t.smpler_x_loss_weights is not None:
-            raise ConfigError(
-                "train.smpler_x_loss_weights: only for model.family = \"smpler_x\" (SMPLest-X uses train.loss_weights)"
-            )
-        return
-    for name in ("dim_out", "decoder_depth", "decoder_heads", "decoder_dim_head"):
-        if getattr(m, name) is not None:
-            raise ConfigError(f"model.{name}: SMPLer-X has no decoder head ({name} is SMPLest-X's); remove it")
-    if m.task_tokens_num not in (None, 31):
-        raise ConfigError("model.task_tokens_num: SMPLer-X's heads read 31 task tokens (shape, camera, expression, "
-                          "jaw, 2 unused, 25 body joints); remove it")
-    if t.aux_heatmap_weight:
-        raise ConfigError("train.aux_heatmap_weight: SMPLer-X trains its own heat maps already (remove it)")
-    if t.hand_loss:
-        raise ConfigError("train.hand_loss: SMPLest-X's extra hand terms; SMPLer-X has its own hand losses (remove it)")
-    if t.loss_weights != LossWeights():
-        raise ConfigError("train.loss_weights: these are SMPLest-X's; set SMPLer-X's in train.smpler_x_loss_weights")
+    training_adapter(m.family).validate(cfg)
 
 
 # ---------------------------------------------------------------------------

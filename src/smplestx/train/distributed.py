@@ -48,7 +48,7 @@ def _env_int(name: str, default: int) -> int:
 
 def pick_device(device: str, local_rank: int) -> torch.device:
     """Resolve "auto" / "cpu" / "cuda" / "cuda:N" to this process's device (one GPU per local rank)."""
-    from ..model import pick_device as check_device  # the one check of device names and availability
+    from ..models.loading import pick_device as check_device  # the one check of device names and availability
 
     device = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
     device = check_device(device)

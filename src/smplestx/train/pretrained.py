@@ -11,9 +11,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..checkpoint import IGNORED_KEYS, CheckpointError, _torch_load, check_state, checkpoint_family, read_checkpoint
+from ..models import family_of_network
+from ..models.checkpoint import IGNORED_KEYS, CheckpointError, _torch_load, check_state, checkpoint_family, read_checkpoint
 from ..nn.network import PoseNetwork
-from ..nn.smpler_x import SMPLerXNet
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def load_finetune(net: PoseNetwork, path: str | Path) -> FinetuneStart:
     """Load a checkpoint of ``net``'s family (official .pth.tar or safetensors) into ``net``, strictly."""
     path = Path(path)
     state, _ = read_checkpoint(path)
-    family, wanted = checkpoint_family(state), ("smpler_x" if isinstance(net, SMPLerXNet) else "smplest_x")
+    family, wanted = checkpoint_family(state), family_of_network(net).name
     if family != wanted:
         raise CheckpointError(f"{path}: a {family} checkpoint, but the run trains {wanted} (model.finetune_from); "
                               f"set model.family = \"{family}\" or pick a {wanted} checkpoint")

@@ -41,7 +41,7 @@ from ..io.images import MediaError, read_image
 from ..body.joint_sets import SMPLX_137, SMPLX_ORIG_53
 from ..data.datasets import DatasetQuirks, image_under_root
 from ..data.humandata import HumanData, KPS2D_KEYS, KPS3D_KEYS
-from ..config import BBOX_RATIO, BODY_BOX_RATIO_FACTOR, INPUT_BODY_SHAPE, INPUT_IMG_SHAPE, OUTPUT_HM_SHAPE
+from ..models.config import BBOX_RATIO, BODY_BOX_RATIO_FACTOR, INPUT_BODY_SHAPE, INPUT_IMG_SHAPE, OUTPUT_HM_SHAPE
 from ..geometry.crops import crop_image, process_box
 
 log = logging.getLogger(__name__)

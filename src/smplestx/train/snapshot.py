@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checkpoint import _torch_load, convert_checkpoint
-from ..config import ModelConfig
+from ..models.checkpoint import _torch_load, convert_checkpoint
+from ..models.config import ModelConfig
 from ..io.atomic import atomic_path, write_text
 
 log = logging.getLogger(__name__)

@@ -28,17 +28,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..body import BodyModel
-from ..checkpoint import build_network, check_state
-from ..config import DTYPES, ConfigError
-from ..config_smpler_x import SMPLerXConfig
+from ..models import family_of_config
+from ..models.checkpoint import build_network, check_state
+from ..models.config import DTYPES, ConfigError
 from ..io.atomic import write_text
-from ..model import wrapper_for
 from ..progress import ProgressLine
-from .config import TrainConfig, load_train_config
+from .config import TrainConfig, load_train_config, training_adapter
 from .distributed import DistInfo, ShardedBatchSampler, barrier, init_distributed, mean_over_ranks, shutdown_distributed
 from .aux_heatmap import AuxHeatmapHead, aux_heatmap_loss
-from .losses import loss_terms_from_output, total_loss
-from .losses_smpler_x import TERMS as SMPLER_X_TERMS, SMPLerXLossWeights, smpler_x_loss_terms, smpler_x_total_loss
 from .pretrained import EncoderInitReport, FinetuneStart, freeze, load_finetune, load_vitpose_encoder
 from .snapshot import ResumePoint, capture_rng, latest_snapshot, read_snapshot, restore_rng, snapshot_files, write_snapshot
 
@@ -209,6 +206,9 @@ class Trainer:
         self.out = Path(cfg.train.output_dir)
         self.ckpt_dir = self.out / "checkpoints"
         self.model_config = cfg.model_config()
+        # The family table says which family trains: its model wrapper, and its losses (train/family_*.py).
+        self.family = family_of_config(self.model_config)
+        self.training = training_adapter(self.family.name)
         self.resume_point = self._find_resume()
         self.dataset = dataset if dataset is not None else build_train_set(cfg)
         t = cfg.train
@@ -256,7 +256,7 @@ class Trainer:
             log.info("frozen: %d tensors (%s ...)", len(self.frozen), ", ".join(self.frozen[:3]))
         body = BodyModel.from_dir(m.body_models, "neutral", dtype=torch.float32, device=info.device)
         self.net = net.to(info.device)
-        wrapper = wrapper_for(self.model_config)
+        wrapper = self.family.wrapper
         self.model = wrapper(self.net, body).to(info.device).train()
         # One parameter group over encoder + decoder in network order, as the reference's get_optimizer; frozen
         # tensors stay in it (they never get a gradient, so Adam skips them) to keep the state's indexing official.
@@ -280,10 +280,8 @@ class Trainer:
         elif self.finetune is not None and not m.finetune_start_over:
             self._continue_official(self.finetune)
         if info.distributed:
-            # SMPLest-X: some heads (hand / face cameras, face root) feed no loss, as in the reference. SMPLer-X in
-            # reference mode: a box-size head is unused in a batch without that box. In corrected mode its box term
-            # is always there (zero when no box is valid), so every parameter is used and DDP can skip the search.
-            every_param_used = isinstance(self.model_config, SMPLerXConfig) and cfg.train.loss_mode == "corrected"
+            # Whether DDP must search for unused parameters: the family's losses say (train/family_*.py).
+            every_param_used = self.training.every_param_used(cfg.train.loss_mode)
             self.ddp: nn.Module = nn.parallel.DistributedDataParallel(
                 self.model,
                 device_ids=[info.device.index] if info.device.type == "cuda" else None,
@@ -557,24 +555,16 @@ class Trainer:
         inputs, targets, meta = (move_to(x, self.info.device) for x in (inputs, targets, meta))
         lr = self.optimizer.param_groups[0]["lr"]
         with self._autocast():
-            if isinstance(self.model_config, SMPLerXConfig):
-                # Through the (DDP) wrapper's __call__, so that gradients are synchronised.
-                out = self.ddp(inputs["img"], train=True)
-                weights = t.smpler_x_loss_weights or SMPLerXLossWeights()
-                terms = smpler_x_loss_terms(out, targets, meta, self.model_config, weights, mode=t.loss_mode)
-                loss = smpler_x_total_loss(terms)
-            else:
-                out = self.ddp(inputs["img"], train=True)
-                terms = loss_terms_from_output(
-                    out, targets, meta, hand_loss=t.hand_loss, mode=t.loss_mode, weights=t.loss_weights
+            # Through the (DDP) wrapper's __call__, so that gradients are synchronised.
+            out = self.ddp(inputs["img"], train=True)
+            terms = self.training.loss_terms(out, targets, meta, self.model_config, t)
+            if self.aux_ddp is not None:
+                _, hh, hw = self.model_config.output_hm_shape
+                heatmaps = self.aux_ddp(out.img_feat)
+                terms["aux_heatmap"] = t.aux_heatmap_weight * aux_heatmap_loss(
+                    heatmaps, targets["joint_img"], meta["joint_trunc"], (hh, hw)
                 )
-                if self.aux_ddp is not None:
-                    _, hh, hw = self.model_config.output_hm_shape
-                    heatmaps = self.aux_ddp(out.img_feat)
-                    terms["aux_heatmap"] = t.aux_heatmap_weight * aux_heatmap_loss(
-                        heatmaps, targets["joint_img"], meta["joint_trunc"], (hh, hw)
-                    )
-                loss = total_loss(terms)
+            loss = self.training.total_loss(terms)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         grad_norm = None
@@ -596,10 +586,7 @@ class Trainer:
     ) -> None:
         info, t = self.info, self.cfg.train
         values = {k: float(v.detach().float().mean()) for k, v in terms.items()}
-        if isinstance(self.model_config, SMPLerXConfig):
-            # Reference mode leaves out the box terms of a box no sample has, which can differ between ranks; the
-            # ranks must reduce the same keys (an absent term adds 0 to the total).
-            values = {k: values.get(k, 0.0) for k in SMPLER_X_TERMS}
+        values = self.training.logged_terms(values)
         values["total"] = float(loss.detach())
         if grad_norm is not None:
             values["grad_norm"] = float(grad_norm)

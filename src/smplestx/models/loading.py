@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Literal, overload
 import torch
 from torch import nn
 
-from .body import SMPLX_137, SMPLX_PARAM_NAMES, BodyModel
+from ..body import SMPLX_137, SMPLX_PARAM_NAMES, BodyModel
 from .config import DTYPE_NAMES, DTYPES, ModelConfig
-from .config_smpler_x import SMPLerXConfig
-from .errors import UsageError
-from .geometry.cameras import project_points
+from ..errors import UsageError
+from ..geometry.cameras import project_points
+from . import family_of_config, is_model_config
 from .checkpoint import AnyConfig, check_body_model, load_network
-from .nn.int8 import fbgemm_available, int8_kernel, quantize_linears, quantize_linears_fbgemm
-from .nn.network import NetworkOutput, SMPLestXNet
+from ..nn.int8 import fbgemm_available, int8_kernel, quantize_linears, quantize_linears_fbgemm
+from ..nn.network import NetworkOutput, SMPLestXNet
 
 if TYPE_CHECKING:
     from .precision_tuning import Tuning
@@ -370,7 +370,7 @@ def tune_precision(net: nn.Module, body: BodyModel, wrapper: type["SMPLestX"] | 
 
     from .precision_tuning import tune
 
-    wrapper = wrapper or wrapper_for(net.config)
+    wrapper = wrapper or family_of_config(net.config).wrapper
 
     def build(precision: str, kind: str) -> SMPLestX:
         low = net if precision == "fp32" else with_precision(copy.deepcopy(net), precision)
@@ -390,7 +390,7 @@ def load_model(
     backend: str = "auto",
     batch_size: int = 16,
 ) -> SMPLestX:
-    """Load a model by name (``smplest-x-h``, downloaded once; see ``smplestx.zoo``) or checkpoint path.
+    """Load a model by name (``smplest-x-h``, downloaded once; see ``smplestx.models.zoo``) or checkpoint path.
 
     ``body_models`` defaults to ``$SMPLESTX_BODY_MODELS`` or the user config file's ``body_models``.
     ``dtype`` is the network's precision; the body model runs in float32 (float64 if asked). ``backend``:
@@ -407,11 +407,11 @@ def load_model(
     auto = isinstance(dtype, str) and dtype == "auto"
     precision = pick_precision(dtype, device)
     dtype = dtype if isinstance(dtype, torch.dtype) else pick_dtype(precision)  # "auto" is resolved once
-    from .user_config import find_body_models
+    from ..user_config import find_body_models
     from .zoo import resolve_model
 
     body_models = find_body_models(body_models)
-    given = isinstance(config, AnyConfig)  # a config object (of either family), not a file
+    given = is_model_config(config)  # a config object (of any family), not a file
     resolved = resolve_model(checkpoint, None if given else config)  # type: ignore[arg-type]
     checkpoint = resolved.checkpoint
     if not given:
@@ -447,7 +447,7 @@ def load_model(
 
         fp32 = onnx_net("fp32")
         # The family follows the config stored in the graph: SMPLer-X graphs also return the boxes.
-        onnx_wrapper = wrapper_for(fp32.config)
+        onnx_wrapper = family_of_config(fp32.config).wrapper
         if auto and torch.device(device).type == "cpu":
             from .precision_tuning import tune
 
@@ -457,7 +457,7 @@ def load_model(
     measure = auto and torch.device(device).type == "cpu"
     net = load_network(checkpoint, config, device=device, dtype=torch.float32 if measure else dtype)
     # The family follows the checkpoint (or the config given): SMPLer-X networks get the wrapper with boxes.
-    wrapper = wrapper_for(net.config)
+    wrapper = family_of_config(net.config).wrapper
     if measure:
         tuning = tune_precision(net, body, wrapper, device, attention, batch_size)
         precision = tuning.picked
@@ -521,19 +521,6 @@ class SMPLerX(SMPLestX):
                 sizes={k: inter[f"{k}_size"] for k in ("lhand", "rhand", "face")},
                 body_boxes=inter["body_boxes"],
             )
-
-
-#: The model wrapper of each family's config: the one place this module decides a family (issue 25 moves it into
-#: the family table, models/).
-WRAPPERS: dict[type, type[SMPLestX]] = {ModelConfig: SMPLestX, SMPLerXConfig: SMPLerX}
-
-
-def wrapper_for(config: AnyConfig) -> type[SMPLestX]:
-    """The wrapper class (SMPLestX or SMPLerX) of a network with this config."""
-    try:
-        return WRAPPERS[type(config)]
-    except KeyError:
-        raise TypeError(f"no model family for a config of type {type(config).__name__}") from None
 
 
 @dataclass

@@ -11,15 +11,16 @@ from typing import Any
 
 import torch
 
-from .config import DTYPES, PRESETS, ConfigError, DecoderConfig, EncoderConfig, ModelConfig, load_official_config
-from .config_smpler_x import FAMILY as SMPLER_X, SMPLER_X_PRESETS, SMPLerXConfig, is_smpler_x_config, load_smpler_x_config
-from .errors import SmplestxError
-from .io.atomic import atomic_path
-from .nn.network import SMPLestXNet
-from .nn.smpler_x import SMPLerXNet
+from torch import nn
 
-#: A model config of either family.
-AnyConfig = ModelConfig | SMPLerXConfig
+from ..errors import SmplestxError
+from ..io.atomic import atomic_path
+from . import family_of_config, family_of_official_config, family_of_state, is_model_config
+from . import config_from_dict as table_config_from_dict
+from .config import DTYPES, ConfigError, EncoderConfig
+
+#: A typed model config of any registered family (``models.family_of_config`` says which).
+AnyConfig = Any
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def check_body_model(checkpoint: str | Path, body: torch.nn.Module, folder: str 
     meta = read_metadata(checkpoint)
     if BODY_METADATA_KEY not in meta:
         return
-    from .fingerprint import body_model_fingerprint
+    from ..fingerprint import body_model_fingerprint
 
     try:
         wanted = json.loads(meta[BODY_METADATA_KEY])
@@ -159,19 +160,11 @@ def check_body_model(checkpoint: str | Path, body: torch.nn.Module, folder: str 
 
 
 def infer_config(state: dict[str, torch.Tensor], source: str = "checkpoint") -> AnyConfig:
-    """Work out the family and model size from tensor shapes; heads come from the matching preset."""
-    if checkpoint_family(state) == SMPLER_X:
-        return infer_smpler_x_config(state, source)
-    try:
-        dim_out, feat_dim = state["decoder.token_conv.weight"].shape
-    except KeyError as exc:
-        raise CheckpointError(f"{source}: not an SMPLest-X checkpoint (missing {exc.args[0]})") from None
-    encoder = _infer_encoder(state, source, "SMPLest-X", PRESETS, "S/B/L/H", "config_base.py")
-    return ModelConfig(encoder=encoder, decoder=DecoderConfig(feat_dim=feat_dim, dim_out=dim_out,
-                                                              task_tokens_num=encoder.task_tokens_num))
+    """Work out the family (the table) and model size from tensor shapes; heads come from the matching preset."""
+    return family_of_state(state).infer_config(state, source)
 
 
-def _infer_encoder(state: dict[str, torch.Tensor], source: str, family: str, presets: dict[str, Any], sizes: str,
+def infer_encoder(state: dict[str, torch.Tensor], source: str, family: str, presets: dict[str, Any], sizes: str,
                    config_file: str) -> EncoderConfig:
     """The ViT encoder's sizes from tensor shapes (both families); heads come from the preset of that width."""
     try:
@@ -253,7 +246,7 @@ def resolve_config(
     state: dict[str, torch.Tensor], stored: AnyConfig | None, config: str | Path | AnyConfig | None, source: str
 ) -> AnyConfig:
     """Pick the config: an explicit one, else the stored one, else inferred from shapes."""
-    if isinstance(config, (ModelConfig, SMPLerXConfig)):
+    if is_model_config(config):
         return config
     if config is not None:
         return load_any_config(config)
@@ -268,7 +261,7 @@ def load_network(
     *,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
-) -> SMPLestXNet | SMPLerXNet:
+) -> nn.Module:
     """Build the network for a checkpoint and load its weights strictly; eval mode."""
     state, stored = read_checkpoint(checkpoint)
     cfg = resolve_config(state, stored, config, str(checkpoint))
@@ -322,45 +315,29 @@ def convert_checkpoint(
 
 
 # ---------------------------------------------------------------------------
-# Both families: SMPLest-X (decoder head) and SMPLer-X (heat-map body, boxes, RoI hands).
-
-
 def checkpoint_family(state: dict[str, torch.Tensor]) -> str:
-    """``"smpler_x"`` when the (mapped) state dict has SMPLer-X's heads, else ``"smplest_x"``."""
-    return SMPLER_X if any(k.startswith(("body_position_net.", "box_net.")) for k in state) else "smplest_x"
+    """The name of the family a (mapped) state dict belongs to (the family table decides)."""
+    return family_of_state(state).name
 
 
 def config_from_dict(data: dict[str, object]) -> AnyConfig:
-    """Inverse of either family's ``to_dict`` (SMPLer-X dicts carry ``family``)."""
+    """Inverse of any family's ``to_dict`` (its ``family`` key picks the family; absent: SMPLest-X)."""
     if not isinstance(data, dict) or not all(isinstance(data.get(k, {}), dict) for k in ("encoder", "decoder")):
         raise ConfigError("the model config must be a JSON object with 'encoder' / 'decoder' objects")
-    if data.get("family") == SMPLER_X:
-        return SMPLerXConfig.from_dict(data)  # type: ignore[arg-type]
-    return ModelConfig.from_dict(data)  # type: ignore[arg-type]
+    return table_config_from_dict(data)
 
 
 def load_any_config(path: str | Path) -> AnyConfig:
-    """Read an official config of either family as data (SMPLer-X files name an ``encoder_config_file``)."""
-    return load_smpler_x_config(path) if is_smpler_x_config(path) else load_official_config(path)
+    """Read an official config of any family as data (the family table tells which family wrote it)."""
+    return family_of_official_config(path).load_official_config(path)
 
 
-def build_network(cfg: AnyConfig) -> SMPLestXNet | SMPLerXNet:
-    """The network class of the config's family (attention and checkpointing are set on it afterwards)."""
-    return SMPLerXNet(cfg) if isinstance(cfg, SMPLerXConfig) else SMPLestXNet(cfg)
+def build_network(cfg: AnyConfig) -> nn.Module:
+    """The network of the config's family (attention and checkpointing are set on it afterwards)."""
+    return family_of_config(cfg).network(cfg)
 
 
-def infer_smpler_x_config(state: dict[str, torch.Tensor], source: str = "checkpoint") -> SMPLerXConfig:
-    """Work out an SMPLer-X size from tensor shapes; heads come from the preset of that width."""
-    try:
-        feat_dim = state["body_position_net.conv.0.weight"].shape[1]
-    except KeyError as exc:
-        raise CheckpointError(f"{source}: not an SMPLer-X checkpoint (missing {exc.args[0]})") from None
-    encoder = _infer_encoder(state, source, "SMPLer-X", SMPLER_X_PRESETS, "S32/B32/L32/H32", "config file")
-    deconvs = sum(1 for k, v in state.items() if k.startswith("hand_roi_net.deconv.") and k.endswith(".weight") and v.ndim == 4)
-    return SMPLerXConfig(encoder=encoder, feat_dim=feat_dim, upscale=2**deconvs)
-
-
-def save_network(net: SMPLestXNet, dst: str | Path, *, source: str = "smplestx") -> Path:
+def save_network(net: nn.Module, dst: str | Path, *, source: str = "smplestx") -> Path:
     """Write a built network's weights and config as safetensors, the same file `convert` writes."""
     dst = Path(dst)
     if dst.suffix != ".safetensors":

@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .errors import UsageError
+from ..errors import UsageError
 
 log = logging.getLogger(__name__)
 
 
 def weight_type() -> str:
     """The weight type ONNX Runtime's int8 uses on this CPU: "int8" with VNNI, "uint8" without (no saturation)."""
-    from .model import cpu_has_vnni
+    from .loading import cpu_has_vnni
 
     return "int8" if cpu_has_vnni() else "uint8"
 
@@ -33,10 +33,10 @@ def quantized_onnx(path: str | Path) -> Path:
     except ImportError:
         raise UsageError("--dtype int8 with an .onnx network needs onnxruntime's quantisation tools: "
                          "pip install 'smplestx[onnx]'") from None
-    from .fingerprint import file_fingerprint
-    from .io.atomic import atomic_path
+    from ..fingerprint import file_fingerprint
+    from ..io.atomic import atomic_path
     from .onnx_export import CONFIG_KEY
-    from .user_config import cache_dir
+    from ..user_config import cache_dir
 
     src = Path(path)
     kind = weight_type()

@@ -11,18 +11,16 @@ from typing import Any
 
 import torch
 
-from .errors import SmplestxError
+from ..errors import SmplestxError
 
 #: Model geometry of the released SMPLest-X / SMPLer-X configs: the crop geometry's one home is geometry/crops.py.
-from .geometry.crops import BBOX_RATIO, FOCAL, INPUT_BODY_SHAPE, INPUT_IMG_SHAPE, PRINCPT  # noqa: E402
+from ..geometry.crops import BBOX_RATIO, BODY_BOX_RATIO_FACTOR, FOCAL, INPUT_BODY_SHAPE, INPUT_IMG_SHAPE, PRINCPT  # noqa: E402,F401
 
 OUTPUT_HM_SHAPE: tuple[int, int, int] = (16, 16, 12)  # heat-map grid (D, H, W)
 #: Precision names (CLI, conversion, AMP) -> torch dtype; the one such map in the package.
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: The reverse map, torch dtype -> its name.
 DTYPE_NAMES: dict[torch.dtype, str] = {v: k for k, v in DTYPES.items()}
-#: HumanData boxes already carry a 1.2x padding; the reference multiplies its ratio by this factor for them.
-BODY_BOX_RATIO_FACTOR = 0.833
 
 
 class ConfigError(SmplestxError, ValueError):

@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import family_of_config
 from .checkpoint import AnyConfig, config_from_dict
-from .config_smpler_x import SMPLerXConfig
-from .errors import SmplestxError
-from .io.atomic import atomic_path
-from .nn.network import PoseNetwork
+from ..errors import SmplestxError
+from ..io.atomic import atomic_path
+from ..nn.network import PoseNetwork
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class OnnxError(SmplestxError, ValueError):
 
 def graph_outputs(config: AnyConfig) -> tuple[str, ...]:
     """The output names of an exported graph of this config's family."""
-    return OUTPUTS + BOX_OUTPUTS if isinstance(config, SMPLerXConfig) else OUTPUTS
+    return OUTPUTS + BOX_OUTPUTS if family_of_config(config).predicts_boxes else OUTPUTS
 
 
 class _Parameters(nn.Module):
@@ -152,7 +152,7 @@ class OnnxNetwork(nn.Module):
         names, expected = [o.name for o in self.session.get_outputs()], list(graph_outputs(self.config))
         if names != expected:
             raise OnnxError(f"{self.path}: outputs {names}, expected {expected}")
-        self._output = OnnxBoxOutput if isinstance(self.config, SMPLerXConfig) else OnnxOutput
+        self._output = OnnxBoxOutput if family_of_config(self.config).predicts_boxes else OnnxOutput
         # A zero-size parameter: callers find the device and dtype of the network through parameters().
         self.anchor = nn.Parameter(torch.zeros(0, device=device), requires_grad=False)
 
@@ -183,7 +183,7 @@ def verify_onnx(net: torch.nn.Module, path: str | Path, body_models: str | Path 
         worst = max(worst, *(float((getattr(ref, k) - getattr(got, k)).abs().max()) for k in vars(got)))
     if not body_models:
         return worst, None
-    from .body import BodyModel
+    from ..body import BodyModel
 
     body = BodyModel.from_dir(body_models, "neutral")
     crops = torch.rand(3, 3, *net.config.input_img_shape, generator=gen)

@@ -31,8 +31,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .body import BodyModel
-from .body.joint_sets import CONTOUR_LANDMARKS_START, SMPLX_137
+from ..body import BodyModel
+from ..body.joint_sets import CONTOUR_LANDMARKS_START, SMPLX_137
+from . import family_of_config
 from .config import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ def tuning_key(config: ModelConfig, batch_size: int, backend: str = "torch", thr
     the caller's attention kernel ("auto": the calibration picks it)."""
     name, flags = cpu_identity()
     e = config.encoder
-    family = getattr(config, "family", "smplest_x")  # SMPLerXConfig names its family; ModelConfig is SMPLest-X
+    family = family_of_config(config).name
     return {
         "format": FORMAT_VERSION,
         "cpu": name,
@@ -169,7 +170,7 @@ def tuning_key(config: ModelConfig, batch_size: int, backend: str = "torch", thr
 
 def cache_file(key: dict[str, object]) -> Path:
     """Where the calibration of ``key`` is cached (a file per key: another torch or CPU gets another file)."""
-    from .user_config import cache_dir
+    from ..user_config import cache_dir
 
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     return cache_dir() / "precision" / f"{digest}.json"
@@ -193,7 +194,7 @@ def load_cached(key: dict[str, object]) -> Tuning | None:
 
 def save(tuning: Tuning) -> None:
     """Write the calibration to the cache (atomically; a read-only cache only costs a new calibration next time)."""
-    from .io.atomic import atomic_path
+    from ..io.atomic import atomic_path
 
     path = cache_file(tuning.key)
     try:
@@ -216,8 +217,8 @@ def _bf16_matmul_works() -> bool:
 
 
 def _int8_matmul_works() -> bool:
-    from .errors import UsageError
-    from .nn.int8 import check_int8_kernel
+    from ..errors import UsageError
+    from ..nn.int8 import check_int8_kernel
 
     try:
         check_int8_kernel()
@@ -228,7 +229,7 @@ def _int8_matmul_works() -> bool:
 
 def _fbgemm_runs() -> bool:
     """fbgemm needs AVX2 (or AVX-512) and a torch that still ships it."""
-    from .nn.int8 import fbgemm_available
+    from ..nn.int8 import fbgemm_available
 
     return fbgemm_available() and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
 
@@ -291,7 +292,7 @@ def _probe_matmul(precision: str, width: int) -> Callable[[], object]:
         b = torch.randint(-127, 128, (n, k), dtype=torch.int8, generator=g)
         return lambda: torch._int_mm(a, b.t())
     if precision == "int8-fbgemm":
-        from .nn.int8 import quantize_linears_fbgemm
+        from ..nn.int8 import quantize_linears_fbgemm
 
         lin = quantize_linears_fbgemm(torch.nn.Sequential(torch.nn.Linear(k, n)), min_outputs=1)
         x = torch.randn(m, k, generator=g)
@@ -320,7 +321,7 @@ def _probe_ratio(precision: str, width: int, fp32_matmul: Callable[[], object]) 
 
 def calibration_crops(body: BodyModel, config: ModelConfig, num: int) -> torch.Tensor:
     """The fixed synthetic people (num, 3, H, W) in [0, 1] the bound is checked and the time measured on."""
-    from .synthetic.dataset import person_crops
+    from ..synthetic.dataset import person_crops
 
     h, w = config.input_img_shape
     crops = person_crops(body, num, seed=CROPS_SEED, size=(w, h))
@@ -341,7 +342,7 @@ def comparable_joints(low_bins: torch.Tensor | np.ndarray, full_bins: torch.Tens
 def errors_m(ref, low, body: BodyModel) -> tuple[float, float]:
     """Root-relative (mean, worst) distance in metres of ``low``'s vertices and comparable joints from ``ref``'s.
 
-    ``ref`` and ``low`` are :class:`~smplestx.model.CropPrediction` of the same crops.
+    ``ref`` and ``low`` are :class:`~smplestx.models.loading.CropPrediction` of the same crops.
     """
     def rel(p, points: torch.Tensor) -> torch.Tensor:
         return (points - p.joints_cam[:, :1]).double().cpu()

@@ -15,9 +15,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
-from .io.atomic import write_text
-from .user_config import cache_dir
+from ..errors import UsageError
+from ..io.atomic import write_text
+from ..user_config import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,10 @@ _SMPLEST_X_LICENCE = "S-Lab License 1.0: non-commercial use only (see github.com
 _SMPLER_X_LICENCE = "S-Lab License 1.0: non-commercial use only (see github.com/caizhongang/SMPLer-X)"
 _SYNTHETIC_LICENCE = ("Apache-2.0 (our own weights, trained only on our license-free synthetic people: it knows our "
                       "synthetic mannequins, not real photos; needs the body model of `smplestx synthetic-body --seed 0`)")
+
+
+#: The package's root folder: ``packaged`` paths are relative to it.
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,11 @@ class ZooModel:
     def source(self) -> str:
         """Where the file comes from, for listings."""
         return f"package: smplestx/{self.packaged}" if self.packaged else f"hf://{self.repo}/{self.filename}"
+
+    @property
+    def shipped_path(self) -> Path | None:
+        """Where a file shipped inside the package lies (None for hub models)."""
+        return PACKAGE_ROOT / self.packaged if self.packaged else None
 
 
 _NOT_PUBLISHED = "no public page lists its SHA-256 (Hugging Face LFS details or a release note); record it once a download is verified"
@@ -264,7 +273,7 @@ def _download(entry: ZooModel, filename: str, announce: bool) -> Path:
 def _fetch_model(entry: ZooModel, config: str | os.PathLike[str] | None = None) -> ResolvedModel:
     """The checkpoint of a table row (downloaded once, verified where the table has a digest) and its config."""
     if entry.packaged:
-        shipped = Path(__file__).parent / entry.packaged
+        shipped = entry.shipped_path
         if not shipped.is_file():
             raise ModelDownloadError(f"model {entry.name}: {shipped} is missing from this installation; reinstall smplestx")
         return ResolvedModel(shipped, Path(config) if config else None, entry)
