@@ -319,3 +319,23 @@ def test_several_scoring_threads_keep_order_and_values(samples, bench, data_dir,
     many, _ = _run_oracle(samples, bench, data_dir, body_dir, tmp_path / "many", lambda m: m * 1.01, batch_size=1)
     assert read_rows(tmp_path / "one" / "out" / CSV_FILE) == read_rows(tmp_path / "many" / "out" / CSV_FILE)
     assert one.corrected == many.corrected
+
+
+def test_python_api_resume_refuses_another_models_rows(samples, bench, data_dir, body_dir, tmp_path):
+    """EvalRun builds its run identity itself (weights by content): the Python API resumes as safely as the CLI."""
+    from smplestx.evaluate.runner import EvalSetupError
+
+    found, gt = samples
+    meshes = gt.meshes(found.samples)
+    out = tmp_path / "out"
+    EvalRun(bench, data_dir, _Oracle(meshes, lambda m: m), body_dir, out, EvalOptions(batch_size=3, limit=2)).run()
+    rows = read_rows(out / CSV_FILE)
+    other = _Oracle(meshes, lambda m: m)
+    with torch.no_grad():
+        other.anchor.fill_(1.0)  # other weights, same code: a resume must not mix their rows with these
+    with pytest.raises(EvalSetupError, match="weights"):
+        EvalRun(bench, data_dir, other, body_dir, out, EvalOptions(batch_size=3, limit=3)).run()
+    assert read_rows(out / CSV_FILE) == rows
+    # The same weights resume: the two rows are kept, the third is added.
+    EvalRun(bench, data_dir, _Oracle(meshes, lambda m: m), body_dir, out, EvalOptions(batch_size=3, limit=3)).run()
+    assert read_rows(out / CSV_FILE)[:2] == rows and len(read_rows(out / CSV_FILE)) == 3
