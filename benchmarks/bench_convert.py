@@ -41,11 +41,11 @@ def make_official_checkpoint(size: str, path: Path) -> None:
     """Write a random checkpoint like the reference Trainer does: network + Adam state."""
     import torch
 
-    from smplestx.models.config import PRESETS
+    from smplestx.models.config import SMPLEST_X_PRESETS
     from smplestx.nn.network import SMPLestXNet
 
     torch.manual_seed(0)
-    net = SMPLestXNet(PRESETS[size])
+    net = SMPLestXNet(SMPLEST_X_PRESETS[size])
     network = {f"module.{k}": v for k, v in net.state_dict().items()}
     state = {i: {"step": torch.tensor(1.0), "exp_avg": torch.randn_like(p), "exp_avg_sq": torch.rand_like(p)}
              for i, p in enumerate(net.parameters())}

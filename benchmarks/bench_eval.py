@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from smplestx.models.config import ModelConfig, preset
+from smplestx.models.config import SMPLestXConfig, preset
 from smplestx.synthetic.dataset import write_synthetic_dataset
 from smplestx.evaluate import EvalAssets, EvalOptions, EvalRun, get_benchmark, mesh_metrics_per_sample
 from smplestx.evaluate.samples import GroundTruthBuilder, build_test_samples
@@ -26,12 +26,12 @@ from smplestx.body import BodyModel
 from smplestx.nn.network import SMPLestXNet
 
 
-def tiny_config() -> ModelConfig:
+def tiny_config() -> SMPLestXConfig:
     """The parity fixtures' network size (encoder 64 wide, 2 blocks)."""
     d = preset("S").to_dict()
     d["encoder"].update(embed_dim=64, depth=2, num_heads=4)
     d["decoder"].update(feat_dim=64, dim_out=32)
-    return ModelConfig.from_dict(d)
+    return SMPLestXConfig.from_dict(d)
 
 
 def timed(fn, repeats: int = 3) -> float:

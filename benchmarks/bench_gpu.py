@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from smplestx.body import BodyModel
-from smplestx.models.config import DTYPES, PRESETS
+from smplestx.models.config import DTYPES, SMPLEST_X_PRESETS
 from smplestx.geometry.crops import crop_image, crop_images_torch, process_box
 from smplestx.models.loading import SMPLestX
 from smplestx.nn.network import SMPLestXNet
@@ -65,7 +65,7 @@ def bench_forward(args: argparse.Namespace, body: BodyModel, rows: list[dict]) -
     print("|---|---|---|---|---|---|---|")
     for size in args.sizes:
         torch.manual_seed(0)
-        net = SMPLestXNet(PRESETS[size]).to(args.device).eval()
+        net = SMPLestXNet(SMPLEST_X_PRESETS[size]).to(args.device).eval()
         for dname in args.dtypes:
             dtype = DTYPES[dname]
             # Pure low-precision weights (as load_model(dtype=...) does); the body model stays float32.
@@ -103,7 +103,7 @@ def bench_forward(args: argparse.Namespace, body: BodyModel, rows: list[dict]) -
 def bench_pipeline(args: argparse.Namespace, body_dir: Path, body: BodyModel, work: Path, rows: list[dict]) -> None:
     """Part 2: where the video pipeline spends its time (decode, crops, network) and its frames/s."""
     torch.manual_seed(0)
-    net = SMPLestXNet(PRESETS[args.pipeline_size]).to(args.device).eval()
+    net = SMPLestXNet(SMPLEST_X_PRESETS[args.pipeline_size]).to(args.device).eval()
     dtype = DTYPES[args.pipeline_dtype]
     model = SMPLestX(net.to(dtype) if dtype != torch.float32 else net, body).eval()
     w, h = args.resolution
@@ -162,7 +162,7 @@ def main() -> int:
     parser.add_argument("--compile-batches", nargs="*", type=int, default=[1, 64])
     parser.add_argument("--compile-modes", nargs="*", default=["default", "reduce-overhead"])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--pipeline-size", default="H", choices=list(PRESETS))
+    parser.add_argument("--pipeline-size", default="H", choices=list(SMPLEST_X_PRESETS))
     parser.add_argument("--pipeline-dtype", default="bf16", choices=list(DTYPES))
     parser.add_argument("--resolution", nargs=2, type=int, default=[1920, 1080], metavar=("W", "H"))
     parser.add_argument("--frames", type=int, default=60)

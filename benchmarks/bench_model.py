@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from smplestx.body import BodyModel
-from smplestx.models.config import DTYPES, PRESETS
+from smplestx.models.config import DTYPES, SMPLEST_X_PRESETS
 from smplestx.models.config_smpler_x import smpler_x_preset
 from smplestx.models.loading import SMPLerX, SMPLestX
 from smplestx.nn.network import SMPLestXNet
@@ -96,7 +96,7 @@ def main() -> int:
             label, net = "SMPLer-X", SMPLerXNet(smpler_x_preset(size)).to(args.device).eval()
             ours: SMPLestX = SMPLerX(net, body).eval()
         else:
-            label, net = "SMPLest-X", SMPLestXNet(PRESETS[size]).to(args.device).eval()
+            label, net = "SMPLest-X", SMPLestXNet(SMPLEST_X_PRESETS[size]).to(args.device).eval()
             ours = SMPLestX(net, body).eval()
         n_params = sum(p.numel() for p in net.parameters()) / 1e6
         variants = [("ours (sdpa)", ours)]

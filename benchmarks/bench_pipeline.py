@@ -21,7 +21,7 @@ import torch
 
 from smplestx.body import BodyModel
 from smplestx.synthetic.smplx_model import write_synthetic_body
-from smplestx.models.config import PRESETS
+from smplestx.models.config import SMPLEST_X_PRESETS
 from smplestx.synthetic.scene import write_demo_media
 from smplestx.models.loading import SMPLestX, auto_attention, load_model
 from smplestx.nn.int8 import quantize_linears
@@ -42,7 +42,7 @@ def build_model(size: str, body_dir: Path) -> SMPLestX:
         tiny = PARITY / "smplest_x_tiny"
         return load_model(tiny / "smplest_x_tiny.pth.tar", body_models=body_dir, config=tiny / "config_base.py")
     torch.manual_seed(0)
-    return SMPLestX(SMPLestXNet(PRESETS[size]).eval(), BodyModel.from_dir(body_dir)).eval()
+    return SMPLestX(SMPLestXNet(SMPLEST_X_PRESETS[size]).eval(), BodyModel.from_dir(body_dir)).eval()
 
 
 def time_run(model: SMPLestX, video: Path, boxes: Path, out: Path, batch: int, render: bool, dtype: str = "fp32") -> tuple[float, int]:
@@ -63,7 +63,7 @@ def time_run(model: SMPLestX, video: Path, boxes: Path, out: Path, batch: int, r
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="S", choices=["tiny", *PRESETS])
+    parser.add_argument("--size", default="S", choices=["tiny", *SMPLEST_X_PRESETS])
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--people", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--batch-size", type=int, default=16)

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from smplestx.body import BodyModel
-from smplestx.models.config import PRESETS
+from smplestx.models.config import SMPLEST_X_PRESETS
 from smplestx.evaluate import get_benchmark
 from smplestx.evaluate.samples import build_test_samples, load_image
 from smplestx.geometry.crops import crop_image, process_box
@@ -337,7 +337,7 @@ def main() -> int:
     for size in args.sizes:
         torch.manual_seed(0)
         body = BodyModel.from_dir(body_dir)
-        random_model = SMPLestX(SMPLestXNet(PRESETS[size]).eval(), body).eval()
+        random_model = SMPLestX(SMPLestXNet(SMPLEST_X_PRESETS[size]).eval(), body).eval()
         if size == "S":
             trained = load_model(ckpt, body_models=body_dir, dtype="fp32")
             rows += measure(f"{size} trained", trained, body_dir, crops, args.batch, args.reps, args.compile, onnx_work, tuple(args.skip))

@@ -17,7 +17,7 @@ from smplestx.models.checkpoint import (
     load_network,
     read_checkpoint,
 )
-from smplestx.models.config import PRESETS, DecoderConfig, EncoderConfig, ModelConfig
+from smplestx.models.config import SMPLEST_X_PRESETS, DecoderConfig, EncoderConfig, SMPLestXConfig
 from smplestx.nn.network import SMPLestXNet
 
 
@@ -72,7 +72,7 @@ def test_strict_loading_lists_every_problem(tiny_ckpt, tiny_config, tmp_path: Pa
 
 def test_wrong_config_is_an_error_not_a_half_random_model(tiny_ckpt):
     with pytest.raises(CheckpointError, match="does not match"):
-        load_network(tiny_ckpt, PRESETS["S"])
+        load_network(tiny_ckpt, SMPLEST_X_PRESETS["S"])
 
 
 def test_unknown_width_without_config_asks_for_it(tiny_ckpt):
@@ -99,7 +99,7 @@ def test_prefix_and_legacy_renames_and_missing_unused_tensor(tiny_ckpt, tiny_con
 
 def test_infer_config_for_released_sizes():
     for name in ("S", "B"):
-        cfg = PRESETS[name]
+        cfg = SMPLEST_X_PRESETS[name]
         with torch.device("meta"):
             net = SMPLestXNet(cfg)
         assert infer_config(net.state_dict()) == cfg
@@ -161,7 +161,7 @@ def test_bad_inputs(tmp_path: Path, tiny_ckpt):
 
 
 def test_custom_config_object_builds_matching_network():
-    cfg = ModelConfig(encoder=EncoderConfig(embed_dim=32, depth=1, num_heads=2), decoder=DecoderConfig(feat_dim=32, dim_out=8))
+    cfg = SMPLestXConfig(encoder=EncoderConfig(embed_dim=32, depth=1, num_heads=2), decoder=DecoderConfig(feat_dim=32, dim_out=8))
     net = SMPLestXNet(cfg).eval()
     with torch.no_grad():
         out = net(torch.rand(2, 3, 512, 384))

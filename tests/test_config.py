@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from smplestx.models.config import PRESETS, ConfigError, ModelConfig, load_official_config, preset, read_official_config
+from smplestx.models.config import SMPLEST_X_PRESETS, ConfigError, SMPLestXConfig, load_official_config, preset, read_official_config
 
 
 def test_reads_tiny_config(tiny_config):
@@ -25,7 +25,7 @@ def test_reads_arithmetic_like_the_official_h_config(tmp_path: Path):
         " 'data': {'bbox_ratio': 1.2, 'flag': True, 'none': None, 'neg': -1}}\n"
     )
     cfg = load_official_config(path)
-    assert cfg == PRESETS["H"]
+    assert cfg == SMPLEST_X_PRESETS["H"]
     assert read_official_config(path)["data"]["neg"] == -1
 
 
@@ -64,8 +64,8 @@ def test_presets_and_round_trip():
     assert preset("l").encoder.embed_dim == 1024 and preset("S").encoder.num_heads == 12
     with pytest.raises(ConfigError):
         preset("XL")
-    for cfg in PRESETS.values():
-        assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    for cfg in SMPLEST_X_PRESETS.values():
+        assert SMPLestXConfig.from_dict(cfg.to_dict()) == cfg
 
 
 def test_a_trailing_statement_is_refused_with_its_line(tmp_path: Path):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from smplestx.models.config import ConfigError, EncoderConfig, ModelConfig, PRESETS
+from smplestx.models.config import ConfigError, EncoderConfig, SMPLestXConfig, SMPLEST_X_PRESETS
 from smplestx.nn.vit import ConvStem, PatchEmbed, ViTEncoder
 
 
@@ -28,12 +28,12 @@ def test_stem_is_checked_and_round_trips_through_metadata() -> None:
     with pytest.raises(ConfigError, match="power-of-two patch_size, got 12"):
         EncoderConfig(stem="conv", patch_size=12)
     # The released stem stays out of the metadata (files written before the field existed are unchanged) ...
-    assert "stem" not in PRESETS["S"].to_dict()["encoder"]
-    assert ModelConfig.from_dict(PRESETS["S"].to_dict()).encoder.stem == "patch"
+    assert "stem" not in SMPLEST_X_PRESETS["S"].to_dict()["encoder"]
+    assert SMPLestXConfig.from_dict(SMPLEST_X_PRESETS["S"].to_dict()).encoder.stem == "patch"
     # ... and a conv stem is recorded and read back.
-    cfg = ModelConfig(encoder=EncoderConfig(embed_dim=64, depth=1, num_heads=4, stem="conv"))
+    cfg = SMPLestXConfig(encoder=EncoderConfig(embed_dim=64, depth=1, num_heads=4, stem="conv"))
     assert cfg.to_dict()["encoder"]["stem"] == "conv"
-    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    assert SMPLestXConfig.from_dict(cfg.to_dict()) == cfg
 
 
 def test_conv_stem_weights_file_loads_back(tmp_path: Path, synthetic_body: Path) -> None:
@@ -43,7 +43,7 @@ def test_conv_stem_weights_file_loads_back(tmp_path: Path, synthetic_body: Path)
     from smplestx.models.config import DecoderConfig
     from smplestx.models.loading import load_model
 
-    cfg = ModelConfig(
+    cfg = SMPLestXConfig(
         encoder=EncoderConfig(embed_dim=64, depth=1, num_heads=4, stem="conv"),
         decoder=DecoderConfig(feat_dim=64, dim_out=32, depth=1, heads=2, dim_head=16),
     )

@@ -25,7 +25,7 @@ from smplestx.models import (
     register,
     unregister,
 )
-from smplestx.models.config import ConfigError, CropCamera, EncoderConfig, ModelConfig, preset
+from smplestx.models.config import ConfigError, CropCamera, EncoderConfig, SMPLestXConfig, preset
 from smplestx.models.config_smpler_x import SMPLerXConfig, smpler_x_preset
 from smplestx.nn.vit import ViTEncoder
 
@@ -38,7 +38,7 @@ def test_builtin_families_are_found_by_every_key(tmp_path):
     assert family_of_state({"box_net.deconv.0.weight": 0}).name == "smpler_x"
     assert family_of_state({}).name == "smplest_x"  # nothing claims it: the default family
     assert type(config_from_dict(smpler_x_preset("B32").to_dict())) is SMPLerXConfig
-    assert type(config_from_dict(preset("B").to_dict())) is ModelConfig  # SMPLest-X dicts carry no family key
+    assert type(config_from_dict(preset("B").to_dict())) is SMPLestXConfig  # SMPLest-X dicts carry no family key
     smpler_file = tmp_path / "config_smpler_x_s32.py"
     smpler_file.write_text("encoder_config_file = 'vit_small.py'\n")
     assert family_of_official_config(smpler_file).name == "smpler_x"

@@ -12,7 +12,7 @@ from torch import nn
 
 from smplestx.body import BodyModel
 from smplestx.cli import main
-from smplestx.models.config import ModelConfig
+from smplestx.models.config import SMPLestXConfig
 from smplestx.synthetic.scene import ScenePerson, render_scene
 from smplestx.io.results import load_results
 from smplestx.geometry.crops import crop_image
@@ -160,7 +160,7 @@ class FixedNet(nn.Module):
 
     def __init__(self, n_betas: int = 10) -> None:
         super().__init__()
-        self.config = ModelConfig()
+        self.config = SMPLestXConfig()
         self.anchor = nn.Parameter(torch.zeros(1))
 
     def forward(self, crops: torch.Tensor) -> NetworkOutput:

@@ -17,7 +17,7 @@ import smplestx.models.loading as model_mod
 import smplestx.models.precision_tuning as pt
 from smplestx.body import BodyModel
 from smplestx.body.joint_sets import CONTOUR_LANDMARKS_START, SMPLX_137
-from smplestx.models.config import ModelConfig
+from smplestx.models.config import SMPLestXConfig
 
 CONTOUR = np.flatnonzero(np.asarray(SMPLX_137.index_in_144) >= CONTOUR_LANDMARKS_START)
 
@@ -86,7 +86,7 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache" / "precision"
 
 
-CONFIG = ModelConfig()
+CONFIG = SMPLestXConfig()
 
 
 def _tune(machine: FakeMachine, body: BodyModel, **kw) -> pt.Tuning:
@@ -302,7 +302,7 @@ def test_calibration_end_to_end_on_the_tiny_model(tiny_ckpt, tiny_config, parity
 def test_doctor_tune_prints_the_table(tiny_ckpt, tiny_config, parity_body, monkeypatch, capsys, cache):
     from smplestx.cli import main
 
-    canned = pt.Tuning(key=pt.tuning_key(ModelConfig(), 16), picked="int8-fbgemm", attention="sdpa", seconds=4.2,
+    canned = pt.Tuning(key=pt.tuning_key(SMPLestXConfig(), 16), picked="int8-fbgemm", attention="sdpa", seconds=4.2,
                        trials=[
         pt.Trial("fp32", attention="sdpa", ms=100.0, speedup=1.0, mean_mm=0.0, worst_mm=0.0, accepted=True),
         pt.Trial("bf16", attention="bf16", ms=60.0, speedup=1.67, mean_mm=1.0, worst_mm=3.0, accepted=True),

@@ -350,7 +350,7 @@ def test_losses_one_sample_at_a_time(sx_model, sx_case, loss_case):
 
 
 def test_load_model_takes_a_config_object_of_either_family(sx_model, sx_case, parity_body, tiny_ckpt, tiny_config):
-    """load_model(config=SMPLerXConfig(...)) builds the SMPLer-X model (it raised TypeError); ModelConfig still works."""
+    """load_model(config=SMPLerXConfig(...)) builds the SMPLer-X model (it raised TypeError); SMPLestXConfig still works."""
     from smplestx import load_model
     from smplestx.models.config import load_official_config
     from smplestx.models.config_smpler_x import load_smpler_x_config

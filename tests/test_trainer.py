@@ -325,11 +325,11 @@ def test_vitpose_init_freeze_and_finetune(synth: dict[str, Path], tmp_path: Path
 
 
 def test_grad_checkpointing_gives_the_same_gradients() -> None:
-    from smplestx.models.config import DecoderConfig, EncoderConfig, ModelConfig
+    from smplestx.models.config import DecoderConfig, EncoderConfig, SMPLestXConfig
     from smplestx.nn.network import SMPLestXNet
 
     torch.manual_seed(0)
-    cfg = ModelConfig(encoder=EncoderConfig(embed_dim=64, depth=2, num_heads=4, task_tokens_num=8),
+    cfg = SMPLestXConfig(encoder=EncoderConfig(embed_dim=64, depth=2, num_heads=4, task_tokens_num=8),
                       decoder=DecoderConfig(feat_dim=64, dim_out=32, task_tokens_num=8))
     net = SMPLestXNet(cfg)
     enc = net.encoder
@@ -420,10 +420,10 @@ def test_pth_snapshot_carries_its_model_config(tmp_path):
     import torch
 
     from smplestx.models.checkpoint import read_checkpoint
-    from smplestx.models.config import ModelConfig, preset
+    from smplestx.models.config import SMPLestXConfig, preset
 
     cfg = preset("S")
     obj = {"epoch": 0, "network": {"module.x": torch.zeros(1)}, "model_config": json.dumps(cfg.to_dict())}
     torch.save(obj, tmp_path / "snap.pth.tar")
     _, stored = read_checkpoint(tmp_path / "snap.pth.tar")
-    assert isinstance(stored, ModelConfig) and stored.to_dict() == cfg.to_dict()
+    assert isinstance(stored, SMPLestXConfig) and stored.to_dict() == cfg.to_dict()

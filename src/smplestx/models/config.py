@@ -159,14 +159,14 @@ class CropCamera:
 
 
 @dataclass(frozen=True)
-class ModelConfig(CropCamera):
+class SMPLestXConfig(CropCamera):
     """Everything needed to build the SMPLest-X network and map its outputs to a camera."""
 
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, data: dict[str, Any]) -> "SMPLestXConfig":
         """Inverse of to_dict; unknown keys are an error."""
         try:
             enc = EncoderConfig(**_tuples(data.get("encoder", {})))
@@ -185,15 +185,15 @@ def _tuples(d: dict[str, Any]) -> dict[str, Any]:
     return {k: _tuple(v) for k, v in d.items()}
 
 
-def _preset(dim: int, depth: int, heads: int) -> ModelConfig:
-    return ModelConfig(
+def _preset(dim: int, depth: int, heads: int) -> SMPLestXConfig:
+    return SMPLestXConfig(
         encoder=EncoderConfig(embed_dim=dim, depth=depth, num_heads=heads),
         decoder=DecoderConfig(feat_dim=dim),
     )
 
 
 #: The four released sizes (ViTPose S/B/L/H encoders).
-PRESETS: dict[str, ModelConfig] = {
+SMPLEST_X_PRESETS: dict[str, SMPLestXConfig] = {
     "S": _preset(384, 12, 12),
     "B": _preset(768, 12, 12),
     "L": _preset(1024, 24, 16),
@@ -201,12 +201,12 @@ PRESETS: dict[str, ModelConfig] = {
 }
 
 
-def preset(name: str) -> ModelConfig:
+def preset(name: str) -> SMPLestXConfig:
     """Return the preset config for size S, B, L or H."""
     try:
-        return PRESETS[name.upper()]
+        return SMPLEST_X_PRESETS[name.upper()]
     except KeyError:
-        raise ConfigError(f"unknown model size {name!r}; choose one of {', '.join(PRESETS)}") from None
+        raise ConfigError(f"unknown model size {name!r}; choose one of {', '.join(SMPLEST_X_PRESETS)}") from None
 
 
 # ---------------------------------------------------------------------------
@@ -391,8 +391,8 @@ def read_official_config(path: str | Path) -> dict[str, Any]:
     return config
 
 
-def model_config_from_official(config: dict[str, Any], source: str = "config") -> ModelConfig:
-    """Build a ModelConfig from the ``model`` (and ``data``) sections of an official config."""
+def model_config_from_official(config: dict[str, Any], source: str = "config") -> SMPLestXConfig:
+    """Build a SMPLestXConfig from the ``model`` (and ``data``) sections of an official config."""
     model = config.get("model")
     if not isinstance(model, dict) or "encoder_config" not in model or "decoder_config" not in model:
         raise ConfigError(f"{source}: missing model.encoder_config / model.decoder_config")
@@ -414,7 +414,7 @@ def model_config_from_official(config: dict[str, Any], source: str = "config") -
             dim_out=int(d.get("dim_out", 512)),
             task_tokens_num=int(d.get("task_tokens_num", 80)),
         )
-        base = ModelConfig(encoder=encoder, decoder=decoder)
+        base = SMPLestXConfig(encoder=encoder, decoder=decoder)
         overrides: dict[str, Any] = {}
         for key in ("input_img_shape", "input_body_shape", "output_hm_shape", "focal", "princpt"):
             if key in model:
@@ -431,6 +431,6 @@ def model_config_from_official(config: dict[str, Any], source: str = "config") -
         raise ConfigError(f"{source}: bad encoder/decoder config ({exc!r})") from None
 
 
-def load_official_config(path: str | Path) -> ModelConfig:
-    """Read an official config file as data and return its ModelConfig."""
+def load_official_config(path: str | Path) -> SMPLestXConfig:
+    """Read an official config file as data and return its SMPLestXConfig."""
     return model_config_from_official(read_official_config(path), source=str(path))

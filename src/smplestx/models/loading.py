@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..body import SMPLX_137, SMPLX_PARAM_NAMES, BodyModel
-from .config import DTYPE_NAMES, DTYPES, ModelConfig
+from .config import DTYPE_NAMES, DTYPES, SMPLestXConfig
 from ..errors import UsageError
 from ..geometry.cameras import project_points
 from . import family_of_config, is_model_config
@@ -99,7 +99,7 @@ class SMPLestX(nn.Module):
         self.register_buffer("joint_index", torch.tensor(SMPLX_137.index_in_144, dtype=torch.long), persistent=False)
 
     @property
-    def config(self) -> ModelConfig:
+    def config(self) -> SMPLestXConfig:
         """The network's config."""
         return self.net.config
 

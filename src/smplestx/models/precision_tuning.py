@@ -34,7 +34,7 @@ import torch
 from ..body import BodyModel
 from ..body.joint_sets import CONTOUR_LANDMARKS_START, SMPLX_137
 from . import family_of_config
-from .config import ModelConfig
+from .config import SMPLestXConfig
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def tuning_key(config: ModelConfig, batch_size: int, backend: str = "torch", threads: int | None = None, *,
+def tuning_key(config: SMPLestXConfig, batch_size: int, backend: str = "torch", threads: int | None = None, *,
                attention: str = "auto") -> dict[str, object]:
     """What a calibration depends on: CPU, library versions, model family and size, batch bucket, thread count and
     the caller's attention kernel ("auto": the calibration picks it)."""
@@ -319,7 +319,7 @@ def _probe_ratio(precision: str, width: int, fp32_matmul: Callable[[], object]) 
     return best / best_fp32
 
 
-def calibration_crops(body: BodyModel, config: ModelConfig, num: int) -> torch.Tensor:
+def calibration_crops(body: BodyModel, config: SMPLestXConfig, num: int) -> torch.Tensor:
     """The fixed synthetic people (num, 3, H, W) in [0, 1] the bound is checked and the time measured on."""
     from ..synthetic.dataset import person_crops
 
@@ -447,7 +447,7 @@ def calibrate(
 def tune(
     build: Callable[[str, str], torch.nn.Module],
     body: BodyModel,
-    config: ModelConfig,
+    config: SMPLestXConfig,
     device: str | torch.device = "cpu",
     *,
     batch_size: int = CALIBRATION_CROPS,

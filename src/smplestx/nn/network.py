@@ -16,7 +16,7 @@ from ..geometry.rotations import rot6d_to_axis_angle
 from .vit import ViTEncoder
 
 if TYPE_CHECKING:  # configs live in models/, above the layers; only their type is needed here
-    from ..models.config import ModelConfig
+    from ..models.config import SMPLestXConfig
 
 
 @dataclass
@@ -42,7 +42,7 @@ class NetworkOutput:
 class PoseNetwork(nn.Module):
     """What both families' networks share over a ViT ``encoder``: the attention switch, checkpointing, camera map."""
 
-    config: ModelConfig
+    config: SMPLestXConfig
     encoder: ViTEncoder
 
     def set_attention(self, kind: str) -> "PoseNetwork":
@@ -63,7 +63,7 @@ class PoseNetwork(nn.Module):
 class SMPLestXNet(PoseNetwork):
     """ViT encoder + decoder head, with the rot6d and camera maps of SMPLest-X."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: SMPLestXConfig) -> None:
         super().__init__()
         self.config = config
         e, d = config.encoder, config.decoder

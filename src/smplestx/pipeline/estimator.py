@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..body import SMPLX_PARAM_NAMES
-from ..models.config import ModelConfig
+from ..models.config import SMPLestXConfig
 from ..errors import UsageError
 from ..geometry.crops import box_to_crop_affine, crop_image, crop_images_torch, process_box
 from ..geometry.cameras import crop_camera, project_points
@@ -49,7 +49,7 @@ class Estimator:
         body_models: str | Path | None = None,
         *,
         model: SMPLestX | None = None,
-        config: str | Path | ModelConfig | None = None,
+        config: str | Path | SMPLestXConfig | None = None,
         detector: str | Detector = "auto",
         device: str = "auto",
         dtype: str | torch.dtype = "fp32",

@@ -7,20 +7,20 @@ from typing import Any
 
 from torch import Tensor
 
-from ..models.config import PRESETS, ConfigError, ModelConfig, load_official_config
+from ..models.config import SMPLEST_X_PRESETS, ConfigError, SMPLestXConfig, load_official_config
 from .config import ModelSection, TrainConfig, TrainSection, _encoder_overrides, _geometry
 from .losses import loss_terms_from_output, total_loss
 
 
-def build_model_config(m: ModelSection, bbox_ratio: float) -> ModelConfig:
+def build_model_config(m: ModelSection, bbox_ratio: float) -> SMPLestXConfig:
     """Preset (S/B/L/H) or official config_base.py, then the section's explicit overrides."""
     if m.official_config:
         base = load_official_config(m.official_config)
     else:
         size = m.size.upper()
-        if size not in PRESETS:
-            raise ConfigError(f"model.size: unknown size {m.size!r}; choose one of {', '.join(PRESETS)}")
-        base = PRESETS[size]
+        if size not in SMPLEST_X_PRESETS:
+            raise ConfigError(f"model.size: unknown size {m.size!r}; choose one of {', '.join(SMPLEST_X_PRESETS)}")
+        base = SMPLEST_X_PRESETS[size]
     enc_over = _encoder_overrides(m, not m.official_config)
     if not m.official_config:
         # The position table covers the patch grid of the body input, whatever its size.
@@ -50,7 +50,7 @@ def validate(cfg: TrainConfig) -> None:
         )
 
 
-def loss_terms(out: Any, targets: dict, meta: dict, model_config: ModelConfig, t: TrainSection) -> dict[str, Tensor]:
+def loss_terms(out: Any, targets: dict, meta: dict, model_config: SMPLestXConfig, t: TrainSection) -> dict[str, Tensor]:
     """The loss terms of one training forward (train.loss_mode, hand_loss and loss_weights)."""
     return loss_terms_from_output(out, targets, meta, hand_loss=t.hand_loss, mode=t.loss_mode, weights=t.loss_weights)
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..models.checkpoint import _torch_load, convert_checkpoint
-from ..models.config import ModelConfig
+from ..models.config import SMPLestXConfig
 from ..io.atomic import atomic_path, write_text
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def write_snapshot(
     net: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     extra: dict[str, Any],
-    model_config: ModelConfig,
+    model_config: SMPLestXConfig,
     safetensors: bool,
 ) -> Path:
     """Write ``folder/name.pth.tar`` (and ``name.safetensors`` if asked), then point ``latest`` at it."""
