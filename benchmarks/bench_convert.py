@@ -41,7 +41,7 @@ def make_official_checkpoint(size: str, path: Path) -> None:
     """Write a random checkpoint like the reference Trainer does: network + Adam state."""
     import torch
 
-    from smplestx.models.config import SMPLEST_X_PRESETS
+    from smplestx.models.smplest_x import SMPLEST_X_PRESETS
     from smplestx.nn.network import SMPLestXNet
 
     torch.manual_seed(0)

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from smplestx.models.config import SMPLestXConfig, preset
+from smplestx.models.smplest_x import SMPLestXConfig, preset
 from smplestx.synthetic.dataset import write_synthetic_dataset
 from smplestx.evaluate import EvalAssets, EvalOptions, EvalRun, get_benchmark, mesh_metrics_per_sample
 from smplestx.evaluate.samples import GroundTruthBuilder, build_test_samples
-from smplestx.models.loading import SMPLestX
+from smplestx.models.smplest_x import SMPLestX
 from smplestx.body import BodyModel
 from smplestx.nn.network import SMPLestXNet
 

@@ -28,9 +28,10 @@ import numpy as np
 import torch
 
 from smplestx.body import BodyModel
-from smplestx.models.config import DTYPES, SMPLEST_X_PRESETS
+from smplestx.models.config import DTYPES
+from smplestx.models.smplest_x import SMPLEST_X_PRESETS
 from smplestx.geometry.crops import crop_image, crop_images_torch, process_box
-from smplestx.models.loading import SMPLestX
+from smplestx.models.smplest_x import SMPLestX
 from smplestx.nn.network import SMPLestXNet
 from smplestx.pipeline.detectors import BoxesFileDetector
 from smplestx.pipeline.estimator import Estimator

@@ -19,9 +19,11 @@ from pathlib import Path
 import torch
 
 from smplestx.body import BodyModel
-from smplestx.models.config import DTYPES, SMPLEST_X_PRESETS
-from smplestx.models.config_smpler_x import smpler_x_preset
-from smplestx.models.loading import SMPLerX, SMPLestX
+from smplestx.models.config import DTYPES
+from smplestx.models.smplest_x import SMPLEST_X_PRESETS
+from smplestx.models.smpler_x import smpler_x_preset
+from smplestx.models.smplest_x import SMPLestX
+from smplestx.models.smpler_x import SMPLerX
 from smplestx.nn.network import SMPLestXNet
 from smplestx.nn.smpler_x import SMPLerXNet
 

@@ -21,9 +21,10 @@ import torch
 
 from smplestx.body import BodyModel
 from smplestx.synthetic.smplx_model import write_synthetic_body
-from smplestx.models.config import SMPLEST_X_PRESETS
+from smplestx.models.smplest_x import SMPLEST_X_PRESETS
 from smplestx.synthetic.scene import write_demo_media
-from smplestx.models.loading import SMPLestX, auto_attention, load_model
+from smplestx.models.loading import auto_attention, load_model
+from smplestx.models.smplest_x import SMPLestX
 from smplestx.nn.int8 import quantize_linears
 from smplestx.nn.network import SMPLestXNet
 from smplestx.pipeline.detectors import BoxesFileDetector

@@ -38,11 +38,12 @@ import numpy as np
 import torch
 
 from smplestx.body import BodyModel
-from smplestx.models.config import SMPLEST_X_PRESETS
+from smplestx.models.smplest_x import SMPLEST_X_PRESETS
 from smplestx.evaluate import get_benchmark
 from smplestx.evaluate.samples import build_test_samples, load_image
 from smplestx.geometry.crops import crop_image, process_box
-from smplestx.models.loading import CropPrediction, SMPLestX, auto_attention, load_model
+from smplestx.models.loading import auto_attention, load_model
+from smplestx.models.smplest_x import CropPrediction, SMPLestX
 from smplestx.nn.int8 import quantize_linears, quantize_linears_fbgemm
 from smplestx.nn.network import SMPLestXNet
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from smplestx.body import resolve_model_dir
-from smplestx.models.loading import SMPLestX
+from smplestx.models.smplest_x import SMPLestX
 from smplestx.nn.network import SMPLestXNet
 
 

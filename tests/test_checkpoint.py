@@ -17,7 +17,8 @@ from smplestx.models.checkpoint import (
     load_network,
     read_checkpoint,
 )
-from smplestx.models.config import SMPLEST_X_PRESETS, DecoderConfig, EncoderConfig, SMPLestXConfig
+from smplestx.models.config import EncoderConfig
+from smplestx.models.smplest_x import SMPLEST_X_PRESETS, DecoderConfig, SMPLestXConfig
 from smplestx.nn.network import SMPLestXNet
 
 
@@ -125,7 +126,7 @@ def test_convert_half_precision(tiny_ckpt, tiny_config, tmp_path: Path, dtype, t
     from precision_helpers import assert_predictions_close
 
     from smplestx.body import BodyModel
-    from smplestx.models.loading import SMPLestX
+    from smplestx.models.smplest_x import SMPLestX
 
     out = tmp_path / f"tiny_{dtype}.safetensors"
     convert_checkpoint(tiny_ckpt, out, config=tiny_config, dtype=dtype)

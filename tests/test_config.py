@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from smplestx.models.config import SMPLEST_X_PRESETS, ConfigError, SMPLestXConfig, load_official_config, preset, read_official_config
+from smplestx.models.config import ConfigError, read_official_config
+from smplestx.models.smplest_x import SMPLEST_X_PRESETS, SMPLestXConfig, load_official_config, preset
 
 
 def test_reads_tiny_config(tiny_config):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from smplestx.models.config import ConfigError
-from smplestx.models.config_smpler_x import SMPLerXConfig, is_smpler_x_config, load_smpler_x_config, smpler_x_preset
+from smplestx.models.smpler_x import SMPLerXConfig, is_smpler_x_config, load_smpler_x_config, smpler_x_preset
 
 ENCODER = """
 _base_ = ['../../_base_/default_runtime.py']

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from smplestx.models.config import ConfigError, EncoderConfig, SMPLestXConfig, SMPLEST_X_PRESETS
+from smplestx.models.config import ConfigError, EncoderConfig
+from smplestx.models.smplest_x import SMPLestXConfig, SMPLEST_X_PRESETS
 from smplestx.nn.vit import ConvStem, PatchEmbed, ViTEncoder
 
 
@@ -40,7 +41,7 @@ def test_conv_stem_weights_file_loads_back(tmp_path: Path, synthetic_body: Path)
     import json
 
     from smplestx.models.checkpoint import CONFIG_METADATA_KEY, build_network, write_safetensors
-    from smplestx.models.config import DecoderConfig
+    from smplestx.models.smplest_x import DecoderConfig
     from smplestx.models.loading import load_model
 
     cfg = SMPLestXConfig(

@@ -80,7 +80,8 @@ class _Recorder(torch.nn.Module):
 
 def test_own_predictions_as_ground_truth_score_zero(data_dir, sx_files, tmp_path):
     """Crops, network, body model and metrics line up: the SMPLer-X predictions written as GT give 0 mm."""
-    from smplestx.models.loading import SMPLerX, load_model
+    from smplestx.models.loading import load_model
+    from smplestx.models.smpler_x import SMPLerX
 
     ckpt, cfg = sx_files
     model = load_model(ckpt, config=cfg, body_models=data_dir / "body_models")

@@ -25,8 +25,9 @@ from smplestx.models import (
     register,
     unregister,
 )
-from smplestx.models.config import ConfigError, CropCamera, EncoderConfig, SMPLestXConfig, preset
-from smplestx.models.config_smpler_x import SMPLerXConfig, smpler_x_preset
+from smplestx.models.config import ConfigError, CropCamera, EncoderConfig
+from smplestx.models.smplest_x import SMPLestXConfig, preset
+from smplestx.models.smpler_x import SMPLerXConfig, smpler_x_preset
 from smplestx.nn.vit import ViTEncoder
 
 

@@ -12,11 +12,11 @@ from torch import nn
 
 from smplestx.body import BodyModel
 from smplestx.cli import main
-from smplestx.models.config import SMPLestXConfig
+from smplestx.models.smplest_x import SMPLestXConfig
 from smplestx.synthetic.scene import ScenePerson, render_scene
 from smplestx.io.results import load_results
 from smplestx.geometry.crops import crop_image
-from smplestx.models.loading import SMPLestX
+from smplestx.models.smplest_x import SMPLestX
 from smplestx.nn.network import NetworkOutput
 from smplestx.pipeline.detectors import BoxesFileDetector, Detections, FullFrameDetector
 from smplestx.pipeline.estimator import Estimator

@@ -67,7 +67,7 @@ def test_bf16_autocast_runs_close_to_fp32(tiny_net, forward_case, parity_body):
     from precision_helpers import assert_predictions_close
 
     from smplestx.body import BodyModel
-    from smplestx.models.loading import SMPLestX
+    from smplestx.models.smplest_x import SMPLestX
 
     model = SMPLestX(tiny_net, BodyModel.from_dir(parity_body, "neutral")).eval()
     img = torch.from_numpy(forward_case["img"])

@@ -132,8 +132,8 @@ def test_int8_runs_onnx_runtimes_quantised_graph(onnx_file, parity_body, monkeyp
 @pytest.mark.slow
 def test_smpler_x_export_loads_back_and_matches_torch(tmp_path, parity_dir, parity_body):
     """An SMPLer-X network exported by `smplestx export-onnx` loads with load_model(x.onnx): same predictions, boxes too."""
-    from smplestx.models.config_smpler_x import SMPLerXConfig
-    from smplestx.models.loading import SMPLerX
+    from smplestx.models.smpler_x import SMPLerXConfig
+    from smplestx.models.smpler_x import SMPLerX
 
     sx = parity_dir / "smpler_x_tiny"
     ckpt, cfg = sx / "smpler_x_tiny.pth.tar", sx / "config_smpler_x_tiny.py"

@@ -17,7 +17,7 @@ import smplestx.models.loading as model_mod
 import smplestx.models.precision_tuning as pt
 from smplestx.body import BodyModel
 from smplestx.body.joint_sets import CONTOUR_LANDMARKS_START, SMPLX_137
-from smplestx.models.config import SMPLestXConfig
+from smplestx.models.smplest_x import SMPLestXConfig
 
 CONTOUR = np.flatnonzero(np.asarray(SMPLX_137.index_in_144) >= CONTOUR_LANDMARKS_START)
 

@@ -223,7 +223,7 @@ def test_convert_to_safetensors_round_trip(tmp_path, parity_body, sx_case):
     """convert writes the weights and the SMPLer-X config; the converted file loads without --config, same outputs."""
     from smplestx import load_model
     from smplestx.models.checkpoint import convert_checkpoint
-    from smplestx.models.config_smpler_x import SMPLerXConfig
+    from smplestx.models.smpler_x import SMPLerXConfig
 
     dst = tmp_path / "tiny.safetensors"
     cfg = convert_checkpoint(SX / "smpler_x_tiny.pth.tar", dst, config=SX / "config_smpler_x_tiny.py")
@@ -239,7 +239,7 @@ def test_convert_to_safetensors_round_trip(tmp_path, parity_body, sx_case):
 
 
 def test_official_config_read_as_data():
-    from smplestx.models.config_smpler_x import load_smpler_x_config
+    from smplestx.models.smpler_x import load_smpler_x_config
 
     cfg = load_smpler_x_config(_need(SX / "config_smpler_x_tiny.py"))
     e = cfg.encoder
@@ -352,9 +352,9 @@ def test_losses_one_sample_at_a_time(sx_model, sx_case, loss_case):
 def test_load_model_takes_a_config_object_of_either_family(sx_model, sx_case, parity_body, tiny_ckpt, tiny_config):
     """load_model(config=SMPLerXConfig(...)) builds the SMPLer-X model (it raised TypeError); SMPLestXConfig still works."""
     from smplestx import load_model
-    from smplestx.models.config import load_official_config
-    from smplestx.models.config_smpler_x import load_smpler_x_config
-    from smplestx.models.loading import SMPLerX
+    from smplestx.models.smplest_x import load_official_config
+    from smplestx.models.smpler_x import load_smpler_x_config
+    from smplestx.models.smpler_x import SMPLerX
 
     cfg = load_smpler_x_config(SX / "config_smpler_x_tiny.py")
     model = load_model(SX / "smpler_x_tiny.pth.tar", body_models=parity_body, config=cfg, dtype="fp32")

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from smplestx.models.loading import TrainOutput, part_relative
+from smplestx.models.smplest_x import TrainOutput, part_relative
 from smplestx.geometry.rotations import axis_angle_to_rotmat, rot6d_to_axis_angle
 from smplestx.train.losses import LossWeights, loss_terms, loss_terms_from_output, total_loss
 

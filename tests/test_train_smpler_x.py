@@ -40,7 +40,7 @@ def _config(synth: dict[str, Path], out: Path, *extra: str) -> TrainConfig:
 
 
 def test_config_builds_smpler_x_and_refuses_other_family_keys(tmp_path: Path) -> None:
-    from smplestx.models.config_smpler_x import SMPLerXConfig
+    from smplestx.models.smpler_x import SMPLerXConfig
 
     cfg = load_train_config(None, TINY_SX)
     mc = cfg.model_config()
@@ -75,7 +75,7 @@ def test_config_builds_smpler_x_and_refuses_other_family_keys(tmp_path: Path) ->
 
 
 def test_recipe_is_a_tiny_smpler_x() -> None:
-    from smplestx.models.config_smpler_x import SMPLerXConfig
+    from smplestx.models.smpler_x import SMPLerXConfig
 
     cfg = load_train_config(REPO / "configs" / "train" / "smoke_smpler_x_cpu.toml")
     mc = cfg.model_config()
@@ -185,7 +185,8 @@ def test_loss_falls(synth: dict[str, Path], tmp_path: Path) -> None:
 
 
 def test_snapshot_is_official_layout_and_loads_as_smpler_x(synth: dict[str, Path], tmp_path: Path) -> None:
-    from smplestx.models.loading import SMPLerX, load_model
+    from smplestx.models.loading import load_model
+    from smplestx.models.smpler_x import SMPLerX
 
     cfg = _config(synth, tmp_path / "run", "train.end_epoch=1", 'train.loss_mode="reference"')
     result, records = run(cfg, make_dataset(synth))
@@ -279,7 +280,8 @@ def test_two_process_ddp_run_loads_as_smpler_x(synth: dict[str, Path], tmp_path:
     import subprocess
     import sys
 
-    from smplestx.models.loading import SMPLerX, load_model
+    from smplestx.models.loading import load_model
+    from smplestx.models.smpler_x import SMPLerX
 
     out = tmp_path / "ddp"
     cfg = tmp_path / "ddp.toml"

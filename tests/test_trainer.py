@@ -325,7 +325,8 @@ def test_vitpose_init_freeze_and_finetune(synth: dict[str, Path], tmp_path: Path
 
 
 def test_grad_checkpointing_gives_the_same_gradients() -> None:
-    from smplestx.models.config import DecoderConfig, EncoderConfig, SMPLestXConfig
+    from smplestx.models.config import EncoderConfig
+    from smplestx.models.smplest_x import DecoderConfig, SMPLestXConfig
     from smplestx.nn.network import SMPLestXNet
 
     torch.manual_seed(0)
@@ -420,7 +421,7 @@ def test_pth_snapshot_carries_its_model_config(tmp_path):
     import torch
 
     from smplestx.models.checkpoint import read_checkpoint
-    from smplestx.models.config import SMPLestXConfig, preset
+    from smplestx.models.smplest_x import SMPLestXConfig, preset
 
     cfg = preset("S")
     obj = {"epoch": 0, "network": {"module.x": torch.zeros(1)}, "model_config": json.dumps(cfg.to_dict())}

@@ -20,7 +20,7 @@ from ..data import HumanData
 from ..geometry.crops import crop_image, process_box
 from ..geometry.cameras import crop_camera, project_points
 from ..io.images import read_image
-from ..models.loading import SMPLestX
+from ..models.smplest_x import SMPLestX
 from ..synthetic.dataset import BOX_PAD
 from .metrics import rigid_align
 

@@ -1,11 +1,12 @@
-"""Typed model configs, the S/B/L/H presets, and a data-only reader for official config files."""
+"""What every family's config shares: checks and bounds, the encoder and crop-camera configs, precisions, and the one
+data-only reader of official config files. Each family's own config lives in its module (smplest_x.py, smpler_x.py)."""
 
 from __future__ import annotations
 
 import ast
 import math
 import operator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -108,26 +109,6 @@ class EncoderConfig:
 
 
 @dataclass(frozen=True)
-class DecoderConfig:
-    """Decoder head sizes; depth, heads and head width are the released model's (6, 8, 64) unless set."""
-
-    feat_dim: int = 1280
-    dim_out: int = 512
-    task_tokens_num: int = 80
-    depth: int = 6
-    heads: int = 8
-    dim_head: int = 64
-
-    def __post_init__(self) -> None:
-        """Refuse sizes that are wrong or would exhaust memory, before anything is built."""
-        for name in ("feat_dim", "dim_out", "task_tokens_num"):
-            check_int(name, getattr(self, name))
-        check_int("decoder depth", self.depth, 1, CONFIG_LIMITS["depth"])
-        check_int("decoder heads", self.heads, 1, CONFIG_LIMITS["num_heads"])
-        check_int("decoder dim_head", self.dim_head, 1, CONFIG_LIMITS["embed_dim"])
-
-
-@dataclass(frozen=True)
 class CropCamera:
     """What both families share: the crop and body-input shapes, the heat-map grid, the virtual camera, the box ratio."""
 
@@ -156,57 +137,6 @@ class CropCamera:
             # The default stem is left out, so every file written before the field existed keeps its metadata.
             del data["encoder"]["stem"]
         return data
-
-
-@dataclass(frozen=True)
-class SMPLestXConfig(CropCamera):
-    """Everything needed to build the SMPLest-X network and map its outputs to a camera."""
-
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    decoder: DecoderConfig = field(default_factory=DecoderConfig)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SMPLestXConfig":
-        """Inverse of to_dict; unknown keys are an error."""
-        try:
-            enc = EncoderConfig(**_tuples(data.get("encoder", {})))
-            dec = DecoderConfig(**_tuples(data.get("decoder", {})))
-            rest = {k: _tuple(v) for k, v in data.items() if k not in ("encoder", "decoder")}
-            return cls(encoder=enc, decoder=dec, **rest)
-        except TypeError as exc:
-            raise ConfigError(f"invalid model config: {exc}") from None
-
-
-def _tuple(v: Any) -> Any:
-    return tuple(v) if isinstance(v, list) else v
-
-
-def _tuples(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: _tuple(v) for k, v in d.items()}
-
-
-def _preset(dim: int, depth: int, heads: int) -> SMPLestXConfig:
-    return SMPLestXConfig(
-        encoder=EncoderConfig(embed_dim=dim, depth=depth, num_heads=heads),
-        decoder=DecoderConfig(feat_dim=dim),
-    )
-
-
-#: The four released sizes (ViTPose S/B/L/H encoders).
-SMPLEST_X_PRESETS: dict[str, SMPLestXConfig] = {
-    "S": _preset(384, 12, 12),
-    "B": _preset(768, 12, 12),
-    "L": _preset(1024, 24, 16),
-    "H": _preset(1280, 32, 16),
-}
-
-
-def preset(name: str) -> SMPLestXConfig:
-    """Return the preset config for size S, B, L or H."""
-    try:
-        return SMPLEST_X_PRESETS[name.upper()]
-    except KeyError:
-        raise ConfigError(f"unknown model size {name!r}; choose one of {', '.join(SMPLEST_X_PRESETS)}") from None
 
 
 # ---------------------------------------------------------------------------
@@ -389,48 +319,3 @@ def read_official_config(path: str | Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: `config` must be a dict literal")
     return config
-
-
-def model_config_from_official(config: dict[str, Any], source: str = "config") -> SMPLestXConfig:
-    """Build a SMPLestXConfig from the ``model`` (and ``data``) sections of an official config."""
-    model = config.get("model")
-    if not isinstance(model, dict) or "encoder_config" not in model or "decoder_config" not in model:
-        raise ConfigError(f"{source}: missing model.encoder_config / model.decoder_config")
-    e, d = model["encoder_config"], model["decoder_config"]
-    try:
-        encoder = EncoderConfig(
-            embed_dim=int(e["embed_dim"]),
-            depth=int(e["depth"]),
-            num_heads=int(e["num_heads"]),
-            mlp_ratio=float(e.get("mlp_ratio", 4)),
-            qkv_bias=bool(e.get("qkv_bias", True)),
-            task_tokens_num=int(e.get("task_tokens_num", 80)),
-            img_size=tuple(int(v) for v in e.get("img_size", INPUT_BODY_SHAPE)),
-            patch_size=int(e.get("patch_size", 16)),
-            drop_path_rate=float(e.get("drop_path_rate", 0.0)),
-        )
-        decoder = DecoderConfig(
-            feat_dim=int(d["feat_dim"]),
-            dim_out=int(d.get("dim_out", 512)),
-            task_tokens_num=int(d.get("task_tokens_num", 80)),
-        )
-        base = SMPLestXConfig(encoder=encoder, decoder=decoder)
-        overrides: dict[str, Any] = {}
-        for key in ("input_img_shape", "input_body_shape", "output_hm_shape", "focal", "princpt"):
-            if key in model:
-                overrides[key] = tuple(float(v) if key in ("focal", "princpt") else int(v) for v in model[key])
-        if "camera_3d_size" in model:
-            overrides["camera_3d_size"] = float(model["camera_3d_size"])
-        data = config.get("data")
-        if isinstance(data, dict) and "bbox_ratio" in data:
-            overrides["bbox_ratio"] = float(data["bbox_ratio"])
-        return replace(base, **overrides)
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
-    except (KeyError, TypeError, ValueError, OverflowError) as exc:
-        raise ConfigError(f"{source}: bad encoder/decoder config ({exc!r})") from None
-
-
-def load_official_config(path: str | Path) -> SMPLestXConfig:
-    """Read an official config file as data and return its SMPLestXConfig."""
-    return model_config_from_official(read_official_config(path), source=str(path))

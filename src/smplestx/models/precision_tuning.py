@@ -34,7 +34,7 @@ import torch
 from ..body import BodyModel
 from ..body.joint_sets import CONTOUR_LANDMARKS_START, SMPLX_137
 from . import family_of_config
-from .config import SMPLestXConfig
+from .smplest_x import SMPLestXConfig
 
 log = logging.getLogger(__name__)
 
@@ -342,7 +342,7 @@ def comparable_joints(low_bins: torch.Tensor | np.ndarray, full_bins: torch.Tens
 def errors_m(ref, low, body: BodyModel) -> tuple[float, float]:
     """Root-relative (mean, worst) distance in metres of ``low``'s vertices and comparable joints from ``ref``'s.
 
-    ``ref`` and ``low`` are :class:`~smplestx.models.loading.CropPrediction` of the same crops.
+    ``ref`` and ``low`` are :class:`~smplestx.models.smplest_x.CropPrediction` of the same crops.
     """
     def rel(p, points: torch.Tensor) -> torch.Tensor:
         return (points - p.joints_cam[:, :1]).double().cpu()

@@ -16,7 +16,7 @@ from ..geometry.rotations import rot6d_to_axis_angle
 from .vit import ViTEncoder
 
 if TYPE_CHECKING:  # configs live in models/, above the layers; only their type is needed here
-    from ..models.config import SMPLestXConfig
+    from ..models.smplest_x import SMPLestXConfig
 
 
 @dataclass

@@ -21,7 +21,7 @@ from ..geometry.rotations import rot6d_to_axis_angle
 from .vit import ViTEncoder
 
 if TYPE_CHECKING:  # configs live in models/, above the layers; only their type is needed here
-    from ..models.config_smpler_x import SMPLerXConfig
+    from ..models.smpler_x import SMPLerXConfig
 
 #: Heat-map joints of the body (the first 25 of the 137) and of one hand.
 BODY_POS_JOINTS = 25

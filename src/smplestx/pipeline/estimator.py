@@ -12,12 +12,13 @@ import numpy as np
 import torch
 
 from ..body import SMPLX_PARAM_NAMES
-from ..models.config import SMPLestXConfig
+from ..models.smplest_x import SMPLestXConfig
 from ..errors import UsageError
 from ..geometry.crops import box_to_crop_affine, crop_image, crop_images_torch, process_box
 from ..geometry.cameras import crop_camera, project_points
 from ..io.results import FrameResult, Person
-from ..models.loading import SMPLestX, load_model, network_precision, pick_device, pick_dtype  # noqa: F401 - re-exported
+from ..models.loading import load_model, network_precision, pick_device, pick_dtype
+from ..models.smplest_x import SMPLestX  # noqa: F401 - re-exported
 from ..geometry.scene_camera import SceneCamera, express_in_scene, load_intrinsics
 from .detectors import Detections, Detector, make_detector, select_people
 from .sources import Frame, open_source, read_image

@@ -8,7 +8,7 @@ from typing import Any
 from torch import Tensor
 
 from ..models.config import ConfigError
-from ..models.config_smpler_x import SMPLerXConfig, load_smpler_x_config, smpler_x_preset
+from ..models.smpler_x import SMPLerXConfig, load_smpler_x_config, smpler_x_preset
 from .config import ModelSection, TrainConfig, TrainSection, _encoder_overrides, _geometry
 from .losses import LossWeights
 from .losses_smpler_x import TERMS, SMPLerXLossWeights, smpler_x_loss_terms

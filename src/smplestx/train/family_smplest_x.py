@@ -7,7 +7,8 @@ from typing import Any
 
 from torch import Tensor
 
-from ..models.config import SMPLEST_X_PRESETS, ConfigError, SMPLestXConfig, load_official_config
+from ..models.config import ConfigError
+from ..models.smplest_x import SMPLEST_X_PRESETS, SMPLestXConfig, load_official_config
 from .config import ModelSection, TrainConfig, TrainSection, _encoder_overrides, _geometry
 from .losses import loss_terms_from_output, total_loss
 

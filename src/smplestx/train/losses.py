@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ..body.joint_sets import SMPLX_137, SMPLX_ORIG_53
-from ..models.loading import TrainOutput
+from ..models.smplest_x import TrainOutput
 from ..geometry.rotations import axis_angle_to_rotmat
 
 Mode = Literal["reference", "corrected"]

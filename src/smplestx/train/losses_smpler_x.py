@@ -17,8 +17,8 @@ import torch
 from torch import Tensor
 
 from ..body.joint_sets import SMPLX_137, SMPLX_ORIG_53
-from ..models.config_smpler_x import SMPLerXConfig
-from ..models.loading import SMPLerXTrainOutput
+from ..models.smpler_x import SMPLerXConfig
+from ..models.smpler_x import SMPLerXTrainOutput
 from .losses import MODES, Mode, _l1
 
 #: Heat-map joints (body, left hand, right hand): the first 65 of the 137.

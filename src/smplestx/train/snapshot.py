@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..models.checkpoint import _torch_load, convert_checkpoint
-from ..models.config import SMPLestXConfig
+from ..models.smplest_x import SMPLestXConfig
 from ..io.atomic import atomic_path, write_text
 
 log = logging.getLogger(__name__)
