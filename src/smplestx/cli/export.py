@@ -28,7 +28,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         report = export_animation(args.input, args.format, args.body_models,
                                   args.output if args.output else _default_output(args.input),
                                   track_ids=track_ids, fps=args.fps, gender=args.gender, smooth=args.smooth,
-                                  feet=args.feet)
+                                  feet=args.feet, frame=args.frame)
     except RuntimeError as exc:  # Blender missing or failing while converting to FBX: one line, not a traceback
         raise SmplestxError(str(exc)) from exc
     for tid, files in report.files.items():
@@ -60,4 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--feet", choices=("pin", "none"),
                    help="foot cleanup before export: pin (planted feet stay put; the default, except for .smpl/.mcs/"
                         "AMASS inputs, converted as they are; skipped when the input is already pinned) | none")
+    p.add_argument("--frame", choices=("world", "camera"),
+                   help="world: each root in the track file's world (y up, floor at y = 0; a walker filmed by a "
+                        "panning camera walks a straight line) and the .glb/.mcs gain the moving camera | camera: the "
+                        "filming camera's frame (default: world when the input has one, i.e. a track file of "
+                        "`infer --camera static|moving|auto`)")
     p.set_defaults(func=_cmd_export)

@@ -11,16 +11,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from ..body import BodyModel
 from ..errors import UsageError
 from ..motion.feet import check_feet_mode, pin_feet
 from ..motion.tracks import TrackSet
+from ..motion.world_frame import world_view
 from .amass import write_amass
 from .bvh import write_bvh
 from .fbx import HOW_TO_GET_BPY, find_bpy_python, glb_to_fbx
-from .gltf import skinning_error, write_gltf_animation
+from .gltf import WORLD_EXTRAS, CameraPath, skinning_error, write_gltf_animation
 from .inputs import load_animation_input
 from .readers import is_motion_file
 from .meshcapade import import_smplcodec, write_mcs, write_smpl
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 #: Format name -> file name suffix after ``<stem>_track<ID>``.
 FORMATS: dict[str, str] = {"glb": ".glb", "bvh": ".bvh", "amass": ".amass.npz", "fbx": ".fbx", "smpl": ".smpl",
                            "mcs": "_scene.mcs"}
+#: The frames an export can be in: the track file's world (y up, floor at y = 0) or the filming camera's.
+FRAMES = ("world", "camera")
 
 
 @dataclass
@@ -68,13 +72,29 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
-def _smooth(ts: TrackSet, method: str) -> TrackSet:
-    """Apply the motion package's smoothing if this build has it."""
+def _smooth(ts: TrackSet, method: str, world: bool = False) -> TrackSet:
+    """Apply the motion package's smoothing if this build has it (``world``: the world roots and camera path too)."""
     try:
         from ..motion.smoothing import smooth  # type: ignore[import-not-found]
     except ImportError:
         raise UsageError("smoothing is not available in this build of smplestx (no smplestx.motion.smoothing)") from None
-    return smooth(ts, method)
+    return smooth(ts, method, world=True) if world else smooth(ts, method)
+
+
+def resolve_frame(ts: TrackSet, frame: str | None, where: str) -> str:
+    """``"world"`` or ``"camera"``: ``frame`` checked against the input (None: world when it has one)."""
+    if frame not in (None, *FRAMES):
+        raise UsageError(f"unknown frame {frame!r}; choose {' or '.join(FRAMES)}")
+    has_world = ts.camera_rotation is not None and bool(ts.tracks) and \
+        all(t.global_orient_world is not None for t in ts.tracks)
+    if frame == "world" and not has_world:
+        raise UsageError(f"{where}: no world frame in this input (no camera path); infer the video with "
+                         "--camera static|moving|auto, or export with --frame camera")
+    if frame is None:
+        frame = "world" if has_world else "camera"
+        if not has_world:
+            log.info("%s: no world frame in the input (no camera path): exporting in the camera frame", where)
+    return frame
 
 
 def export_animation(
@@ -89,6 +109,7 @@ def export_animation(
     gender: str | None = None,
     smooth: str | None = None,
     feet: str | None = "none",
+    frame: str | None = None,
     expressions: bool = True,
     device: str | torch.device = "cpu",
 ) -> ExportReport:
@@ -101,7 +122,10 @@ def export_animation(
     ``body_models``: the folder with ``smplx/SMPLX_<GENDER>.npz``. ``fps`` overrides the input's frame rate;
     ``gender`` the track set's. ``feet="pin"`` pins planted feet and keeps them above the floor
     (:mod:`smplestx.motion.feet`) unless the input is pinned already; ``feet=None`` (the CLI's default) pins
-    too, except another tool's motion file (``.smpl``, ``.mcs``, AMASS), which is converted as it is. Every check (formats, ids, bpy, smplcodec, body model) runs before the first
+    too, except another tool's motion file (``.smpl``, ``.mcs``, AMASS), which is converted as it is. ``frame``:
+    ``"world"`` (each root from ``global_orient_world`` / ``transl_world``: a walker filmed by a panning camera walks
+    a straight line; the .glb and .mcs gain the moving camera; feet are pinned in the world), ``"camera"`` (the
+    filming camera's frame, as before the world existed) or None: world when the input has one. Every check (formats, ids, bpy, smplcodec, body model) runs before the first
     write, every write is atomic, and a failure part-way removes the files this call created.
     See ``docs/animation-export.md``.
     """
@@ -139,16 +163,27 @@ def export_animation(
         chosen = list(ts.tracks)
     if not chosen:
         raise UsageError("the input has no tracks to export")
+    frame = resolve_frame(ts, frame, str(input_path) if input_path is not None else ts.source or "the track set")
+    world = frame == "world"
     if smooth:
-        ts = _smooth(TrackSet(tracks=chosen, fps=rate, smoothing=ts.smoothing, focal=ts.focal, princpt=ts.princpt,
-                              image_size=ts.image_size, source=ts.source, gender=ts.gender), smooth)
+        if world:
+            ts = _smooth(replace(ts, tracks=chosen, fps=rate), smooth, world=True)
+        else:
+            ts = _smooth(TrackSet(tracks=chosen, fps=rate, smoothing=ts.smoothing, focal=ts.focal, princpt=ts.princpt,
+                                  image_size=ts.image_size, source=ts.source, gender=ts.gender), smooth)
         chosen = list(ts.tracks)
     sex = (gender or ts.gender or "neutral").lower()
     body = BodyModel.from_dir(body_models, sex, dtype=torch.float64, device=device)
+    camera = None
+    if world:
+        camera = CameraPath.of(ts)
+        ts = world_view(replace(ts, tracks=chosen), body)
+        chosen = list(ts.tracks)
     if feet is None:
         feet = "none" if input_path is not None and is_motion_file(input_path) else "pin"
     if feet == "pin" and ts.feet != "pin":
-        ts = pin_feet(replace(ts, tracks=chosen), body)
+        # In the world view, up is the world's y, seen by the level camera as -y: the floor is known, not guessed.
+        ts = pin_feet(replace(ts, tracks=chosen), body, up=np.array([0.0, -1.0, 0.0]) if world else None)
         chosen = list(ts.tracks)
 
     out_dir = Path(output_dir)
@@ -160,7 +195,7 @@ def export_animation(
     report = ExportReport()
     created: list[Path] = []
     try:
-        _write_all(chosen, names, body, out_dir, stem, rate, sex, ts, expressions, bpy_python, report, created)
+        _write_all(chosen, names, body, out_dir, stem, rate, sex, ts, expressions, bpy_python, report, created, camera)
     except BaseException:
         # Nothing half-written: the files this call created go (files it replaced keep their new content).
         for p in created:
@@ -172,8 +207,11 @@ def export_animation(
 
 def _write_all(chosen: list, names: list[str], body: BodyModel, out_dir: Path, stem: str, rate: float, sex: str,
                ts: TrackSet, expressions: bool, bpy_python: str | None, report: ExportReport,
-               created: list[Path]) -> None:
-    """Write every file of :func:`export_animation`; ``created`` collects the paths that did not exist before."""
+               created: list[Path], camera: CameraPath | None = None) -> None:
+    """Write every file of :func:`export_animation`; ``created`` collects the paths that did not exist before.
+
+    ``camera``: the world-frame export's moving camera (the tracks are then the world seen by a level camera at its
+    origin, :func:`~smplestx.motion.world_frame.world_view`); None in the camera frame."""
 
     def note(p: Path) -> Path:
         if not p.exists():
@@ -203,7 +241,9 @@ def _write_all(chosen: list, names: list[str], body: BodyModel, out_dir: Path, s
                      track.track_id, err["max_m"], err["mean_m"])
             extras = {"source": ts.source, "gender": sex, "smoothing": ts.smoothing,
                       "skin_4_influence_error_max_m": err["max_m"]}
-            write_gltf_animation(glb, skel, rate, expressions=expressions, extras=extras)
+            if camera is not None:
+                extras.update(WORLD_EXTRAS)
+            write_gltf_animation(glb, skel, rate, expressions=expressions, extras=extras, camera=camera)
             files["glb"] = glb
         if "bvh" in names:
             files["bvh"] = write_bvh(target("bvh"), skel, rate)
@@ -222,4 +262,4 @@ def _write_all(chosen: list, names: list[str], body: BodyModel, out_dir: Path, s
         if "mcs" in names:
             skeletons.append(skel)
     if "mcs" in names:
-        report.scene = write_mcs(note(out_dir / f"{stem}{FORMATS['mcs']}"), skeletons, rate, sex, ts)
+        report.scene = write_mcs(note(out_dir / f"{stem}{FORMATS['mcs']}"), skeletons, rate, sex, ts, camera=camera)

@@ -14,6 +14,13 @@ The camera-to-glTF axis change (OpenCV x right, y down, z forward -> glTF x righ
 180 deg rotation about x, :data:`~smplestx.io.meshes.CAMERA_TO_GLTF`) is folded into the root keys only, so world
 joint positions are exactly ``CAMERA_TO_GLTF @`` the body model's posed joints. The mesh has no pose-corrective
 blend shapes (glTF cannot drive them from joint rotations), see :func:`skinning_error`.
+
+World-frame exports (``export --frame world``) give the writer the world as a level camera at its origin sees it
+(:func:`smplestx.motion.world_frame.world_view`), so the glTF world is the track file's world itself (y up, floor at
+y = 0), and a :class:`CameraPath` adds the filming camera: a perspective camera node named ``camera`` (yfov from the
+focal length and image height, the image's aspect ratio) with translation and rotation keys in the same animation,
+at the camera path's frames: position ``t``, orientation ``R @ diag(1, -1, -1)`` (glTF cameras look down -z with +y
+up; ours are OpenCV: x right, y down, z forward).
 """
 
 from __future__ import annotations
@@ -37,6 +44,47 @@ log = logging.getLogger(__name__)
 
 #: Joint influences per vertex in the glTF skin (JOINTS_0 / WEIGHTS_0 hold 4).
 MAX_INFLUENCES = 4
+#: OpenCV camera axes (x right, y down, z forward) <-> glTF camera axes (x right, y up, looking down -z).
+GLTF_CAMERA_FROM_OPENCV = np.diag([1.0, -1.0, -1.0])
+#: Near clipping plane of the camera node, metres (no far plane: an infinite projection).
+CAMERA_ZNEAR = 0.01
+#: ``asset.extras["smplestx"]`` entries of a world-frame .glb (a camera-frame file has no ``frame`` entry).
+WORLD_EXTRAS = {"frame": "world",
+                "world_from_camera": "none: the track file's world (y up, floor at y = 0); the node 'camera' is the "
+                                     "filming camera"}
+
+
+@dataclass
+class CameraPath:
+    """The filming camera of a world-frame export: intrinsics and its path, world from OpenCV camera per frame."""
+
+    frames: np.ndarray  # (F,) source frame numbers, increasing
+    rotation: np.ndarray  # (F, 3, 3) X_world = R X_cam + t
+    translation: np.ndarray  # (F, 3) the camera's position in the world, metres
+    focal: np.ndarray  # (2,) fx, fy in pixels
+    image_size: np.ndarray  # (2,) width, height in pixels
+
+    @classmethod
+    def of(cls, ts: Any) -> CameraPath:
+        """The camera path of a track set with one (``camera_frames`` / ``camera_rotation`` / ``camera_translation``)."""
+        return cls(np.asarray(ts.camera_frames, np.int64), np.asarray(ts.camera_rotation, np.float64),
+                   np.asarray(ts.camera_translation, np.float64), np.asarray(ts.focal, np.float64).reshape(2),
+                   np.asarray(ts.image_size, np.float64).reshape(2))
+
+    @property
+    def yfov(self) -> float:
+        """Vertical field of view, radians (glTF's ``yfov``)."""
+        return float(2.0 * np.arctan(0.5 * self.image_size[1] / self.focal[1]))
+
+    @property
+    def aspect_ratio(self) -> float:
+        """Width over height of the image (glTF's ``aspectRatio``)."""
+        return float(self.image_size[0] / self.image_size[1])
+
+    def between(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(frames, glTF node rotations (K, 3, 3), positions (K, 3))`` of the path's frames in ``[first, last]``."""
+        keep = (self.frames >= first) & (self.frames <= last)
+        return self.frames[keep], self.rotation[keep] @ GLTF_CAMERA_FROM_OPENCV, self.translation[keep]
 
 
 def top_influences(weights: np.ndarray, k: int = MAX_INFLUENCES) -> tuple[np.ndarray, np.ndarray]:
@@ -123,8 +171,12 @@ class _Blob:
 
 
 def write_gltf_animation(path: str | os.PathLike[str], skel: Skeleton, fps: float, *,
-                         expressions: bool = True, extras: dict[str, Any] | None = None) -> Path:
-    """Write ``skel`` as a skinned, animated .glb (see the module docstring); atomic. Returns the path."""
+                         expressions: bool = True, extras: dict[str, Any] | None = None,
+                         camera: CameraPath | None = None) -> Path:
+    """Write ``skel`` as a skinned, animated .glb (see the module docstring); atomic. Returns the path.
+
+    ``camera``: the filming camera, in the same world as ``skel``'s root (world-frame exports), as an animated node.
+    """
     import pygltflib as gl
 
     path = Path(path)
@@ -174,7 +226,20 @@ def write_gltf_animation(path: str | os.PathLike[str], skel: Skeleton, fps: floa
     doc.skins.append(gl.Skin(name="smplx", joints=list(range(n_joints)), inverseBindMatrices=ibm_acc, skeleton=0))
     mesh_node = len(doc.nodes)
     doc.nodes.append(gl.Node(name=f"smplx_track{skel.track_id}_mesh", mesh=0, skin=0))
-    doc.scenes.append(gl.Scene(name="smplestx", nodes=[0, mesh_node]))
+    scene_nodes = [0, mesh_node]
+    if camera is not None:
+        cam_frames, cam_rot, cam_pos = camera.between(int(skel.frames[0]), int(skel.frames[-1]))
+        if not len(cam_frames):
+            raise ValueError(f"the camera path has no frame in track {skel.track_id}'s frames")
+        cam_quats = _quaternions_xyzw(cam_rot)
+        doc.cameras.append(gl.Camera(name="camera", type="perspective", perspective=gl.Perspective(
+            yfov=camera.yfov, aspectRatio=camera.aspect_ratio, znear=CAMERA_ZNEAR)))
+        # The rest transform is the first key, so a viewer that does not play the animation still shows the shot.
+        doc.nodes.append(gl.Node(name="camera", camera=0, translation=[float(x) for x in cam_pos[0]],
+                                 rotation=[float(x) for x in cam_quats[0]]))
+        cam_node = len(doc.nodes) - 1
+        scene_nodes.append(cam_node)
+    doc.scenes.append(gl.Scene(name="smplestx", nodes=scene_nodes))
 
     # Animation.
     times = ((skel.frames - skel.frames[0]) / float(fps)).astype(f32)
@@ -204,6 +269,15 @@ def write_gltf_animation(path: str | os.PathLike[str], skel: Skeleton, fps: floa
                                                  interpolation="LINEAR"))
         anim.channels.append(gl.AnimationChannel(sampler=len(anim.samplers) - 1,
                                                  target=gl.AnimationChannelTarget(node=mesh_node, path="weights")))
+    if camera is not None:
+        # The camera's keys sit at the camera path's frames (every processed frame), on their own time axis.
+        cam_times = ((cam_frames - skel.frames[0]) / float(fps)).astype(f32)
+        cam_t = blob.add(cam_times, gl.SCALAR, gl.FLOAT, minmax=True)
+        for prop, values, type_ in (("translation", cam_pos, gl.VEC3), ("rotation", cam_quats, gl.VEC4)):
+            anim.samplers.append(gl.AnimationSampler(input=cam_t, output=blob.add(values.astype(f32), type_, gl.FLOAT),
+                                                     interpolation="LINEAR"))
+            anim.channels.append(gl.AnimationChannel(sampler=len(anim.samplers) - 1, target=gl.AnimationChannelTarget(
+                node=cam_node, path=prop)))
     doc.animations.append(anim)
 
     doc.asset.extras = {

@@ -39,6 +39,7 @@ from ..io.atomic import atomic_path
 from ..io.meshes import CAMERA_TO_GLTF
 from ..io.npz import read_npz_arrays
 from ..motion.tracks import TrackSet
+from .gltf import CameraPath
 from .skeleton import Skeleton
 from .smplx_world import MAX_FRAMES, MotionFileError, WorldMotion, check_values, world_pose
 
@@ -115,20 +116,32 @@ def write_smpl(path: str | os.PathLike[str], skel: Skeleton, fps: float, gender:
 
 
 def write_mcs(path: str | os.PathLike[str], skels: Sequence[Skeleton], fps: float, gender: str,
-              ts: TrackSet) -> Path:
+              ts: TrackSet, camera: CameraPath | None = None) -> Path:
     """Write one ``.mcs`` scene holding every skeleton (with its frame presence) and the camera of ``ts`` (atomic).
 
-    The camera is static: the track set's camera at the origin of the glTF world. The moving-camera work replaces
-    :func:`_static_camera` with per-frame poses and calls smplcodec's ``export_animated_scene`` instead.
+    Camera frame (``camera`` None): the camera is static, the track set's camera at the origin of the glTF world.
+    World frame: the skeletons are in the world (y up) and ``camera`` is the filming camera, one pose per scene frame
+    (a frame the path lacks holds the pose of the path's frame before it), through smplcodec's animated scene.
     """
     _, mcs = import_smplcodec()
     path = Path(path)
     bodies = [smpl_codec(s, fps, gender) for s in skels]
     presence = [[int(s.frames[0]), int(s.frames[-1]) + 1] for s in skels]
     num_frames = max(end for _, end in presence)
-    intrinsics, pose = _static_camera(mcs, ts)
-    with atomic_path(path) as tmp:
-        mcs.SceneExporter().export_static_camera_scene(bodies, presence, tmp, num_frames, float(fps), intrinsics, pose)
+    if camera is None:
+        intrinsics, pose = _static_camera(mcs, ts)
+        with atomic_path(path) as tmp:
+            mcs.SceneExporter().export_static_camera_scene(bodies, presence, tmp, num_frames, float(fps), intrinsics,
+                                                           pose)
+    else:
+        intrinsics, _ = _static_camera(mcs, ts)
+        idx = np.clip(np.searchsorted(camera.frames, np.arange(num_frames), side="right") - 1, 0,
+                      len(camera.frames) - 1)
+        # smplcodec takes world -> OpenCV camera: the inverse of the path's world-from-camera poses.
+        poses = [mcs.CameraPose(camera.rotation[i].T.astype(np.float32),
+                                (-camera.rotation[i].T @ camera.translation[i]).astype(np.float32)) for i in idx]
+        with atomic_path(path) as tmp:
+            mcs.SceneExporter().export_animated_scene(bodies, presence, tmp, num_frames, float(fps), intrinsics, poses)
     log.info("wrote %s (%d bodies, %d frames)", path, len(skels), num_frames)
     return path
 

@@ -31,7 +31,8 @@ import torch
 from scipy.ndimage import convolve1d
 
 from ..errors import UsageError
-from ..geometry.rotations import axis_angle_to_quaternion, quaternion_slerp, quaternion_to_axis_angle
+from ..geometry.rotations import (axis_angle_to_quaternion, axis_angle_to_rotmat_np, quaternion_slerp,
+                                  quaternion_to_axis_angle, rotmat_to_axis_angle_np)
 from .tracks import Track, TrackSet
 
 #: Rotation fields of a track and their joint counts, in the order they are stacked for filtering.
@@ -229,25 +230,54 @@ def _segments(frames: np.ndarray) -> list[slice]:
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def smooth_track(track: Track, method: str = "gaussian", fps: float = 30.0, causal: bool = False) -> Track:
-    """A smoothed copy of one track (rotations on the manifold, translation, expression); betas unchanged."""
-    name, params = parse_method(method)
-    if name == "none" or len(track) < 2:
-        return replace(track)
-    aa_in = _stack_rotations(track)
+def _filter_path(frames: np.ndarray, aa_in: np.ndarray, vectors: dict[str, np.ndarray], name: str,
+                 params: dict[str, float], fps: float, causal: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Rotations (T, J, 3) axis-angle and vectors (T, ...) sampled at ``frames``, filtered per gap-free segment."""
     q = _to_quaternions(aa_in)
-    vectors = {k: np.asarray(getattr(track, k), np.float64) for k in VECTOR_FIELDS}
     q_out = np.empty_like(q)
     v_out = {k: np.empty_like(v) for k, v in vectors.items()}
-    rate = fps / _step(track.frames)  # samples per second
-    for seg in _segments(np.asarray(track.frames)):
+    rate = fps / _step(frames)  # samples per second
+    for seg in _segments(np.asarray(frames)):
         qs, vs = _smooth_segment(q[seg], {k: v[seg] for k, v in vectors.items()}, name, params, rate, causal)
         q_out[seg] = qs
         for k, v in vs.items():
             v_out[k][seg] = v
-    # The world fields were the old camera-frame values moved: stale now (motion.world_frame.place_tracks redoes them).
-    return replace(track, **_unstack_rotations(_nearest_branch(_to_axis_angle(q_out), aa_in)),
-                   **{k: v.astype(np.float32) for k, v in v_out.items()}, global_orient_world=None, transl_world=None)
+    return _nearest_branch(_to_axis_angle(q_out), aa_in), v_out
+
+
+def smooth_track(track: Track, method: str = "gaussian", fps: float = 30.0, causal: bool = False,
+                 world: bool = False) -> Track:
+    """A smoothed copy of one track (rotations on the manifold, translation, expression); betas unchanged.
+
+    ``world``: the world root (``global_orient_world``, ``transl_world``) is filtered too, as its own trajectory;
+    otherwise it is dropped, stale (it was the old camera-frame root moved by the camera).
+    """
+    name, params = parse_method(method)
+    if name == "none" or len(track) < 2:
+        return replace(track)
+    vectors = {k: np.asarray(getattr(track, k), np.float64) for k in VECTOR_FIELDS}
+    aa, v_out = _filter_path(track.frames, _stack_rotations(track), vectors, name, params, fps, causal)
+    out = replace(track, **_unstack_rotations(aa), **{k: v.astype(np.float32) for k, v in v_out.items()},
+                  global_orient_world=None, transl_world=None)
+    if world and track.global_orient_world is not None:
+        # In the world, a root moved by a panning camera is a walker's steady line: filtered there, not in the camera.
+        go = np.asarray(track.global_orient_world, np.float64).reshape(len(track), 1, 3)
+        go, w = _filter_path(track.frames, go, {"t": np.asarray(track.transl_world, np.float64)}, name, params, fps,
+                             causal)
+        out = replace(out, global_orient_world=go[:, 0].astype(np.float32), transl_world=w["t"].astype(np.float32))
+    return out
+
+
+def smooth_camera_path(frames: np.ndarray, rotation: np.ndarray, translation: np.ndarray, method: str, fps: float,
+                       causal: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """A camera path (F, 3, 3), (F, 3) at source ``frames`` filtered on its own, as a track's root is."""
+    name, params = parse_method(method)
+    if name == "none" or len(frames) < 2:
+        return np.array(rotation, np.float64), np.array(translation, np.float64)
+    aa = rotmat_to_axis_angle_np(np.asarray(rotation, np.float64)).reshape(len(frames), 1, 3)
+    aa, v = _filter_path(np.asarray(frames, np.int64), aa, {"t": np.asarray(translation, np.float64)}, name, params,
+                         fps, causal)
+    return axis_angle_to_rotmat_np(aa[:, 0], eps=0.0), v["t"]
 
 
 def fill_gaps(track: Track, max_gap: int) -> Track:
@@ -300,10 +330,22 @@ def robust_betas(betas: np.ndarray) -> np.ndarray:
     return b[keep].mean(axis=0).astype(np.float32)
 
 
-def smooth(trackset: TrackSet, method: str = "gaussian", fill_gaps_frames: int = 0, causal: bool = False) -> TrackSet:
-    """A smoothed copy of a track set: gaps of up to ``fill_gaps_frames`` filled, then each track filtered."""
+def smooth(trackset: TrackSet, method: str = "gaussian", fill_gaps_frames: int = 0, causal: bool = False,
+           world: bool = False) -> TrackSet:
+    """A smoothed copy of a track set: gaps of up to ``fill_gaps_frames`` filled, then each track filtered.
+
+    ``world`` (a track set with a camera path): every track's world root and the camera path are filtered as
+    trajectories of their own (:func:`smooth_track`, :func:`smooth_camera_path`); otherwise the world roots go.
+    """
     name, params = parse_method(method)
+    if world and fill_gaps_frames > 0:
+        raise ValueError("smoothing in the world does not fill gaps (the camera path has no filled frames)")
     tracks = [fill_gaps(t, fill_gaps_frames) if fill_gaps_frames > 0 else t for t in trackset.tracks]
     # Contacts and pinned feet belong to the motion before filtering: dropped, to be found again (motion.feet).
-    tracks = [replace(smooth_track(t, method, trackset.fps, causal), contacts=None) for t in tracks]
-    return replace(trackset, tracks=tracks, smoothing=describe_method(name, params), feet="none")
+    tracks = [replace(smooth_track(t, method, trackset.fps, causal, world=world), contacts=None) for t in tracks]
+    out = replace(trackset, tracks=tracks, smoothing=describe_method(name, params), feet="none")
+    if world and trackset.camera_frames is not None:
+        rot, pos = smooth_camera_path(trackset.camera_frames, trackset.camera_rotation, trackset.camera_translation,
+                                      method, trackset.fps, causal)
+        out = replace(out, camera_rotation=rot, camera_translation=pos)
+    return out

@@ -1,0 +1,265 @@
+"""Animation export in the world frame: a walk filmed by a panning camera, exported from its truth, walks its true
+world path in every format, and the .glb carries the filming camera."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from smplestx.body import BodyModel
+from smplestx.cli import main
+from smplestx.export import CAMERA_TO_AMASS, export_animation, read_bvh
+from smplestx.export.amass import read_amass_motion
+from smplestx.export.gltf import _read_floats, gltf_json, read_gltf_animation
+from smplestx.geometry.alignment import rigid_align
+from smplestx.geometry.rotations import axis_angle_to_rotmat_np, euler_zxy_to_rotmat
+from smplestx.motion.tracks import TrackSet, load_tracks, save_tracks
+from smplestx.motion.world_frame import LEVEL_CAMERA, apply_pose, place_tracks
+from smplestx.synthetic.walks import truth_trackset, walk_truth
+
+FRAMES = 30
+#: Root positions of a truth input, metres. The track file stores the world roots as float32 (a few metres: ~0.5 um
+#: steps), the .glb stores float32 and the BVH 6 decimals of centimetres; 0.1 mm is far above all of them and far
+#: below the 0.3 m the pan makes a camera-frame root slide.
+ROOT_TOL_M = 1e-4
+#: Root orientations, radians (float32 axis-angle and quaternions, 6-decimal degrees in the BVH).
+ROT_TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def body(synthetic_body: Path) -> BodyModel:
+    return BodyModel.from_dir(synthetic_body, dtype=torch.float64)
+
+
+@pytest.fixture(scope="module")
+def pan(body: BodyModel, tmp_path_factory) -> tuple[dict[str, np.ndarray], Path]:
+    """The truth of a crossing walk filmed by a panning camera and its track file with the true world frame."""
+    truth = walk_truth(body, "crossing", frames=FRAMES, fps=30.0, width=320, height=240, camera="pan")
+    ts = place_tracks(truth_trackset(truth), body, np.arange(FRAMES), truth["camera_rotation"],
+                      truth["camera_translation"], moving=True)
+    path = save_tracks(tmp_path_factory.mktemp("pan") / "pan.tracks.npz", ts)
+    return truth, path
+
+
+def _true_pelvis_world(body: BodyModel, truth: dict[str, np.ndarray], pid: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pelvis path (T, 3) and root rotations (T, 3, 3) of one person in the world: the camera-frame body model
+    moved by each frame's true camera (not through the world fields the export reads)."""
+    rows = np.flatnonzero(truth["person_id"] == pid)
+    with torch.no_grad():
+        out = body(global_orient=torch.as_tensor(truth["global_orient"][rows], dtype=torch.float64),
+                   body_pose=torch.as_tensor(truth["body_pose"][rows], dtype=torch.float64),
+                   betas=torch.as_tensor(truth["betas"][rows], dtype=torch.float64),
+                   transl=torch.as_tensor(truth["transl"][rows], dtype=torch.float64))
+    f = truth["frame"][rows]
+    r, t = truth["camera_rotation"][f], truth["camera_translation"][f]
+    pelvis = apply_pose(r, t, out.joints[:, :1].numpy())[:, 0]
+    return pelvis, r @ axis_angle_to_rotmat_np(truth["global_orient"][rows].astype(np.float64))
+
+
+def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.arccos(np.clip((np.trace(np.swapaxes(a, -1, -2) @ b, axis1=-2, axis2=-1) - 1) / 2, -1, 1))
+
+
+@pytest.fixture(scope="module")
+def exported(pan, synthetic_body: Path, tmp_path_factory) -> dict[str, Path]:
+    _, path = pan
+    out = tmp_path_factory.mktemp("exports")
+    for frame in ("world", "camera"):
+        assert main(["export", str(path), "--body-models", str(synthetic_body), "--output", str(out / frame),
+                     "--format", "glb,bvh,amass", "--feet", "none", "--frame", frame]) == 0
+    return {"world": out / "world", "camera": out / "camera"}
+
+
+def test_world_export_walks_the_true_world_path(pan, exported, body: BodyModel) -> None:
+    truth, _ = pan
+    worst = {"glb": 0.0, "bvh": 0.0, "amass": 0.0}
+    for pid in np.unique(truth["person_id"]):
+        pelvis, root = _true_pelvis_world(body, truth, pid)
+        stem = exported["world"] / f"pan_track{pid}"
+        anim = read_gltf_animation(stem.with_name(stem.name + ".glb"))  # the glTF world is the world (y up)
+        assert anim.extras["frame"] == "world"
+        glb_rot = Rotation.from_quat(anim.rotations[:, 0]).as_matrix()
+        bvh = read_bvh(stem.with_name(stem.name + ".bvh"))
+        assert bvh.channels[0][:3] == ["Xposition", "Yposition", "Zposition"]
+        bvh_pos = bvh.motion[:, :3] / 100.0
+        bvh_rot = euler_zxy_to_rotmat(torch.as_tensor(np.radians(bvh.motion[:, 3:6]))).numpy()
+        motion, _ = read_amass_motion(stem.with_name(stem.name + ".amass.npz"))
+        # AMASS is the world turned z up: the writer's camera -> AMASS rotation after the level camera's.
+        to_amass = CAMERA_TO_AMASS @ LEVEL_CAMERA
+        rest_pelvis = body(betas=torch.as_tensor(motion.betas[None])).joints[0, 0].detach().numpy()
+        amass_pos = (motion.trans + rest_pelvis) @ to_amass  # back to the world: (A^T x) per row
+        amass_rot = to_amass.T @ axis_angle_to_rotmat_np(motion.poses[:, 0])
+        for name, pos, rot in (("glb", anim.root_position, glb_rot), ("bvh", bvh_pos, bvh_rot),
+                               ("amass", amass_pos, amass_rot)):
+            err = np.linalg.norm(pos - pelvis, axis=1).max()
+            worst[name] = max(worst[name], err)
+            assert err < ROOT_TOL_M, (name, pid, err)
+            assert _angle(rot, root).max() < ROT_TOL, (name, pid)
+        assert np.abs(pelvis[:, 1] - pelvis[0, 1]).max() < 0.05  # sanity: a walker on the floor keeps its height
+    print("world root path error, m:", worst)
+
+
+def test_camera_export_slides_with_the_pan(pan, exported, body: BodyModel) -> None:
+    truth, _ = pan
+    for pid in np.unique(truth["person_id"]):
+        pelvis, _ = _true_pelvis_world(body, truth, pid)
+        stem = exported["camera"] / f"pan_track{pid}"
+        anim = read_gltf_animation(stem.with_name(stem.name + ".glb"))
+        assert "frame" not in anim.extras
+        # No fixed rigid placement of the camera-frame path matches the world path: the pan turned it over time
+        # (13 deg in this second). The best placement absorbs the mean turn; 2 cm of slide is left at least (3.4 cm
+        # measured), 200 times the world export's tolerance.
+        aligned = rigid_align(anim.root_position, pelvis)
+        residual = np.linalg.norm(aligned - pelvis, axis=1).max()
+        print(f"camera-frame root path after the best rigid placement: {residual:.4f} m off the world path")
+        assert residual > 0.02, residual
+        bvh = read_bvh(stem.with_name(stem.name + ".bvh"))
+        assert np.linalg.norm(rigid_align(bvh.motion[:, :3] / 100.0, pelvis) - pelvis, axis=1).max() > 0.02
+
+
+def test_glb_camera_node_follows_the_true_camera(pan, exported) -> None:
+    import pygltflib as gl
+
+    truth, _ = pan
+    pid = int(np.unique(truth["person_id"])[0])
+    path = exported["world"] / f"pan_track{pid}.glb"
+    doc = gl.GLTF2().load(str(path))
+    data = doc.binary_blob()
+    (cam,) = [i for i, n in enumerate(doc.nodes) if n.camera is not None]
+    assert cam in doc.scenes[0].nodes and doc.nodes[cam].name == "camera"
+    persp = doc.cameras[doc.nodes[cam].camera].perspective
+    fy, (w, h) = float(truth["focal"][1]), truth["image_size"]
+    assert persp.yfov == pytest.approx(2 * np.arctan(h / 2 / fy), rel=1e-6)
+    assert persp.aspectRatio == pytest.approx(w / h, rel=1e-6)
+    anim = doc.animations[0]
+    keys = {ch.target.path: anim.samplers[ch.sampler] for ch in anim.channels if ch.target.node == cam}
+    times = _read_floats(doc, data, keys["translation"].input)[:, 0]
+    rows = np.flatnonzero(truth["person_id"] == pid)
+    first, last = truth["frame"][rows[0]], truth["frame"][rows[-1]]
+    frames = np.arange(first, last + 1)
+    np.testing.assert_allclose(times, (frames - first) / 30.0, atol=1e-6)
+    pos = _read_floats(doc, data, keys["translation"].output)
+    np.testing.assert_allclose(pos, truth["camera_translation"][frames], atol=1e-6)
+    node = Rotation.from_quat(_read_floats(doc, data, keys["rotation"].output)).as_matrix()
+    r = truth["camera_rotation"][frames]
+    # A glTF camera looks down its -z with +y up; the OpenCV camera looks down +z with y down.
+    np.testing.assert_allclose(node @ [0.0, 0.0, -1.0], r[:, :, 2], atol=1e-6)
+    np.testing.assert_allclose(node @ [0.0, 1.0, 0.0], -r[:, :, 1], atol=1e-6)
+    np.testing.assert_allclose(node @ [1.0, 0.0, 0.0], r[:, :, 0], atol=1e-6)
+    assert _angle(r[0], r[-1]) > np.radians(5)  # the pan turned the camera: a still node would fail above
+
+
+def test_default_frame_is_the_inputs_world(pan, exported, synthetic_body: Path, tmp_path: Path) -> None:
+    _, path = pan
+    report = export_animation(path, "glb", synthetic_body, tmp_path, feet="none")
+    for tid, files in report.files.items():
+        a = read_gltf_animation(files["glb"])
+        b = read_gltf_animation(exported["world"] / f"pan_track{tid}.glb")
+        np.testing.assert_array_equal(a.root_position, b.root_position)
+
+
+def test_world_frame_without_a_world_is_one_line(pan, synthetic_body: Path, tmp_path: Path, capsys) -> None:
+    truth, _ = pan
+    plain = save_tracks(tmp_path / "plain.tracks.npz", truth_trackset(truth))
+    out = tmp_path / "out"
+    assert main(["export", str(plain), "--body-models", str(synthetic_body), "--output", str(out),
+                 "--frame", "world"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--frame camera" in err and "plain.tracks.npz" in err
+    assert not out.exists() or not any(out.iterdir())
+    # Without --frame, such a file exports in the camera frame, as before.
+    assert main(["export", str(plain), "--body-models", str(synthetic_body), "--output", str(out),
+                 "--format", "glb", "--feet", "none"]) == 0
+    assert "frame" not in gltf_json(next(out.glob("*.glb")))["asset"]["extras"]["smplestx"]
+
+
+def test_smoothing_in_the_world_filters_the_world_roots_and_the_camera(pan, body: BodyModel) -> None:
+    from smplestx.motion.smoothing import smooth
+
+    truth, path = pan
+    ts = load_tracks(path)
+    rng = np.random.default_rng(0)
+    noisy = replace(ts, camera_translation=ts.camera_translation + rng.normal(0, 0.01, ts.camera_translation.shape),
+                    tracks=[replace(t, transl_world=t.transl_world + rng.normal(0, 0.02, t.transl_world.shape)
+                                    .astype(np.float32)) for t in ts.tracks])
+    out = smooth(noisy, "gaussian(sigma=2)", world=True)
+    inner = slice(4, -4)  # away from the ends, where a window sees one side only
+    cam_before = np.abs(noisy.camera_translation - truth["camera_translation"])[inner].mean()
+    cam_after = np.abs(out.camera_translation - truth["camera_translation"])[inner].mean()
+    assert cam_after < 0.5 * cam_before
+    np.testing.assert_allclose(out.camera_rotation @ np.swapaxes(out.camera_rotation, 1, 2),
+                               np.broadcast_to(np.eye(3), out.camera_rotation.shape), atol=1e-9)
+    # A smooth pan stays put inside (a window cut at an end sees one side of the turn: 0.7 deg off at frame 0).
+    assert _angle(out.camera_rotation, truth["camera_rotation"])[inner].max() < np.radians(0.2)
+    for clean, before, after in zip(ts.tracks, noisy.tracks, out.tracks):
+        e0 = np.abs(before.transl_world - clean.transl_world)[inner].mean()
+        e1 = np.abs(after.transl_world - clean.transl_world)[inner].mean()
+        assert e1 < 0.5 * e0
+        assert _angle(axis_angle_to_rotmat_np(after.global_orient_world),
+                      axis_angle_to_rotmat_np(clean.global_orient_world)).max() < np.radians(3)
+    # Without ``world`` the world roots go, stale (the behaviour infer's smoothing before placement relies on).
+    assert all(t.transl_world is None for t in smooth(ts, "gaussian").tracks)
+
+
+def test_export_smooth_in_the_world_keeps_the_walk_on_its_line(pan, synthetic_body: Path, tmp_path: Path,
+                                                               body: BodyModel) -> None:
+    truth, path = pan
+    report = export_animation(path, "glb", synthetic_body, tmp_path, feet="none", smooth="gaussian(sigma=2)",
+                              frame="world")
+    for tid, files in report.files.items():
+        pelvis, _ = _true_pelvis_world(body, truth, tid)
+        anim = read_gltf_animation(files["glb"])
+        assert anim.extras["smoothing"] == "gaussian(sigma=2)" and anim.extras["frame"] == "world"
+        # Seen from above, a walk at steady speed on a straight line is a fixed point of a symmetric filter (inside);
+        # the camera-frame root of the same walk bends with the pan, so smoothing it there would not keep it so.
+        horizontal = np.linalg.norm((anim.root_position - pelvis)[:, [0, 2]], axis=1)[4:-4]
+        assert horizontal.max() < 2e-3, horizontal.max()
+
+
+def test_world_export_with_feet_pinned_in_the_world(pan, synthetic_body: Path, tmp_path: Path,
+                                                    body: BodyModel) -> None:
+    from smplestx.export import read_gltf_joints
+
+    truth, path = pan
+    report = export_animation(path, "glb", synthetic_body, tmp_path, feet="pin", frame="world")
+    for tid, files in report.files.items():
+        pelvis, _ = _true_pelvis_world(body, truth, tid)
+        anim = read_gltf_animation(files["glb"])
+        # The truth's feet already stand on the floor: pinning in the world nudges the root by centimetres at most.
+        assert np.linalg.norm(anim.root_position - pelvis, axis=1).max() < 0.03
+        _, joints = read_gltf_joints(files["glb"])
+        ankles = joints[:, [7, 8]]  # left, right ankle in the world (y up)
+        step = np.linalg.norm(np.diff(ankles, axis=0), axis=-1)
+        planted = step < 0.01  # frames where an ankle barely moves: a planted foot, in the world
+        assert planted.sum() >= 5 and np.median(step[planted]) < 2e-3
+        # Pinned in a moving camera instead, a planted ankle would slide with the pan (centimetres per frame here).
+        assert ankles[..., 1].min() > -0.01  # nothing below the world's floor (y = 0)
+
+
+def _validator_dir() -> Path | None:
+    import os
+
+    env = os.environ.get("SMPLESTX_GLTF_VALIDATOR")
+    return Path(env) if env and (Path(env) / "package.json").is_file() else None
+
+
+def test_khronos_gltf_validator_accepts_the_camera_node(exported) -> None:
+    from test_animation_export import _VALIDATE_JS
+
+    validator = _validator_dir()
+    if validator is None or shutil.which("node") is None:
+        pytest.skip("Khronos glTF validator not found: `npm install gltf-validator` in a folder and set "
+                    "SMPLESTX_GLTF_VALIDATOR=that/node_modules/gltf-validator (needs node)")
+    for glb in sorted(exported["world"].glob("*.glb")):
+        proc = subprocess.run(["node", "-e", _VALIDATE_JS, str(validator), str(glb)], capture_output=True,
+                              text=True, timeout=120, check=True)
+        issues = json.loads(proc.stdout)
+        assert (issues["numErrors"], issues["numWarnings"], issues["numInfos"]) == (0, 0, 0), issues["messages"][:5]
