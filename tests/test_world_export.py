@@ -244,6 +244,30 @@ def test_world_export_with_feet_pinned_in_the_world(pan, synthetic_body: Path, t
         assert ankles[..., 1].min() > -0.01  # nothing below the world's floor (y = 0)
 
 
+def test_mcs_in_the_world_carries_the_moving_camera(pan, synthetic_body: Path, tmp_path: Path) -> None:
+    import base64
+
+    pytest.importorskip("smplcodec")
+    truth, path = pan
+    report = export_animation(path, "mcs", synthetic_body, tmp_path, feet="none", frame="world")
+    gltf = json.loads(report.scene.read_text())
+    (cam,) = [i for i, n in enumerate(gltf["nodes"]) if "camera" in n]
+    keys = {ch["target"]["path"]: a["samplers"][ch["sampler"]] for a in gltf["animations"] for ch in a["channels"]
+            if ch["target"]["node"] == cam}
+
+    def floats(index: int, width: int) -> np.ndarray:
+        view = gltf["bufferViews"][gltf["accessors"][index]["bufferView"]]
+        raw = base64.b64decode(gltf["buffers"][view["buffer"]]["uri"].split(",", 1)[1])
+        return np.frombuffer(raw, "<f4", offset=view.get("byteOffset", 0)).reshape(-1, width)
+
+    pos, quat = floats(keys["translation"]["output"], 3), floats(keys["rotation"]["output"], 4)
+    assert len(pos) == FRAMES
+    np.testing.assert_allclose(pos, truth["camera_translation"], atol=1e-5)
+    node = Rotation.from_quat(quat).as_matrix()
+    np.testing.assert_allclose(node @ [0.0, 0.0, -1.0], truth["camera_rotation"][:, :, 2], atol=1e-5)
+    np.testing.assert_allclose(node @ [0.0, 1.0, 0.0], -truth["camera_rotation"][:, :, 1], atol=1e-5)
+
+
 def _validator_dir() -> Path | None:
     import os
 
