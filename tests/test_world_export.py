@@ -166,6 +166,18 @@ def test_default_frame_is_the_inputs_world(pan, exported, synthetic_body: Path, 
         np.testing.assert_array_equal(a.root_position, b.root_position)
 
 
+def test_camera_frame_ignores_the_world(pan, exported, synthetic_body: Path, tmp_path: Path) -> None:
+    truth, path = pan
+    ts = load_tracks(path)
+    plain = replace(ts, camera_frames=None, camera_rotation=None, camera_translation=None, camera="none",
+                    tracks=[replace(t, global_orient_world=None, transl_world=None) for t in ts.tracks])
+    stripped = save_tracks(tmp_path / "pan.tracks.npz", plain)
+    assert main(["export", str(stripped), "--body-models", str(synthetic_body), "--output", str(tmp_path / "o"),
+                 "--format", "glb,bvh,amass", "--feet", "none"]) == 0
+    for a in sorted(exported["camera"].iterdir()):
+        assert a.read_bytes() == (tmp_path / "o" / a.name).read_bytes(), a.name
+
+
 def test_world_frame_without_a_world_is_one_line(pan, synthetic_body: Path, tmp_path: Path, capsys) -> None:
     truth, _ = pan
     plain = save_tracks(tmp_path / "plain.tracks.npz", truth_trackset(truth))
