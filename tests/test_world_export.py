@@ -178,6 +178,36 @@ def test_camera_frame_ignores_the_world(pan, exported, synthetic_body: Path, tmp
         assert a.read_bytes() == (tmp_path / "o" / a.name).read_bytes(), a.name
 
 
+def test_a_world_without_a_floor_is_the_first_cameras_frame(pan, synthetic_body: Path, tmp_path: Path,
+                                                              body: BodyModel) -> None:
+    """Without a floor (infer --feet none) the world is the first camera's (y down): written as that camera's frame
+    is, upright, with the camera node starting as glTF's default camera (at the origin, looking down -z)."""
+    import pygltflib as gl
+
+    from smplestx.export import read_gltf_joints
+
+    truth, _ = pan
+    r0, t0 = truth["camera_rotation"][0], truth["camera_translation"][0]
+    rel_r = r0.T @ truth["camera_rotation"]
+    rel_t = (truth["camera_translation"] - t0) @ r0
+    ts = place_tracks(replace(truth_trackset(truth), floor=None), body, np.arange(FRAMES), rel_r, rel_t, moving=True)
+    report = export_animation(ts, "glb", synthetic_body, tmp_path, feet="none", stem="pan")
+    flip = np.diag([1.0, -1.0, -1.0])
+    for tid, files in report.files.items():
+        pelvis, _ = _true_pelvis_world(body, truth, tid)
+        anim = read_gltf_animation(files["glb"])
+        assert anim.extras["frame"] == "world"
+        expected = (pelvis - t0) @ r0 @ flip  # world -> first camera -> glTF
+        assert np.linalg.norm(anim.root_position - expected, axis=1).max() < ROOT_TOL_M
+        _, joints = read_gltf_joints(files["glb"])
+        assert (joints[:, 15, 1] - joints[:, 0, 1] > 0.3).all()  # upright (head over pelvis), not upside down
+        doc = gl.GLTF2().load(str(files["glb"]))
+        cam = doc.nodes[[i for i, n in enumerate(doc.nodes) if n.camera is not None][0]]
+        if anim.frames[0] == 0:
+            np.testing.assert_allclose(cam.translation, 0.0, atol=1e-6)
+            np.testing.assert_allclose(cam.rotation, [0.0, 0.0, 0.0, 1.0], atol=1e-6)
+
+
 def test_world_frame_without_a_world_is_one_line(pan, synthetic_body: Path, tmp_path: Path, capsys) -> None:
     truth, _ = pan
     plain = save_tracks(tmp_path / "plain.tracks.npz", truth_trackset(truth))

@@ -18,7 +18,7 @@ from ..body import BodyModel
 from ..errors import UsageError
 from ..motion.feet import check_feet_mode, pin_feet
 from ..motion.tracks import TrackSet
-from ..motion.world_frame import world_view
+from ..motion.world_frame import view_rotation, world_view
 from .amass import write_amass
 from .bvh import write_bvh
 from .fbx import HOW_TO_GET_BPY, find_bpy_python, glb_to_fbx
@@ -176,14 +176,16 @@ def export_animation(
     body = BodyModel.from_dir(body_models, sex, dtype=torch.float64, device=device)
     camera = None
     if world:
-        camera = CameraPath.of(ts)
+        view = view_rotation(ts)
+        camera = CameraPath.of(ts, view)
         ts = world_view(replace(ts, tracks=chosen), body)
         chosen = list(ts.tracks)
     if feet is None:
         feet = "none" if input_path is not None and is_motion_file(input_path) else "pin"
     if feet == "pin" and ts.feet != "pin":
-        # In the world view, up is the world's y, seen by the level camera as -y: the floor is known, not guessed.
-        ts = pin_feet(replace(ts, tracks=chosen), body, up=np.array([0.0, -1.0, 0.0]) if world else None)
+        # A world on the floor has y up (seen by the level camera as -y): known, not guessed from the bodies.
+        up = view @ np.array([0.0, 1.0, 0.0]) if world and ts.floor is not None else None
+        ts = pin_feet(replace(ts, tracks=chosen), body, up=up)
         chosen = list(ts.tracks)
 
     out_dir = Path(output_dir)

@@ -63,13 +63,15 @@ class CameraPath:
     translation: np.ndarray  # (F, 3) the camera's position in the world, metres
     focal: np.ndarray  # (2,) fx, fy in pixels
     image_size: np.ndarray  # (2,) width, height in pixels
+    to_gltf: np.ndarray  # (3, 3) glTF world from the path's world (the identity for a world on the floor)
 
     @classmethod
-    def of(cls, ts: Any) -> CameraPath:
-        """The camera path of a track set with one (``camera_frames`` / ``camera_rotation`` / ``camera_translation``)."""
+    def of(cls, ts: Any, view: np.ndarray) -> CameraPath:
+        """The camera path of a track set with one, for skeletons in the frame of the camera ``view`` (camera from
+        world, :func:`smplestx.motion.world_frame.view_rotation`) that the writers turn into glTF's world."""
         return cls(np.asarray(ts.camera_frames, np.int64), np.asarray(ts.camera_rotation, np.float64),
                    np.asarray(ts.camera_translation, np.float64), np.asarray(ts.focal, np.float64).reshape(2),
-                   np.asarray(ts.image_size, np.float64).reshape(2))
+                   np.asarray(ts.image_size, np.float64).reshape(2), CAMERA_TO_GLTF.astype(np.float64) @ view)
 
     @property
     def yfov(self) -> float:
@@ -84,7 +86,8 @@ class CameraPath:
     def between(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(frames, glTF node rotations (K, 3, 3), positions (K, 3))`` of the path's frames in ``[first, last]``."""
         keep = (self.frames >= first) & (self.frames <= last)
-        return self.frames[keep], self.rotation[keep] @ GLTF_CAMERA_FROM_OPENCV, self.translation[keep]
+        g = self.to_gltf
+        return self.frames[keep], g @ self.rotation[keep] @ GLTF_CAMERA_FROM_OPENCV, self.translation[keep] @ g.T
 
 
 def top_influences(weights: np.ndarray, k: int = MAX_INFLUENCES) -> tuple[np.ndarray, np.ndarray]:

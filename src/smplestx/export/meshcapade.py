@@ -137,9 +137,11 @@ def write_mcs(path: str | os.PathLike[str], skels: Sequence[Skeleton], fps: floa
         intrinsics, _ = _static_camera(mcs, ts)
         idx = np.clip(np.searchsorted(camera.frames, np.arange(num_frames), side="right") - 1, 0,
                       len(camera.frames) - 1)
-        # smplcodec takes world -> OpenCV camera: the inverse of the path's world-from-camera poses.
-        poses = [mcs.CameraPose(camera.rotation[i].T.astype(np.float32),
-                                (-camera.rotation[i].T @ camera.translation[i]).astype(np.float32)) for i in idx]
+        # smplcodec takes glTF world -> OpenCV camera: the inverse of the path's world-from-camera poses, in glTF's world.
+        g = camera.to_gltf
+        poses = [mcs.CameraPose((g @ camera.rotation[i]).T.astype(np.float32),
+                                (-(g @ camera.rotation[i]).T @ (g @ camera.translation[i])).astype(np.float32))
+                 for i in idx]
         with atomic_path(path) as tmp:
             mcs.SceneExporter().export_animated_scene(bodies, presence, tmp, num_frames, float(fps), intrinsics, poses)
     log.info("wrote %s (%d bodies, %d frames)", path, len(skels), num_frames)

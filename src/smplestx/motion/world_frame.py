@@ -77,23 +77,33 @@ def place_tracks(trackset: TrackSet, body: BodyModel, camera_frames: np.ndarray,
     return replace(ts, tracks=tracks)
 
 
-def world_view(trackset: TrackSet, body: BodyModel) -> TrackSet:
-    """The world of a placed track set as a level camera at the world's origin sees it, with no camera path.
+def view_rotation(trackset: TrackSet) -> np.ndarray:
+    """Camera from world of the camera whose view a world-frame export writes: the level camera at the origin
+    (:data:`LEVEL_CAMERA`, its own inverse) for a world on the floor (y up), the identity for a world without a floor
+    (the first camera's frame, OpenCV axes: ``floor`` None)."""
+    return LEVEL_CAMERA.copy() if trackset.floor is not None else np.eye(3)
 
-    Every track's camera-frame root becomes its world root turned by :data:`LEVEL_CAMERA` (its own inverse: a half
-    turn about x), kept in float64; the floor y = 0 becomes the plane y = 0 with up along -y. A writer's fixed
-    camera-to-file rotation then puts the world itself into the file: glTF / BVH (``diag(1, -1, -1)``) get the world
-    exactly (y up), AMASS gets it turned z up. ``camera_*`` and the world fields are dropped (the view is the world).
+
+def world_view(trackset: TrackSet, body: BodyModel) -> TrackSet:
+    """The world of a placed track set as the camera of :func:`view_rotation` at the world's origin sees it.
+
+    Every track's camera-frame root becomes its world root turned by that rotation (kept in float64), and the floor
+    follows. A writer's fixed camera-to-file rotation then puts the world into the file: for a world on the floor,
+    glTF / BVH (``diag(1, -1, -1)``) get the world itself (y up), AMASS gets it turned z up; a world without a floor
+    is written as its first camera's frame would be. The camera path and the world fields are dropped (the view is
+    the world).
     """
     if trackset.camera_rotation is None or any(t.global_orient_world is None for t in trackset.tracks):
         raise ValueError(f"{trackset.source}: the track set has no world frame (no camera path or world fields)")
+    view = view_rotation(trackset)
     tracks = []
     for t in trackset.tracks:
-        go, transl = move_root(t.global_orient_world, t.transl_world, rest_joints(body, t.betas)[0], LEVEL_CAMERA,
+        go, transl = move_root(t.global_orient_world, t.transl_world, rest_joints(body, t.betas)[0], view,
                                np.zeros(3))
         tracks.append(replace(t, global_orient=go, transl=transl, global_orient_world=None, transl_world=None))
-    return replace(trackset, tracks=tracks, floor=floor_in_camera(LEVEL_CAMERA, np.zeros(3)), camera_frames=None,
-                   camera_rotation=None, camera_translation=None, camera="none")
+    floor = floor_in_camera(view.T, np.zeros(3)) if trackset.floor is not None else None
+    return replace(trackset, tracks=tracks, floor=floor, camera_frames=None, camera_rotation=None,
+                   camera_translation=None, camera="none")
 
 
 def floor_under_moving_camera(trackset: TrackSet, body: BodyModel, camera_frames: np.ndarray, motion: CameraMotion,
@@ -166,4 +176,4 @@ def place_moving_camera(trackset: TrackSet, body: BodyModel, camera_frames: np.n
 
 
 __all__ = ["LEVEL_CAMERA", "apply_pose", "floor_in_camera", "floor_under_moving_camera", "invert_pose", "move_root",
-           "place_moving_camera", "place_tracks", "world_view"]
+           "place_moving_camera", "place_tracks", "view_rotation", "world_view"]
