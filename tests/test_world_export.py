@@ -196,7 +196,7 @@ def test_a_world_without_a_floor_is_the_first_cameras_frame(pan, synthetic_body:
     for tid, files in report.files.items():
         pelvis, _ = _true_pelvis_world(body, truth, tid)
         anim = read_gltf_animation(files["glb"])
-        assert anim.extras["frame"] == "world"
+        assert anim.extras["frame"] == "world" and anim.extras["world_from_camera"].startswith("diag(1, -1, -1)")
         expected = (pelvis - t0) @ r0 @ flip  # world -> first camera -> glTF
         assert np.linalg.norm(anim.root_position - expected, axis=1).max() < ROOT_TOL_M
         _, joints = read_gltf_joints(files["glb"])

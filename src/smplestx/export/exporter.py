@@ -22,7 +22,7 @@ from ..motion.world_frame import view_rotation, world_view
 from .amass import write_amass
 from .bvh import write_bvh
 from .fbx import HOW_TO_GET_BPY, find_bpy_python, glb_to_fbx
-from .gltf import WORLD_EXTRAS, CameraPath, skinning_error, write_gltf_animation
+from .gltf import WORLD_EXTRAS, WORLD_EXTRAS_NO_FLOOR, CameraPath, skinning_error, write_gltf_animation
 from .inputs import load_animation_input
 from .readers import is_motion_file
 from .meshcapade import import_smplcodec, write_mcs, write_smpl
@@ -244,7 +244,8 @@ def _write_all(chosen: list, names: list[str], body: BodyModel, out_dir: Path, s
             extras = {"source": ts.source, "gender": sex, "smoothing": ts.smoothing,
                       "skin_4_influence_error_max_m": err["max_m"]}
             if camera is not None:
-                extras.update(WORLD_EXTRAS)
+                on_floor = bool(np.allclose(camera.to_gltf, np.eye(3)))
+                extras.update(WORLD_EXTRAS if on_floor else WORLD_EXTRAS_NO_FLOOR)
             write_gltf_animation(glb, skel, rate, expressions=expressions, extras=extras, camera=camera)
             files["glb"] = glb
         if "bvh" in names:

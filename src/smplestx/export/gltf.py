@@ -17,7 +17,8 @@ blend shapes (glTF cannot drive them from joint rotations), see :func:`skinning_
 
 World-frame exports (``export --frame world``) give the writer the world as a level camera at its origin sees it
 (:func:`smplestx.motion.world_frame.world_view`), so the glTF world is the track file's world itself (y up, floor at
-y = 0), and a :class:`CameraPath` adds the filming camera: a perspective camera node named ``camera`` (yfov from the
+y = 0; a world without a floor is its first camera's frame, written as that camera's frame is), and a
+:class:`CameraPath` adds the filming camera: a perspective camera node named ``camera`` (yfov from the
 focal length and image height, the image's aspect ratio) with translation and rotation keys in the same animation,
 at the camera path's frames: position ``t``, orientation ``R @ diag(1, -1, -1)`` (glTF cameras look down -z with +y
 up; ours are OpenCV: x right, y down, z forward).
@@ -52,6 +53,11 @@ CAMERA_ZNEAR = 0.01
 WORLD_EXTRAS = {"frame": "world",
                 "world_from_camera": "none: the track file's world (y up, floor at y = 0); the node 'camera' is the "
                                      "filming camera"}
+#: The same for a world without a floor: the first camera's frame, turned y up as a camera-frame file is.
+WORLD_EXTRAS_NO_FLOOR = {"frame": "world",
+                         "world_from_camera": "diag(1, -1, -1): the track file's world has no floor, it is the first "
+                                              "camera's frame (OpenCV), turned y up; the node 'camera' is the filming "
+                                              "camera"}
 
 
 @dataclass
