@@ -21,7 +21,7 @@ from smplestx.export.amass import read_amass_motion
 from smplestx.export.gltf import _read_floats, gltf_json, read_gltf_animation
 from smplestx.geometry.alignment import rigid_align
 from smplestx.geometry.rotations import axis_angle_to_rotmat_np, euler_zxy_to_rotmat
-from smplestx.motion.tracks import TrackSet, load_tracks, save_tracks
+from smplestx.motion.tracks import load_tracks, save_tracks
 from smplestx.motion.world_frame import LEVEL_CAMERA, apply_pose, place_tracks
 from smplestx.synthetic.walks import truth_trackset, walk_truth
 
@@ -167,7 +167,7 @@ def test_default_frame_is_the_inputs_world(pan, exported, synthetic_body: Path, 
 
 
 def test_camera_frame_ignores_the_world(pan, exported, synthetic_body: Path, tmp_path: Path) -> None:
-    truth, path = pan
+    _, path = pan
     ts = load_tracks(path)
     plain = replace(ts, camera_frames=None, camera_rotation=None, camera_translation=None, camera="none",
                     tracks=[replace(t, global_orient_world=None, transl_world=None) for t in ts.tracks])
@@ -202,7 +202,7 @@ def test_a_world_without_a_floor_is_the_first_cameras_frame(pan, synthetic_body:
         _, joints = read_gltf_joints(files["glb"])
         assert (joints[:, 15, 1] - joints[:, 0, 1] > 0.3).all()  # upright (head over pelvis), not upside down
         doc = gl.GLTF2().load(str(files["glb"]))
-        cam = doc.nodes[[i for i, n in enumerate(doc.nodes) if n.camera is not None][0]]
+        cam = doc.nodes[next(i for i, n in enumerate(doc.nodes) if n.camera is not None)]
         if anim.frames[0] == 0:
             np.testing.assert_allclose(cam.translation, 0.0, atol=1e-6)
             np.testing.assert_allclose(cam.rotation, [0.0, 0.0, 0.0, 1.0], atol=1e-6)
