@@ -58,6 +58,7 @@ def test_infer_with_onnxruntime_backend(onnx_file, tiny_ckpt, tiny_config, parit
     assert a.num_people == b.num_people == 1
     assert (a.meta["run"]["backend"], b.meta["run"]["backend"]) == ("torch", "onnxruntime")
     assert b.meta["run"]["dtype"] == "fp32"
+    assert a.meta["run"]["attention"] == "sdpa" and b.meta["run"]["attention"] is None  # ONNX Runtime picks its own
     np.testing.assert_allclose(b.arrays["joints_3d"], a.arrays["joints_3d"], atol=1e-4)
     np.testing.assert_allclose(b.arrays["joints_2d"], a.arrays["joints_2d"], atol=1e-2)
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["failures"] == 0

@@ -14,6 +14,7 @@ from ..errors import UsageError
 from . import family_of_config, is_model_config
 from .smplest_x import SMPLestX
 from .checkpoint import AnyConfig, check_body_model, load_network
+from ..nn.attention import attention_kind
 from ..nn.int8 import fbgemm_available, int8_kernel, quantize_linears, quantize_linears_fbgemm
 
 if TYPE_CHECKING:
@@ -169,6 +170,11 @@ def network_backend(net: nn.Module) -> str:
     from .onnx_export import OnnxNetwork
 
     return "onnxruntime" if isinstance(net, OnnxNetwork) else "torch"
+
+
+def network_attention(net: nn.Module) -> str | None:
+    """The attention kernel a loaded network runs ("sdpa", "eager", "bf16"), None for an exported graph."""
+    return attention_kind(net)
 
 
 def with_precision(net: nn.Module, precision: str) -> nn.Module:

@@ -27,6 +27,13 @@ def set_attention(model: nn.Module, kind: str) -> None:
             module.kind = kind
 
 
+def attention_kind(model: nn.Module) -> str | None:
+    """The attention kernel ``model`` runs ("sdpa", "eager", "bf16"; "mixed" if its modules differ), None without any
+    (an ONNX Runtime graph: its runtime picks)."""
+    kinds = {m.kind for m in model.modules() if isinstance(m, Attention)}
+    return None if not kinds else kinds.pop() if len(kinds) == 1 else "mixed"
+
+
 def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
     """(B, N, H*D) -> (B, H, N, D)."""
     b, n, _ = x.shape

@@ -28,7 +28,7 @@ from ..io.atomic import TEMP_MARKER, remove_stale_temporaries, write_text
 from ..io.meshes import write_glb, write_obj, write_ply
 from ..io.results import FrameResult, ResultsWriter
 from ..io.video import VideoWriter, write_image
-from ..models.loading import network_backend
+from ..models.loading import network_attention, network_backend
 from ..render import Renderer, draw_boxes, draw_keypoints, overlay_colors, track_color
 from ..sharding import Shard, select
 from .estimator import Estimator
@@ -244,6 +244,9 @@ def run_identity(estimator: Estimator, options: InferOptions) -> dict:
         # The precision that actually runs ("auto" resolved): results of fp32 and bf16 are never mixed up.
         "dtype": estimator.precision,
         "backend": network_backend(estimator.model.net),  # torch or onnxruntime: their int8 differ
+        # The attention kernel that runs (--dtype auto measures it with the precision): results of a fused and a
+        # textbook kernel differ in the last bits, and a user comparing speeds needs to know which one ran.
+        "attention": network_attention(estimator.model.net),
         "detector": detector_identity(estimator.detector),
         "score_threshold": estimator.score_threshold,
         "nms_iou": estimator.nms_iou,
