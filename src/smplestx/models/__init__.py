@@ -39,7 +39,8 @@ class Family:
     training: str  # dotted module of its training adapter (train/), imported when a run trains it
     predicts_boxes: bool = False  # hand / face boxes among the network's outputs (and an exported graph's)
     size_aliases: tuple[str, ...] = field(default_factory=tuple)  # more size names training configs accept
-    preset_for: Callable[[str], Any] | None = None  # size name (aliases included) -> config, when not presets[name]
+    preset_for: Callable[[str], Any] | None = None
+    key_renames: tuple[tuple[str, str], ...] = ()  # (old, new) key substrings of its older checkpoints  # size name (aliases included) -> config, when not presets[name]
 
     def config_from_dict(self, data: dict) -> Any:
         """The typed config of a ``to_dict`` mapping."""

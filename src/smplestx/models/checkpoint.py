@@ -15,7 +15,7 @@ from torch import nn
 
 from ..errors import SmplestxError
 from ..io.atomic import atomic_path
-from . import family_of_config, family_of_official_config, family_of_state, is_model_config
+from . import families, family_of_config, family_of_official_config, family_of_state, is_model_config
 from . import config_from_dict as table_config_from_dict
 from .config import DTYPES, ConfigError, EncoderConfig
 
@@ -30,8 +30,6 @@ CONFIG_METADATA_KEY = "smplestx_config"
 BODY_METADATA_KEY = "smplestx_body_model"
 #: Saved by the official decoder but never used by its forward pass.
 IGNORED_KEYS = ("decoder.transformer.to_token_embedding.weight", "decoder.transformer.to_token_embedding.bias")
-#: Old names used by earlier SMPLer-X checkpoints.
-LEGACY_RENAMES = (("backbone.", "encoder."), ("body_rotation_net", "body_regressor"), ("hand_rotation_net", "hand_regressor"))
 
 
 class CheckpointError(SmplestxError, ValueError):
@@ -71,11 +69,12 @@ def _torch_load(path: Path) -> object:
 
 
 def map_official_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Strip DDP ``module.`` prefixes, apply legacy renames, drop body-model buffers."""
+    """Strip DDP ``module.`` prefixes, apply the families' legacy renames (their rows), drop body-model buffers."""
     out: dict[str, torch.Tensor] = {}
+    renames = [pair for fam in families().values() for pair in fam.key_renames]  # before detection: every family's
     for key, value in state.items():
         k = re.sub(r"^(module\.)+", "", key)
-        for old, new in LEGACY_RENAMES:
+        for old, new in renames:
             k = k.replace(old, new)
         if k.startswith("smplx_layer."):
             continue

@@ -286,4 +286,6 @@ FAMILY = Family(
     predicts_boxes=True,
     size_aliases=("S", "B", "L", "H"),
     preset_for=smpler_x_preset,
+    # Names used by earlier SMPLer-X checkpoints.
+    key_renames=(("backbone.", "encoder."), ("body_rotation_net", "body_regressor"), ("hand_rotation_net", "hand_regressor")),
 )
