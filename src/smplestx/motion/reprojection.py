@@ -23,7 +23,7 @@ from ..errors import SmplestxError, UsageError
 from ..geometry.cameras import project_points
 from ..render import Renderer, draw_boxes, overlay_colors, track_color
 from .feet import body_joints
-from .tracks import TrackSet, Track, camera_at
+from .tracks import Track, TrackSet, camera_at
 from .world_frame import apply_pose, invert_pose
 
 log = logging.getLogger(__name__)
