@@ -17,7 +17,8 @@ def _cmd_overlay(args: argparse.Namespace) -> int:
     from ..user_config import find_body_models
 
     output = Path(args.output) if args.output else _default_output(args.tracks, args.frame)
-    report = overlay_track_file(args.tracks, args.video, output, find_body_models(args.body_models), args.frame)
+    report = overlay_track_file(args.tracks, args.video, output, find_body_models(args.body_models), args.frame,
+                                args.floor_grid)
     print(f"{report.path}: {report.frames} frames, {report.bodies} bodies drawn in {report.frames_with_bodies} "
           f"frames ({args.frame} frame)")
     px = report.consistency_px
@@ -37,6 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frame", choices=("world", "camera"), default="world",
                    help="world: each body posed in the world (global_orient_world, transl_world) and moved into every "
                         "frame's camera by the camera path | camera: the camera-frame bodies, as infer's overlay")
+    p.add_argument("--floor-grid", action="store_true",
+                   help="also draw a 0.5 m grid on the world floor (y = 0) through the camera path: it stays on the "
+                        "video's floor when the camera path is right and slides over it where the path is wrong (the "
+                        "bodies cannot show that: infer makes their world poses from that same path)")
     p.add_argument("--body-models", help="folder holding smplx/SMPLX_NEUTRAL.npz, or the smplx/ folder (default: "
                    "$SMPLESTX_BODY_MODELS or body_models in the user config file)")
     p.set_defaults(func=_cmd_overlay)

@@ -21,7 +21,7 @@ import torch
 from ..body import BodyModel
 from ..errors import SmplestxError, UsageError
 from ..geometry.cameras import project_points
-from ..render import Renderer, draw_boxes, overlay_colors, track_color
+from ..render import Renderer, draw_boxes, draw_segments, overlay_colors, track_color
 from .feet import body_joints
 from .tracks import Track, TrackSet, camera_at
 from .world_frame import apply_pose, invert_pose
@@ -139,6 +139,45 @@ def frame_bodies(trackset: TrackSet, body: BodyModel, rows: list[tuple[int, int]
     return verts
 
 
+#: The floor grid's line spacing and how far it reaches past the people's roots, metres; the length of the pieces its
+#: lines are cut into, so that a line crossing the camera's plane loses only the pieces behind the camera.
+GRID_SPACING, GRID_MARGIN, GRID_PIECE = 0.5, 2.0, 0.1
+_GRID_NEAR = 0.1  # metres in front of the camera a piece must be to be drawn
+GRID_COLOR = (255, 255, 255)
+
+
+def floor_grid(trackset: TrackSet, spacing: float = GRID_SPACING, margin: float = GRID_MARGIN) -> np.ndarray:
+    """Pieces (L, 2, 3) of a square grid on the world floor (y = 0) around every world root: drawn through the camera
+    path, it must stay on the video's floor; where the path is wrong it slides over the floor."""
+    if trackset.floor is None or trackset.camera_rotation is None:
+        raise ReprojectionError(f"{trackset.source}: the track file's world has no floor (y = 0) to draw a grid on; "
+                                "draw it without --floor-grid")
+    roots = [np.asarray(t.transl_world, np.float64) for t in trackset.tracks if t.transl_world is not None and len(t)]
+    roots.append(np.asarray(trackset.camera_translation, np.float64))
+    xz = np.concatenate(roots)[:, [0, 2]]
+    lo = np.floor((xz.min(0) - margin) / spacing) * spacing
+    hi = np.ceil((xz.max(0) + margin) / spacing) * spacing
+    pieces = []
+    for axis in (0, 1):  # lines of constant x, then of constant z
+        other = 1 - axis
+        for c in np.arange(lo[axis], hi[axis] + spacing / 2, spacing):
+            ends = np.arange(lo[other], hi[other] + GRID_PIECE / 2, GRID_PIECE)
+            p = np.zeros((len(ends), 3))
+            p[:, 0 if axis == 0 else 2] = c
+            p[:, 2 if axis == 0 else 0] = ends
+            pieces.append(np.stack([p[:-1], p[1:]], 1))
+    return np.concatenate(pieces)
+
+
+def grid_in_frame(trackset: TrackSet, grid: np.ndarray, source_frame: int) -> np.ndarray:
+    """The grid pieces (L, 2, 3) in pixels (K, 2, 2) as the camera of ``source_frame`` sees them (pieces behind or
+    at the camera left out)."""
+    r, t = camera_at(trackset, np.array([source_frame]))
+    cam = apply_pose(*invert_pose(r[0], t[0]), grid.reshape(-1, 3)).reshape(-1, 2, 3)
+    front = (cam[..., 2] > _GRID_NEAR).all(axis=1)
+    return project_points(cam[front], trackset.focal, trackset.princpt)
+
+
 def _last_frame(trackset: TrackSet) -> int:
     """The last source frame the track file names (tracks or camera path); -1 for an empty file."""
     last = [int(t.frames[-1]) for t in trackset.tracks if len(t)]
@@ -175,16 +214,21 @@ def check_video(trackset: TrackSet, video: str | os.PathLike[str], width: int, h
 
 
 def overlay_frames(trackset: TrackSet, body: BodyModel, images: Iterator[tuple[int, np.ndarray]],
-                   frame: str = "world", renderer: Renderer | None = None) -> Iterator[tuple[np.ndarray, int]]:
+                   frame: str = "world", renderer: Renderer | None = None,
+                   grid: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, int]]:
     """(index, RGB image) pairs in, each image with its bodies drawn and the number of bodies out, one at a time
-    (constant memory): track colours and ``#id`` labels as infer's overlays."""
+    (constant memory): track colours and ``#id`` labels as infer's overlays; under the bodies the world ``grid``
+    (:func:`floor_grid`) when given."""
     check_frame(trackset, frame)
     renderer = renderer or Renderer(body.faces_np)
+    has_camera = set(trackset.camera_frames.tolist()) if trackset.camera_frames is not None else set()
     rows = _rows_by_frame(trackset)
     focal, princpt = np.asarray(trackset.focal, np.float64), np.asarray(trackset.princpt, np.float64)
     for index, image in images:
+        if grid is not None and int(index) in has_camera:
+            image = draw_segments(image, grid_in_frame(trackset, grid, int(index)), color=GRID_COLOR)
         here = rows.get(int(index), [])
-        if frame == "world" and here and not np.isin(index, trackset.camera_frames):
+        if frame == "world" and here and int(index) not in has_camera:
             here = []  # no camera for this frame (camera_at would refuse; the file's checks make this rare)
         if not here:
             yield image, 0
@@ -206,12 +250,14 @@ def overlay_frames(trackset: TrackSet, body: BodyModel, images: Iterator[tuple[i
 
 def write_overlay(trackset: TrackSet, body: BodyModel, video: str | os.PathLike[str],
                   output: str | os.PathLike[str], frame: str = "world",
-                  where: str | os.PathLike[str] | None = None) -> OverlayReport:
+                  where: str | os.PathLike[str] | None = None, floor_grid_lines: bool = False) -> OverlayReport:
     """Draw a track file's bodies (world ones reprojected through the camera path, or camera-frame ones) over the
-    video it was made from, frame by frame, into ``output`` (written atomically; nothing there on an error)."""
+    video it was made from, frame by frame, into ``output`` (written atomically; nothing there on an error); with
+    ``floor_grid_lines`` the world floor's grid under them."""
     from ..io.video import VideoSource, VideoWriter
 
     check_frame(trackset, frame, where)
+    grid = floor_grid(replace(trackset, source=str(where or trackset.source))) if floor_grid_lines else None
     output = Path(output)
     if output.resolve() == Path(video).resolve():
         raise UsageError(f"{output}: the output would replace the input video; choose another --output")
@@ -219,7 +265,8 @@ def write_overlay(trackset: TrackSet, body: BodyModel, video: str | os.PathLike[
         check_video(trackset, video, src.width, src.height, src.frame_count, where)
         seen, with_bodies, bodies = 0, 0, 0
         with VideoWriter(output, src.fps, src.width, src.height) as writer:
-            for canvas, n in overlay_frames(trackset, body, ((f.index, f.image) for f in src), frame):
+            for canvas, n in overlay_frames(trackset, body, ((f.index, f.image) for f in src), frame,
+                                                grid=grid):
                 writer.write(canvas)
                 seen += 1
                 with_bodies += n > 0
@@ -232,7 +279,7 @@ def write_overlay(trackset: TrackSet, body: BodyModel, video: str | os.PathLike[
 
 def overlay_track_file(tracks: str | os.PathLike[str], video: str | os.PathLike[str],
                        output: str | os.PathLike[str], body_models: str | os.PathLike[str],
-                       frame: str = "world") -> OverlayReport:
+                       frame: str = "world", floor_grid_lines: bool = False) -> OverlayReport:
     """`smplestx overlay`: a track file's bodies over its video into ``output``; with ``frame="world"`` also the
     world-vs-camera consistency of every frame (:func:`reprojection_consistency`)."""
     from .tracks import load_tracks
@@ -243,7 +290,7 @@ def overlay_track_file(tracks: str | os.PathLike[str], video: str | os.PathLike[
     check_frame(ts, frame, tracks)
     gender = ts.gender or "neutral"
     report = write_overlay(ts, BodyModel.from_dir(body_models, gender, dtype=torch.float32), video, output, frame,
-                           tracks)
+                           tracks, floor_grid_lines)
     if frame == "world":
         report.consistency_frames, report.consistency_px = reprojection_consistency(
             ts, BodyModel.from_dir(body_models, gender, dtype=torch.float64))
