@@ -143,6 +143,7 @@ def frame_bodies(trackset: TrackSet, body: BodyModel, rows: list[tuple[int, int]
 #: lines are cut into, so that a line crossing the camera's plane loses only the pieces behind the camera.
 GRID_SPACING, GRID_MARGIN, GRID_PIECE = 0.5, 2.0, 0.1
 _GRID_NEAR = 0.1  # metres in front of the camera a piece must be to be drawn
+_GRID_LINES, _GRID_PIECES = 80, 400
 GRID_COLOR = (255, 255, 255)
 
 
@@ -155,13 +156,17 @@ def floor_grid(trackset: TrackSet, spacing: float = GRID_SPACING, margin: float 
     roots = [np.asarray(t.transl_world, np.float64) for t in trackset.tracks if t.transl_world is not None and len(t)]
     roots.append(np.asarray(trackset.camera_translation, np.float64))
     xz = np.concatenate(roots)[:, [0, 2]]
+    extent = float((xz.max(0) - xz.min(0)).max()) + 2 * margin
+    # A long walk keeps the grid bounded (drawing cost): at most _GRID_LINES lines a side, _GRID_PIECES pieces a line.
+    spacing *= max(1, int(np.ceil(extent / spacing / _GRID_LINES)))
+    piece = max(GRID_PIECE, extent / _GRID_PIECES)
     lo = np.floor((xz.min(0) - margin) / spacing) * spacing
     hi = np.ceil((xz.max(0) + margin) / spacing) * spacing
     pieces = []
     for axis in (0, 1):  # lines of constant x, then of constant z
         other = 1 - axis
         for c in np.arange(lo[axis], hi[axis] + spacing / 2, spacing):
-            ends = np.arange(lo[other], hi[other] + GRID_PIECE / 2, GRID_PIECE)
+            ends = np.arange(lo[other], hi[other] + piece / 2, piece)
             p = np.zeros((len(ends), 3))
             p[:, 0 if axis == 0 else 2] = c
             p[:, 2 if axis == 0 else 0] = ends
