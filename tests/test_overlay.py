@@ -197,3 +197,16 @@ def test_floor_grid_lies_on_the_floor_and_shows_a_wrong_camera_path(pan, synthet
                  "--floor-grid", "--body-models", str(synthetic_body)]) == 2
     err = capsys.readouterr().err.strip()
     assert "no floor" in err and "nofloor.tracks.npz" in err and len(err.splitlines()) == 1
+
+
+def test_floor_grid_is_bounded_on_a_long_walk(pan) -> None:
+    from smplestx.motion.reprojection import floor_grid
+
+    world = pan["world"]
+    grid = floor_grid(world)
+    np.testing.assert_array_equal(grid[..., 1], 0.0)  # on the floor
+    t = world.tracks[0]
+    far = replace(world, tracks=[replace(t, transl_world=t.transl_world + np.array([2000.0, 0, 0], np.float32)),
+                                 *world.tracks[1:]])
+    big = floor_grid(far)
+    assert len(big) <= 2 * 81 * 401 and np.ptp(big[..., 0]) > 2000.0  # still around everyone, not millions of pieces
