@@ -25,6 +25,7 @@ __all__ = [
     "Renderer",
     "draw_boxes",
     "draw_keypoints",
+    "draw_segments",
     "render_meshes",
     "overlay_colors",
     "track_color",
@@ -556,6 +557,19 @@ def draw_keypoints(
     for p in pts:  # points after bones so joints stay visible on top of the lines
         if _finite_point(p):
             cv2.circle(out, _fixed(p), r, col, -1, cv2.LINE_AA, _SHIFT)
+    return out
+
+
+def draw_segments(image: np.ndarray, segments: np.ndarray, *, color: Sequence[int] = (255, 255, 255),
+                  thickness: int = 1) -> np.ndarray:
+    """Draw (L, 2, 2) pixel line segments (those with a non-finite end skipped) on a copy of the image."""
+    _check_image(image)
+    seg = np.asarray(segments, dtype=np.float64).reshape(-1, 2, 2)
+    out = image.copy()
+    col = tuple(int(c) for c in color)
+    for a, b in seg:
+        if _finite_point(a) and _finite_point(b):
+            cv2.line(out, _fixed(a), _fixed(b), col, thickness, cv2.LINE_AA, _SHIFT)
     return out
 
 

@@ -22,7 +22,7 @@ log = logging.getLogger("smplestx")
 
 
 #: The command modules, in the order `smplestx --help` lists them.
-_COMMANDS = ("infer", "export", "view", "demo", "eval", "train", "models", "checkpoints", "export_onnx",
+_COMMANDS = ("infer", "export", "overlay", "view", "demo", "eval", "train", "models", "checkpoints", "export_onnx",
              "merge", "synthetic", "doctor")
 
 
