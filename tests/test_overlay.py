@@ -210,3 +210,24 @@ def test_floor_grid_is_bounded_on_a_long_walk(pan) -> None:
                                  *world.tracks[1:]])
     big = floor_grid(far)
     assert len(big) <= 2 * 81 * 401 and np.ptp(big[..., 0]) > 2000.0  # still around everyone, not millions of pieces
+
+
+def test_planted_feet_are_marked(pan, body: BodyModel) -> None:
+    """The track file's contacts show as dots on the planted foot points; a track without contacts shows none."""
+    from smplestx.motion.reprojection import CONTACT_COLOR, frame_bodies, overlay_frames, planted_points
+
+    world = pan["world"]
+    planted = replace(world, tracks=[replace(t, contacts=np.ones((len(t.frames), 4), bool)) for t in world.tracks])
+    lifted = replace(world, tracks=[replace(t, contacts=np.zeros((len(t.frames), 4), bool)) for t in world.tracks])
+    blank = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    rows = [(k, 0) for k, t in enumerate(planted.tracks) if t.frames[0] == 0]
+    verts = frame_bodies(planted, body, rows, 0)
+    points = planted_points(planted, rows, verts)
+    assert points.shape == (4 * len(rows), 3) and len(planted_points(lifted, rows, verts)) == 0
+    uv = np.round(project_points(points, np.asarray(world.focal, float), np.asarray(world.princpt, float))).astype(int)
+    inside = [(x, y) for x, y in uv if 0 <= x < WIDTH and 0 <= y < HEIGHT]
+    assert inside, "no planted foot point in view"
+    marked = next(overlay_frames(planted, body, iter([(0, blank.copy())])))[0]
+    plain = next(overlay_frames(lifted, body, iter([(0, blank.copy())])))[0]
+    for x, y in inside:
+        assert tuple(marked[y, x]) == CONTACT_COLOR and tuple(plain[y, x]) != CONTACT_COLOR

@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..body import BodyModel
+from ..body import SMPLX_VERTEX_JOINT_IDS, BodyModel
 from ..errors import SmplestxError, UsageError
 from ..geometry.cameras import project_points
-from ..render import Renderer, draw_boxes, draw_segments, overlay_colors, track_color
+from ..render import Renderer, draw_boxes, draw_keypoints, draw_segments, overlay_colors, track_color
+from .contacts import foot_point_vertices
 from .feet import body_joints
 from .tracks import Track, TrackSet, camera_at
 from .world_frame import apply_pose, invert_pose
@@ -145,6 +146,23 @@ GRID_SPACING, GRID_MARGIN, GRID_PIECE = 0.5, 2.0, 0.1
 _GRID_NEAR = 0.1  # metres in front of the camera a piece must be to be drawn
 _GRID_LINES, _GRID_PIECES = 80, 400
 GRID_COLOR = (255, 255, 255)
+#: Planted foot points (the track file's ``contacts``) are marked with a dot of this colour and radius (pixels).
+CONTACT_COLOR, CONTACT_RADIUS = (255, 255, 0), 4
+_FOOT_VERTICES = foot_point_vertices(list(SMPLX_VERTEX_JOINT_IDS.values()))
+
+
+def planted_points(trackset: TrackSet, rows: list[tuple[int, int]], verts: np.ndarray) -> np.ndarray:
+    """The foot points (N, 3) in contact among the bodies at ``rows`` with vertices ``verts`` (P, V, 3), from the
+    track file's ``contacts`` (none without them)."""
+    out = []
+    for (k, i), v in zip(rows, verts):
+        contacts = trackset.tracks[k].contacts
+        if contacts is None:
+            continue
+        for point, on in zip(_FOOT_VERTICES, np.asarray(contacts)[i]):
+            if on:
+                out.append(v[point].mean(axis=0))
+    return np.asarray(out, np.float64).reshape(-1, 3)
 
 
 def floor_grid(trackset: TrackSet, spacing: float = GRID_SPACING, margin: float = GRID_MARGIN) -> np.ndarray:
@@ -242,6 +260,11 @@ def overlay_frames(trackset: TrackSet, body: BodyModel, images: Iterator[tuple[i
         ids = [trackset.tracks[k].track_id for k, _ in here]
         canvas = renderer.render(image, list(verts), [focal] * len(ids), [princpt] * len(ids),
                                  colors=overlay_colors(ids))
+        planted = planted_points(trackset, here, verts)
+        planted = planted[planted[:, 2] > 0]
+        if len(planted):  # where the feet are planted (issue 24): the same points the viewer marks
+            canvas = draw_keypoints(canvas, project_points(planted, focal, princpt), radius=CONTACT_RADIUS,
+                                    color=CONTACT_COLOR)
         uv = project_points(verts, focal, princpt)
         ok = verts[..., 2] > 0
         boxes = np.stack([np.concatenate([u[m].min(0), u[m].max(0)]) if m.any() else np.full(4, np.nan)
