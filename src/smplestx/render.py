@@ -42,8 +42,7 @@ DEFAULT_COLORS: tuple[tuple[int, int, int], ...] = (
     (190, 190, 190),  # grey
 )
 
-#: The colour synthetic scenes draw their own mannequins in: a neutral grey, never a track colour, so that an
-#: overlay's coloured meshes are always predictions.
+#: A plain mannequin's neutral grey, never a track colour (synthetic scenes dress theirs: synthetic/look.py).
 MANNEQUIN_GREY: tuple[int, int, int] = (180, 180, 180)
 
 #: Direction towards the light in the camera frame: from the camera, a little up and to the left (a headlight

@@ -14,6 +14,8 @@ panel), never a colour. Training sets, held-out sets, the demo and the walks all
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..body import BodyModel
@@ -32,6 +34,7 @@ _PANEL_JOINTS = (3, 6, 9)  # the torso proper: the panel sits on its front
 _PANEL_HALF_WIDTH = 0.55  # of the torso's half width at the panel's height: a central panel, plain sides
 _CROWN = 0.2  # the top fifth of the head is hair, front or back
 _Y_BINS = 12  # the torso's front/back divide is found per height band (the back curves)
+_SCENE_STREAM = 7_919  # keeps the demo's and walks' colour draws apart from their other seeded draws
 #: Skin tones (RGB), drawn per person and varied a little.
 _SKIN_TONES = np.array([[224, 172, 140], [198, 134, 96], [141, 85, 54], [92, 58, 40], [240, 200, 170]], np.float64)
 
@@ -99,4 +102,9 @@ def face_colors(regions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return person_palette(rng)[regions]
 
 
-__all__ = ["NUM_REGIONS", "face_colors", "face_regions", "person_palette"]
+def scene_face_colors(regions: np.ndarray, person_ids: Sequence[int], seed: int) -> list[np.ndarray]:
+    """Each person's (F, 3) colours in a scene of ``seed``: the same person looks the same in every frame."""
+    return [face_colors(regions, np.random.default_rng([_SCENE_STREAM, int(seed), int(k)])) for k in person_ids]
+
+
+__all__ = ["NUM_REGIONS", "face_colors", "face_regions", "person_palette", "scene_face_colors"]
