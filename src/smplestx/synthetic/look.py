@@ -5,7 +5,7 @@ network cannot learn its heading. Real people give it away by their faces and cl
 fixed layout of regions (computed once from the body model's rest pose) and per-person colours (seeded):
 
 * the front of the head is skin with dark eyes, the back and the crown are hair;
-* the shirt's front has a central panel of a second colour, its back is plain;
+* the shirt's front is a light panel (a light top under a darker jacket), its back and sleeves the darker jacket;
 * trousers, shoes, and skin on the neck, forearms and hands.
 
 Only the layout is fixed: the colours vary per person, so what tells front from back is the pattern (a face, a
@@ -31,7 +31,7 @@ _SHIRT_JOINTS = (3, 6, 9, 13, 14, 16, 17)  # spine, collars and upper arms (shor
 _TROUSER_JOINTS = (0, 1, 2, 4, 5)  # pelvis, thighs, shins
 _SHOE_JOINTS = (7, 8, 10, 11)
 _PANEL_JOINTS = (3, 6, 9)  # the torso proper: the panel sits on its front
-_PANEL_HALF_WIDTH = 0.55  # of the torso's half width at the panel's height: a central panel, plain sides
+_PANEL_HALF_WIDTH = 0.8  # of the torso's half width at the panel's height: the front but for the jacket's edges
 _CROWN = 0.2  # the top fifth of the head is hair, front or back
 _Y_BINS = 12  # the torso's front/back divide is found per height band (the back curves)
 _SCENE_STREAM = 7_919  # keeps the demo's and walks' colour draws apart from their other seeded draws
@@ -84,14 +84,9 @@ def person_palette(rng: np.random.Generator) -> np.ndarray:
     pal[FACE] = skin * rng.uniform(1.0, 1.12)  # a face a little lighter than the hands: it catches the light
     pal[EYES] = rng.uniform(10, 50, 3)
     pal[HAIR] = rng.uniform(0.35, 1.0) * np.array([90.0, 65.0, 45.0]) * rng.uniform(0.6, 1.4, 3) + rng.uniform(0, 25)
-    pal[SHIRT] = rng.uniform(30, 245, 3)
-    # The panel must stand out from the shirt whatever the shirt's colour: redraw until it is clearly different.
-    panel = rng.uniform(30, 245, 3)
-    for _ in range(8):
-        if np.abs(panel - pal[SHIRT]).sum() > 150:
-            break
-        panel = rng.uniform(30, 245, 3)
-    pal[PANEL] = panel
+    # The front is always clearly lighter than the back (any hues): a consistent cue, whatever the light.
+    pal[SHIRT] = rng.uniform(20, 140, 3)
+    pal[PANEL] = rng.uniform(170, 250, 3)
     pal[TROUSERS] = rng.uniform(25, 200, 3)
     pal[SHOES] = rng.uniform(15, 110, 3)
     return np.clip(pal, 0, 255).astype(np.float32)
