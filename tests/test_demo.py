@@ -68,24 +68,29 @@ def test_demo_runs_offline_and_sees_the_mannequins(tmp_path, monkeypatch, capsys
             assert inner.mean() > 10, f"frame {i}: the overlay does not change inside a person's box"
             pred = renderer.rasterize([p.vertices], p.focal, p.princpt, H, W).mesh_ids.numpy() >= 0
             ious = [(pred & (true_ids == k)).sum() / (pred | (true_ids == k)).sum() for k in range(PEOPLE)]
-            # Issue 22 asks for IoU >= 0.5; the shipped synthetic-tiny reaches 0.44 on frame 0 (its heading is still near
-            # chance, docs/synthetic-tiny.md; the previous weights 0.38): this bound holds what it reached.
+            # Issue 22 asks for IoU >= 0.5; the shipped synthetic-tiny reaches 0.44-0.53 over these frames (the
+            # stage-1 weights 0.44 on frame 0, older ones 0.38): this bound holds what it reached.
             assert max(ious) >= SILHOUETTE_IOU, f"frame {i}: predicted silhouette IoU {max(ious):.2f} with its mannequin"
 
 
-def test_synthetic_media_seed_gives_other_scenes_of_grey_mannequins(synthetic_body, tmp_path):
+def test_synthetic_media_seed_gives_other_scenes_of_dressed_people(synthetic_body, tmp_path):
     import cv2
 
+    from smplestx.synthetic import look
+
+    regions = look.face_regions(BodyModel.from_dir(synthetic_body, dtype=torch.float64))
     boxes = []
     for seed in (0, 3):
         out = tmp_path / f"scene{seed}.png"
         assert main(["synthetic-media", str(out), "--body-models", str(synthetic_body), "--people", "2",
                      "--width", "160", "--height", "120", "--seed", str(seed)]) == 0
         b = np.array(json.loads(out.with_name(out.name + ".boxes.json").read_text())["frames"]["0"])
-        img = cv2.imread(str(out)).astype(np.int32)
-        for x1, y1, x2, y2 in b:  # the torso, at the box centre: grey (the track colours belong to predictions)
-            r, g, bl = img[int((y1 + y2) / 2 - 0.1 * (y2 - y1)), int((x1 + x2) / 2)]
-            assert max(abs(r - g), abs(g - bl), abs(r - bl)) <= 6
+        img = cv2.imread(str(out))[:, :, ::-1].astype(np.float64)
+        for k, (x1, y1, x2, y2) in enumerate(b):
+            # The chest, at the box centre, is the person's light shirt front (synthetic/look.py) under some light.
+            panel = look.scene_face_colors(regions, [k], seed)[0][regions == look.PANEL][0].astype(np.float64)
+            ratio = img[int((y1 + y2) / 2 - 0.1 * (y2 - y1)), int((x1 + x2) / 2)] / panel
+            assert 0.3 <= ratio.min() and ratio.max() <= 1.01 and ratio.max() - ratio.min() <= 0.03, (seed, k, ratio)
         boxes.append(b)
     assert boxes[0].shape == boxes[1].shape and np.abs(boxes[0] - boxes[1]).max() > 2
 

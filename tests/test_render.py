@@ -407,6 +407,32 @@ def test_default_colours_distinct_and_renderer_reusable() -> None:
     np.testing.assert_array_equal(t, out)
 
 
+def test_face_colours_paint_each_triangle_and_match_mesh_colours_when_uniform() -> None:
+    v = np.array([[-0.5, -0.5, 2.0], [0.5, -0.5, 2.0], [0.5, 0.5, 2.0], [-0.5, 0.5, 2.0]])
+    f = np.array([[0, 2, 1], [0, 3, 2]])  # two triangles of a square facing the camera
+    r = Renderer(f, alpha=1.0, light_dir=(0, 0, -1))  # full light: a pixel shows its triangle's colour exactly
+    img = gradient_image()
+    meshes = [v, v + [1.2, 0.0, 1.0]]
+    frags = r.rasterize(meshes, FOCAL, PRINCPT, H, W)
+    tints = [np.array([[255, 0, 0], [0, 0, 255]], np.float32), np.array([[0, 255, 0], [0, 255, 0]], np.float32)]
+    out = r.render(img, meshes, FOCAL, PRINCPT, face_colors=tints)
+    face = frags.face_ids.numpy()
+    for g, rgb in enumerate([(255, 0, 0), (0, 0, 255), (0, 255, 0), (0, 255, 0)]):
+        assert (face == g).sum() > 20
+        np.testing.assert_array_equal(out[face == g], np.broadcast_to(rgb, out[face == g].shape))
+    np.testing.assert_array_equal(out[face < 0], img[face < 0])
+    # One colour per triangle of a mesh is exactly that mesh's colour, under any light and blend.
+    r2 = Renderer(f, alpha=0.6)
+    per_mesh = r2.render(img, meshes, FOCAL, PRINCPT, colors=[(200, 100, 50), (30, 60, 90)])
+    per_face = r2.render(img, meshes, FOCAL, PRINCPT,
+                         face_colors=[np.full((2, 3), c, np.float32) for c in ((200, 100, 50), (30, 60, 90))])
+    np.testing.assert_array_equal(per_face, per_mesh)
+    with pytest.raises(ValueError, match="face_colors"):
+        r.render(img, meshes, FOCAL, PRINCPT, face_colors=tints[:1])
+    with pytest.raises(ValueError, match="face_colors"):
+        r.render(img, meshes, FOCAL, PRINCPT, face_colors=[tints[0], np.full((3, 3), 10.0)])
+
+
 def test_invalid_inputs_rejected() -> None:
     v, f = icosphere(0)
     img = gradient_image()

@@ -15,10 +15,11 @@ from smplestx.models.checkpoint import BODY_METADATA_KEY, CheckpointError, read_
 from smplestx.models.loading import load_model
 
 SHIPPED = zoo.PACKAGE_ROOT / "models_data" / "synthetic_tiny.safetensors"
-#: Random weights land at ~465 mm and 0.3 % (measured), the previous constant-pose weights at ~217 mm and ~38 %;
-#: the shipped weights at 172 mm and 59 % on the full held-out set (docs/benchmarks.md, "synthetic-tiny"). The
-#: bounds leave room for six people instead of 454, and fail both earlier files.
-MPJPE_BOUND_MM, PCK_BOUND_PCT = 205.0, 45.0
+#: On the 7 people of this test: the shipped weights 138 mm and 79 %, the previous (stage-1, one-colour) weights
+#: 194 mm and 58 % (measured); random weights land at ~465 mm and 0.3 % on the full held-out set, where the shipped
+#: weights reach 131 mm and 75 % (docs/benchmarks.md, "synthetic-tiny"). The bounds leave ~27 mm and ~10 points
+#: for a slightly different machine, and fail every earlier file.
+MPJPE_BOUND_MM, PCK_BOUND_PCT = 165.0, 68.0
 
 
 @pytest.fixture(scope="module")

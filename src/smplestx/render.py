@@ -43,8 +43,7 @@ DEFAULT_COLORS: tuple[tuple[int, int, int], ...] = (
     (190, 190, 190),  # grey
 )
 
-#: The colour synthetic scenes draw their own mannequins in: a neutral grey, never a track colour, so that an
-#: overlay's coloured meshes are always predictions.
+#: A plain mannequin's neutral grey, never a track colour (synthetic scenes dress theirs: synthetic/look.py).
 MANNEQUIN_GREY: tuple[int, int, int] = (180, 180, 180)
 
 #: Direction towards the light in the camera frame: from the camera, a little up and to the left (a headlight
@@ -449,6 +448,17 @@ class Renderer:
         diffuse = (sign * (nx * lx + ny * ly + nz * lz) / norm).clamp_min(0.0)
         return self.ambient + (1.0 - self.ambient) * diffuse
 
+    def _face_table(self, face_colors: Sequence[np.ndarray], n: int) -> torch.Tensor:
+        """(n * F, 3) float32 colour of every face of every mesh, mesh after mesh (the layout's face order)."""
+        nf = self.faces.shape[0]
+        if len(face_colors) != n:
+            raise ValueError(f"got {len(face_colors)} face_colors arrays for {n} meshes")
+        arrays = [np.asarray(c, dtype=np.float32) for c in face_colors]
+        for i, c in enumerate(arrays):
+            if c.shape != (nf, 3) or not np.isfinite(c).all() or c.min(initial=0) < 0 or c.max(initial=0) > 255:
+                raise ValueError(f"face_colors[{i}] must be ({nf}, 3) RGB in 0..255; got shape {c.shape}")
+        return torch.from_numpy(np.concatenate(arrays)).to(self.device)
+
     @torch.no_grad()
     def render(
         self,
@@ -459,9 +469,14 @@ class Renderer:
         *,
         colors: Sequence[Sequence[float]] | None = None,
         alpha: float | None = None,
+        face_colors: Sequence[np.ndarray] | None = None,
     ) -> np.ndarray:
-        """Overlay the shaded meshes on a copy of an (H, W, 3) uint8 RGB image with one shared z-buffer."""
+        """Overlay the shaded meshes on a copy of an (H, W, 3) uint8 RGB image with one shared z-buffer.
+
+        ``face_colors`` (one (F, 3) RGB array in 0..255 per mesh) colours each triangle, in place of ``colors``.
+        """
         _check_image(image)
+        table = None if face_colors is None else self._face_table(face_colors, len(meshes))
         out = image.copy()
         if len(meshes) == 0:
             return out
@@ -479,10 +494,13 @@ class Renderer:
             return out
         key = buf.index_select(0, pix)
         shade = self._shade(scene, vis, pix, key, width)
-        palette = torch.from_numpy(_color_array(colors if colors is not None else self.colors, len(meshes)))
-        palette = palette.to(self.device, torch.float32)
-        mesh = scene.layout.mesh.index_select(0, vis.face.index_select(0, key & _FACE_MASK))
-        rgb = palette.index_select(0, mesh) * shade.unsqueeze(1)
+        gface = vis.face.index_select(0, key & _FACE_MASK)
+        if table is not None:
+            rgb = table.index_select(0, gface) * shade.unsqueeze(1)
+        else:
+            palette = torch.from_numpy(_color_array(colors if colors is not None else self.colors, len(meshes)))
+            palette = palette.to(self.device, torch.float32)
+            rgb = palette.index_select(0, scene.layout.mesh.index_select(0, gface)) * shade.unsqueeze(1)
         # Blend only the covered pixels, in torch on the CPU (faster than NumPy fancy indexing); ``flat`` views ``out``.
         flat = torch.from_numpy(out).view(-1, 3)
         pix, rgb = pix.cpu(), rgb.cpu()

@@ -357,6 +357,11 @@ def errors_m(ref, low, body: BodyModel) -> tuple[float, float]:
     return float(dist.mean()), float(dist.max())
 
 
+def within_bound(mean_m: float, worst_m: float) -> bool:
+    """Whether a reduced precision's errors against fp32 (metres, :func:`errors_m`) allow ``auto`` to pick it."""
+    return mean_m <= MEAN_BOUND_M and worst_m <= WORST_BOUND_M
+
+
 def attention_kinds(precision: str, backend: str = "torch", attention: str = "auto") -> tuple[str, ...]:
     """The attention kernels the calibration times ``precision`` with: the caller's, else ``ATTENTION_CANDIDATES``'."""
     if backend != "torch":
@@ -418,7 +423,7 @@ def calibrate(
                 continue
             mean, worst = errors_m(ref, low, body)
             trial.mean_mm, trial.worst_mm = mean * 1000, worst * 1000
-            if mean <= MEAN_BOUND_M and worst <= WORST_BOUND_M:
+            if within_bound(mean, worst):
                 models[trial.label] = model
             else:  # never picked, so not worth the budget
                 trial.note = f"outside the bound (mean <= {MEAN_BOUND_M * 1000:g} mm, worst <= {WORST_BOUND_M * 1000:g} mm)"

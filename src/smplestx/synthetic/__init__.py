@@ -8,5 +8,6 @@ Modules (imported on demand, so ``import smplestx.synthetic`` stays light):
   ``write_demo_media``);
 * :mod:`.walks` - people walking on crossing paths, with feet that plant (``walk_truth``, ``write_walk_media``);
 * :mod:`.truth` - the ground-truth sidecar both write (``MEDIA.truth.npz``: ``write_truth``, ``read_truth``);
+* :mod:`.look` - how every synthetic person looks: face, hair, shirt panel, clothes (``face_regions``, ``face_colors``);
 * :mod:`.dataset` - a rendered training / test set written as HumanData (``write_synthetic_dataset``).
 """

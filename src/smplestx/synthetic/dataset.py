@@ -35,6 +35,7 @@ from ..body import BodyModel
 from ..data.humandata import write_humandata
 from ..render import Renderer
 from .backgrounds import photometric, random_background
+from .look import face_colors, face_regions
 from .pose_prior import random_smplx_params
 
 log = logging.getLogger(__name__)
@@ -49,18 +50,6 @@ _FACE_KPS = (15, 22, *range(55, 60), *range(76, 144))
 BOX_PAD = 1.2
 _PERSON_HEIGHT_M = 1.75
 _PLACE_TRIES = 12
-#: Mannequin colours: skin-like tones, or any colour (clothing-like).
-_SKIN = np.array([[224, 172, 140], [198, 134, 96], [141, 85, 54], [92, 58, 40], [240, 200, 170]], dtype=np.float64)
-
-
-def _person_color(rng: np.random.Generator) -> tuple[int, int, int]:
-    if rng.random() < 0.5:
-        c = _SKIN[int(rng.integers(len(_SKIN)))] * rng.uniform(0.85, 1.1) + rng.normal(0.0, 8.0, 3)
-    else:
-        c = rng.uniform(40, 245, 3)
-    return tuple(int(v) for v in np.clip(c, 0, 255))
-
-
 def _light(rng: np.random.Generator) -> tuple[tuple[float, float, float], float]:
     """A light direction (towards the light, camera frame, from the camera's side) and an ambient level."""
     d = np.array([rng.uniform(-0.9, 0.9), rng.uniform(-0.9, 0.4), -1.0])
@@ -192,6 +181,7 @@ def write_synthetic_dataset(
     image_dir = out / "images" / split
     image_dir.mkdir(parents=True, exist_ok=True)
     renderer = Renderer(next(iter(bodies.values())).faces_np, alpha=1.0)
+    regions = face_regions(next(iter(bodies.values())))  # every gender shares the topology and its layout
 
     rows: dict[str, list] = {k: [] for k in ("image_path", "bbox", "lhand", "rhand", "face", "kp3d", "kp2d",
                                              "focal", "princpt", "gender")}
@@ -225,10 +215,11 @@ def write_synthetic_dataset(
             t = params["transl"].astype(np.float64)
             people.append((gender, params, verts[0] + t, joints[0] + t))
         background = random_background(width, height, rng)
-        colors = [_person_color(rng) for _ in people]
+        tints = [face_colors(regions, rng) for _ in people]
         renderer.light_dir, renderer.ambient = _light(rng)
         # One z-buffer: the renderer resolves occlusions between meshes whatever their order.
-        img = renderer.render(background, [p[2] for p in people], [focal] * count, [princpt] * count, colors=colors)
+        img = renderer.render(background, [p[2] for p in people], [focal] * count, [princpt] * count,
+                              face_colors=tints)
         img = photometric(img, rng)
         rel = f"{split}/{i:06d}.jpg"
         if not cv2.imwrite(str(out / "images" / rel), np.ascontiguousarray(img[:, :, ::-1]),
@@ -295,6 +286,7 @@ def person_crops(body: BodyModel, num: int, *, seed: int = 0, size: tuple[int, i
     f = float(focal or height)
     focal_xy, princpt = np.array([f, f]), np.array([width / 2.0, height / 2.0])
     renderer = Renderer(body.faces_np, alpha=1.0)
+    regions = face_regions(body)
     crops = []
     for i in range(num):
         rng = np.random.default_rng([seed, i])
@@ -302,7 +294,6 @@ def person_crops(body: BodyModel, num: int, *, seed: int = 0, size: tuple[int, i
         verts, joints = _forward(body, params)
         pelvis = _place(verts[0], joints[0, 0], focal_xy, princpt, (width, height), width / 2.0, rng)
         mesh = verts[0] - joints[0, 0] + pelvis
-        color = tuple(int(c) for c in rng.uniform(90, 245, 3))
         crops.append(renderer.render(random_background(width, height, rng), [mesh], [focal_xy], [princpt],
-                                     colors=[color]))
+                                     face_colors=[face_colors(regions, rng)]))
     return np.stack(crops)

@@ -13,8 +13,9 @@ import torch
 
 from ..body import BodyModel, BodyOutput
 from ..geometry.rotations import axis_angle_to_rotmat, rotmat_to_axis_angle
-from ..render import MANNEQUIN_GREY, Renderer
+from ..render import Renderer
 from .files import write_bytes
+from .look import face_regions, scene_face_colors
 from .truth import TruthBuilder, scene_focal, truth_path, write_truth
 
 if TYPE_CHECKING:  # configs live in models/, above synthetic/; only the type is needed
@@ -74,13 +75,14 @@ def _posed(body: BodyModel, people: list[ScenePerson]) -> tuple[BodyOutput, dict
     return out, params
 
 
-def _draw_people(img: np.ndarray, verts: np.ndarray, focal: float, renderer: Renderer) -> tuple[np.ndarray, np.ndarray]:
-    """The people's meshes (N, V, 3) drawn over ``img``; returns the image and their true boxes (N, 4) xyxy."""
+def _draw_people(img: np.ndarray, verts: np.ndarray, focal: float, renderer: Renderer,
+                 tints: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The people's meshes (N, V, 3) drawn over ``img`` in their looks (:mod:`.look`); returns the image and their
+    true boxes (N, 4) xyxy."""
     height, width = img.shape[:2]
     princpt = (width / 2.0, height / 2.0)
-    # Our own mannequins in grey: the track colours belong to predictions.
     img = renderer.render(img, list(verts), [(focal, focal)] * len(verts), [princpt] * len(verts),
-                          colors=[MANNEQUIN_GREY] * len(verts), alpha=1.0)
+                          face_colors=tints, alpha=1.0)
     uv = verts[..., :2] / verts[..., 2:] * focal + np.array(princpt)
     boxes = np.concatenate([uv.min(axis=1), uv.max(axis=1)], axis=1)
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
@@ -101,7 +103,8 @@ def render_scene(
     img = background(width, height, seed)
     if not people:
         return img, np.zeros((0, 4), np.float32)
-    return _draw_people(img, pose_people(body, people), focal, renderer or Renderer(body.faces_np))
+    tints = scene_face_colors(face_regions(body), range(len(people)), seed)
+    return _draw_people(img, pose_people(body, people), focal, renderer or Renderer(body.faces_np), tints)
 
 
 def demo_people(count: int, frame: int = 0, fps: float = 10.0, seed: int = 0) -> list[ScenePerson]:
@@ -146,6 +149,7 @@ def write_demo_media(
     path = Path(path)
     body = BodyModel.from_dir(body_models, dtype=torch.float64)
     renderer = Renderer(body.faces_np)
+    regions = face_regions(body)
     focal = scene_focal(width, height)
     truth = TruthBuilder(width, height, fps, focal=focal)
     boxes: dict[str, list] = {}
@@ -157,7 +161,7 @@ def write_demo_media(
             return img
         out, params = _posed(body, scene)
         verts = out.vertices.numpy().reshape(len(scene), -1, 3)
-        img, b = _draw_people(img, verts, focal, renderer)
+        img, b = _draw_people(img, verts, focal, renderer, scene_face_colors(regions, range(len(scene)), seed))
         boxes[str(i)] = b.tolist()
         truth.add_frame(i, range(len(scene)), verts, params)
         return img

@@ -301,7 +301,8 @@ def write_walk_media(
 
     from ..io.atomic import atomic_path
     from ..io.video import VideoWriter
-    from ..render import MANNEQUIN_GREY, Renderer
+    from ..render import Renderer
+    from .look import face_regions, scene_face_colors
     from .scene import background
 
     path = Path(path)
@@ -313,7 +314,10 @@ def write_walk_media(
 
         world = World.make(width, height, float(truth["focal"][0]), tuple(truth["princpt"].tolist()), seed)
         noise = np.random.default_rng(seed + 15485863)
-    renderer = Renderer(body.faces_np, colors=[MANNEQUIN_GREY])
+    renderer = Renderer(body.faces_np)
+    regions = face_regions(body)
+    ids = np.unique(truth["person_id"])
+    looks = dict(zip(ids.tolist(), scene_face_colors(regions, ids.tolist(), seed)))
     focal, princpt = truth["focal"], truth["princpt"]
     boxes: dict[str, list] = {}
     with VideoWriter(path, fps, width, height) as video:
@@ -325,7 +329,7 @@ def write_walk_media(
                 img = world.render(truth["camera_rotation"][f], truth["camera_translation"][f], rng=noise)
             if len(rows):
                 img = renderer.render(img, list(truth["vertices"][rows]), [focal] * len(rows), [princpt] * len(rows),
-                                      colors=[MANNEQUIN_GREY] * len(rows), alpha=1.0)
+                                      face_colors=[looks[int(k)] for k in truth["person_id"][rows]], alpha=1.0)
             video.write(img)
             boxes[str(f)] = detectable_boxes(truth, f)
     truth_file = write_truth(truth_path(path), truth, scenario, camera=camera or "none")
