@@ -254,6 +254,21 @@ def resolve_config(
     return infer_config(state, source)
 
 
+def read_checked(
+    path: str | Path, config: str | Path | AnyConfig | None = None
+) -> tuple[dict[str, torch.Tensor], AnyConfig, nn.Module]:
+    """A checkpoint's tensors, its config and its network built on the meta device, after every check: the config
+    fits the tensors (before building), the keys match the network's exactly, and no tensor holds NaN or infinity."""
+    state, stored = read_checkpoint(path)
+    cfg = resolve_config(state, stored, config, str(path))
+    check_config_fits(cfg, state, str(path))
+    with torch.device("meta"):
+        net = build_network(cfg)
+    check_state(net, state, str(path))
+    check_finite(state, str(path))
+    return state, cfg, net
+
+
 def load_network(
     checkpoint: str | Path,
     config: str | Path | AnyConfig | None = None,
@@ -262,13 +277,7 @@ def load_network(
     dtype: torch.dtype = torch.float32,
 ) -> nn.Module:
     """Build the network for a checkpoint and load its weights strictly; eval mode."""
-    state, stored = read_checkpoint(checkpoint)
-    cfg = resolve_config(state, stored, config, str(checkpoint))
-    check_config_fits(cfg, state, str(checkpoint))
-    with torch.device("meta"):
-        net = build_network(cfg)
-    check_state(net, state, str(checkpoint))
-    check_finite(state, str(checkpoint))
+    state, cfg, net = read_checked(checkpoint, config)
     expected = net.state_dict()
     state = {k: v for k, v in state.items() if k in expected}
     for key in IGNORED_KEYS:
@@ -297,13 +306,7 @@ def convert_checkpoint(
     dst = Path(dst)
     if dst.suffix != ".safetensors":
         raise CheckpointError(f"{dst}: output must end in .safetensors")
-    state, stored = read_checkpoint(src)
-    cfg = resolve_config(state, stored, config, str(src))
-    check_config_fits(cfg, state, str(src))
-    with torch.device("meta"):
-        net = build_network(cfg)
-    check_state(net, state, str(src))
-    check_finite(state, str(src))
+    state, cfg, _ = read_checked(src, config)
     tensors = {
         k: (v.to(DTYPES[dtype]) if v.is_floating_point() else v).contiguous() for k, v in state.items() if k not in IGNORED_KEYS
     }
