@@ -213,6 +213,18 @@ def test_the_key_names_cpu_versions_model_and_batch_bucket():
     assert pt.cache_file(key) != pt.cache_file({**key, "batch": "1"})
 
 
+def test_an_instruction_set_cap_is_another_machine(monkeypatch):
+    for name in pt.ISA_CAPS:
+        monkeypatch.delenv(name, raising=False)
+    plain = pt.tuning_key(CONFIG, 8)
+    assert plain["isa_caps"] == {}
+    # oneDNN capped below AVX512-BF16 emulates bf16 (20x slower here): the uncapped calibration must not be reused.
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_VNNI")
+    capped = pt.tuning_key(CONFIG, 8)
+    assert capped["isa_caps"] == {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_VNNI"}
+    assert pt.cache_file(capped) != pt.cache_file(plain)
+
+
 def test_candidates_are_pruned_only_where_they_cannot_run(monkeypatch):
     monkeypatch.undo()  # the suite's autouse fixture offers fp32 only; here the real pruning is under test
     monkeypatch.setattr(pt, "_bf16_matmul_works", lambda: True)

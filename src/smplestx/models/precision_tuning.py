@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -128,6 +129,16 @@ def cpu_identity() -> tuple[str, list[str]]:
     return name or platform.processor() or platform.machine(), flags
 
 
+#: Environment variables that cap the instruction sets torch's kernels use (oneDNN's, ATen's): a capped machine ranks
+#: the precisions like an older CPU (bf16 without AVX512-BF16 is emulated and slow), so it is another machine.
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+
+
+def isa_caps() -> dict[str, str]:
+    """The instruction-set caps set in this process's environment (empty when none is)."""
+    return {name: os.environ[name] for name in ISA_CAPS if os.environ.get(name)}
+
+
 def batch_bucket(batch_size: int) -> str:
     """Batch sizes whose speed ordering is alike: 1, 2-4, 5-16, 17+."""
     for top, label in ((1, "1"), (4, "2-4"), (16, "5-16")):
@@ -157,6 +168,7 @@ def tuning_key(config: SMPLestXConfig, batch_size: int, backend: str = "torch", 
         "format": FORMAT_VERSION,
         "cpu": name,
         "cpu_flags": hashlib.sha256(" ".join(flags).encode()).hexdigest()[:16],
+        "isa_caps": isa_caps(),
         "torch": torch.__version__,
         "onnxruntime": _version("onnxruntime") or _version("onnxruntime-gpu"),
         "family": family,
