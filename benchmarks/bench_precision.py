@@ -324,12 +324,12 @@ def main() -> int:
     body_dir = args.work / "data_train" / "body_models"
     onnx_work = args.work if args.onnx else None
     crops = real_crops(args.work / "data_test", args.crops)
-    from smplestx.models.precision_tuning import cpu_identity
+    from smplestx.models.precision_tuning import cpu_identity, isa_caps
 
     cpu, flags = cpu_identity()
     wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
     print(f"CPU: {cpu} ({os.cpu_count()} logical CPUs); flags: {' '.join(f for f in wanted if f in flags) or 'none of'} "
-          f"(of {', '.join(wanted)})")
+          f"(of {', '.join(wanted)}); instruction-set caps: {isa_caps() or 'none'}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}, AVX512-BF16 {torch.cpu._is_avx512_bf16_supported()}, "
           f"AMX {torch.cpu._is_amx_tile_supported()}; --dtype bf16 attention here: {auto_attention('bf16', 'cpu')}; "
