@@ -475,7 +475,12 @@ def test_infer_smooths_a_shaking_cameras_tracks_in_the_world(body: BodyModel) ->
             go, transl = move_root(track.global_orient, track.transl, pelvis, *camera_at(ts, track.frames))
             np.testing.assert_allclose(transl, track.transl_world, atol=1e-4)
             np.testing.assert_allclose(go, track.global_orient_world, atol=1e-4)
-    for track in out["pin"].tracks:  # pinned last: planted feet stand still in the world
+    # Pinned against the floor found under the camera path (y = 0), not one fitted again to the contacts alone.
+    pinned = out["pin"]
+    np.testing.assert_allclose(pinned.floor, floor_in_camera(pinned.camera_rotation[0], pinned.camera_translation[0]),
+                               atol=1e-12)
+    np.testing.assert_allclose(pinned.floor, out["none"].floor, atol=1e-12)
+    for track in pinned.tracks:  # pinned last: planted feet stand still in the world
         pts = foot_points(body_joints(body, replace(track, global_orient=track.global_orient_world,
                                                     transl=track.transl_world)))
         moved = np.linalg.norm(np.diff(pts, axis=0), axis=-1)[track.contacts[1:] & track.contacts[:-1]]

@@ -156,11 +156,14 @@ def camera_roots(trackset: TrackSet, body: BodyModel) -> TrackSet:
 
 def pin_in_world(placed: TrackSet, body: BodyModel) -> TrackSet:
     """A placed track set (world on the floor, y up) with the feet pinned in the world, where planted feet stand still,
-    then seen again from each frame's camera; the floor the feet found is kept in the first camera's frame."""
+    then seen again from each frame's camera; the floor is kept in the first camera's frame."""
     world = replace(placed, camera_frames=None, camera_rotation=None, camera_translation=None, camera="none",
                     floor=None, tracks=[replace(t, global_orient=t.global_orient_world, transl=t.transl_world,
                                                 global_orient_world=None, transl_world=None) for t in placed.tracks])
-    pinned = pin_feet(world, body, up=np.array([0.0, 1.0, 0.0]))
+    # The floor is y = 0, fitted under the camera path to every frame's feet: not fitted again to the few contacts,
+    # whose plane can tilt about a straight walk's line and lift a far walker by decimetres.
+    floor = np.array([0.0, 1.0, 0.0, 0.0])
+    pinned = pin_feet(world, body, up=floor[:3], floor=floor)
     tracks = [replace(cam_t, body_pose=w.body_pose, contacts=w.contacts, global_orient_world=w.global_orient,
                       transl_world=w.transl) for cam_t, w in zip(placed.tracks, pinned.tracks)]
     first_r, first_t = placed.camera_rotation[0], placed.camera_translation[0]
