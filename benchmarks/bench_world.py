@@ -3,8 +3,8 @@
 For each camera path of ``smplestx synthetic-media --walk crossing --camera PATH`` (a textured world: tiled floor,
 backdrop wall), the video is rendered, our camera motion is estimated from its pixels (people masked by their true
 boxes; the floor of the first frame, i.e. gravity and camera height, given as the ruler), and the people's true
-camera-frame parameters plus per-frame noise (3 degrees RMS per joint, 2 cm, 6 cm in depth; smoothed as ``smplestx
-infer`` does by default) are put in the world three ways: with the first frame's camera for every frame (what a
+camera-frame parameters plus per-frame noise (3 degrees RMS per joint, 2 cm, 6 cm in depth; smoothed in the camera
+frame, as ``smplestx infer`` does for a static camera) are put in the world three ways: with the first frame's camera for every frame (what a
 camera-frame track file means today), with our camera, and with the true camera (the upper bound). World metrics
 as WHAM/GVHMR define them over the 22 body joints; camera rotation error and ATE for the camera. **Truth plus noise,
 not a network's predictions.** Usage: python benchmarks/bench_world.py [--frames 90] [--seeds 3] [--cameras ...]
