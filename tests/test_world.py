@@ -399,3 +399,90 @@ def replace_world(track):
     from dataclasses import replace
 
     return replace(track, global_orient=track.global_orient_world, transl=track.transl_world)
+
+
+def _frames_of(trackset) -> list:
+    """The per-frame results a tracked video would give for these tracks (what infer's TrackBuilder is fed)."""
+    from smplestx.io.results import FrameResult, Person
+
+    z = np.zeros
+    last = max(int(t.frames[-1]) for t in trackset.tracks)
+    out = [FrameResult(index=f, time_s=f / trackset.fps, width=320, height=240) for f in range(last + 1)]
+    for t in trackset.tracks:
+        for k, f in enumerate(t.frames.tolist()):
+            out[f].people.append(Person(
+                box_xyxy=z(4, np.float32), score=0.9, track_id=t.track_id, crop_box_xywh=z(4, np.float32),
+                global_orient=t.global_orient[k], body_pose=t.body_pose[k], left_hand_pose=t.left_hand_pose[k],
+                right_hand_pose=t.right_hand_pose[k], jaw_pose=t.jaw_pose[k], betas=t.betas, expression=t.expression[k],
+                transl=t.transl[k], focal=trackset.focal, princpt=trackset.princpt, joints_3d=z((137, 3), np.float32),
+                joints_2d=z((137, 2), np.float32)))
+    return out
+
+
+def test_infer_smooths_a_shaking_cameras_tracks_in_the_world(body: BodyModel) -> None:
+    """With a handheld camera, infer's track file smooths the root in the world, not in the shaking camera."""
+    from dataclasses import replace
+
+    from smplestx.motion.camera_motion import CameraMotion
+    from smplestx.motion.contacts import foot_points
+    from smplestx.motion.feet import body_joints
+    from smplestx.motion.metrics import jitter, wa_mpjpe
+    from smplestx.motion.sequences import TrackBuilder
+    from smplestx.motion.smoothing import smooth
+    from smplestx.motion.tracks import camera_at
+    from smplestx.motion.world_frame import place_moving_camera
+    from smplestx.pipeline.run import video_tracks
+    from smplestx.synthetic.walks import truth_trackset
+
+    frames, fps = 60, 30.0
+    truth = walk_truth(body, "crossing", frames=frames, fps=fps, width=320, height=240, camera="handheld")
+    r, t = truth["camera_rotation"], truth["camera_translation"]
+    first_r, first_t = invert_pose(r[0], t[0])  # the path as the estimator gives it: world = first camera, no scale
+    motion = CameraMotion(first_r @ r, (np.einsum("ij,fj->fi", first_r, t) + first_t) / t[0, 1], moving=True,
+                          metric=False, segments=[(0, frames)])
+    exact = truth_trackset(truth)  # exact camera-frame bodies: all the shake in their roots is the camera's
+    builder = TrackBuilder()
+    for frame in _frames_of(exact):
+        builder.add(frame)
+    out = {feet: video_tracks(builder, fps, "walk", np.arange(frames), motion, body, smoothing="gaussian", feet=feet)
+           for feet in ("none", "pin")}
+    # The order before: smoothed in the camera frame, then placed with the camera path.
+    camera_smoothed = place_moving_camera(smooth(builder.build(fps), "gaussian"), body, np.arange(frames), motion,
+                                          pin=False)
+    unsmoothed = place_moving_camera(builder.build(fps), body, np.arange(frames), motion, pin=False)
+
+    def pelvis_error(ts) -> tuple[float, float]:
+        """The world pelvis: its WA error against the truth's (m) and its jitter (m/s^3; the shake's, if it kept any)."""
+        errs, jits = [], []
+        for track in ts.tracks:
+            p = body_joints(body, replace(track, global_orient=track.global_orient_world,
+                                          transl=track.transl_world))[:, :1]
+            g = apply_pose(r[track.frames], t[track.frames], body_joints(body, exact.track(track.track_id))[:, :1])
+            errs.append(wa_mpjpe(p, g))
+            jits.append(jitter(p, fps))
+        return float(np.mean(errs)), float(np.mean(jits))
+
+    (err_world, jit_world), (err_camera, jit_camera) = pelvis_error(out["none"]), pelvis_error(camera_smoothed)
+    assert err_world < 0.01 and err_world < 0.4 * err_camera, (err_world, err_camera)
+    assert jit_world < 0.3 * jit_camera, (jit_world, jit_camera)
+    for feet, ts in out.items():
+        assert ts.camera == "moving" and ts.smoothing == "gaussian(sigma=2)" and ts.feet == feet
+        # The camera path is the estimator's (smoothed there, on its own) on the floor: not filtered again.
+        np.testing.assert_allclose(ts.camera_rotation, unsmoothed.camera_rotation, atol=1e-12)
+        np.testing.assert_allclose(ts.camera_translation, unsmoothed.camera_translation, atol=1e-12)
+        for track in ts.tracks:  # what is written holds X_world = R X_cam + t with the written camera path
+            pelvis = body(betas=torch.tensor(track.betas[None], dtype=torch.float64)).joints[0, 0].numpy()
+            go, transl = move_root(track.global_orient, track.transl, pelvis, *camera_at(ts, track.frames))
+            np.testing.assert_allclose(transl, track.transl_world, atol=1e-4)
+            np.testing.assert_allclose(go, track.global_orient_world, atol=1e-4)
+    # Pinned against the floor found under the camera path (y = 0), not one fitted again to the contacts alone.
+    pinned = out["pin"]
+    np.testing.assert_allclose(pinned.floor, floor_in_camera(pinned.camera_rotation[0], pinned.camera_translation[0]),
+                               atol=1e-12)
+    np.testing.assert_allclose(pinned.floor, out["none"].floor, atol=1e-12)
+    for track in pinned.tracks:  # pinned last: planted feet stand still in the world
+        pts = foot_points(body_joints(body, replace(track, global_orient=track.global_orient_world,
+                                                    transl=track.transl_world)))
+        moved = np.linalg.norm(np.diff(pts, axis=0), axis=-1)[track.contacts[1:] & track.contacts[:-1]]
+        assert moved.size and np.median(moved) < 0.005
+

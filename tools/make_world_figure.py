@@ -4,9 +4,9 @@ world and the truth, for a synthetic walk filmed by a moving camera.
 Usage: PYTHONPATH=src python tools/make_world_figure.py [--camera follow|pan] [--out docs/images] [--work DIR]
 Deterministic and licence-free: the synthetic body model and the synthetic crossing walk with its ground truth. The
 camera path is estimated from the rendered video's pixels (smplestx.motion.camera_motion, people masked by their true
-boxes); the tracks are the truth plus a per-frame estimator's noise, smoothed as `infer` does, then put in the world
-with that path (smplestx.motion.world_frame.place_moving_camera: the floor from the feet). No matplotlib: drawn with
-OpenCV.
+boxes); the tracks are the truth plus a per-frame estimator's noise, put in the world with that path and smoothed
+there as `infer` does with a moving camera (smplestx.motion.world_frame.place_moving_camera: the floor from the feet,
+each root smoothed in the world). No matplotlib: drawn with OpenCV.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from smplestx.io.atomic import write_bytes
 from smplestx.io.video import VideoSource
 from smplestx.motion.camera_motion import estimate_camera_motion
 from smplestx.motion.feet import rest_joints
-from smplestx.motion.smoothing import smooth
 from smplestx.motion.tracks import TrackSet, camera_at
 from smplestx.motion.world_frame import apply_pose, invert_pose, place_moving_camera
 from smplestx.render import track_color
@@ -121,13 +120,14 @@ def main() -> None:
         boxes = json.loads(boxes_path.read_text())["frames"]
         motion = estimate_camera_motion(images, [np.asarray(boxes.get(str(i), []), np.float64).reshape(-1, 4)
                                                  for i in range(FRAMES)], truth["focal"], truth["princpt"], mode="auto")
-        noisy = smooth(noisy_tracks(truth_trackset(truth), seed=0), "gaussian")
-        placed = place_moving_camera(noisy, body, np.arange(FRAMES), motion, pin=False)
+        # Smoothed as infer does with a moving camera: each root in the world.
+        placed = place_moving_camera(noisy_tracks(truth_trackset(truth), seed=0), body, np.arange(FRAMES), motion,
+                                     pin=False, smoothing="gaussian")
 
     true_r, true_t = truth["camera_rotation"], truth["camera_translation"]
     est_r, est_t = placed.camera_rotation, placed.camera_translation
     # Today's output: the camera-frame roots, drawn as if the camera had stood still at its first pose.
-    cam_paths = {k: p[:, [0, 2]] for k, p in _pelvis(body, noisy, world=False).items()}
+    cam_paths = {k: p[:, [0, 2]] for k, p in _pelvis(body, placed, world=False).items()}
     est_paths = {k: _first_camera_ground(est_r, est_t, p) for k, p in _pelvis(body, placed, world=True).items()}
     true_paths = {}
     for t in truth_trackset(truth).tracks:  # the truth's own camera-frame pelvis moved by its true camera

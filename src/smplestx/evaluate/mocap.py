@@ -25,7 +25,7 @@ import numpy as np
 
 from ..body import BodyModel
 from ..motion.feet import body_joints
-from ..motion.metrics import acceleration_error, mot_identity_metrics
+from ..motion.metrics import MOTScore, acceleration_error, mot_identity_metrics
 from ..motion.tracker import iou_matrix
 from ..motion.tracks import TrackSet
 from ..synthetic.truth import DETECTABLE
@@ -122,7 +122,7 @@ def scored_frames(track_id: int, person_id: int, predicted: FrameBoxes, truth: F
     return np.array(sorted(out), np.int64)
 
 
-def _runs(frames: np.ndarray) -> list[np.ndarray]:
+def frame_runs(frames: np.ndarray) -> list[np.ndarray]:
     """Index runs of consecutive frame numbers."""
     if not len(frames):
         return []
@@ -133,6 +133,20 @@ def _runs(frames: np.ndarray) -> list[np.ndarray]:
 def _joints_at(body: BodyModel, trackset: TrackSet) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Per track id: its frames and its 22 body joints there (T, 22, 3), metres, camera frame."""
     return {t.track_id: (np.asarray(t.frames, np.int64), body_joints(body, t)[:, :BODY_JOINTS]) for t in trackset.tracks}
+
+
+def match_tracks(truth: dict[str, np.ndarray], predicted_boxes: FrameBoxes, *, min_visible: float = DETECTABLE,
+                 iou: float = MATCH_IOU) -> tuple[MOTScore, dict[int, tuple[int, np.ndarray]]]:
+    """The IDF1 matching of the tracker's boxes to the true people: its identity scores and, per matched track id,
+    the person it is scored as and the frames where it is on them (:func:`scored_frames`)."""
+    true_boxes = truth_boxes(truth, min_visible)
+    n = max(len(true_boxes), len(predicted_boxes))
+    empty = (np.zeros(0, np.int64), np.zeros((0, 4)))
+    true_boxes += [empty] * (n - len(true_boxes))
+    predicted_boxes = list(predicted_boxes) + [empty] * (n - len(predicted_boxes))
+    mot = mot_identity_metrics(true_boxes, predicted_boxes, iou)
+    return mot, {tid: (pid, scored_frames(tid, pid, predicted_boxes, true_boxes, iou))
+                 for tid, pid in mot.assignment.items()}
 
 
 def score_mocap(
@@ -149,21 +163,16 @@ def score_mocap(
     ``predicted_boxes``: per frame of the video, the ids and boxes of the tracked people (:func:`tracked_boxes`);
     ``body``: the body model of the truth (the synthetic one it was rendered with). See the module docstring.
     """
-    true_boxes = truth_boxes(truth, min_visible)
-    n = max(len(true_boxes), len(predicted_boxes))
-    empty = (np.zeros(0, np.int64), np.zeros((0, 4)))
-    true_boxes += [empty] * (n - len(true_boxes))
-    predicted_boxes = list(predicted_boxes) + [empty] * (n - len(predicted_boxes))
-    mot = mot_identity_metrics(true_boxes, predicted_boxes, iou)
+    mot, pairs = match_tracks(truth, predicted_boxes, min_visible=min_visible, iou=iou)
     true_joints = _joints_at(body, truth_trackset(truth))
     pred_joints = _joints_at(body, predicted)
     err: dict[str, list[np.ndarray]] = {"mpjpe": [], "pa": [], "root": []}
     accel: list[tuple[float, int]] = []
-    for tid, pid in mot.assignment.items():
+    for tid, (pid, on) in pairs.items():
         if tid not in pred_joints or pid not in true_joints:
             continue
         (pf, pj), (tf, tj) = pred_joints[tid], true_joints[pid]
-        frames = np.intersect1d(np.intersect1d(scored_frames(tid, pid, predicted_boxes, true_boxes, iou), pf), tf)
+        frames = np.intersect1d(np.intersect1d(on, pf), tf)
         if not len(frames):
             continue
         p = pj[np.searchsorted(pf, frames)] * 1000.0
@@ -172,7 +181,7 @@ def score_mocap(
         err["mpjpe"].append(np.linalg.norm(p_rel - t_rel, axis=-1).mean(axis=1))
         err["pa"].append(np.linalg.norm(rigid_align(p_rel, t_rel) - t_rel, axis=-1).mean(axis=1))
         err["root"].append(np.linalg.norm(p[:, 0] - t[:, 0], axis=-1))
-        for run in _runs(frames):
+        for run in frame_runs(frames):
             if len(run) >= 3:
                 accel.append((acceleration_error(p_rel[run], t_rel[run]), len(run) - 2))
 
@@ -194,4 +203,5 @@ def score_mocap(
     )
 
 
-__all__ = ["BODY_JOINTS", "MATCH_IOU", "MocapScores", "score_mocap", "scored_frames", "tracked_boxes", "truth_boxes"]
+__all__ = ["BODY_JOINTS", "MATCH_IOU", "MocapScores", "frame_runs", "match_tracks", "score_mocap", "scored_frames",
+           "tracked_boxes", "truth_boxes"]

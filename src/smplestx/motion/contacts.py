@@ -166,12 +166,17 @@ def up_hint(pelvis: np.ndarray, ankles: np.ndarray) -> np.ndarray:
 
 
 def floor_and_contacts(points: list[np.ndarray], frames: list[np.ndarray], fps: float, up: np.ndarray,
-                       config: ContactConfig = ContactConfig()) -> tuple[np.ndarray, list[np.ndarray]]:
+                       config: ContactConfig = ContactConfig(), floor: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, list[np.ndarray]]:
     """The floor of a video and each track's contacts, from every track's foot points (T_i, 4, 3).
 
     First the floor through each frame's lowest foot point (in walking and standing, a foot that
     carries the body); then contacts against it; then the floor again through the contact points.
+    A known ``floor`` (n, d) is not fitted: the contacts are found against it.
     """
+    if floor is not None:
+        floor = np.asarray(floor, np.float64)
+        return floor, [detect_contacts(p, f, fps, floor, config) for p, f in zip(points, frames)]
     up = np.asarray(up, np.float64) / np.linalg.norm(up)
     lowest = [p[np.arange(len(p)), np.argmin(p @ up, axis=1)] for p in points if len(p)]
     floor = fit_floor(np.concatenate(lowest), up)

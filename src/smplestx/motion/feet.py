@@ -207,8 +207,9 @@ def pin_track(track: Track, body: BodyModel, floor: np.ndarray, contacts: np.nda
 
 
 def pin_feet(trackset: TrackSet, body: BodyModel, config: ContactConfig = ContactConfig(),
-             up: np.ndarray | None = None) -> TrackSet:
-    """The track set with the floor and contacts found and every track's feet pinned (``--feet pin``)."""
+             up: np.ndarray | None = None, floor: np.ndarray | None = None) -> TrackSet:
+    """The track set with the floor and contacts found and every track's feet pinned (``--feet pin``); a known
+    ``floor`` (n, d) is kept (only the contacts are found)."""
     if sum(len(t) for t in trackset.tracks) < MIN_FRAMES:
         log.info("feet: %d frames in all, too few to find a floor; motion left as it is",
                  sum(len(t) for t in trackset.tracks))
@@ -218,6 +219,7 @@ def pin_feet(trackset: TrackSet, body: BodyModel, config: ContactConfig = Contac
     if up is None:
         up = up_hint(np.concatenate([j[:, PELVIS] for j in joints]),
                      np.concatenate([j[:, list(ANKLES)] for j in joints]))
-    floor, contacts = floor_and_contacts(points, [t.frames for t in trackset.tracks], trackset.fps, up, config)
+    floor, contacts = floor_and_contacts(points, [t.frames for t in trackset.tracks], trackset.fps, up, config,
+                                         floor=floor)
     tracks = [pin_track(t, body, floor, c, trackset.fps) for t, c in zip(trackset.tracks, contacts)]
     return replace(trackset, tracks=tracks, floor=floor, feet="pin")

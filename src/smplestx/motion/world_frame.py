@@ -21,6 +21,7 @@ from ..geometry.rotations import axis_angle_to_rotmat_np, rotmat_to_axis_angle_n
 from .camera_motion import CameraMotion
 from .contacts import ANKLES, PELVIS, fit_floor, foot_points, up_hint
 from .feet import MIN_FRAMES, body_joints, pin_feet, rest_joints
+from .smoothing import parse_method, smooth
 from .tracks import TrackSet, camera_at
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,12 @@ def apply_pose(rotation: np.ndarray, translation: np.ndarray, points: np.ndarray
     return np.einsum("...ij,...nj->...ni", r, np.asarray(points, np.float64)) + np.asarray(translation, np.float64)[..., None, :]
 
 
-def floor_in_camera(rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
-    """The world floor (y = 0) as a camera-frame plane (n, d), n . x + d = 0 with n pointing up (track files' form)."""
-    up = np.array([0.0, 1.0, 0.0])
-    return np.concatenate([np.asarray(rotation, np.float64).T @ up, [float(up @ np.asarray(translation, np.float64))]])
+def floor_in_camera(rotation: np.ndarray, translation: np.ndarray, floor: np.ndarray | None = None) -> np.ndarray:
+    """A world floor plane (n, d) (default y = 0) as a camera-frame plane, n . x + d = 0 with n pointing up (track
+    files' form), for the camera ``X_world = R X_cam + t``."""
+    plane = np.array([0.0, 1.0, 0.0, 0.0]) if floor is None else np.asarray(floor, np.float64)
+    return np.concatenate([np.asarray(rotation, np.float64).T @ plane[:3],
+                           [float(plane[:3] @ np.asarray(translation, np.float64) + plane[3])]])
 
 
 def place_tracks(trackset: TrackSet, body: BodyModel, camera_frames: np.ndarray, rotation: np.ndarray,
@@ -140,40 +143,64 @@ def floor_under_moving_camera(trackset: TrackSet, body: BodyModel, camera_frames
     return floor
 
 
+def camera_roots(trackset: TrackSet, body: BodyModel) -> TrackSet:
+    """The track set with every camera-frame root made from its world root and the camera path, so that
+    ``X_world = R X_cam + t`` holds for what is written (the world root and the path are the truth here)."""
+    tracks = []
+    for t in trackset.tracks:
+        to_r, to_t = invert_pose(*camera_at(trackset, t.frames))
+        go, transl = move_root(t.global_orient_world, t.transl_world, rest_joints(body, t.betas)[0], to_r, to_t)
+        tracks.append(replace(t, global_orient=go.astype(np.float32), transl=transl.astype(np.float32)))
+    return replace(trackset, tracks=tracks)
+
+
+def pin_in_world(placed: TrackSet, body: BodyModel) -> TrackSet:
+    """A placed track set (world on the floor, y up) with the feet pinned in the world, where planted feet stand still,
+    then seen again from each frame's camera; the floor is kept in the first camera's frame."""
+    world = replace(placed, camera_frames=None, camera_rotation=None, camera_translation=None, camera="none",
+                    floor=None, tracks=[replace(t, global_orient=t.global_orient_world, transl=t.transl_world,
+                                                global_orient_world=None, transl_world=None) for t in placed.tracks])
+    # The floor is y = 0, fitted under the camera path to every frame's feet: not fitted again to the few contacts,
+    # whose plane can tilt about a straight walk's line and lift a far walker by decimetres.
+    floor = np.array([0.0, 1.0, 0.0, 0.0])
+    pinned = pin_feet(world, body, up=floor[:3], floor=floor)
+    tracks = [replace(cam_t, body_pose=w.body_pose, contacts=w.contacts, global_orient_world=w.global_orient,
+                      transl_world=w.transl) for cam_t, w in zip(placed.tracks, pinned.tracks)]
+    first_r, first_t = placed.camera_rotation[0], placed.camera_translation[0]
+    return camera_roots(replace(placed, tracks=tracks, floor=floor_in_camera(first_r, first_t, pinned.floor),
+                                feet=pinned.feet), body)
+
+
 def place_moving_camera(trackset: TrackSet, body: BodyModel, camera_frames: np.ndarray, motion: CameraMotion,
-                        pin: bool) -> TrackSet:
+                        pin: bool, smoothing: str = "none") -> TrackSet:
     """Tracks of a moving camera in the world: the floor found from the feet under the camera path, the path in
-    metres on it, and with ``pin`` the feet pinned in the world (where planted feet stand still), then moved back
-    into each frame's camera. Without a floor, the world is the first camera (steps in camera heights)."""
+    metres on it, then (``smoothing``, a :mod:`.smoothing` filter) every world root smoothed as a trajectory of its
+    own (the camera path as given: :mod:`.camera_motion` smooths its own), and with ``pin`` the feet pinned in the
+    world (where planted feet stand still), last; the camera-frame roots are then those world roots seen from each
+    frame's camera. Without a floor, the world is the first camera (steps in camera heights) and nothing is pinned.
+
+    With ``smoothing``, give tracks built unsmoothed: a camera-frame root smoothed before it is placed would carry the
+    camera's shake, blurred, into the world.
+    """
     frames = np.asarray(camera_frames, np.int64)
     floor = floor_under_moving_camera(trackset, body, frames, motion)
     if floor is None:
         log.info("feet: too few frames to find the floor under the moving camera; the world is the first camera")
-        return place_tracks(trackset, body, frames, motion.rotation, motion.translation, motion.moving)
-    motion = motion.placed_on(floor)
-    placed = place_tracks(trackset, body, frames, motion.rotation, motion.translation, motion.moving)
-    first_floor = floor  # the track file keeps the floor in the first camera's frame
-    if not pin:
-        return replace(placed, floor=first_floor)
-    world = replace(placed, camera_frames=None, camera_rotation=None, camera_translation=None, camera="none",
-                    floor=None, tracks=[replace(t, global_orient=t.global_orient_world, transl=t.transl_world,
-                                                global_orient_world=None, transl_world=None) for t in placed.tracks])
-    pinned = pin_feet(world, body, up=np.array([0.0, 1.0, 0.0]))
-    tracks = []
-    for cam_t, w in zip(placed.tracks, pinned.tracks):
-        r, tr = camera_at(placed, cam_t.frames)
-        to_r, to_t = invert_pose(r, tr)
-        pelvis = rest_joints(body, cam_t.betas)[0]
-        go_c, transl_c = move_root(w.global_orient, w.transl, pelvis, to_r, to_t)
-        tracks.append(replace(cam_t, global_orient=go_c.astype(np.float32), transl=transl_c.astype(np.float32),
-                              body_pose=w.body_pose, contacts=w.contacts, global_orient_world=w.global_orient,
-                              transl_world=w.transl))
-    world_floor = pinned.floor if pinned.floor is not None else np.array([0.0, 1.0, 0.0, 0.0])
-    r0, t0 = motion.rotation[0], motion.translation[0]
-    n_c = r0.T @ world_floor[:3]
-    return replace(placed, tracks=tracks, floor=np.append(n_c, world_floor[:3] @ t0 + world_floor[3]),
-                   feet=pinned.feet)
+        placed = place_tracks(trackset, body, frames, motion.rotation, motion.translation, motion.moving)
+    else:
+        motion = motion.placed_on(floor)
+        # The track file keeps the floor in the first camera's frame.
+        placed = replace(place_tracks(trackset, body, frames, motion.rotation, motion.translation, motion.moving),
+                         floor=floor)
+    if parse_method(smoothing)[0] != "none":
+        # The body's own pose is the same in any frame; its root is smoothed in the world, where it moves steadily. The
+        # camera path keeps the estimator's own smoothing: a second filter would damp a real shake and, at the ends
+        # of a moving path, pull the first pose forward (a Gaussian renormalised there is one-sided).
+        smoothed = smooth(placed, smoothing, world=True)
+        placed = camera_roots(replace(smoothed, camera_rotation=placed.camera_rotation,
+                                      camera_translation=placed.camera_translation), body)
+    return pin_in_world(placed, body) if pin and floor is not None else placed
 
 
-__all__ = ["LEVEL_CAMERA", "apply_pose", "floor_in_camera", "floor_under_moving_camera", "invert_pose", "move_root",
-           "place_moving_camera", "place_tracks", "view_rotation", "world_view"]
+__all__ = ["LEVEL_CAMERA", "apply_pose", "camera_roots", "floor_in_camera", "floor_under_moving_camera", "invert_pose",
+           "move_root", "pin_in_world", "place_moving_camera", "place_tracks", "view_rotation", "world_view"]

@@ -13,9 +13,10 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -33,6 +34,12 @@ from ..render import Renderer, draw_boxes, draw_keypoints, overlay_colors, track
 from ..sharding import Shard, select
 from .estimator import Estimator
 from .sources import VIDEO_EXTENSIONS, MediaError, collect_inputs, open_source, prefetch
+
+if TYPE_CHECKING:
+    from ..body import BodyModel
+    from ..motion.camera_motion import CameraMotion
+    from ..motion.sequences import TrackBuilder
+    from ..motion.tracks import TrackSet
 
 log = logging.getLogger(__name__)
 
@@ -545,41 +552,14 @@ class InferenceRun:
                 canvas = draw_keypoints(canvas, p.joints_2d)
         return canvas
 
-    def _place_static(self, trackset):
-        """The track set with a static camera path over every processed frame and the tracks in the world frame.
-
-        The world stands on the floor the feet found (y up, floor at y = 0) when there is one, else it is the camera.
-        """
-        from ..motion.camera_motion import start_pose
-        from ..motion.world_frame import place_tracks
-
-        frames = self._camera_motion[1]
-        if not frames:
-            return trackset
-        r0, t0 = start_pose(trackset.floor)
-        n = len(frames)
-        return place_tracks(trackset, self.est.model.body, np.asarray(frames, np.int64), np.repeat(r0[None], n, 0),
-                            np.repeat(t0[None], n, 0), moving=False)
-
     def _write_tracks(self, path: Path, fps: float, source: Path) -> Path:
-        """Smooth the collected tracks and write the track file."""
+        """Smooth the collected tracks, place them in the world and write the track file."""
         from ..motion.tracks import save_tracks
 
-        trackset = self._tracking[1].build(fps, source=str(source), smoothing=self.opt.smooth, fill_gaps=self.opt.fill_gaps)
         estimator, frames = self._camera_motion
         motion = estimator.result() if estimator is not None and frames else None
-        if motion is not None and motion.moving:
-            from ..motion.world_frame import place_moving_camera
-
-            # Planted feet stand still in the world, not in a moving camera: found and pinned there.
-            trackset = place_moving_camera(trackset, self.est.model.body, np.asarray(frames, np.int64), motion,
-                                           pin=self.opt.feet == "pin")
-        else:
-            if self.opt.feet == "pin":
-                from ..motion.feet import pin_feet
-
-                trackset = pin_feet(trackset, self.est.model.body)
-            trackset = self._place_static(trackset)
+        trackset = video_tracks(self._tracking[1], fps, str(source), frames, motion, self.est.model.body,
+                                smoothing=self.opt.smooth, fill_gaps=self.opt.fill_gaps, feet=self.opt.feet)
         log.info("%s: %d tracks (%s)", source, len(trackset.tracks), trackset.smoothing)
         return save_tracks(path, trackset)
 
@@ -600,6 +580,38 @@ class InferenceRun:
             (write_obj if self.opt.save_mesh == "obj" else write_ply)(path, p.vertices, faces)
             paths.append(str(path))
         return paths
+
+
+def video_tracks(builder: TrackBuilder, fps: float, source: str, camera_frames: Sequence[int],
+                 motion: CameraMotion | None, body: BodyModel, *, smoothing: str = "gaussian", fill_gaps: int = 0,
+                 feet: str = "pin") -> TrackSet:
+    """The track file's track set of one video: tracks built, smoothed, feet pinned, placed in the world.
+
+    A moving camera (``motion.moving``): the tracks are built unsmoothed and placed with the camera path as
+    estimated (smoothed by the estimator), then every world root is smoothed as a trajectory of its own, the
+    camera-frame roots are made from it and the feet pinned in the world, last
+    (:func:`~smplestx.motion.world_frame.place_moving_camera`). Otherwise the tracks are smoothed
+    and pinned in the camera frame and placed with a static camera over every frame of ``camera_frames``, on the
+    floor the feet found (y up, floor at y = 0) when there is one, else in the camera.
+    """
+    from ..motion.camera_motion import start_pose
+    from ..motion.world_frame import place_moving_camera, place_tracks
+
+    frames = np.asarray(camera_frames, np.int64)
+    if motion is not None and motion.moving:
+        # Smoothing a camera-frame root would blur the camera's shake into the body: the root is smoothed in the world.
+        raw = builder.build(fps, source=source, fill_gaps=fill_gaps)
+        return place_moving_camera(raw, body, frames, motion, pin=feet == "pin", smoothing=smoothing)
+    trackset = builder.build(fps, source=source, smoothing=smoothing, fill_gaps=fill_gaps)
+    if feet == "pin":
+        from ..motion.feet import pin_feet
+
+        trackset = pin_feet(trackset, body)
+    if not len(frames):
+        return trackset
+    r0, t0 = start_pose(trackset.floor)
+    n = len(frames)
+    return place_tracks(trackset, body, frames, np.repeat(r0[None], n, 0), np.repeat(t0[None], n, 0), moving=False)
 
 
 def input_weight(path: Path, start: float | None = None, end: float | None = None, stride: int = 1) -> float:
