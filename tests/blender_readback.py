@@ -1,12 +1,13 @@
 """Run by Blender's Python (bpy): import a .glb, .bvh or .fbx and print what Blender sees as JSON.
 
-Usage: BPY_PYTHON blender_readback.py glb|bvh FILE FPS N_FRAMES
+Usage: BPY_PYTHON blender_readback.py glb|bvh|fbx FILE FPS N_FRAMES
 Prints one JSON line: {"names": [...], "frames": [[[x, y, z], ...], ...]} in Blender world coordinates (z up).
 
 Usage: BPY_PYTHON blender_readback.py shot glb|fbx FILE FPS N_FRAMES WIDTH HEIGHT
 The filmed shot, with the render resolution set to the video's WIDTH x HEIGHT: per frame the pelvis bone's world
 position, the camera's world matrix and the pelvis as Blender's camera projects it (normalised, origin bottom
-left, bpy_extras.object_utils.world_to_camera_view), and the camera's lens, sensor, fit and field of view.
+left, bpy_extras.object_utils.world_to_camera_view), and the camera's lens, sensor, fit and field of view; the
+scene's frame rate after the import (Blender's FBX importer sets it from the file).
 """
 
 import json
@@ -67,7 +68,7 @@ def shot() -> None:
     cam = cams[0] if cams else None
     start = int(round(arm.animation_data.action.frame_range[0]))
     pelvis = arm.pose.bones["pelvis"]
-    out = {"start": start, "cameras": [o.name for o in cams], "objects": sorted(o.name for o in scene.objects),
+    out = {"start": start, "fps": scene.render.fps / scene.render.fps_base, "cameras": [o.name for o in cams], "objects": sorted(o.name for o in scene.objects),
            "actions": sorted(a.name for a in bpy.data.actions), "pelvis": [], "camera": [], "pixel": [],
            "lens": [], "vfov": [], "hfov": []}
     if cam is not None:

@@ -62,7 +62,7 @@ def blender_joints(python: str, kind: str, path: Path, n: int) -> tuple[list[str
     assert proc.returncode == 0 and lines, proc.stderr[-2000:]
     d = json.loads(lines[0][len("READBACK "):])
     b = np.asarray(d["frames"])
-    # Both importers turn y-up files into Blender's z up: (x, y, z) -> (x, -z, y); undo it.
+    # The importers turn y-up files into Blender's z up: (x, y, z) -> (x, -z, y); undo it.
     return d["names"], np.stack([b[..., 0], b[..., 2], -b[..., 1]], axis=-1)
 
 
@@ -87,6 +87,16 @@ def test_blender_imports_our_bvh_with_the_same_joints(files, bpy_python: str) ->
 
 def test_fbx_was_written_by_blender(files) -> None:
     assert files["fbx"].read_bytes()[:18] == b"Kaydara FBX Binary"
+
+
+def test_blender_reads_our_fbx_back_with_the_same_joints(files, bpy_python: str) -> None:
+    """The FBX, imported by Blender, has the .glb's joints at the .glb's frames (one key per source frame)."""
+    names, ours = read_gltf_joints(files["glb"])
+    theirs_names, theirs = blender_joints(bpy_python, "fbx", files["fbx"], len(ours))
+    theirs = theirs[:, [theirs_names.index(n) for n in names]]
+    err = np.abs(theirs - ours).max()
+    print(f"fbx joints: {err:.2e} m off the .glb's")
+    assert err < TOL_M
 
 
 def test_blender_shows_an_imported_smpl_with_the_body_models_joints(bpy_python: str, tmp_path: Path,
@@ -234,8 +244,11 @@ def test_blender_camera_sees_the_pelvis_where_the_video_did(shot, blender_shots,
     assert err.max() < TOL_PX
 
 
-def test_fbx_holds_the_armature_the_mesh_and_the_camera_only(blender_shots) -> None:
-    """One take, no stray objects: Blender's FBX exporter would otherwise write every action for every object."""
+def test_fbx_holds_one_take_of_the_armature_the_mesh_and_the_camera(blender_shots) -> None:
+    """No stray objects and one take (Blender's importer names actions OBJECT|TAKE): the FBX exporter's "all actions"
+    would also write each object under every other object's action."""
     seen = blender_shots("fbx", 0)
+    assert seen["fps"] == 30.0  # the track's rate (Blender's importer sets the scene's from the file)
     assert seen["objects"] == ["camera", "smplx", "smplx_track0", "smplx_track0_mesh"], seen["objects"]
-    assert all("|" not in a or a.split("|")[0] in seen["objects"] for a in seen["actions"]), seen["actions"]
+    takes = {a.split("|", 1)[1].split(".")[0] for a in seen["actions"]}
+    assert len(takes) == 1, seen["actions"]
