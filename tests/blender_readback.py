@@ -68,9 +68,9 @@ def shot() -> None:
     cam = cams[0] if cams else None
     start = int(round(arm.animation_data.action.frame_range[0]))
     pelvis = arm.pose.bones["pelvis"]
-    out = {"start": start, "fps": scene.render.fps / scene.render.fps_base, "cameras": [o.name for o in cams], "objects": sorted(o.name for o in scene.objects),
-           "actions": sorted(a.name for a in bpy.data.actions), "pelvis": [], "camera": [], "pixel": [],
-           "lens": [], "vfov": [], "hfov": []}
+    out = {"start": start, "fps": scene.render.fps / scene.render.fps_base, "cameras": [o.name for o in cams],
+           "objects": sorted(o.name for o in scene.objects), "actions": sorted(a.name for a in bpy.data.actions),
+           "pelvis": [], "camera": [], "pixel": [], "lens": [], "vfov": [], "hfov": []}
     if cam is not None:
         out.update(sensor=[cam.data.sensor_width, cam.data.sensor_height], sensor_fit=cam.data.sensor_fit,
                    lens_unit=cam.data.lens_unit, shift=[cam.data.shift_x, cam.data.shift_y],

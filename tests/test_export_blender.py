@@ -16,8 +16,8 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from smplestx.export import JOINT_NAMES, export_animation, read_bvh, read_gltf_joints
 from smplestx.body import BodyModel
+from smplestx.export import JOINT_NAMES, export_animation, read_bvh, read_gltf_joints
 from smplestx.export.fbx import find_bpy_python
 from smplestx.motion.feet import rest_joints
 from smplestx.motion.tracks import TrackSet, load_tracks, save_tracks
