@@ -7,7 +7,8 @@ Usage: BPY_PYTHON blender_readback.py shot glb|fbx FILE FPS N_FRAMES WIDTH HEIGH
 The filmed shot, with the render resolution set to the video's WIDTH x HEIGHT: per frame the pelvis bone's world
 position, the camera's world matrix and the pelvis as Blender's camera projects it (normalised, origin bottom
 left, bpy_extras.object_utils.world_to_camera_view), and the camera's lens, sensor, fit and field of view; the
-scene's frame rate after the import (Blender's FBX importer sets it from the file).
+scene's frame rate after the import (Blender's FBX importer sets it from the file); for an FBX, the camera's
+properties as the file holds them.
 """
 
 import json
@@ -52,6 +53,26 @@ def joints() -> None:
     print("READBACK " + json.dumps({"names": names, "frames": frames, "start": start}))
 
 
+def _fbx_camera_properties(path: str) -> dict:
+    """The camera's FBX properties that other readers use (frame, film, lens, field of view), as the file holds them."""
+    from io_scene_fbx import parse_fbx
+
+    keys = {"AspectWidth", "AspectHeight", "FilmWidth", "FilmHeight", "FocalLength", "FieldOfView", "FieldOfViewY"}
+    found: dict = {}
+
+    def walk(elem) -> None:
+        for child in elem.elems:
+            if child.id == b"NodeAttribute" and b"Camera" in child.props:
+                for props in (e for e in child.elems if e.id == b"Properties70"):
+                    for p in props.elems:
+                        if p.props[0].decode() in keys:
+                            found[p.props[0].decode()] = p.props[-1]
+            walk(child)
+
+    walk(parse_fbx.parse(path)[0])
+    return found
+
+
 def shot() -> None:
     """Import the file and sample the camera and the pelvis at every frame of the armature's action."""
     from bpy_extras.object_utils import world_to_camera_view
@@ -76,6 +97,8 @@ def shot() -> None:
                    lens_unit=cam.data.lens_unit, shift=[cam.data.shift_x, cam.data.shift_y],
                    camera_action=cam.animation_data.action.name if cam.animation_data and
                    cam.animation_data.action else None)
+    if kind == "fbx":
+        out["fbx_camera"] = _fbx_camera_properties(path)
     for k in range(n):
         scene.frame_set(start + k)
         p = arm.matrix_world @ pelvis.head

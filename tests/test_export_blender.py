@@ -244,6 +244,21 @@ def test_blender_camera_sees_the_pelvis_where_the_video_did(shot, blender_shots,
     assert err.max() < TOL_PX
 
 
+def test_fbx_camera_tells_other_readers_the_videos_frame(shot, blender_shots) -> None:
+    """What FBX readers other than Blender use (Blender's importer reads the film and the lens only): the video's
+    resolution, a film of its aspect ratio, and the fields of view."""
+    ts, _, _ = shot
+    props = blender_shots("fbx", 0)["fbx_camera"]
+    (w, h), (fx, fy) = ts.image_size, ts.focal
+    assert (props["AspectWidth"], props["AspectHeight"]) == (w, h)
+    assert props["FilmWidth"] / props["FilmHeight"] == pytest.approx(w / h, rel=1e-6)
+    assert props["FieldOfViewY"] == pytest.approx(np.degrees(2 * np.arctan(h / 2 / fy)), abs=TOL_DEG)
+    assert props["FieldOfView"] == pytest.approx(np.degrees(2 * np.arctan(w / 2 / fx)), abs=TOL_DEG)
+    # The lens on the film's height gives the same vertical field of view (film in inches, lens in mm).
+    assert np.degrees(2 * np.arctan(props["FilmHeight"] * 25.4 / 2 / props["FocalLength"])) == pytest.approx(
+        np.degrees(2 * np.arctan(h / 2 / fy)), abs=TOL_DEG)
+
+
 def test_fbx_holds_one_take_of_the_armature_the_mesh_and_the_camera(blender_shots) -> None:
     """No stray objects and one take (Blender's importer names actions OBJECT|TAKE): the FBX exporter's "all actions"
     would also write each object under every other object's action."""
