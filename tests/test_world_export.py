@@ -139,6 +139,9 @@ def test_glb_camera_node_follows_the_true_camera(pan, exported) -> None:
     fy, (w, h) = float(truth["focal"][1]), truth["image_size"]
     assert persp.yfov == pytest.approx(2 * np.arctan(h / 2 / fy), rel=1e-6)
     assert persp.aspectRatio == pytest.approx(w / h, rel=1e-6)
+    # The video's frame, which glTF has no field for (Blender's FBX conversion sets the render resolution from it).
+    assert doc.cameras[doc.nodes[cam].camera].extras == {"image_size": [int(w), int(h)],
+                                                         "focal": [float(x) for x in truth["focal"]]}
     anim = doc.animations[0]
     keys = {ch.target.path: anim.samplers[ch.sampler] for ch in anim.channels if ch.target.node == cam}
     times = _read_floats(doc, data, keys["translation"].input)[:, 0]

@@ -124,7 +124,7 @@ def export_animation(
     (:mod:`smplestx.motion.feet`) unless the input is pinned already; ``feet=None`` (the CLI's default) pins
     too, except another tool's motion file (``.smpl``, ``.mcs``, AMASS), which is converted as it is. ``frame``:
     ``"world"`` (each root from ``global_orient_world`` / ``transl_world``: a walker filmed by a panning camera walks
-    a straight line; the .glb and .mcs gain the moving camera; feet are pinned in the world), ``"camera"`` (the
+    a straight line; the .glb, .fbx and .mcs gain the moving camera; feet are pinned in the world), ``"camera"`` (the
     filming camera's frame, as before the world existed) or None: world when the input has one. Every check (formats, ids, bpy, smplcodec, body model) runs before the first
     write, every write is atomic, and a failure part-way removes the files this call created.
     See ``docs/animation-export.md``.

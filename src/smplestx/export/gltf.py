@@ -19,7 +19,8 @@ World-frame exports (``export --frame world``) give the writer the world as a le
 (:func:`smplestx.motion.world_frame.world_view`), so the glTF world is the track file's world itself (y up, floor at
 y = 0; a world without a floor is its first camera's frame, written as that camera's frame is), and a
 :class:`CameraPath` adds the filming camera: a perspective camera node named ``camera`` (yfov from the
-focal length and image height, the image's aspect ratio) with translation and rotation keys in the same animation,
+focal length and image height, the image's aspect ratio, and in its ``extras`` the video's ``image_size`` and
+``focal`` in pixels) with translation and rotation keys in the same animation,
 at the camera path's frames: position ``t``, orientation ``R @ diag(1, -1, -1)`` (glTF cameras look down -z with +y
 up; ours are OpenCV: x right, y down, z forward).
 """
@@ -88,6 +89,10 @@ class CameraPath:
     def aspect_ratio(self) -> float:
         """Width over height of the image (glTF's ``aspectRatio``)."""
         return float(self.image_size[0] / self.image_size[1])
+
+    def extras(self) -> dict[str, list]:
+        """The camera's glTF ``extras``: the video's ``image_size`` (width, height) and ``focal`` (fx, fy), pixels."""
+        return {"image_size": [int(round(x)) for x in self.image_size], "focal": [float(x) for x in self.focal]}
 
     def between(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(frames, glTF node rotations (K, 3, 3), positions (K, 3))`` of the path's frames in ``[first, last]``."""
@@ -241,8 +246,10 @@ def write_gltf_animation(path: str | os.PathLike[str], skel: Skeleton, fps: floa
         if not len(cam_frames):
             raise ValueError(f"the camera path has no frame in track {skel.track_id}'s frames")
         cam_quats = _quaternions_xyzw(cam_rot)
+        # The extras name the video's frame, which glTF cannot: Blender keeps them as the camera's custom
+        # properties (its importer drops aspectRatio) and the FBX conversion sets the render resolution from them.
         doc.cameras.append(gl.Camera(name="camera", type="perspective", perspective=gl.Perspective(
-            yfov=camera.yfov, aspectRatio=camera.aspect_ratio, znear=CAMERA_ZNEAR)))
+            yfov=camera.yfov, aspectRatio=camera.aspect_ratio, znear=CAMERA_ZNEAR), extras=camera.extras()))
         # The rest transform is the first key, so a viewer that does not play the animation still shows the shot.
         doc.nodes.append(gl.Node(name="camera", camera=0, translation=[float(x) for x in cam_pos[0]],
                                  rotation=[float(x) for x in cam_quats[0]]))
