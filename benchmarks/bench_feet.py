@@ -89,6 +89,7 @@ def pixel_rows(work: Path, body_models: Path, body: BodyModel, scenario: str, se
 
 
 def _cell(value: float, fmt: str) -> str:
+    """A table cell: the value formatted, or "-" for NaN."""
     return "-" if math.isnan(value) else fmt.format(value)
 
 
