@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from smplestx.body import BodyModel
-from smplestx.evaluate.mocap import MocapScores, score_mocap, tracked_boxes
+from smplestx.evaluate.mocap import FrameBoxes, MocapScores, score_mocap, tracked_boxes
 from smplestx.export.exporter import FORMATS
 from smplestx.export.readers import read_motion_file
 from smplestx.io.results import load_results
@@ -76,30 +76,69 @@ def exported_tracks(track_file: Path, export_dir: Path, body: BodyModel) -> Trac
     return replace(tracks, tracks=out, source=str(export_dir))
 
 
+def render_walk(video: Path, body_models: Path, scenario: str, seed: int, args: argparse.Namespace
+                ) -> dict[str, np.ndarray]:
+    """`smplestx synthetic-media VIDEO --walk SCENARIO` (``args``: frames, fps, width, height); the walk's truth."""
+    video.parent.mkdir(parents=True, exist_ok=True)
+    cli("synthetic-media", video, "--body-models", body_models, "--walk", scenario, "--seed", seed,
+        "--frames", args.frames, "--fps", args.fps, "--width", args.width, "--height", args.height)
+    return read_truth(truth_path(video))
+
+
+def infer_walk(video: Path, truth: dict[str, np.ndarray], body_models: Path, output: Path, args: argparse.Namespace,
+               *extra: str) -> float:
+    """`smplestx infer VIDEO` on the walk's true boxes (``args``: model, device, dtype, default_camera; ``extra``
+    flags appended) writing into ``output``; the seconds it took."""
+    camera = [] if args.default_camera else ["--focal", f"{float(truth['focal'][0]):g}"]
+    start = time.perf_counter()
+    cli("infer", video, "--checkpoint", args.model, "--body-models", body_models, "--output", output,
+        "--detector", f"boxes:{video}.boxes.json", "--no-render", "--device", args.device, "--dtype", args.dtype,
+        "-q", *camera, *extra)
+    return time.perf_counter() - start
+
+
+def tracked(output: Path, stem: str, truth: dict[str, np.ndarray], frames: int) -> tuple[Path, TrackSet, FrameBoxes]:
+    """What infer wrote into ``output`` for video ``stem``: the track file, its tracks (an empty set when nobody
+    was tracked) and the tracker's boxes per frame (:func:`~smplestx.evaluate.mocap.tracked_boxes`)."""
+    results = load_results(output / f"{stem}.npz")
+    track_file = output / f"{stem}.tracks.npz"
+    tracks = load_tracks(track_file) if track_file.is_file() else TrackSet(
+        [], float(truth["fps"]), "none", truth["focal"], truth["princpt"], truth["image_size"], "")
+    return track_file, tracks, tracked_boxes(results.frames, frames, [t.track_id for t in tracks.tracks])
+
+
 def run_one(work: Path, body_models: Path, body: BodyModel, scenario: str, seed: int, args: argparse.Namespace
             ) -> dict[str, float]:
     """One walk through the whole chain; its scores (and seconds of infer) as plain numbers."""
-    work.mkdir(parents=True, exist_ok=True)
     video = work / "walk.mp4"
-    cli("synthetic-media", video, "--body-models", body_models, "--walk", scenario, "--seed", seed,
-             "--frames", args.frames, "--fps", args.fps, "--width", args.width, "--height", args.height)
-    truth = read_truth(truth_path(video))
-    camera = [] if args.default_camera else ["--focal", f"{float(truth['focal'][0]):g}"]
-    start = time.perf_counter()
-    cli("infer", video, "--checkpoint", args.model, "--body-models", body_models, "--output", work / "out",
-             "--detector", f"boxes:{video}.boxes.json", "--no-render", "--device", args.device, "--dtype", args.dtype,
-             "-q", *camera)
-    infer_s = time.perf_counter() - start
-    results = load_results(work / "out" / "walk.npz")
-    track_file = work / "out" / "walk.tracks.npz"
-    if track_file.is_file() and load_tracks(track_file).tracks:
+    truth = render_walk(video, body_models, scenario, seed, args)
+    infer_s = infer_walk(video, truth, body_models, work / "out", args)
+    track_file, tracks, boxes = tracked(work / "out", "walk", truth, args.frames)
+    if tracks.tracks:
         cli("export", track_file, "--body-models", body_models, "--format", "amass", "--output", work / "export")
         predicted = exported_tracks(track_file, work / "export", body)
     else:  # nobody tracked: identity scores only
-        predicted = TrackSet([], float(truth["fps"]), "none", truth["focal"], truth["princpt"], truth["image_size"], "")
-    boxes = tracked_boxes(results.frames, args.frames, [t.track_id for t in predicted.tracks])
+        predicted = tracks
     scores: MocapScores = score_mocap(truth, predicted, boxes, body)
     return {**scores.as_dict(), "infer_s": infer_s}
+
+
+def synthetic_body_models(work: Path) -> Path:
+    """``work/body_models``: the synthetic body of seed 0 (`smplestx synthetic-body`), which synthetic-tiny requires."""
+    body_models = work / "body_models"
+    if not (body_models / "smplx" / "SMPLX_NEUTRAL.npz").is_file():
+        cli("synthetic-body", body_models, "--seed", 0)
+    return body_models
+
+
+def add_infer_options(ap: argparse.ArgumentParser) -> None:
+    """The options of the rendered video and of `smplestx infer` (what :func:`render_walk` and :func:`infer_walk` read)."""
+    ap.add_argument("--width", type=int, default=640)
+    ap.add_argument("--height", type=int, default=480)
+    ap.add_argument("--model", default="synthetic-tiny", help="model name or checkpoint file (infer --checkpoint)")
+    ap.add_argument("--device", default="auto", help="infer --device")
+    ap.add_argument("--dtype", default="auto", help="infer --dtype")
+    ap.add_argument("--default-camera", action="store_true", help="infer's own focal length guess, not the true one")
 
 
 def table(rows: list[dict]) -> str:
@@ -125,12 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated walk seeds (the people's shapes)")
     ap.add_argument("--frames", type=int, default=150, help="video frames per walk")
     ap.add_argument("--fps", type=float, default=30.0)
-    ap.add_argument("--width", type=int, default=640)
-    ap.add_argument("--height", type=int, default=480)
-    ap.add_argument("--model", default="synthetic-tiny", help="model name or checkpoint file (infer --checkpoint)")
-    ap.add_argument("--device", default="auto", help="infer --device")
-    ap.add_argument("--dtype", default="auto", help="infer --dtype")
-    ap.add_argument("--default-camera", action="store_true", help="infer's own focal length guess, not the true one")
+    add_infer_options(ap)
     ap.add_argument("--work", type=Path, help="keep the videos and outputs here (default: a temporary folder)")
     ap.add_argument("--json", type=Path, help="also write the rows and their settings as JSON")
     args = ap.parse_args(argv)
@@ -141,9 +175,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="smplestx_bench_mocap_") as tmp:
         work = args.work or Path(tmp)
-        body_models = work / "body_models"
-        if not (body_models / "smplx" / "SMPLX_NEUTRAL.npz").is_file():
-            cli("synthetic-body", body_models, "--seed", 0)
+        body_models = synthetic_body_models(work)
         body = BodyModel.from_dir(body_models, dtype=torch.float64)
         rows = []
         start = time.perf_counter()

@@ -116,6 +116,32 @@ def test_pinned_motion_has_no_pops(body: BodyModel, cleaned) -> None:
         assert acc(ankles(b)) <= 1.5 * max(acc(ankles(t_true)), acc(ankles(a)))
 
 
+def test_a_gliding_foot_is_not_pinned_where_it_started(body: BodyModel) -> None:
+    """A network's feet can glide with the body at walking speed, slower than a contact's keep threshold: once such
+    a foot started a contact (standing still first), the contact must not last while the foot travels metres, or
+    pinning holds the body back where the contact started."""
+    walk = walk_truth(body, "crossing", frames=40, fps=10.0)
+    legs_straight = []
+    for t in truth_trackset(walk).tracks:
+        pose = t.body_pose.copy()
+        pose[:, LEG_ROWS] = 0.0  # the legs never swing: the feet slide along with the pelvis
+        transl = t.transl.copy()
+        transl[:5] = transl[5]  # half a second standing, then 3 m at 0.8 m/s
+        legs_straight.append(replace(t, body_pose=pose, transl=transl, contacts=None))
+    glide = replace(truth_trackset(walk), tracks=legs_straight, floor=None, feet="none")
+    pinned = pin_feet(glide, body)
+    for t_glide, t_pin in zip(glide.tracks, pinned.tracks):
+        points = foot_points(body_joints(body, t_glide))
+        for k in range(4):
+            c = t_pin.contacts[:, k]
+            edges = np.flatnonzero(np.diff(np.concatenate([[0], c.astype(np.int8), [0]])))
+            for a, b in zip(edges[::2], edges[1::2]):
+                travel = np.linalg.norm(points[a:b, k, [0, 2]] - points[a, k, [0, 2]], axis=-1).max()
+                assert travel < 0.35, f"track {t_glide.track_id} point {k}: a contact over {travel:.2f} m of travel"
+        # The body is where it was, give or take a planted foot's hold: not metres behind.
+        assert np.abs(t_pin.transl - t_glide.transl).max() < 0.2
+
+
 def test_solve_leg_reaches_the_target_and_keeps_bone_lengths() -> None:
     rng = np.random.default_rng(0)
     n = 50

@@ -14,6 +14,10 @@ pelvis (mm); the acceleration error of those pelvis-relative joints (mm/frame^2)
 scored frames; the root path error, the distance between the predicted and the true pelvis in the camera frame
 (mm; the depth of a monocular estimate is its least certain part); IDF1 and ID switches on the people at least
 :data:`~smplestx.synthetic.truth.DETECTABLE` visible.
+
+:func:`score_feet` scores the feet of a walk on the same matched frames (:func:`match_tracks`): foot sliding,
+ground penetration against the true floor and contact F1, with MPJPE and acceleration error of the body joints and
+foot points (:func:`~smplestx.motion.foot_metrics.foot_scores`), one mean per matched person.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numpy as np
 
 from ..body import BodyModel
 from ..motion.feet import body_joints
+from ..motion.foot_metrics import BODY_JOINTS, foot_scores, pool_scores
 from ..motion.metrics import MOTScore, acceleration_error, mot_identity_metrics
 from ..motion.tracker import iou_matrix
 from ..motion.tracks import TrackSet
@@ -32,8 +37,7 @@ from ..synthetic.truth import DETECTABLE
 from ..synthetic.walks import truth_trackset
 from .metrics import rigid_align
 
-#: The 22 SMPL-X body joints (pelvis first) and the box overlap that puts a track on a person.
-BODY_JOINTS = 22
+#: The box overlap that puts a track on a person (``BODY_JOINTS``, the 22 SMPL-X body joints, comes from foot_metrics).
 MATCH_IOU = 0.5
 
 #: Per frame, the ids (K,) and boxes (K, 4) xyxy of the people in it: what ``mot_identity_metrics`` takes.
@@ -203,5 +207,55 @@ def score_mocap(
     )
 
 
-__all__ = ["BODY_JOINTS", "MATCH_IOU", "MocapScores", "frame_runs", "match_tracks", "score_mocap", "scored_frames",
-           "tracked_boxes", "truth_boxes"]
+#: The keys of :func:`~smplestx.motion.foot_metrics.foot_scores`, all NaN: what :func:`score_feet` gives for nobody.
+_NO_FEET = dict.fromkeys(("slide", "pen", "pen_max", "f1", "mpjpe", "mpjpe_rel", "accel"), float("nan"))
+
+
+def _static_floor(truth: dict[str, np.ndarray]) -> np.ndarray:
+    """The truth's floor (4,), valid in every frame's camera (a walk filmed by a static camera); ValueError otherwise."""
+    if "floor" not in truth or "contacts" not in truth:
+        raise ValueError("the truth has no floor and no contacts: feet are scored on walks only (synthetic-media --walk)")
+    for key in ("camera_rotation", "camera_translation"):
+        if key in truth and len(truth[key]) and np.ptp(np.asarray(truth[key], np.float64), axis=0).max() > 1e-9:
+            raise ValueError("the truth's camera moves: its floor is the first frame's camera's; score in the world frame")
+    return np.asarray(truth["floor"], np.float64)
+
+
+def score_feet(
+    truth: dict[str, np.ndarray],
+    predicted: TrackSet,
+    predicted_boxes: FrameBoxes,
+    body: BodyModel,
+    *,
+    min_visible: float = DETECTABLE,
+    iou: float = MATCH_IOU,
+) -> dict[str, float]:
+    """The feet of ``predicted`` (a track set in the truth's camera frame) against a walk's truth, each track matched
+    and scored where it is on its person as :func:`score_mocap` does (:func:`match_tracks`, on the frames both the
+    track and the person have): :func:`~smplestx.motion.foot_metrics.foot_scores` per matched person against the true
+    floor, then their mean (:func:`~smplestx.motion.foot_metrics.pool_scores`); plus ``matched`` (people scored),
+    ``scored_frames`` and ``truth_frames`` (person-frames). Contact F1 is NaN when the tracks have no contacts."""
+    floor = _static_floor(truth)
+    true_tracks = {t.track_id: t for t in truth_trackset(truth).tracks}
+    pred_tracks = {t.track_id: t for t in predicted.tracks}
+    per_person, scored = [], 0
+    for tid, (pid, on) in match_tracks(truth, predicted_boxes, min_visible=min_visible, iou=iou)[1].items():
+        if tid not in pred_tracks or pid not in true_tracks:
+            continue
+        p_track, t_track = pred_tracks[tid], true_tracks[pid]
+        frames = np.intersect1d(np.intersect1d(on, p_track.frames), t_track.frames)
+        if not len(frames):
+            continue
+        p_at, t_at = np.searchsorted(p_track.frames, frames), np.searchsorted(t_track.frames, frames)
+        per_person.append(foot_scores(
+            body_joints(body, p_track)[p_at], body_joints(body, t_track)[t_at], frames, floor,
+            None if p_track.contacts is None else np.asarray(p_track.contacts)[p_at],
+            np.asarray(t_track.contacts)[t_at]))
+        scored += len(frames)
+    pooled = pool_scores(per_person) if per_person else dict(_NO_FEET)
+    return {**pooled, "matched": float(len(per_person)), "scored_frames": float(scored),
+            "truth_frames": float(len(truth["frame"]))}
+
+
+__all__ = ["BODY_JOINTS", "MATCH_IOU", "MocapScores", "frame_runs", "match_tracks", "score_feet", "score_mocap",
+           "scored_frames", "tracked_boxes", "truth_boxes"]

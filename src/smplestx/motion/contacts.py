@@ -4,7 +4,8 @@ Four foot points per body, in this order everywhere (track files, truth sidecars
 left heel, left toes, right heel, right toes (the SMPL-X heel vertex joint, and the midpoint of the
 big- and small-toe vertex joints). A point is in contact when it is low above the floor and slow,
 with hysteresis (on below one threshold, off only above a looser one) and a minimum duration, so
-noise does not make contacts flicker. The floor is a plane fitted robustly (RANSAC, then
+noise does not make contacts flicker; a contact also ends when its point strays along the floor from
+where it has been resting (a foot that glides with the body, as a network's can, is not planted). The floor is a plane fitted robustly (RANSAC, then
 re-weighted least squares) to the points that carry the body, for all people of a video together.
 
 Frames: positions are metres in one frame shared by the whole video (today the camera frame, OpenCV
@@ -40,6 +41,9 @@ class ContactConfig:
     height_off: float = 0.07  # a contact ends above this height ...
     speed_off: float = 1.0  # ... or above this speed
     min_duration: float = 0.1  # shorter contacts are dropped (seconds)
+    # A contact ends once its point is this far along the floor from the contact's mean position so far: the
+    # keep speed is above walking speed, so a foot gliding with the body would otherwise stay "planted" for metres.
+    max_travel: float = 0.15
     smooth_frames: float = 1.0  # Gaussian sigma (frames) of the positions the speeds are taken from
 
 
@@ -127,30 +131,42 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
+def _smoothed(points: np.ndarray, smooth_frames: float) -> np.ndarray:
+    """Points (T, K, 3) Gaussian-smoothed over time (sigma in frames; as they are for 0)."""
+    p = np.asarray(points, np.float64)
+    return gaussian_filter1d(p, smooth_frames, axis=0, mode="nearest") if smooth_frames > 0 and len(p) > 1 else p
+
+
 def point_speeds(points: np.ndarray, frames: np.ndarray, fps: float, smooth_frames: float = 1.0) -> np.ndarray:
     """Speeds (T, K) in m/s of points (T, K, 3) seen at ``frames`` (T,), from Gaussian-smoothed positions."""
-    p = np.asarray(points, np.float64)
+    p = _smoothed(points, smooth_frames)
     if len(p) < 2:
         return np.zeros(p.shape[:2])
-    if smooth_frames > 0:
-        p = gaussian_filter1d(p, smooth_frames, axis=0, mode="nearest")
     t = np.asarray(frames, np.float64) / fps
     return np.linalg.norm(np.gradient(p, t, axis=0), axis=-1)
 
 
 def detect_contacts(points: np.ndarray, frames: np.ndarray, fps: float, floor: np.ndarray,
                     config: ContactConfig = ContactConfig()) -> np.ndarray:
-    """Contacts (T, K) bool of foot points (T, K, 3): low and slow, with hysteresis and a minimum duration."""
+    """Contacts (T, K) bool of foot points (T, K, 3): low and slow, with hysteresis, a bounded travel along the
+    floor and a minimum duration."""
     h = heights(points, floor)
     v = point_speeds(points, frames, fps, config.smooth_frames)
     on = (h < config.height_on) & (v < config.speed_on)
     keep = (h < config.height_off) & (v < config.speed_off)
+    smooth = _smoothed(points, config.smooth_frames)
+    along = smooth - heights(smooth, floor)[..., None] * np.asarray(floor, np.float64)[:3]  # onto the floor
     out = np.zeros_like(on)
     frames = np.asarray(frames)
     for k in range(on.shape[1]):
-        state = False
+        state, total, count = False, np.zeros(3), 0
         for t in range(on.shape[0]):
-            state = on[t, k] or (state and keep[t, k])
+            if state and keep[t, k] and np.linalg.norm(along[t, k] - total / count) <= config.max_travel:
+                total, count = total + along[t, k], count + 1
+            elif state:
+                state = False  # ended: one frame out, so the next contact is a run of its own (its own target)
+            elif on[t, k]:
+                state, total, count = True, along[t, k].copy(), 1
             out[t, k] = state
         for a, b in _runs(out[:, k]):
             if (frames[b - 1] - frames[a] + 1) / fps < config.min_duration:

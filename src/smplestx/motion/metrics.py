@@ -80,15 +80,27 @@ def mot_identity_metrics(
     return MOTScore(idf1=idf1, id_switches=switches, num_truth=n_gt, num_predicted=n_pr, assignment=assignment)
 
 
-def acceleration_error(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Mean norm of the difference in second differences (T, J, 3) -> same unit per frame^2."""
+def acceleration_error(pred: np.ndarray, truth: np.ndarray, frames: np.ndarray | None = None) -> float:
+    """Mean norm of the difference in second differences (T, J, 3) -> same unit per frame^2.
+
+    ``frames`` (T,): the frame numbers of the rows; only second differences over three consecutive frames
+    count (a sequence with gaps), NaN when there are none.
+    """
     pred = np.asarray(pred, np.float64)
     truth = np.asarray(truth, np.float64)
     if pred.shape != truth.shape or pred.shape[0] < 3:
         raise ValueError(f"need two (T >= 3, J, 3) arrays of one shape, got {pred.shape} and {truth.shape}")
     acc_p = pred[2:] - 2 * pred[1:-1] + pred[:-2]
     acc_t = truth[2:] - 2 * truth[1:-1] + truth[:-2]
-    return float(np.linalg.norm(acc_p - acc_t, axis=-1).mean())
+    err = np.linalg.norm(acc_p - acc_t, axis=-1)
+    if frames is not None:
+        step = np.diff(np.asarray(frames, np.int64))
+        if len(step) != len(pred) - 1:
+            raise ValueError(f"frames has {len(step) + 1} entries for {len(pred)} rows")
+        err = err[(step[1:] == 1) & (step[:-1] == 1)]
+        if not len(err):
+            return float("nan")
+    return float(err.mean())
 
 
 def mpjpe(pred: np.ndarray, truth: np.ndarray) -> float:
