@@ -116,6 +116,25 @@ def test_pinned_motion_has_no_pops(body: BodyModel, cleaned) -> None:
         assert acc(ankles(b)) <= 1.5 * max(acc(ankles(t_true)), acc(ankles(a)))
 
 
+def test_the_root_correction_does_not_pop_after_the_last_contact(body: BodyModel, walk) -> None:
+    """Pinning moves the root while feet are planted; after the last contact (here the body rises 40 cm and stays
+    up) the correction must carry on smoothly, not drop to zero in one frame once the contacts are out of reach."""
+    noisy = smooth(noisy_tracks(truth_trackset(walk), seed=0), "gaussian")
+    lifted = []
+    for t in noisy.tracks:
+        transl = t.transl.copy()
+        transl[:, 1] -= np.clip((np.arange(len(transl)) - 30) / 6.0, 0, 1) * 0.4  # camera y points down
+        lifted.append(replace(t, transl=transl))
+    lifted_set = replace(noisy, tracks=lifted)
+    pinned = pin_feet(lifted_set, body)
+    for a, b in zip(lifted_set.tracks, pinned.tracks):
+        last = int(np.flatnonzero(b.contacts.any(axis=1)).max())
+        assert last < len(a) - 10, "the lifted body must leave contact-free frames"
+        step = np.linalg.norm(np.diff(b.transl - a.transl, axis=0), axis=1)
+        # Before the fix: a 23-57 mm jump about 12 frames after the last contact.
+        assert step[last:].max() < 0.006, f"track {a.track_id}: the root correction jumps {step[last:].max():.3f} m"
+
+
 def test_a_gliding_foot_is_not_pinned_where_it_started(body: BodyModel) -> None:
     """A network's feet can glide with the body at walking speed, slower than a contact's keep threshold: once such
     a foot started a contact (standing still first), the contact must not last while the foot travels metres, or

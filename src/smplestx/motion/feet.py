@@ -150,13 +150,28 @@ def _contact_targets(points: np.ndarray, contacts: np.ndarray, floor: np.ndarray
     return disp, weight
 
 
+#: Smoothed contact weight below which a frame's root correction is drawn from its neighbours, not from itself.
+_SUPPORT = 1e-3
+
+
 def _smooth_weighted(values: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
-    """Normalised Gaussian smoothing over time of values (T, 3) with weights (T,): eases between weighted frames."""
-    if sigma <= 0:
-        return values * (weights > 0)[:, None]
-    num = gaussian_filter1d(values * weights[:, None], sigma, axis=0, mode="nearest")
-    den = gaussian_filter1d(weights, sigma, mode="nearest")
-    return np.where(den[:, None] > 1e-6, num / np.maximum(den[:, None], 1e-12), 0.0)
+    """Normalised Gaussian smoothing over time of values (T, 3) with weights (T,), carried across frames without
+    weight: linear between the contacts on either side, held after the last (and before the first) one."""
+    if not (weights > 0).any():
+        return np.zeros_like(values)
+    if sigma > 0:
+        num = gaussian_filter1d(values * weights[:, None], sigma, axis=0, mode="nearest")
+        den = gaussian_filter1d(weights, sigma, mode="nearest")
+    else:
+        num, den = values * weights[:, None], weights.astype(np.float64)
+    known = den > _SUPPORT
+    if not known.any():
+        return np.zeros_like(values)
+    # Dropping to zero where the Gaussian runs out of support would move the root by the whole correction in one
+    # frame (a pop several frames after a contact ended); carrying it keeps the root continuous.
+    t = np.arange(len(values))
+    est = num[known] / den[known, None]
+    return np.stack([np.interp(t, t[known], est[:, k]) for k in range(values.shape[1])], axis=1)
 
 
 def pin_track(track: Track, body: BodyModel, floor: np.ndarray, contacts: np.ndarray, fps: float, *,
