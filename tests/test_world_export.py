@@ -170,7 +170,7 @@ def test_camera_frame_ignores_the_world(pan, exported, synthetic_body: Path, tmp
     _, path = pan
     ts = load_tracks(path)
     plain = replace(ts, camera_frames=None, camera_rotation=None, camera_translation=None, camera="none",
-                    tracks=[replace(t, global_orient_world=None, transl_world=None) for t in ts.tracks])
+                    camera_segments=None, tracks=[replace(t, global_orient_world=None, transl_world=None) for t in ts.tracks])
     stripped = save_tracks(tmp_path / "pan.tracks.npz", plain)
     assert main(["export", str(stripped), "--body-models", str(synthetic_body), "--output", str(tmp_path / "o"),
                  "--format", "glb,bvh,amass", "--feet", "none"]) == 0
