@@ -175,6 +175,22 @@ def _segment_motion(motion: CameraMotion, start: int, end: int) -> CameraMotion:
                    textureless=None if motion.textureless is None else motion.textureless[start:end])
 
 
+def _segment_floors(trackset: TrackSet, body: BodyModel, frames: np.ndarray, motion: CameraMotion,
+                    index_segments: list[tuple[int, int]], segments: np.ndarray) -> list[np.ndarray | None]:
+    """The floor (n, d) under each segment's first camera, fitted to that segment's feet (tracks split at the cuts);
+    a segment with too few feet of its own takes the floor fitted over all segments together. All None: no floor."""
+    if len(index_segments) == 1:
+        return [floor_under_moving_camera(trackset, body, frames, motion)]
+    own = [floor_under_moving_camera(replace(trackset, tracks=[t for t in trackset.tracks if a <= t.frames[0] < b]),
+                                     body, frames[s:e], _segment_motion(motion, s, e))
+           for (s, e), (a, b) in zip(index_segments, segments)]
+    if all(f is not None for f in own):
+        return own
+    # Too few feet in some shot. (No floor over all shots means too few frames anywhere: no shot has one either.)
+    whole = floor_under_moving_camera(trackset, body, frames, motion)
+    return [f if f is not None else whole for f in own]
+
+
 def pin_in_world(placed: TrackSet, body: BodyModel) -> TrackSet:
     """A placed track set (world on the floor, y up) with the feet pinned in the world, where planted feet stand still,
     then seen again from each frame's camera; the floor is kept in the first camera's frame."""
@@ -208,26 +224,16 @@ def place_moving_camera(trackset: TrackSet, body: BodyModel, camera_frames: np.n
     segments = segments_in_frames(frames, index_segments)
     # A cut between shots starts a world of its own: no track, filter or pinned foot may cross it.
     trackset = split_at_cuts(trackset, segments)
-    floor = floor_under_moving_camera(trackset, body, frames, motion)
+    floors = _segment_floors(trackset, body, frames, motion, index_segments, segments)
+    floor = floors[0]
     if floor is None:
         log.info("feet: too few frames to find the floor under the moving camera; the world is the first camera")
         placed = place_tracks(trackset, body, frames, motion.rotation, motion.translation, motion.moving, segments)
     else:
-        if len(index_segments) > 1:  # each segment's world stands on its own floor, fitted to its own feet
-            parts, whole = [], floor
-            for (s, e), (a, b) in zip(index_segments, segments):
-                part = _segment_motion(motion, s, e)
-                own = floor_under_moving_camera(replace(trackset, tracks=[t for t in trackset.tracks
-                                                                          if a <= t.frames[0] < b]),
-                                                body, frames[s:e], part)
-                # Too few feet in this shot: the floor fitted over every shot together stands in.
-                parts.append(part.placed_on(own if own is not None else whole))
-                if s == 0 and own is not None:
-                    floor = own
-            motion = replace(motion, rotation=np.concatenate([p.rotation for p in parts]),
-                             translation=np.concatenate([p.translation for p in parts]), metric=parts[0].metric)
-        else:
-            motion = motion.placed_on(floor)
+        # Each segment's world stands on its own floor (the estimator restarted its path at the cut).
+        parts = [_segment_motion(motion, s, e).placed_on(f) for (s, e), f in zip(index_segments, floors)]
+        motion = replace(motion, rotation=np.concatenate([p.rotation for p in parts]),
+                         translation=np.concatenate([p.translation for p in parts]), metric=parts[0].metric)
         # The track file keeps the floor in the first camera's frame.
         placed = replace(place_tracks(trackset, body, frames, motion.rotation, motion.translation, motion.moving,
                                       segments), floor=floor)
