@@ -570,3 +570,40 @@ def test_a_cut_splits_tracks_and_each_shot_is_a_world_of_its_own(body: BodyModel
         assert np.linalg.norm(got[:2] - unsmoothed[:2], axis=1).max() < 0.05
         jumps.append(np.linalg.norm(want[0] - (true_world[0] @ worlds[0][0].T + worlds[0][1])))
     assert max(jumps) > 0.4, jumps  # the second world is half a metre off the first: blending across would show
+
+
+def test_a_cut_under_a_static_camera_splits_tracks_too(body: BodyModel) -> None:
+    """``--camera auto`` deciding static still found the cut: tracks are split there and smoothed per piece."""
+    from smplestx.motion.camera_motion import CameraMotion
+    from smplestx.motion.sequences import TrackBuilder
+    from smplestx.motion.smoothing import smooth
+    from smplestx.pipeline.run import video_tracks
+    from smplestx.synthetic.walks import truth_trackset
+
+    frames, cut, fps = 16, 8, 30.0
+    exact = truth_trackset(walk_truth(body, "crossing", frames=frames, fps=fps, width=320, height=240))
+    builder = TrackBuilder()
+    for frame in _frames_of(exact):
+        builder.add(frame)
+    still = np.repeat(np.eye(3)[None], frames, 0)
+    motion = CameraMotion(still, np.zeros((frames, 3)), moving=False, metric=False, segments=[(0, cut), (cut, frames)])
+    out = video_tracks(builder, fps, "walk", np.arange(frames), motion, body, smoothing="gaussian", feet="none")
+    assert out.camera == "static"
+    np.testing.assert_array_equal(out.camera_segments, [[0, cut], [cut, frames]])
+    assert len(out.tracks) == 2 * len(exact.tracks)
+    for tr in out.tracks:
+        assert (tr.frames < cut).all() or (tr.frames >= cut).all()
+        if tr.frames[0] < cut:  # the first piece: smoothed as if the frames after the cut were not there
+            alone = smooth(replace_frames(exact, tr.track_id, tr.frames), "gaussian").tracks[0]
+            np.testing.assert_allclose(tr.transl, alone.transl, atol=1e-6)
+
+
+def replace_frames(trackset, track_id: int, frames: np.ndarray):
+    """The track set holding only these frames of one track."""
+    from dataclasses import replace
+
+    t = trackset.track(track_id)
+    keep = np.isin(t.frames, frames)
+    fields = ("frames", "global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "expression",
+              "transl")
+    return replace(trackset, tracks=[replace(t, contacts=None, **{k: getattr(t, k)[keep] for k in fields})])
