@@ -195,8 +195,9 @@ def pin_in_world(placed: TrackSet, body: BodyModel) -> TrackSet:
     """A placed track set (world on the floor, y up) with the feet pinned in the world, where planted feet stand still,
     then seen again from each frame's camera; the floor is kept in the first camera's frame."""
     world = replace(placed, camera_frames=None, camera_rotation=None, camera_translation=None, camera="none",
-                    camera_segments=None, floor=None, tracks=[replace(t, global_orient=t.global_orient_world, transl=t.transl_world,
-                                                global_orient_world=None, transl_world=None) for t in placed.tracks])
+                    camera_segments=None, floor=None,
+                    tracks=[replace(t, global_orient=t.global_orient_world, transl=t.transl_world,
+                                    global_orient_world=None, transl_world=None) for t in placed.tracks])
     # The floor is y = 0, fitted under the camera path to every frame's feet: not fitted again to the few contacts,
     # whose plane can tilt about a straight walk's line and lift a far walker by decimetres.
     floor = np.array([0.0, 1.0, 0.0, 0.0])
@@ -248,4 +249,5 @@ def place_moving_camera(trackset: TrackSet, body: BodyModel, camera_frames: np.n
 
 
 __all__ = ["LEVEL_CAMERA", "apply_pose", "camera_roots", "floor_in_camera", "floor_under_moving_camera", "invert_pose",
-           "move_root", "pin_in_world", "place_moving_camera", "place_tracks", "split_at_cuts", "view_rotation", "world_view"]
+           "move_root", "pin_in_world", "place_moving_camera", "place_tracks", "split_at_cuts", "view_rotation",
+           "world_view"]
