@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +132,65 @@ def test_save_refuses_inconsistent_tracks(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="transl has shape"):
         save_tracks(tmp_path / "s.tracks.npz", ts)
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def _with_camera_path(segments: np.ndarray | None) -> TrackSet:
+    """The track set with a camera path over source frames 0..6 (standing still) and these camera segments."""
+    frames = np.arange(7)
+    return replace(_trackset(), camera="moving", camera_frames=frames, camera_rotation=np.repeat(np.eye(3)[None], 7, 0),
+                   camera_translation=np.zeros((7, 3)), camera_segments=segments)
+
+
+def test_camera_segments_round_trip_and_default_to_one(tmp_path: Path) -> None:
+    two = np.array([[0, 3], [3, 7]])
+    back = load_tracks(save_tracks(tmp_path / "two.tracks.npz", _with_camera_path(two)))
+    np.testing.assert_array_equal(back.camera_segments, two)
+    assert back.camera_segments.dtype == np.int64
+    # None with a camera path: one segment, written as such.
+    one = save_tracks(tmp_path / "one.tracks.npz", _with_camera_path(None))
+    with np.load(one, allow_pickle=False) as z:
+        np.testing.assert_array_equal(z["camera_segments"], [[0, 7]])
+    # A file from before camera_segments reads as one segment, all of it.
+    _rewrite(one, camera_segments=None)
+    np.testing.assert_array_equal(load_tracks(one).camera_segments, [[0, 7]])
+    # No camera path: no segments.
+    assert load_tracks(save_tracks(tmp_path / "none.tracks.npz", _trackset())).camera_segments is None
+
+
+@pytest.mark.parametrize(
+    "segments, message",
+    [
+        (np.array([0, 7]), "camera_segments have shape"),
+        (np.array([[0.0, 7.0]]), "camera_segments has dtype"),
+        (np.array([[3, 7], [0, 3]]), "in order"),
+        (np.array([[0, 4], [3, 7]]), "overlapping"),
+        (np.array([[0, 3], [3, 3], [3, 7]]), "none empty"),
+        (np.array([[0, 3], [4, 7]]), "cover every camera frame"),
+        (np.array([[0, 7], [7, 9]]), "each hold one"),
+    ],
+)
+def test_bad_camera_segments_raise_one_line(tmp_path: Path, segments: np.ndarray, message: str) -> None:
+    path = save_tracks(tmp_path / "bad.tracks.npz", _with_camera_path(np.array([[0, 7]])))
+    _rewrite(path, camera_segments=segments)
+    with pytest.raises(ValueError, match=message) as e:
+        load_tracks(path)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(ValueError, match="camera_segments without a camera path"):
+        save_tracks(tmp_path / "s.tracks.npz", replace(_trackset(), camera_segments=np.array([[0, 7]])))
+
+
+def test_split_at_segments_slices_every_per_frame_field() -> None:
+    from smplestx.motion.tracks import split_at_segments
+
+    ts = _trackset()
+    ts.tracks[0].contacts = np.arange(16).reshape(4, 4) % 3 == 0
+    ts.tracks[1].contacts = np.zeros((2, 4), bool)
+    out, splits = split_at_segments(ts, np.array([[0, 2], [2, 5], [5, 9]]))
+    # Track 3 (frames 0, 1, 2, 5) crosses two cuts; track 7 (2, 3) none. New ids come after every id in the set.
+    assert [(t.track_id, t.frames.tolist()) for t in out.tracks] == [(3, [0, 1]), (8, [2]), (9, [5]), (7, [2, 3])]
+    assert splits == [(3, 8, 2), (3, 9, 5)]
+    whole = ts.tracks[0]
+    for piece, rows in zip(out.tracks[:3], ([0, 1], [2], [3])):
+        for name in ("body_pose", "transl", "expression", "contacts"):
+            np.testing.assert_array_equal(getattr(piece, name), getattr(whole, name)[rows], err_msg=name)
+        np.testing.assert_array_equal(piece.betas, whole.betas)

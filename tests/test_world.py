@@ -486,3 +486,124 @@ def test_infer_smooths_a_shaking_cameras_tracks_in_the_world(body: BodyModel) ->
         moved = np.linalg.norm(np.diff(pts, axis=0), axis=-1)[track.contacts[1:] & track.contacts[:-1]]
         assert moved.size and np.median(moved) < 0.005
 
+
+
+def test_a_cut_splits_tracks_and_each_shot_is_a_world_of_its_own(body: BodyModel, caplog) -> None:
+    """A walk across a cut between two shots (the second filmed pitched 12 deg down): infer's track file splits every
+    track at the cut, smooths no world root across it, and stands each shot's world on that shot's own floor."""
+    import logging
+    from dataclasses import replace
+
+    from smplestx.geometry.rotations import axis_angle_to_rotmat_np
+    from smplestx.motion.camera_motion import CameraMotion, start_pose
+    from smplestx.motion.feet import body_joints, rest_joints
+    from smplestx.motion.sequences import TrackBuilder
+    from smplestx.motion.smoothing import smooth_track
+    from smplestx.motion.tracks import split_at_segments
+    from smplestx.pipeline.run import video_tracks
+    from smplestx.synthetic.walks import truth_trackset
+
+    frames, cut, fps = 40, 20, 30.0
+    truth = walk_truth(body, "crossing", frames=frames, fps=fps, width=320, height=240, camera="follow")
+    r, t = truth["camera_rotation"], truth["camera_translation"]
+    exact = truth_trackset(truth)
+    pitch = axis_angle_to_rotmat_np(np.array([np.deg2rad(12.0), 0.0, 0.0]))  # second shot: X_cam' = P X_cam
+    cam_r = r.copy()
+    cam_r[cut:] = r[cut:] @ pitch.T
+    glued = []
+    for tr in exact.tracks:  # the second shot's camera-frame bodies, seen by the pitched camera
+        late = tr.frames[:, None] >= cut
+        go, transl = move_root(tr.global_orient, tr.transl, rest_joints(body, tr.betas)[0], pitch, np.zeros(3))
+        glued.append(replace(tr, global_orient=np.where(late, go, tr.global_orient).astype(np.float32),
+                             transl=np.where(late, transl, tr.transl).astype(np.float32)))
+    glued_set = replace(exact, tracks=glued)
+    assert any(tr.frames[0] < cut <= tr.frames[-1] for tr in glued), "the walk must cross the cut"
+    # The path as the estimator gives it: each segment from its own first camera (the start pose), no scale.
+    rel_r, rel_t = np.empty_like(cam_r), np.empty_like(t)
+    for s, e in ((0, cut), (cut, frames)):
+        ir, it = invert_pose(cam_r[s], t[s])
+        rel_r[s:e] = ir @ cam_r[s:e]
+        rel_t[s:e] = (np.einsum("ij,fj->fi", ir, t[s:e]) + it) / t[s, 1]
+    motion = CameraMotion(rel_r, rel_t, moving=True, metric=False, segments=[(0, cut), (cut, frames)])
+    builder = TrackBuilder()
+    for frame in _frames_of(glued_set):
+        builder.add(frame)
+    with caplog.at_level(logging.INFO, logger="smplestx"):
+        out = video_tracks(builder, fps, "walk", np.arange(frames), motion, body, smoothing="gaussian", feet="none")
+    raw = video_tracks(builder, fps, "walk", np.arange(frames), motion, body, smoothing="none", feet="none")
+    np.testing.assert_array_equal(out.camera_segments, [[0, cut], [cut, frames]])
+    crossing = [tr.track_id for tr in glued if tr.frames[0] < cut <= tr.frames[-1]]
+    assert len(out.tracks) == len(glued) + len(crossing)
+    assert len({tr.track_id for tr in out.tracks}) == len(out.tracks)
+    assert any(f"camera motion: cut at frame {cut}: track" in m and "split into new track" in m
+               for m in caplog.messages), caplog.messages
+    for tr in out.tracks:  # no track has frames in two segments
+        assert (tr.frames < cut).all() or (tr.frames >= cut).all(), tr.track_id
+    # Each shot's world: its first camera levelled over the floor beneath it (y up, floor at y = 0).
+    worlds = {}
+    for s in (0, cut):
+        plane = floor_in_camera(cam_r[s], t[s])
+        s_r, s_t = start_pose(plane)
+        ir, it = invert_pose(cam_r[s], t[s])
+        worlds[s] = (s_r @ ir, s_r @ it + s_t)  # shot world from the true world
+    pieces, _ = split_at_segments(exact, out.camera_segments)
+    jumps = []
+    for tr, plain, source in zip(out.tracks, raw.tracks, pieces.tracks, strict=True):
+        assert tr.track_id == plain.track_id == source.track_id
+        np.testing.assert_array_equal(tr.frames, source.frames)
+        true_pelvis = body_joints(body, source)[:, 0]
+        true_world = np.einsum("tij,tj->ti", r[tr.frames], true_pelvis) + t[tr.frames]
+        w_r, w_t = worlds[cut if tr.frames[0] >= cut else 0]
+        want = true_world @ w_r.T + w_t
+
+        def world_pelvis(x) -> np.ndarray:
+            return body_joints(body, replace(x, global_orient=x.global_orient_world, transl=x.transl_world))[:, 0]
+
+        got, unsmoothed = world_pelvis(tr), world_pelvis(plain)
+        # Exact bodies: only the floor fit (a few cm) and the smoothing at a piece's ends stand between.
+        assert np.linalg.norm(got - want, axis=1).max() < 0.05, (tr.track_id, np.linalg.norm(got - want, axis=1))
+        # Smoothed on its own, as if the other shot's world (half a metre off) were not there, and its first frames
+        # within a one-sided window's pull (under 2 frames of walking) of where it was placed.
+        alone = smooth_track(plain, "gaussian", fps, world=True)
+        np.testing.assert_allclose(tr.transl_world, alone.transl_world, atol=1e-5)
+        np.testing.assert_allclose(tr.global_orient_world, alone.global_orient_world, atol=1e-5)
+        assert np.linalg.norm(got[:2] - unsmoothed[:2], axis=1).max() < 0.05
+        jumps.append(np.linalg.norm(want[0] - (true_world[0] @ worlds[0][0].T + worlds[0][1])))
+    assert max(jumps) > 0.4, jumps  # the second world is half a metre off the first: blending across would show
+
+
+def test_a_cut_under_a_static_camera_splits_tracks_too(body: BodyModel) -> None:
+    """``--camera auto`` deciding static still found the cut: tracks are split there and smoothed per piece."""
+    from smplestx.motion.camera_motion import CameraMotion
+    from smplestx.motion.sequences import TrackBuilder
+    from smplestx.motion.smoothing import smooth
+    from smplestx.pipeline.run import video_tracks
+    from smplestx.synthetic.walks import truth_trackset
+
+    frames, cut, fps = 16, 8, 30.0
+    exact = truth_trackset(walk_truth(body, "crossing", frames=frames, fps=fps, width=320, height=240))
+    builder = TrackBuilder()
+    for frame in _frames_of(exact):
+        builder.add(frame)
+    still = np.repeat(np.eye(3)[None], frames, 0)
+    motion = CameraMotion(still, np.zeros((frames, 3)), moving=False, metric=False, segments=[(0, cut), (cut, frames)])
+    out = video_tracks(builder, fps, "walk", np.arange(frames), motion, body, smoothing="gaussian", feet="none")
+    assert out.camera == "static"
+    np.testing.assert_array_equal(out.camera_segments, [[0, cut], [cut, frames]])
+    assert len(out.tracks) == 2 * len(exact.tracks)
+    for tr in out.tracks:
+        assert (tr.frames < cut).all() or (tr.frames >= cut).all()
+        if tr.frames[0] < cut:  # the first piece: smoothed as if the frames after the cut were not there
+            alone = smooth(replace_frames(exact, tr.track_id, tr.frames), "gaussian").tracks[0]
+            np.testing.assert_allclose(tr.transl, alone.transl, atol=1e-6)
+
+
+def replace_frames(trackset, track_id: int, frames: np.ndarray):
+    """The track set holding only these frames of one track."""
+    from dataclasses import replace
+
+    t = trackset.track(track_id)
+    keep = np.isin(t.frames, frames)
+    fields = ("frames", "global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "expression",
+              "transl")
+    return replace(trackset, tracks=[replace(t, contacts=None, **{k: getattr(t, k)[keep] for k in fields})])

@@ -173,7 +173,7 @@ def test_camera_frame_ignores_the_world(pan, exported, synthetic_body: Path, tmp
     _, path = pan
     ts = load_tracks(path)
     plain = replace(ts, camera_frames=None, camera_rotation=None, camera_translation=None, camera="none",
-                    tracks=[replace(t, global_orient_world=None, transl_world=None) for t in ts.tracks])
+                    camera_segments=None, tracks=[replace(t, global_orient_world=None, transl_world=None) for t in ts.tracks])
     stripped = save_tracks(tmp_path / "pan.tracks.npz", plain)
     assert main(["export", str(stripped), "--body-models", str(synthetic_body), "--output", str(tmp_path / "o"),
                  "--format", "glb,bvh,amass", "--feet", "none"]) == 0
@@ -332,3 +332,55 @@ def test_khronos_gltf_validator_accepts_the_camera_node(exported) -> None:
                               text=True, timeout=120, check=True)
         issues = json.loads(proc.stdout)
         assert (issues["numErrors"], issues["numWarnings"], issues["numInfos"]) == (0, 0, 0), issues["messages"][:5]
+
+
+def test_export_smooth_in_the_world_never_crosses_a_cut(pan, synthetic_body: Path, tmp_path: Path) -> None:
+    """A track file of two shots (a cut at frame 15; the second shot's world 3 m off the first) whose tracks still
+    cross the cut (a file another tool wrote): ``export --smooth --frame world`` filters each shot on its own."""
+    import pygltflib as gl
+
+    from smplestx.motion.smoothing import smooth
+
+    _, path = pan
+    ts = load_tracks(path)
+    cut, offset = 15, np.array([3.0, 0.0, 0.0])
+    segments = np.array([[0, cut], [cut, FRAMES]])
+
+    def shifted(by: np.ndarray, segs: np.ndarray | None) -> Path:
+        late = ts.camera_frames >= cut
+        moved = replace(ts, camera_segments=segs, camera_translation=ts.camera_translation + late[:, None] * by,
+                        tracks=[replace(t, transl_world=(t.transl_world + (t.frames >= cut)[:, None] * by)
+                                        .astype(np.float32)) for t in ts.tracks])
+        return save_tracks(tmp_path / f"{len(segs) if segs is not None else 1}_{by[0]:g}.tracks.npz", moved)
+
+    def roots(file: Path) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Each exported track's root path and its camera node's positions, in the .glb (the world, y up)."""
+        report = export_animation(file, "glb", synthetic_body, tmp_path / file.stem, feet="none",
+                                  smooth="gaussian(sigma=2)", frame="world")
+        out = {}
+        for tid, files in report.files.items():
+            doc = gl.GLTF2().load(str(files["glb"]))
+            (cam,) = [i for i, n in enumerate(doc.nodes) if n.camera is not None]
+            anim = doc.animations[0]
+            (key,) = [anim.samplers[ch.sampler] for ch in anim.channels
+                      if ch.target.node == cam and ch.target.path == "translation"]
+            out[tid] = (read_gltf_animation(files["glb"]).root_position, _read_floats(doc, doc.binary_blob(), key.output))
+        return out
+
+    still = roots(shifted(np.zeros(3), segments))
+    cut_off = roots(shifted(offset, segments))
+    blended = roots(shifted(offset, None))  # the same jump in one world: smoothing crosses it
+    for t in ts.tracks:
+        late = (t.frames >= cut)[:, None]
+        assert late.any() and not late.all()  # the track crosses the cut
+        # Each shot is filtered on its own: shifting the second shot's world shifts its roots, nothing else.
+        np.testing.assert_allclose(cut_off[t.track_id][0] - late * offset, still[t.track_id][0], atol=1e-4)
+        assert np.abs(blended[t.track_id][0] - late * offset - still[t.track_id][0]).max() > 0.5  # the test can fail
+        # ... and so is the camera node (one key per frame of the track's span).
+        cam_late = (np.arange(t.frames[0], t.frames[-1] + 1) >= cut)[:, None]
+        np.testing.assert_allclose(cut_off[t.track_id][1] - cam_late * offset, still[t.track_id][1], atol=1e-4)
+    # smooth() itself: the camera path is filtered per segment.
+    a = smooth(load_tracks(shifted(offset, segments)), "gaussian(sigma=2)", world=True)
+    b = smooth(load_tracks(shifted(np.zeros(3), segments)), "gaussian(sigma=2)", world=True)
+    np.testing.assert_allclose(a.camera_translation - (ts.camera_frames >= cut)[:, None] * offset,
+                               b.camera_translation, atol=1e-9)

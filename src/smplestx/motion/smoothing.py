@@ -33,7 +33,7 @@ from scipy.ndimage import convolve1d
 from ..errors import UsageError
 from ..geometry.rotations import (axis_angle_to_quaternion, axis_angle_to_rotmat_np, quaternion_slerp,
                                   quaternion_to_axis_angle, rotmat_to_axis_angle_np)
-from .tracks import Track, TrackSet
+from .tracks import Track, TrackSet, camera_segments
 
 #: Rotation fields of a track and their joint counts, in the order they are stacked for filtering.
 ROTATION_FIELDS = (("global_orient", 1), ("body_pose", 21), ("left_hand_pose", 15), ("right_hand_pose", 15),
@@ -224,20 +224,26 @@ def _step(frames: np.ndarray) -> int:
     return int(d.min()) if len(d) else 1
 
 
-def _segments(frames: np.ndarray) -> list[slice]:
+def _segments(frames: np.ndarray, breaks: np.ndarray | None = None) -> list[slice]:
+    """Gap-free runs of ``frames``, also cut where a new camera segment starts (``breaks``: its first source frames)."""
     cuts = np.flatnonzero(np.diff(frames) != _step(frames)) + 1
+    if breaks is not None and len(breaks):
+        at = np.searchsorted(frames, np.asarray(breaks, np.int64))
+        cuts = np.union1d(cuts, at[(at > 0) & (at < len(frames))])
     bounds = [0, *cuts.tolist(), len(frames)]
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _filter_path(frames: np.ndarray, aa_in: np.ndarray, vectors: dict[str, np.ndarray], name: str,
-                 params: dict[str, float], fps: float, causal: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Rotations (T, J, 3) axis-angle and vectors (T, ...) sampled at ``frames``, filtered per gap-free segment."""
+                 params: dict[str, float], fps: float, causal: bool, breaks: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Rotations (T, J, 3) axis-angle and vectors (T, ...) sampled at ``frames``, filtered per gap-free segment
+    (never across a camera cut: ``breaks``, the first source frame of each camera segment)."""
     q = _to_quaternions(aa_in)
     q_out = np.empty_like(q)
     v_out = {k: np.empty_like(v) for k, v in vectors.items()}
     rate = fps / _step(frames)  # samples per second
-    for seg in _segments(np.asarray(frames)):
+    for seg in _segments(np.asarray(frames), breaks):
         qs, vs = _smooth_segment(q[seg], {k: v[seg] for k, v in vectors.items()}, name, params, rate, causal)
         q_out[seg] = qs
         for k, v in vs.items():
@@ -246,37 +252,39 @@ def _filter_path(frames: np.ndarray, aa_in: np.ndarray, vectors: dict[str, np.nd
 
 
 def smooth_track(track: Track, method: str = "gaussian", fps: float = 30.0, causal: bool = False,
-                 world: bool = False) -> Track:
+                 world: bool = False, breaks: np.ndarray | None = None) -> Track:
     """A smoothed copy of one track (rotations on the manifold, translation, expression); betas unchanged.
 
     ``world``: the world root (``global_orient_world``, ``transl_world``) is filtered too, as its own trajectory;
-    otherwise it is dropped, stale (it was the old camera-frame root moved by the camera).
+    otherwise it is dropped, stale (it was the old camera-frame root moved by the camera). ``breaks``: the first
+    source frames of the camera's segments (cuts between shots), which no filter crosses.
     """
     name, params = parse_method(method)
     if name == "none" or len(track) < 2:
         return replace(track)
     vectors = {k: np.asarray(getattr(track, k), np.float64) for k in VECTOR_FIELDS}
-    aa, v_out = _filter_path(track.frames, _stack_rotations(track), vectors, name, params, fps, causal)
+    aa, v_out = _filter_path(track.frames, _stack_rotations(track), vectors, name, params, fps, causal, breaks)
     out = replace(track, **_unstack_rotations(aa), **{k: v.astype(np.float32) for k, v in v_out.items()},
                   global_orient_world=None, transl_world=None)
     if world and track.global_orient_world is not None:
         # In the world, a root moved by a panning camera is a walker's steady line: filtered there, not in the camera.
         go = np.asarray(track.global_orient_world, np.float64).reshape(len(track), 1, 3)
         go, w = _filter_path(track.frames, go, {"t": np.asarray(track.transl_world, np.float64)}, name, params, fps,
-                             causal)
+                             causal, breaks)
         out = replace(out, global_orient_world=go[:, 0].astype(np.float32), transl_world=w["t"].astype(np.float32))
     return out
 
 
 def smooth_camera_path(frames: np.ndarray, rotation: np.ndarray, translation: np.ndarray, method: str, fps: float,
-                       causal: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """A camera path (F, 3, 3), (F, 3) at source ``frames`` filtered on its own, as a track's root is."""
+                       causal: bool = False, breaks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A camera path (F, 3, 3), (F, 3) at source ``frames`` filtered on its own, as a track's root is, per segment
+    (``breaks``: each segment's first source frame)."""
     name, params = parse_method(method)
     if name == "none" or len(frames) < 2:
         return np.array(rotation, np.float64), np.array(translation, np.float64)
     aa = rotmat_to_axis_angle_np(np.asarray(rotation, np.float64)).reshape(len(frames), 1, 3)
     aa, v = _filter_path(np.asarray(frames, np.int64), aa, {"t": np.asarray(translation, np.float64)}, name, params,
-                         fps, causal)
+                         fps, causal, breaks)
     return axis_angle_to_rotmat_np(aa[:, 0], eps=0.0), v["t"]
 
 
@@ -336,16 +344,19 @@ def smooth(trackset: TrackSet, method: str = "gaussian", fill_gaps_frames: int =
 
     ``world`` (a track set with a camera path): every track's world root and the camera path are filtered as
     trajectories of their own (:func:`smooth_track`, :func:`smooth_camera_path`); otherwise the world roots go.
+    No filter crosses a cut between the camera's segments (``camera_segments``: each is a world of its own).
     """
     name, params = parse_method(method)
     if world and fill_gaps_frames > 0:
         raise ValueError("smoothing in the world does not fill gaps (the camera path has no filled frames)")
     tracks = [fill_gaps(t, fill_gaps_frames) if fill_gaps_frames > 0 else t for t in trackset.tracks]
     # Contacts and pinned feet belong to the motion before filtering: dropped, to be found again (motion.feet).
-    tracks = [replace(smooth_track(t, method, trackset.fps, causal, world=world), contacts=None) for t in tracks]
+    breaks = camera_segments(trackset)[1:, 0] if trackset.camera_frames is not None else None
+    tracks = [replace(smooth_track(t, method, trackset.fps, causal, world=world, breaks=breaks), contacts=None)
+              for t in tracks]
     out = replace(trackset, tracks=tracks, smoothing=describe_method(name, params), feet="none")
     if world and trackset.camera_frames is not None:
         rot, pos = smooth_camera_path(trackset.camera_frames, trackset.camera_rotation, trackset.camera_translation,
-                                      method, trackset.fps, causal)
+                                      method, trackset.fps, causal, breaks)
         out = replace(out, camera_rotation=rot, camera_translation=pos)
     return out

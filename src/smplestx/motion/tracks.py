@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +88,9 @@ class TrackSet:
     camera_rotation: np.ndarray | None = None
     camera_translation: np.ndarray | None = None
     camera: str = "none"  # how the camera was taken: "none" (no world), "static" or "moving" (motion.camera_motion)
+    # (S, 2) int64 [start, end) source frame numbers of the camera path's segments, split at cuts between shots: each
+    # segment is a world of its own (its first camera at the start pose). None with a path: one segment, all of it.
+    camera_segments: np.ndarray | None = None
 
     def track(self, track_id: int) -> Track:
         """The track with this id (KeyError if absent)."""
@@ -182,6 +185,68 @@ def _check_camera_path(ts: TrackSet, where: str) -> None:
         raise TracksFileError(f"{where}: some tracks have world fields and others not")
 
 
+def _check_segments(ts: TrackSet, where: str) -> None:
+    """The camera path's segments: (S, 2) integers [start, end), in order, each holding camera frames, all covered."""
+    if ts.camera_segments is None:
+        return
+    if ts.camera_frames is None:
+        raise TracksFileError(f"{where}: camera_segments without a camera path")
+    seg, frames = np.asarray(ts.camera_segments), np.asarray(ts.camera_frames)
+    if seg.ndim != 2 or seg.shape[1] != 2 or seg.shape[0] < (1 if len(frames) else 0) or seg.dtype.kind not in "iu":
+        raise TracksFileError(f"{where}: camera_segments have shape {seg.shape} ({seg.dtype}), expected (S, 2) integers")
+    if not len(frames):
+        return
+    if (seg[:, 1] <= seg[:, 0]).any() or (seg[1:, 0] < seg[:-1, 1]).any() or seg.min() < 0 \
+            or seg.max() > _MAX_FRAME_INDEX + 1:
+        raise TracksFileError(f"{where}: camera_segments must be [start, end) ranges in order, none empty or overlapping")
+    which = np.searchsorted(seg[:, 0], frames, side="right") - 1
+    if (which < 0).any() or (frames >= seg[which, 1]).any() or len(np.unique(which)) != len(seg):
+        raise TracksFileError(f"{where}: camera_segments must cover every camera frame and each hold one")
+
+
+def camera_segments(ts: TrackSet) -> np.ndarray:
+    """The camera path's segments (S, 2) [start, end) in source frames; one segment when the track set names none."""
+    if ts.camera_frames is None:
+        raise TracksFileError(f"{ts.source}: the track set has no camera path (infer with --camera static|moving|auto)")
+    if ts.camera_segments is not None:
+        return np.asarray(ts.camera_segments, np.int64).reshape(-1, 2)
+    frames = np.asarray(ts.camera_frames, np.int64)
+    return frames[[0, -1]].reshape(1, 2) + [0, 1] if len(frames) else np.zeros((0, 2), np.int64)
+
+
+def segments_in_frames(camera_frames: np.ndarray, segments: list[tuple[int, int]]) -> np.ndarray:
+    """Segments given as [start, end) indices into ``camera_frames`` (``CameraMotion.segments``) in source frames."""
+    frames = np.asarray(camera_frames, np.int64)
+    return np.array([[frames[s], frames[e - 1] + 1] for s, e in segments], np.int64).reshape(-1, 2)
+
+
+def split_at_segments(ts: TrackSet, segments: np.ndarray) -> tuple[TrackSet, list[tuple[int, int, int]]]:
+    """The track set with every track that spans several segments ((S, 2) [start, end) source frames) cut into one
+    track per segment, and the splits made as (old id, new id, first frame of the new track).
+
+    The first piece keeps the id; each later piece gets a fresh id above every id in the set. Every per-frame field
+    (contacts and world fields included) is sliced with the frames.
+    """
+    seg = np.asarray(segments, np.int64).reshape(-1, 2)
+    next_id = max((t.track_id for t in ts.tracks), default=-1) + 1
+    tracks, splits = [], []
+    for t in ts.tracks:
+        which = np.searchsorted(seg[:, 0], t.frames, side="right") - 1
+        bounds = np.flatnonzero(np.diff(which)) + 1
+        if not len(bounds):
+            tracks.append(t)
+            continue
+        for k, (a, b) in enumerate(zip([0, *bounds.tolist()], [*bounds.tolist(), len(t)])):
+            tid = t.track_id if k == 0 else next_id
+            if k:
+                next_id += 1
+                splits.append((t.track_id, tid, int(t.frames[a])))
+            per_frame = {name: None if getattr(t, name) is None else getattr(t, name)[a:b]
+                         for name in ("frames", *FRAME_FIELDS, "contacts", *WORLD_FIELDS)}
+            tracks.append(replace(t, track_id=tid, **per_frame))
+    return replace(ts, tracks=tracks), splits
+
+
 def camera_at(ts: TrackSet, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """World-from-camera rotations (T, 3, 3) and positions (T, 3) of the track set's camera at source ``frames``."""
     if ts.camera_frames is None:
@@ -197,6 +262,7 @@ def validate_trackset(ts: TrackSet, where: str = "track set") -> None:
     _check_camera(float(ts.fps), ts.focal, ts.princpt, ts.image_size, where)
     _check_floor(ts.floor, where)
     _check_camera_path(ts, where)
+    _check_segments(ts, where)
     if ts.feet not in ("none", "pin"):
         raise TracksFileError(f"{where}: feet is {ts.feet!r}, expected 'none' or 'pin'")
     if len({t.contacts is None for t in ts.tracks}) > 1:
@@ -245,6 +311,7 @@ def save_tracks(path: str | os.PathLike[str], trackset: TrackSet) -> Path:
         arrays["camera_frames"] = np.asarray(ts.camera_frames, np.int64)
         arrays["camera_rotation"] = np.asarray(ts.camera_rotation, np.float64)
         arrays["camera_translation"] = np.asarray(ts.camera_translation, np.float64)
+        arrays["camera_segments"] = camera_segments(ts)
     if ts.tracks and ts.tracks[0].global_orient_world is not None:
         for name in WORLD_FIELDS:
             arrays[name] = np.concatenate([np.asarray(getattr(t, name), np.float32) for t in ts.tracks])
@@ -323,9 +390,10 @@ def load_tracks(path: str | os.PathLike[str]) -> TrackSet:
         for name, a in world.items():
             if a is not None and (a.shape != (n, 3) or a.dtype.kind != "f"):
                 raise TracksFileError(f"{path}: corrupt smplestx track file ({name} has shape {a.shape}, expected ({n}, 3))")
-        camera_path = {name: arrays.get(name) for name in ("camera_frames", "camera_rotation", "camera_translation")}
+        camera_path = {name: arrays.get(name)
+                       for name in ("camera_frames", "camera_rotation", "camera_translation", "camera_segments")}
         for name, a in camera_path.items():
-            if a is not None and (a.dtype.kind not in ("iu" if name == "camera_frames" else "f")):
+            if a is not None and (a.dtype.kind not in ("iu" if name in ("camera_frames", "camera_segments") else "f")):
                 raise TracksFileError(f"{path}: corrupt smplestx track file ({name} has dtype {a.dtype})")
         starts = np.concatenate([[0], np.cumsum(lengths)])
         tracks = []
@@ -361,7 +429,11 @@ def load_tracks(path: str | os.PathLike[str]) -> TrackSet:
             camera_translation=None if camera_path["camera_translation"] is None
             else camera_path["camera_translation"].astype(np.float64),
             camera=_scalar_str(arrays, "camera", path) if "camera" in arrays else "none",
+            camera_segments=None if camera_path["camera_segments"] is None
+            else camera_path["camera_segments"].astype(np.int64),
         )
+        if ts.camera_frames is not None and ts.camera_segments is None:  # an older file: one segment, all of it
+            ts = replace(ts, camera_segments=camera_segments(ts))
     except KeyError as e:
         raise TracksFileError(f"{path}: corrupt smplestx track file (array {e.args[0]!r} missing)") from None
     validate_trackset(ts, str(path))

@@ -22,7 +22,7 @@ from .camera_motion import CameraMotion
 from .contacts import ANKLES, PELVIS, fit_floor, foot_points, up_hint
 from .feet import MIN_FRAMES, body_joints, pin_feet, rest_joints
 from .smoothing import parse_method, smooth
-from .tracks import TrackSet, camera_at
+from .tracks import TrackSet, camera_at, segments_in_frames, split_at_segments
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,14 @@ def floor_in_camera(rotation: np.ndarray, translation: np.ndarray, floor: np.nda
 
 
 def place_tracks(trackset: TrackSet, body: BodyModel, camera_frames: np.ndarray, rotation: np.ndarray,
-                 translation: np.ndarray, moving: bool) -> TrackSet:
+                 translation: np.ndarray, moving: bool, segments: np.ndarray | None = None) -> TrackSet:
     """The track set with its camera path (source frames (F,), world-from-camera (F, 3, 3), (F, 3)) and every
-    track's ``global_orient_world`` and ``transl_world``: each frame's root moved by that frame's camera."""
+    track's ``global_orient_world`` and ``transl_world``: each frame's root moved by that frame's camera.
+    ``segments``: the path's (S, 2) [start, end) source-frame segments (cuts between shots); None: one."""
     ts = replace(trackset, camera_frames=np.asarray(camera_frames, np.int64),
                  camera_rotation=np.asarray(rotation, np.float64), camera_translation=np.asarray(translation, np.float64),
-                 camera="moving" if moving else "static")
+                 camera="moving" if moving else "static",
+                 camera_segments=None if segments is None else np.asarray(segments, np.int64).reshape(-1, 2))
     tracks = []
     for t in ts.tracks:
         r, tr = camera_at(ts, t.frames)
@@ -106,7 +108,7 @@ def world_view(trackset: TrackSet, body: BodyModel) -> TrackSet:
         tracks.append(replace(t, global_orient=go, transl=transl, global_orient_world=None, transl_world=None))
     floor = floor_in_camera(view.T, np.zeros(3)) if trackset.floor is not None else None
     return replace(trackset, tracks=tracks, floor=floor, camera_frames=None, camera_rotation=None,
-                   camera_translation=None, camera="none")
+                   camera_translation=None, camera_segments=None, camera="none")
 
 
 def floor_under_moving_camera(trackset: TrackSet, body: BodyModel, camera_frames: np.ndarray, motion: CameraMotion,
@@ -154,12 +156,48 @@ def camera_roots(trackset: TrackSet, body: BodyModel) -> TrackSet:
     return replace(trackset, tracks=tracks)
 
 
+def split_at_cuts(trackset: TrackSet, segments: np.ndarray) -> TrackSet:
+    """The track set with no track spanning two of the camera's segments ((S, 2) [start, end) source frames): a track
+    crossing a cut goes on as a new track (a fresh id), which one line per cut reports."""
+    out, splits = split_at_segments(trackset, segments)
+    for cut in sorted({frame for _, _, frame in splits}):
+        old = [str(a) for a, _, f in splits if f == cut]
+        new = [str(b) for _, b, f in splits if f == cut]
+        log.info("camera motion: cut at frame %d: track%s %s split into new track%s %s (each segment has its own "
+                 "world)", cut, "s" if len(old) > 1 else "", ", ".join(old), "s" if len(new) > 1 else "", ", ".join(new))
+    return out
+
+
+def _segment_motion(motion: CameraMotion, start: int, end: int) -> CameraMotion:
+    """The camera motion of frames [start, end) (indices into the path) alone, one segment."""
+    return replace(motion, rotation=motion.rotation[start:end], translation=motion.translation[start:end],
+                   segments=[(0, end - start)],
+                   textureless=None if motion.textureless is None else motion.textureless[start:end])
+
+
+def _segment_floors(trackset: TrackSet, body: BodyModel, frames: np.ndarray, motion: CameraMotion,
+                    index_segments: list[tuple[int, int]], segments: np.ndarray) -> list[np.ndarray | None]:
+    """The floor (n, d) under each segment's first camera, fitted to that segment's feet (tracks split at the cuts);
+    a segment with too few feet of its own takes the floor fitted over all segments together. All None: no floor."""
+    if len(index_segments) == 1:
+        return [floor_under_moving_camera(trackset, body, frames, motion)]
+    own = [floor_under_moving_camera(replace(trackset, tracks=[t for t in trackset.tracks if a <= t.frames[0] < b]),
+                                     body, frames[s:e], _segment_motion(motion, s, e))
+           for (s, e), (a, b) in zip(index_segments, segments)]
+    if all(f is not None for f in own):
+        return own
+    # Too few feet in some shot. (No floor over all shots means too few frames anywhere: no shot has one either.)
+    whole = floor_under_moving_camera(trackset, body, frames, motion)
+    return [f if f is not None else whole for f in own]
+
+
 def pin_in_world(placed: TrackSet, body: BodyModel) -> TrackSet:
     """A placed track set (world on the floor, y up) with the feet pinned in the world, where planted feet stand still,
     then seen again from each frame's camera; the floor is kept in the first camera's frame."""
     world = replace(placed, camera_frames=None, camera_rotation=None, camera_translation=None, camera="none",
-                    floor=None, tracks=[replace(t, global_orient=t.global_orient_world, transl=t.transl_world,
-                                                global_orient_world=None, transl_world=None) for t in placed.tracks])
+                    camera_segments=None, floor=None,
+                    tracks=[replace(t, global_orient=t.global_orient_world, transl=t.transl_world,
+                                    global_orient_world=None, transl_world=None) for t in placed.tracks])
     # The floor is y = 0, fitted under the camera path to every frame's feet: not fitted again to the few contacts,
     # whose plane can tilt about a straight walk's line and lift a far walker by decimetres.
     floor = np.array([0.0, 1.0, 0.0, 0.0])
@@ -183,15 +221,23 @@ def place_moving_camera(trackset: TrackSet, body: BodyModel, camera_frames: np.n
     camera's shake, blurred, into the world.
     """
     frames = np.asarray(camera_frames, np.int64)
-    floor = floor_under_moving_camera(trackset, body, frames, motion)
+    index_segments = motion.segments or [(0, len(frames))]
+    segments = segments_in_frames(frames, index_segments)
+    # A cut between shots starts a world of its own: no track, filter or pinned foot may cross it.
+    trackset = split_at_cuts(trackset, segments)
+    floors = _segment_floors(trackset, body, frames, motion, index_segments, segments)
+    floor = floors[0]
     if floor is None:
         log.info("feet: too few frames to find the floor under the moving camera; the world is the first camera")
-        placed = place_tracks(trackset, body, frames, motion.rotation, motion.translation, motion.moving)
+        placed = place_tracks(trackset, body, frames, motion.rotation, motion.translation, motion.moving, segments)
     else:
-        motion = motion.placed_on(floor)
+        # Each segment's world stands on its own floor (the estimator restarted its path at the cut).
+        parts = [_segment_motion(motion, s, e).placed_on(f) for (s, e), f in zip(index_segments, floors)]
+        motion = replace(motion, rotation=np.concatenate([p.rotation for p in parts]),
+                         translation=np.concatenate([p.translation for p in parts]), metric=parts[0].metric)
         # The track file keeps the floor in the first camera's frame.
-        placed = replace(place_tracks(trackset, body, frames, motion.rotation, motion.translation, motion.moving),
-                         floor=floor)
+        placed = replace(place_tracks(trackset, body, frames, motion.rotation, motion.translation, motion.moving,
+                                      segments), floor=floor)
     if parse_method(smoothing)[0] != "none":
         # The body's own pose is the same in any frame; its root is smoothed in the world, where it moves steadily. The
         # camera path keeps the estimator's own smoothing: a second filter would damp a real shake and, at the ends
@@ -203,4 +249,5 @@ def place_moving_camera(trackset: TrackSet, body: BodyModel, camera_frames: np.n
 
 
 __all__ = ["LEVEL_CAMERA", "apply_pose", "camera_roots", "floor_in_camera", "floor_under_moving_camera", "invert_pose",
-           "move_root", "pin_in_world", "place_moving_camera", "place_tracks", "view_rotation", "world_view"]
+           "move_root", "pin_in_world", "place_moving_camera", "place_tracks", "split_at_cuts", "view_rotation",
+           "world_view"]

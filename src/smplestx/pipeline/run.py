@@ -592,17 +592,24 @@ def video_tracks(builder: TrackBuilder, fps: float, source: str, camera_frames: 
     camera-frame roots are made from it and the feet pinned in the world, last
     (:func:`~smplestx.motion.world_frame.place_moving_camera`). Otherwise the tracks are smoothed
     and pinned in the camera frame and placed with a static camera over every frame of ``camera_frames``, on the
-    floor the feet found (y up, floor at y = 0) when there is one, else in the camera.
+    floor the feet found (y up, floor at y = 0) when there is one, else in the camera. A cut between shots
+    (``motion.segments``) splits every track crossing it before anything is filled, smoothed or pinned.
     """
     from ..motion.camera_motion import start_pose
-    from ..motion.world_frame import place_moving_camera, place_tracks
+    from ..motion.smoothing import smooth
+    from ..motion.tracks import segments_in_frames
+    from ..motion.world_frame import place_moving_camera, place_tracks, split_at_cuts
 
     frames = np.asarray(camera_frames, np.int64)
+    segments = segments_in_frames(frames, motion.segments) if motion is not None and motion.segments else None
+    raw = builder.build(fps, source=source)
+    if segments is not None and len(segments) > 1:
+        raw = split_at_cuts(raw, segments)  # before gap filling too: no filled frame bridges two shots
     if motion is not None and motion.moving:
         # Smoothing a camera-frame root would blur the camera's shake into the body: the root is smoothed in the world.
-        raw = builder.build(fps, source=source, fill_gaps=fill_gaps)
+        raw = smooth(raw, "none", fill_gaps_frames=fill_gaps) if fill_gaps else raw
         return place_moving_camera(raw, body, frames, motion, pin=feet == "pin", smoothing=smoothing)
-    trackset = builder.build(fps, source=source, smoothing=smoothing, fill_gaps=fill_gaps)
+    trackset = smooth(raw, smoothing, fill_gaps_frames=fill_gaps) if smoothing != "none" or fill_gaps else raw
     if feet == "pin":
         from ..motion.feet import pin_feet
 
@@ -611,7 +618,8 @@ def video_tracks(builder: TrackBuilder, fps: float, source: str, camera_frames: 
         return trackset
     r0, t0 = start_pose(trackset.floor)
     n = len(frames)
-    return place_tracks(trackset, body, frames, np.repeat(r0[None], n, 0), np.repeat(t0[None], n, 0), moving=False)
+    return place_tracks(trackset, body, frames, np.repeat(r0[None], n, 0), np.repeat(t0[None], n, 0), moving=False,
+                        segments=segments)
 
 
 def input_weight(path: Path, start: float | None = None, end: float | None = None, stride: int = 1) -> float:
