@@ -115,7 +115,10 @@ def run_one(work: Path, body_models: Path, body: BodyModel, scenario: str, seed:
     infer_s = infer_walk(video, truth, body_models, work / "out", args)
     track_file, tracks, boxes = tracked(work / "out", "walk", truth, args.frames)
     if tracks.tracks:
-        cli("export", track_file, "--body-models", body_models, "--format", "amass", "--output", work / "export")
+        # The truth is in the camera frame: a world-frame file (export's default once infer found a floor) would put
+        # the camera's height and tilt into the root path error.
+        cli("export", track_file, "--body-models", body_models, "--format", "amass", "--frame", "camera",
+            "--output", work / "export")
         predicted = exported_tracks(track_file, work / "export", body)
     else:  # nobody tracked: identity scores only
         predicted = tracks
