@@ -154,9 +154,9 @@ def _contact_targets(points: np.ndarray, contacts: np.ndarray, floor: np.ndarray
 _SUPPORT = 1e-3
 
 
-def _smooth_weighted(values: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
+def _smooth_weighted(values: np.ndarray, weights: np.ndarray, sigma: float, fade: float) -> np.ndarray:
     """Normalised Gaussian smoothing over time of values (T, 3) with weights (T,), carried across frames without
-    weight: linear between the contacts on either side, held after the last (and before the first) one."""
+    weight: linear between the contacts on either side, faded out linearly over ``fade`` frames away from them."""
     if not (weights > 0).any():
         return np.zeros_like(values)
     if sigma > 0:
@@ -168,14 +168,19 @@ def _smooth_weighted(values: np.ndarray, weights: np.ndarray, sigma: float) -> n
     if not known.any():
         return np.zeros_like(values)
     # Dropping to zero where the Gaussian runs out of support would move the root by the whole correction in one
-    # frame (a pop several frames after a contact ended); carrying it keeps the root continuous.
+    # frame (a pop); holding it for good would keep a few stray contacts' offset over seconds of motion.
     t = np.arange(len(values))
+    idx = np.flatnonzero(known)
     est = num[known] / den[known, None]
-    return np.stack([np.interp(t, t[known], est[:, k]) for k in range(values.shape[1])], axis=1)
+    carried = np.stack([np.interp(t, idx, est[:, k]) for k in range(values.shape[1])], axis=1)
+    pos = np.clip(np.searchsorted(idx, t), 1, len(idx) - 1) if len(idx) > 1 else np.zeros(len(t), int)
+    gap = np.minimum(np.abs(t - idx[pos]), np.abs(t - idx[np.maximum(pos - 1, 0)]))
+    return carried * np.clip(1.0 - gap / max(fade, 1.0), 0.0, 1.0)[:, None]
 
 
 def pin_track(track: Track, body: BodyModel, floor: np.ndarray, contacts: np.ndarray, fps: float, *,
-              blend_seconds: float = 0.2, root_sigma_seconds: float = 0.05, passes: int = 2) -> Track:
+              blend_seconds: float = 0.2, root_sigma_seconds: float = 0.05, root_fade_seconds: float = 0.5,
+              passes: int = 2) -> Track:
     """A copy of ``track`` whose planted foot points stay put and whose foot points stay above ``floor``."""
     floor = np.asarray(floor, np.float64)
     contacts = np.asarray(contacts, bool)
@@ -186,7 +191,7 @@ def pin_track(track: Track, body: BodyModel, floor: np.ndarray, contacts: np.nda
     # Root: the planted points' mean displacement, smoothed so that it eases in and out with the contacts.
     total = weight.sum(axis=1)
     mean = (disp * weight[..., None]).sum(axis=1) / np.maximum(total, 1e-12)[:, None]
-    root = _smooth_weighted(mean, np.minimum(total, 1.0), root_sigma_seconds * fps)
+    root = _smooth_weighted(mean, np.minimum(total, 1.0), root_sigma_seconds * fps, root_fade_seconds * fps)
     transl = np.asarray(track.transl, np.float64) + root
     # Where each foot point should end: the root-shifted point moved (by its weight) towards its target.
     base = points + root[:, None]
