@@ -45,6 +45,8 @@ COLUMNS = (("people", "people", "{:.0f}"), ("tracks", "tracks", "{:.0f}"), ("sco
            ("MPJPE (mm)", "mpjpe_mm", "{:.1f}"), ("PA-MPJPE (mm)", "pa_mpjpe_mm", "{:.1f}"),
            ("accel (mm/f²)", "accel_mm", "{:.1f}"), ("root path (mm)", "root_mm", "{:.0f}"), ("IDF1", "idf1", "{:.3f}"),
            ("ID switches", "id_switches", "{:g}"))
+#: Counts: the last row gives their total over the runs, not their mean.
+COUNTS = ("people", "tracks", "id_switches")
 
 
 def cli(*args: str | Path) -> str:
@@ -155,9 +157,10 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         lines.append(f"| {r['scenario']} | {r['seed']} | {cells(r)} |")
     if len(rows) > 1:
-        mean = {k: float(np.nanmean([r[k] for r in rows])) if not all(math.isnan(r[k]) for r in rows) else float("nan")
+        pool = {k: np.nansum if k in COUNTS else np.nanmean for _, k, _ in COLUMNS}
+        mean = {k: float(pool[k]([r[k] for r in rows])) if not all(math.isnan(r[k]) for r in rows) else float("nan")
                 for _, k, _ in COLUMNS}
-        lines.append(f"| **mean** | | {cells(mean)} |")
+        lines.append(f"| **mean** (people, tracks, switches: total) | | {cells(mean)} |")
     return "\n".join(lines)
 
 
