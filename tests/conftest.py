@@ -80,6 +80,16 @@ def synthetic_body(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def body(synthetic_body: Path):
+    """The synthetic body model in float64, loaded once per session (read only; a module may define its own)."""
+    import torch
+
+    from smplestx.body import BodyModel
+
+    return BodyModel.from_dir(synthetic_body, dtype=torch.float64)
+
+
 @pytest.fixture(autouse=True)
 def _auto_precision_is_fp32_in_tests(monkeypatch):
     """``--dtype auto`` offers only fp32 in tests: the calibration would time real forwards and depend on the CPU.

@@ -58,11 +58,6 @@ def trackset(*tracks: Track, fps: float = 25.0) -> TrackSet:
                     princpt=np.array([320.0, 240.0]), image_size=np.array([640, 480]), source="clip.mp4")
 
 
-@pytest.fixture(scope="module")
-def body(synthetic_body: Path) -> BodyModel:
-    return BodyModel.from_dir(synthetic_body, dtype=torch.float64)
-
-
 def posed_joints(body: BodyModel, track: Track) -> np.ndarray:
     """Body model joints (T, 55, 3), camera frame."""
     with torch.no_grad():

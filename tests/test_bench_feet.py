@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from smplestx.body import BodyModel
 from smplestx.evaluate.mocap import score_feet, truth_boxes
@@ -18,11 +17,6 @@ from smplestx.motion.metrics import acceleration_error
 from smplestx.synthetic.walks import truth_trackset, walk_truth
 
 FRAMES, FPS = 45, 30.0
-
-
-@pytest.fixture(scope="module")
-def body(synthetic_body: Path) -> BodyModel:
-    return BodyModel.from_dir(synthetic_body, dtype=torch.float64)
 
 
 @pytest.fixture(scope="module")

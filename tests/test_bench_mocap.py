@@ -9,18 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from smplestx.body import BodyModel
 from smplestx.evaluate.mocap import score_mocap, scored_frames, truth_boxes
 from smplestx.synthetic.walks import noisy_tracks, truth_trackset, walk_truth
 
 FRAMES, FPS = 60, 30.0
-
-
-@pytest.fixture(scope="module")
-def body(synthetic_body: Path) -> BodyModel:
-    return BodyModel.from_dir(synthetic_body, dtype=torch.float64)
 
 
 @pytest.fixture(scope="module")

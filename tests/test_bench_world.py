@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from smplestx.body import BodyModel
 from smplestx.evaluate.mocap import truth_boxes
@@ -19,11 +18,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from bench_world import ROWS, pixel_rows  # noqa: E402
 
 FRAMES = 40
-
-
-@pytest.fixture(scope="module")
-def body(synthetic_body: Path) -> BodyModel:
-    return BodyModel.from_dir(synthetic_body, dtype=torch.float64)
 
 
 @pytest.fixture(scope="module")

@@ -26,11 +26,6 @@ LEG_ROWS = [0, 1, 3, 4, 6, 7]
 
 
 @pytest.fixture(scope="module")
-def body(synthetic_body: Path) -> BodyModel:
-    return BodyModel.from_dir(synthetic_body, dtype=torch.float64)
-
-
-@pytest.fixture(scope="module")
 def walk(body: BodyModel) -> dict[str, np.ndarray]:
     return walk_truth(body, "crossing", frames=60, fps=FPS)
 

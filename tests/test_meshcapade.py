@@ -30,11 +30,6 @@ TOL = 1e-6
 needs_codec = pytest.mark.skipif(sys.version_info < (3, 11), reason="smplcodec needs Python >= 3.11")
 
 
-@pytest.fixture(scope="module")
-def body(synthetic_body: Path) -> BodyModel:
-    return BodyModel.from_dir(synthetic_body, dtype=torch.float64)
-
-
 def _codec():
     return pytest.importorskip("smplcodec", reason="smplcodec not installed (pip install 'smplestx[meshcapade]')")
 

@@ -28,11 +28,6 @@ CHANGED = 25
 
 
 @pytest.fixture(scope="module")
-def body(synthetic_body: Path) -> BodyModel:
-    return BodyModel.from_dir(synthetic_body, dtype=torch.float64)
-
-
-@pytest.fixture(scope="module")
 def pan(synthetic_body: Path, body: BodyModel, tmp_path_factory) -> dict:
     """A crossing walk filmed by a panning camera, its truth, and track files: the true world, the world with the
     camera held at its first pose (a pan not followed), and the camera frame only."""

@@ -7,10 +7,8 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from scipy.optimize import least_squares
 
-from smplestx.body import BodyModel
 from smplestx.synthetic.scene import ScenePerson, crop_camera_oracle, demo_people
 from smplestx.geometry.cameras import fit_translation, project_points
 from smplestx.io.results import FrameResult
@@ -18,11 +16,6 @@ from smplestx.geometry.scene_camera import SceneCamera, express_in_scene, load_i
 
 W, H, F = 640, 480, 800.0  # the synthetic scenes' true camera (princpt at the centre)
 TRUE = SceneCamera(intrinsics=(F, F, W / 2, H / 2))
-
-
-@pytest.fixture(scope="module")
-def body(synthetic_body) -> BodyModel:
-    return BodyModel.from_dir(synthetic_body, dtype=torch.float64)
 
 
 def standing(x: float, z: float) -> ScenePerson:

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
 
 from smplestx.body import BodyModel
 from smplestx.synthetic import look
-
-
-@pytest.fixture(scope="module")
-def body(synthetic_body: Path) -> BodyModel:
-    return BodyModel.from_dir(synthetic_body, dtype=torch.float64)
 
 
 def test_regions_follow_the_rest_pose(body: BodyModel) -> None:

@@ -14,11 +14,6 @@ from smplestx.synthetic.walks import walk_truth
 from smplestx.synthetic.world import CAMERA_PATHS, camera_path
 
 
-@pytest.fixture(scope="module")
-def body(synthetic_body: Path) -> BodyModel:
-    return BodyModel.from_dir(synthetic_body, dtype=torch.float64)
-
-
 def _world_vertices(truth: dict[str, np.ndarray]) -> np.ndarray:
     f = truth["frame"]
     return apply_pose(truth["camera_rotation"][f], truth["camera_translation"][f], truth["vertices"])

@@ -35,11 +35,6 @@ ROT_TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
-def body(synthetic_body: Path) -> BodyModel:
-    return BodyModel.from_dir(synthetic_body, dtype=torch.float64)
-
-
-@pytest.fixture(scope="module")
 def pan(body: BodyModel, tmp_path_factory) -> tuple[dict[str, np.ndarray], Path]:
     """The truth of a crossing walk filmed by a panning camera and its track file with the true world frame."""
     truth = walk_truth(body, "crossing", frames=FRAMES, fps=30.0, width=320, height=240, camera="pan")
